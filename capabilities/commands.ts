@@ -1,0 +1,175 @@
+/**
+ * Subprocess and environment grants.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import { type Checked, refuse } from "./_result.ts";
+
+/**
+ * Programs that run arbitrary code given to them (shells, Deno, language
+ * interpreters, launchers): granting one is granting everything, so they need
+ * `allow_interpreters = true` besides `dangerous = true`.
+ */
+export const INTERPRETERS: ReadonlySet<string> = new Set([
+  "sh",
+  "bash",
+  "dash",
+  "zsh",
+  "ksh",
+  "mksh",
+  "fish",
+  "csh",
+  "tcsh",
+  "busybox",
+  "toybox",
+  "deno",
+  "node",
+  "nodejs",
+  "bun",
+  "python",
+  "python2",
+  "python3",
+  "perl",
+  "ruby",
+  "php",
+  "lua",
+  "tclsh",
+  "wish",
+  "env",
+  "xargs",
+  "nohup",
+  "nice",
+  "timeout",
+  "sudo",
+  "su",
+  "doas",
+  "setsid",
+  "script",
+  "expect",
+  "ssh",
+  "awk",
+  "gawk",
+  "mawk",
+  "find",
+  "vim",
+  "vi",
+  "emacs",
+  "osascript",
+  "powershell",
+  "pwsh",
+  "cmd",
+]);
+
+/**
+ * Checks one program grant.
+ *
+ * @param program A program name or absolute path, as written.
+ * @param allowInterpreters Whether the manifest gave the second opt-in.
+ * @returns The program, or why it is refused.
+ * @example
+ * ```ts
+ * import { checkProgramGrant } from "./commands.ts";
+ * if (!checkProgramGrant("git", false).ok) throw new Error("git is fine");
+ * const r = checkProgramGrant("/bin/bash", false);
+ * if (r.ok || r.code !== "ERR_RUN_INTERPRETER") throw new Error("bash needs the second opt-in");
+ * ```
+ */
+export function checkProgramGrant(program: string, allowInterpreters: boolean): Checked<string> {
+  if (program.includes("\0") || program.includes(",") || /\s/.test(program)) {
+    return refuse(
+      "ERR_RUN_INVALID",
+      `"${program}" is not a program name`,
+      'write a name such as "git", without arguments',
+    );
+  }
+  const base = posix.basename(program).replace(/\d+(\.\d+)*$/, "");
+  if ((INTERPRETERS.has(base) || INTERPRETERS.has(posix.basename(program))) && !allowInterpreters) {
+    return refuse(
+      "ERR_RUN_INTERPRETER",
+      `"${program}" runs any code it is given, so granting it grants everything`,
+      "set allow_interpreters = true under [capabilities.run] only if you accept that, or grant the specific tool instead",
+    );
+  }
+  if (program.startsWith("/") && posix.normalize(program) !== program) {
+    return refuse(
+      "ERR_RUN_INVALID",
+      `"${program}" is not a normalised absolute path`,
+      `write "${posix.normalize(program)}"`,
+    );
+  }
+  return { ok: true, value: program };
+}
+
+/**
+ * Whether `cmd` is one of the granted programs: the same name, or the same absolute path.
+ *
+ * @param programs Granted programs (names or absolute paths), and the paths they resolved to.
+ * @param cmd The program asked for.
+ * @returns Whether it may run.
+ * @example
+ * ```ts
+ * import { matchProgram } from "./commands.ts";
+ * const granted = [{ name: "git", path: "/usr/bin/git" }];
+ * if (!matchProgram(granted, "git") || !matchProgram(granted, "/usr/bin/git")) throw new Error();
+ * if (matchProgram(granted, "./git") || matchProgram(granted, "gitk")) throw new Error();
+ * ```
+ */
+export function matchProgram(
+  programs: readonly { name: string; path: string | null }[],
+  cmd: string,
+): boolean {
+  return programs.some((p) => p.name === cmd || (p.path !== null && p.path === cmd));
+}
+
+/**
+ * Whether an environment variable name is granted: exactly, or by a `PREFIX*` grant.
+ *
+ * @param patterns Granted names and prefixes.
+ * @param name The variable asked for.
+ * @returns Whether it may be read.
+ * @example
+ * ```ts
+ * import { matchEnv } from "./commands.ts";
+ * if (!matchEnv(["TZ", "APP_*"], "APP_MODE") || matchEnv(["TZ"], "PATH")) throw new Error();
+ * ```
+ */
+export function matchEnv(patterns: readonly string[], name: string): boolean {
+  return patterns.some((p) => (p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : p === name));
+}
+
+/**
+ * Checks one environment grant against the variables the supervisor keeps for itself.
+ *
+ * @param pattern A name or `PREFIX*`, as written.
+ * @param reserved Variables holding keys and secrets (from the runtime config).
+ * @returns The grant, or why not.
+ * @example
+ * ```ts
+ * import { checkEnvGrant } from "./commands.ts";
+ * const r = checkEnvGrant("OPENAI_*", new Set(["OPENAI_API_KEY"]));
+ * if (r.ok || r.code !== "ERR_ENV_SECRET") throw new Error("unexpected");
+ * ```
+ */
+export function checkEnvGrant(pattern: string, reserved: ReadonlySet<string>): Checked<string> {
+  if (pattern === "*") {
+    return refuse("ERR_ENV_WILDCARD", `"*" grants every variable`, "list the variables the agent needs");
+  }
+  for (const r of reserved) {
+    if (matchEnv([pattern], r)) {
+      return refuse(
+        "ERR_ENV_SECRET",
+        `"${pattern}" would expose "${r}", which holds a key or secret the supervisor brokers`,
+        "use [model] or [capabilities.secrets]: the agent never needs the key itself",
+      );
+    }
+  }
+  return pattern.endsWith("*")
+    ? {
+      ok: true,
+      value: pattern,
+      warning: `"${pattern}" grants every variable starting with "${pattern.slice(0, -1)}"`,
+    }
+    : { ok: true, value: pattern };
+}

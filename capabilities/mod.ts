@@ -1,0 +1,11 @@
+/**
+ * Grants, matchers, the Policy and the Deno flags it becomes. Pure: no I/O.
+ *
+ * @module
+ */
+
+export * from "./paths.ts";
+export * from "./net.ts";
+export * from "./commands.ts";
+export * from "./policy.ts";
+export * from "./deno_flags.ts";

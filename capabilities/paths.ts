@@ -1,0 +1,148 @@
+/**
+ * File grants: what a granted path may be, and whether a path falls inside a grant.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import { type Checked, refuse } from "./_result.ts";
+
+/** Options of {@linkcode checkPathGrant}. */
+export interface PathGrantOptions {
+  /** Absolute folder that relative grants resolve against (the manifest's folder). */
+  baseDir: string;
+  /** The user's home folder, which may not be granted whole. */
+  home?: string;
+  /**
+   * Resolves symbolic links: the real absolute path, or undefined when the path
+   * does not exist. Supplied by the caller, so this module stays free of I/O.
+   */
+  realPath?: (path: string) => string | undefined;
+}
+
+/** Top-level folders whose contents are the kernel's, never an agent's. */
+const KERNEL_TREES = ["/proc", "/sys", "/dev"];
+
+/**
+ * Checks one granted path and returns its absolute, normalised, symlink-free form.
+ *
+ * Refused: empty paths, NUL bytes, `~` (never expanded), relative paths that climb
+ * out of the base folder, `/`, any top-level folder (`/etc`, `/home`, `/tmp`...),
+ * the kernel's trees, the home folder and its ancestors, and a symlink whose
+ * target is any of those or leaves the base folder of a relative grant.
+ *
+ * @param raw The path as written in the manifest.
+ * @param options The base folder, the home folder and a symlink resolver.
+ * @returns The path to grant, or why not.
+ * @example
+ * ```ts
+ * import { checkPathGrant } from "./paths.ts";
+ * const ok = checkPathGrant("notes/../notes/", { baseDir: "/srv/agent" });
+ * if (!ok.ok || ok.value !== "/srv/agent/notes") throw new Error("unexpected");
+ * const no = checkPathGrant("../..", { baseDir: "/srv/agent" });
+ * if (no.ok || no.code !== "ERR_PATH_ESCAPE") throw new Error("unexpected");
+ * ```
+ */
+export function checkPathGrant(raw: string, options: PathGrantOptions): Checked<string> {
+  if (raw.length === 0) {
+    return refuse("ERR_PATH_EMPTY", "The path is empty", 'write a folder such as "notes"');
+  }
+  if (raw.includes("\0")) {
+    return refuse("ERR_NUL_BYTE", "The path contains a NUL character", "remove the \\u0000 escape");
+  }
+  if (raw === "~" || raw.startsWith("~/")) {
+    return refuse(
+      "ERR_PATH_TILDE",
+      `"${raw}" starts with "~", which is not expanded`,
+      "write the absolute path, or a path relative to the manifest's folder",
+    );
+  }
+  const relative = !posix.isAbsolute(raw);
+  if (relative) {
+    const norm = posix.normalize(raw);
+    if (norm === ".." || norm.startsWith("../")) {
+      return refuse(
+        "ERR_PATH_ESCAPE",
+        `"${raw}" climbs out of the manifest's folder`,
+        "grant a folder inside the manifest's folder, or write the absolute path you mean",
+      );
+    }
+  }
+  const lexical = stripSlash(posix.resolve(options.baseDir, raw));
+  const unsafe = unsafeReason(lexical, options.home);
+  if (unsafe) return unsafe;
+  const real = options.realPath?.(lexical);
+  if (real === undefined || real === lexical) return { ok: true, value: lexical };
+  const realUnsafe = unsafeReason(real, options.home);
+  if (realUnsafe) {
+    return refuse(
+      "ERR_PATH_SYMLINK",
+      `"${raw}" is a symbolic link to "${real}", which may not be granted: ${realUnsafe.message}`,
+      realUnsafe.hint,
+    );
+  }
+  if (relative && !isWithin(options.baseDir, real)) {
+    return refuse(
+      "ERR_PATH_SYMLINK",
+      `"${raw}" is a symbolic link that leads out of the manifest's folder, to "${real}"`,
+      "grant the real folder by its absolute path if you mean it, or replace the link",
+    );
+  }
+  return { ok: true, value: real, warning: `"${raw}" is a symbolic link; "${real}" is granted` };
+}
+
+function unsafeReason(path: string, home: string | undefined): Refusal | undefined {
+  if (path === "/") {
+    return refuse(
+      "ERR_PATH_ROOT",
+      `"/" grants the whole file system`,
+      "grant only the folders the agent needs",
+    );
+  }
+  if (path.split("/").length === 2) {
+    return refuse(
+      "ERR_PATH_SYSTEM",
+      `"${path}" is a top-level system folder`,
+      "grant a folder inside it that the agent needs",
+    );
+  }
+  if (KERNEL_TREES.some((t) => isWithin(t, path))) {
+    return refuse(
+      "ERR_PATH_SYSTEM",
+      `"${path}" is inside the kernel's ${path.split("/")[1]} tree`,
+      "the kernel's files expose the whole machine: grant none of them",
+    );
+  }
+  const h = home ? stripSlash(posix.normalize(home)) : undefined;
+  if (h && h !== "/" && isWithin(path, h)) {
+    return refuse(
+      "ERR_PATH_HOME",
+      `"${path}" contains the home folder`,
+      "grant only the folders inside your home that the agent needs",
+    );
+  }
+  return undefined;
+}
+
+type Refusal = Extract<Checked<never>, { ok: false }>;
+
+function stripSlash(p: string): string {
+  return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
+}
+
+/**
+ * True when `path` is `dir` or inside it. Both must be absolute and normalised.
+ *
+ * @param dir A granted folder or file.
+ * @param path The path asked for.
+ * @returns Whether the grant covers the path.
+ * @example
+ * ```ts
+ * import { isWithin } from "./paths.ts";
+ * if (!isWithin("/a/b", "/a/b/c") || isWithin("/a/b", "/a/bc")) throw new Error("unexpected");
+ * ```
+ */
+export function isWithin(dir: string, path: string): boolean {
+  if (dir === "/") return path.startsWith("/");
+  return path === dir || path.startsWith(dir + "/");
+}

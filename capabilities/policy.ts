@@ -1,0 +1,507 @@
+/**
+ * `resolvePolicy`: a manifest, the runtime config and the plugins it uses become
+ * one frozen Policy, the only thing the sandbox consults.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import type { Manifest, ManifestAgent, NetEntry } from "../manifests/agent_manifest.ts";
+import type { ProviderConfig, RuntimeConfig } from "../manifests/runtime_config.ts";
+import { InvalidDocumentError, type Issue, type SourcePos } from "../manifests/errors.ts";
+import { closest } from "../manifests/_schema.ts";
+import type { Checked } from "./_result.ts";
+import { checkPathGrant } from "./paths.ts";
+import { matchNet, type NetGrant, parseNetGrant } from "./net.ts";
+import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
+
+/** Where a grant came from: the manifest, or a plugin it uses. */
+export interface GrantOrigin extends SourcePos {
+  /** `manifest`, or `plugin NAME`. */
+  source: string;
+}
+
+/** A granted path. */
+export interface PathGrant {
+  /** Absolute, normalised, symlinks resolved where the path exists. */
+  path: string;
+  /** Every line that granted it. */
+  from: readonly GrantOrigin[];
+}
+
+/** A granted network destination. */
+export interface NetPolicyGrant extends NetGrant {
+  from: readonly GrantOrigin[];
+}
+
+/** A granted program. */
+export interface ProgramGrant {
+  /** As written: a name or an absolute path. */
+  name: string;
+  /** The absolute path it resolved to on this machine, or null when it was not found. */
+  path: string | null;
+  from: readonly GrantOrigin[];
+}
+
+/** A granted environment variable name or `PREFIX*`. */
+export interface EnvGrant {
+  name: string;
+  from: readonly GrantOrigin[];
+}
+
+/** A secret the agent may have injected at egress (it never sees the value). */
+export interface SecretGrant {
+  name: string;
+  /** Where the supervisor reads the value. */
+  env: string | null;
+  file: string | null;
+  hosts: readonly string[];
+  header: string;
+  format: string;
+  from: readonly GrantOrigin[];
+}
+
+/** The model access of a run, brokered by the supervisor. */
+export interface ModelPolicy {
+  provider: string;
+  type: ProviderConfig["type"];
+  baseUrl: string | null;
+  apiKeyEnv: string | null;
+  transcript: string | null;
+  timeoutS: number;
+  name: string;
+  maxCalls: number;
+  maxTokens: number;
+  from: GrantOrigin;
+}
+
+/** The limits of one run, after ceilings. */
+export interface PolicyLimits {
+  memoryMb: number;
+  timeoutS: number;
+  maxSteps: number;
+  maxToolCalls: number;
+  maxOutputKb: number;
+}
+
+/** A grant that is allowed but deserves a second look. */
+export interface PolicyWarning {
+  message: string;
+  at: GrantOrigin;
+}
+
+/** `[agent]` as the Policy holds it: the module path resolved, absent keys null. */
+export interface PolicyAgent {
+  name: string;
+  version: string;
+  description: string;
+  kind: ManifestAgent["kind"];
+  /** Absolute path of the WebAssembly module, for kind = "wasm". */
+  module: string | null;
+  language: NonNullable<ManifestAgent["language"]> | null;
+  instructions: string | null;
+}
+
+/** Everything an agent may do, resolved and frozen. */
+export interface Policy {
+  agent: PolicyAgent;
+  manifestFile: string;
+  baseDir: string;
+  model: ModelPolicy | null;
+  fs: { read: readonly PathGrant[]; write: readonly PathGrant[] };
+  net: readonly NetPolicyGrant[];
+  run: { dangerous: boolean; allowInterpreters: boolean; programs: readonly ProgramGrant[] };
+  env: readonly EnvGrant[];
+  secrets: readonly SecretGrant[];
+  plugins: readonly { name: string; dir: string; from: GrantOrigin }[];
+  limits: PolicyLimits;
+  /** Limits as written, with where: `limits.memory_mb` and so on. */
+  limitOrigins: Readonly<Record<keyof PolicyLimits, GrantOrigin | null>>;
+  /** Read-only assets of the runtime itself (its sandbox entry, WebAssembly hosts). */
+  runtimeRead: readonly string[];
+  warnings: readonly PolicyWarning[];
+}
+
+/** The permissions a plugin asks for in its `plugin.toml`, as written. */
+export interface PluginGrants {
+  name: string;
+  /** Its folder: relative paths resolve against it. */
+  dir: string;
+  fs: { read: readonly string[]; write: readonly string[] };
+  net: readonly NetEntry[];
+  env: readonly string[];
+  run: { dangerous: boolean; allow_interpreters: boolean; allow: readonly string[] };
+  /** Where a key path of its permissions sits, such as `["permissions", "fs", "read", 0]`. */
+  at(path: readonly (string | number)[]): SourcePos;
+}
+
+/** Options of {@linkcode resolvePolicy}; the I/O-backed ones are supplied by the caller. */
+export interface ResolvePolicyOptions {
+  /** The home folder, which may not be granted whole. */
+  home?: string;
+  /** Resolves a path's symlinks; undefined when it does not exist. */
+  realPath?: (path: string) => string | undefined;
+  /** Finds a program name on the supervisor's PATH. */
+  findProgram?: (name: string) => string | undefined;
+  /** Plugins found in the plugin directory, by name. */
+  plugins?: Readonly<Record<string, PluginGrants>>;
+  /** Read-only assets of the runtime to grant the sandbox. */
+  runtimeRead?: readonly string[];
+}
+
+interface Source {
+  label: string;
+  baseDir: string;
+  prefix: readonly string[];
+  at(path: readonly (string | number)[]): SourcePos;
+  fs: { read: readonly string[]; write: readonly string[] };
+  net: readonly NetEntry[];
+  env: readonly string[];
+  run: { dangerous: boolean; allow_interpreters: boolean; allow: readonly string[] };
+}
+
+/**
+ * Resolves a manifest against the runtime config and the plugins it uses into
+ * one deeply frozen Policy. Pure: file system facts come through `options`.
+ *
+ * @param manifest A parsed manifest.
+ * @param config The runtime config in force.
+ * @param options Home folder, symlink and program resolvers, plugin index, runtime assets.
+ * @returns The frozen Policy.
+ * @throws {InvalidDocumentError} With every refused grant, each at its line.
+ * @example
+ * ```ts
+ * import { parseManifest } from "../manifests/agent_manifest.ts";
+ * import { defaultRuntimeConfig } from "../manifests/runtime_config.ts";
+ * import { resolvePolicy } from "./policy.ts";
+ * const m = parseManifest(
+ *   `[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\n[capabilities.fs]\nread = ["notes"]\n`,
+ *   { path: "/srv/a/agent.toml" },
+ * );
+ * const p = resolvePolicy(m, defaultRuntimeConfig("/srv"));
+ * if (p.fs.read[0]?.path !== "/srv/a/notes" || !Object.isFrozen(p)) throw new Error("unexpected");
+ * ```
+ */
+export function resolvePolicy(
+  manifest: Manifest,
+  config: RuntimeConfig,
+  options: ResolvePolicyOptions = {},
+): Policy {
+  const issues: Issue[] = [];
+  const warnings: PolicyWarning[] = [];
+  const origin = (src: Source, path: readonly (string | number)[]): GrantOrigin => ({
+    source: src.label,
+    ...src.at([...src.prefix, ...path]),
+  });
+  const manifestSource: Source = {
+    label: "manifest",
+    baseDir: manifest.dir,
+    prefix: ["capabilities"],
+    at: manifest.at,
+    fs: manifest.capabilities.fs,
+    net: manifest.capabilities.net.allow,
+    env: manifest.capabilities.env.allow,
+    run: manifest.capabilities.run,
+  };
+  const mOrigin = (path: readonly (string | number)[]): GrantOrigin => ({
+    source: "manifest",
+    ...manifest.at(path),
+  });
+  const take = <T>(r: Checked<T>, at: GrantOrigin): T | undefined => {
+    if (!r.ok) {
+      issues.push({ code: r.code, message: r.message, hint: r.hint, pos: at });
+      return undefined;
+    }
+    if (r.warning) warnings.push({ message: r.warning, at });
+    return r.value;
+  };
+
+  // Plugins: each one used must exist; its permissions join as another source.
+  const sources: Source[] = [manifestSource];
+  const plugins: { name: string; dir: string; from: GrantOrigin }[] = [];
+  const index = options.plugins ?? {};
+  manifest.plugins.use.forEach((name, n) => {
+    const at = mOrigin(["plugins", "use", n]);
+    const plugin = index[name];
+    if (!plugin) {
+      const near = closest(name, Object.keys(index));
+      issues.push({
+        code: "ERR_PLUGIN_UNKNOWN",
+        message: `No plugin named "${name}" in the plugin directory "${config.runtime.plugins_dir}"`,
+        hint: near ? `did you mean "${near}"?` : "`ironclaw plugins list` shows the plugins there",
+        pos: at,
+      });
+      return;
+    }
+    plugins.push({ name, dir: plugin.dir, from: at });
+    sources.push({ label: `plugin ${name}`, baseDir: plugin.dir, prefix: ["permissions"], ...plugin });
+  });
+
+  // Files.
+  const grantPaths = (kind: "read" | "write") => {
+    const out = new Map<string, GrantOrigin[]>();
+    for (const src of sources) {
+      src.fs[kind].forEach((raw, n) => {
+        const at = origin(src, ["fs", kind, n]);
+        const opts = {
+          baseDir: src.baseDir,
+          ...optional("home", options.home),
+          ...optional("realPath", options.realPath),
+        };
+        const path = take(checkPathGrant(raw, opts), at);
+        if (path === undefined) return;
+        if (path.includes(",")) {
+          issues.push({
+            code: "ERR_PATH_COMMA",
+            message: `"${raw}" contains a comma, which Deno's flags cannot carry`,
+            hint: "rename the folder, or grant its parent",
+            pos: at,
+          });
+          return;
+        }
+        out.set(path, [...(out.get(path) ?? []), at]);
+      });
+    }
+    return [...out].map(([path, from]) => ({ path, from }));
+  };
+  const read = grantPaths("read");
+  const write = grantPaths("write");
+
+  // Network.
+  const net: NetPolicyGrant[] = [];
+  for (const src of sources) {
+    src.net.forEach((entry, n) => {
+      const at = origin(src, ["net", "allow", n]);
+      const grant = take(parseNetGrant(entry), at);
+      if (grant) net.push({ ...grant, from: [at] });
+    });
+  }
+
+  // Environment: never the variables that hold keys the supervisor brokers.
+  const reserved = new Set<string>();
+  for (const p of Object.values(config.providers)) if (p.api_key_env) reserved.add(p.api_key_env);
+  for (const s of Object.values(config.secrets)) if (s.env) reserved.add(s.env);
+  const env = new Map<string, GrantOrigin[]>();
+  for (const src of sources) {
+    src.env.forEach((name, n) => {
+      const at = origin(src, ["env", "allow", n]);
+      const ok = take(checkEnvGrant(name, reserved), at);
+      if (ok !== undefined) env.set(ok, [...(env.get(ok) ?? []), at]);
+    });
+  }
+
+  // Subprocesses.
+  let dangerous = false;
+  let allowInterpreters = false;
+  const programs = new Map<string, GrantOrigin[]>();
+  for (const src of sources) {
+    if (src.run.allow.length > 0 && !src.run.dangerous) {
+      issues.push({
+        code: "ERR_RUN_NOT_DANGEROUS",
+        message: "Subprocesses are granted without dangerous = true",
+        hint:
+          "Deno does not confine child processes: add dangerous = true under [capabilities.run] if you accept that, or remove allow",
+        pos: origin(src, ["run", "allow"]),
+      });
+      continue;
+    }
+    if (src.run.dangerous && src.run.allow.length > 0) {
+      dangerous = true;
+      allowInterpreters ||= src.run.allow_interpreters;
+      warnings.push({
+        message: "Subprocesses run outside the sandbox, with the supervisor's user",
+        at: origin(src, ["run", "dangerous"]),
+      });
+    }
+    src.run.allow.forEach((name, n) => {
+      const at = origin(src, ["run", "allow", n]);
+      const ok = take(checkProgramGrant(name, src.run.allow_interpreters), at);
+      if (ok !== undefined) programs.set(ok, [...(programs.get(ok) ?? []), at]);
+    });
+  }
+
+  // Secrets.
+  const secrets: SecretGrant[] = [];
+  manifest.capabilities.secrets.use.forEach((name, n) => {
+    const at = mOrigin(["capabilities", "secrets", "use", n]);
+    const s = config.secrets[name];
+    if (!s) {
+      const near = closest(name, Object.keys(config.secrets));
+      issues.push({
+        code: "ERR_SECRET_UNKNOWN",
+        message: `No secret named "${name}" in the runtime config "${config.file}"`,
+        hint: near
+          ? `did you mean "${near}"?`
+          : `define it in ironclaw.toml: [secrets.${name}] env = "VARIABLE", hosts = ["api.example.com"]`,
+        pos: at,
+      });
+      return;
+    }
+    for (const host of s.hosts) {
+      if (
+        !net.some((g) =>
+          matchNet([g], new URL(`https://${host}/`), "GET") ||
+          matchNet([g], new URL(`http://${host}/`), "GET")
+        )
+      ) {
+        warnings.push({
+          message:
+            `Secret "${name}" is bound to "${host}", which [capabilities.net] does not grant: it will never be sent`,
+          at,
+        });
+      }
+    }
+    secrets.push({
+      name,
+      env: s.env ?? null,
+      file: s.file ?? null,
+      hosts: s.hosts,
+      header: s.header,
+      format: s.format,
+      from: [at],
+    });
+  });
+
+  // Model.
+  let model: ModelPolicy | null = null;
+  if (manifest.model) {
+    const m = manifest.model;
+    const provider = config.providers[m.provider];
+    if (!provider) {
+      const near = closest(m.provider, Object.keys(config.providers));
+      issues.push({
+        code: "ERR_PROVIDER_UNKNOWN",
+        message: `No provider named "${m.provider}" in the runtime config "${config.file}"`,
+        hint: near
+          ? `did you mean "${near}"?`
+          : `define it in ironclaw.toml: [providers.${m.provider}] type = "openai", base_url = "..."`,
+        pos: mOrigin(["model", "provider"]),
+      });
+    } else {
+      model = {
+        provider: m.provider,
+        type: provider.type,
+        baseUrl: provider.base_url ?? null,
+        apiKeyEnv: provider.api_key_env ?? null,
+        transcript: provider.transcript ?? null,
+        timeoutS: provider.timeout_s,
+        name: m.name,
+        maxCalls: m.max_calls,
+        maxTokens: m.max_tokens,
+        from: mOrigin(["model"]),
+      };
+    }
+    const budgets = [["max_calls", "max_model_calls"], ["max_tokens", "max_model_tokens"]] as const;
+    for (const [key, ceilingKey] of budgets) {
+      if (m[key] > config.limits[ceilingKey]) {
+        issues.push(ceilingIssue(["model", key], m[key], config, ceilingKey, mOrigin(["model", key])));
+      }
+    }
+  } else if (manifest.agent.kind !== "wasm") {
+    issues.push({
+      code: "ERR_MISSING_KEY",
+      message: `A ${manifest.agent.kind} agent needs a [model] table`,
+      hint: '[model] provider = "local", name = "qwen2.5:7b"',
+      pos: mOrigin(["agent", "kind"]),
+    });
+  }
+
+  // Limits: what the manifest asks for, under the ceilings; a default above a ceiling is lowered to it.
+  const limitKeys = {
+    memoryMb: "memory_mb",
+    timeoutS: "timeout_s",
+    maxSteps: "max_steps",
+    maxToolCalls: "max_tool_calls",
+    maxOutputKb: "max_output_kb",
+  } as const;
+  const limits = {} as PolicyLimits;
+  const limitOrigins = {} as Record<keyof PolicyLimits, GrantOrigin | null>;
+  for (
+    const [prop, key] of Object.entries(limitKeys) as [
+      keyof PolicyLimits,
+      (typeof limitKeys)[keyof PolicyLimits],
+    ][]
+  ) {
+    const asked = manifest.limits[key];
+    const ceiling = config.limits[key];
+    const written = manifest.has(["limits", key]);
+    limitOrigins[prop] = written ? mOrigin(["limits", key]) : null;
+    if (written && asked > ceiling) {
+      issues.push(ceilingIssue(["limits", key], asked, config, key, mOrigin(["limits", key])));
+    }
+    limits[prop] = Math.min(asked, ceiling);
+  }
+
+  // The module of a wasm agent is read by the sandbox, so it must be a safe path too.
+  let module: string | null = null;
+  if (manifest.agent.module !== undefined) {
+    const at = mOrigin(["agent", "module"]);
+    const opts = {
+      baseDir: manifest.dir,
+      ...optional("home", options.home),
+      ...optional("realPath", options.realPath),
+    };
+    module = take(checkPathGrant(manifest.agent.module, opts), at) ?? null;
+  }
+
+  if (issues.length > 0) throw new InvalidDocumentError(issues);
+  return deepFreeze({
+    agent: {
+      name: manifest.agent.name,
+      version: manifest.agent.version,
+      description: manifest.agent.description,
+      kind: manifest.agent.kind,
+      module,
+      language: manifest.agent.language ?? (manifest.agent.kind === "codeact" ? "javascript" : null),
+      instructions: manifest.agent.instructions ?? null,
+    },
+    manifestFile: manifest.file,
+    baseDir: manifest.dir,
+    model,
+    fs: { read, write },
+    net,
+    run: {
+      dangerous,
+      allowInterpreters,
+      programs: [...programs].map(([name, from]) => ({
+        name,
+        path: name.startsWith("/") ? name : options.findProgram?.(name) ?? null,
+        from,
+      })),
+    },
+    env: [...env].map(([name, from]) => ({ name, from })),
+    secrets,
+    plugins,
+    limits,
+    limitOrigins,
+    runtimeRead: [...(options.runtimeRead ?? [])].map((p) => posix.normalize(p)),
+    warnings,
+  });
+}
+
+function ceilingIssue(
+  path: readonly string[],
+  asked: number,
+  config: RuntimeConfig,
+  ceilingKey: keyof RuntimeConfig["limits"],
+  at: GrantOrigin,
+): Issue {
+  return {
+    code: "ERR_LIMIT_CEILING",
+    message: `${path.join(".")} = ${asked} is above the runtime's ceiling of ${config.limits[ceilingKey]}`,
+    hint: `ask for at most ${config.limits[ceilingKey]}, or raise [limits] ${ceilingKey} in "${config.file}"`,
+    pos: at,
+  };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

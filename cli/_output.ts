@@ -1,0 +1,82 @@
+/** Writing to the terminal: colour only when wanted, errors formatted alike everywhere. */
+
+import { formatIssue, InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
+
+/** Where a command writes; tests pass their own. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Whether to colour the output (a terminal, and NO_COLOR unset). */
+  color: boolean;
+}
+
+/** The process's own standard output and error. */
+export function processIo(): Io {
+  const enc = new TextEncoder();
+  const noColor = Deno.noColor || (Deno.env.get("NO_COLOR") ?? "") !== "";
+  return {
+    out: (t) => writeAll(Deno.stdout, enc.encode(t)),
+    err: (t) => writeAll(Deno.stderr, enc.encode(t)),
+    color: !noColor && Deno.stdout.isTerminal(),
+  };
+}
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array) {
+  let n = 0;
+  while (n < bytes.length) n += w.writeSync(bytes.subarray(n));
+}
+
+/** Styles for terminal text, no-ops without colour. */
+export function styles(io: Io): Record<"bold" | "dim" | "red" | "yellow" | "green", (s: string) => string> {
+  const wrap = (open: number, close: number) => (s: string) =>
+    io.color ? `\x1b[${open}m${s}\x1b[${close}m` : s;
+  return {
+    bold: wrap(1, 22),
+    dim: wrap(2, 22),
+    red: wrap(31, 39),
+    yellow: wrap(33, 39),
+    green: wrap(32, 39),
+  };
+}
+
+/** A usage error: exit code 2. */
+export class UsageError extends IronclawError {
+  /** @param message What is wrong with the command line. @param hint What to type instead. */
+  constructor(message: string, hint: string) {
+    super("ERR_USAGE", message, { hint });
+    this.name = "UsageError";
+  }
+}
+
+/** Writes an error to standard error as a person reads it, and returns the exit code it means. */
+export function reportError(io: Io, e: unknown): number {
+  const s = styles(io);
+  if (e instanceof InvalidDocumentError) {
+    io.err(
+      `${s.red("error")}: ${e.issues.length === 1 ? "1 problem" : `${e.issues.length} problems`} found\n`,
+    );
+    for (const issue of e.issues) io.err(formatIssue(issue) + "\n");
+    return 2;
+  }
+  if (e instanceof IronclawError) {
+    io.err(`${s.red("error")}: ${e.message} [${e.code}]\n`);
+    if (e.hint) io.err(`  hint: ${e.hint}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+  io.err(`${s.red("error")}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  io.err("  hint: this is a bug in IronClaw; please report it with the command you ran\n");
+  return 1;
+}
+
+/** An error as JSON data, for `--json` output. */
+export function errorJson(e: unknown): Record<string, unknown> {
+  if (e instanceof InvalidDocumentError) {
+    return {
+      code: e.code,
+      message: "The document is invalid",
+      errors: e.issues.map((i) => ({ code: i.code, message: i.message, hint: i.hint, ...i.pos })),
+    };
+  }
+  if (e instanceof IronclawError) return { code: e.code, message: e.message, hint: e.hint };
+  return { code: "ERR_INTERNAL", message: e instanceof Error ? e.message : String(e) };
+}

@@ -1,0 +1,221 @@
+/** `ironclaw check <agent.toml>`: validate a manifest and show what it grants and why. */
+
+import { parseArgs } from "node:util";
+import { relative } from "node:path";
+import type { GrantOrigin, Policy } from "../capabilities/policy.ts";
+import { explainDenoFlags } from "../capabilities/deno_flags.ts";
+import { denoNetValue } from "../capabilities/net.ts";
+import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
+import { sandboxCommand } from "../runtime/sandbox_command.ts";
+import { errorJson, type Io, reportError, styles, UsageError } from "./_output.ts";
+
+/** Help of `ironclaw check`. */
+export const CHECK_HELP = `Validate an agent manifest and show what it grants
+
+Examples:
+  ironclaw check examples/hello/agent.toml
+  ironclaw check agent.toml --json | jq .flags
+  ironclaw check agent.toml --config ./ironclaw.toml
+
+Usage: ironclaw check <agent.toml> [options]
+
+Prints the effective grants, the exact command line of the sandbox process, and
+for each flag the manifest line that caused it, then warnings for dangerous grants.
+
+Options:
+  --json            Print one JSON object: {agent, config, grants, limits, command, flags, explain, warnings}
+  --config <file>   Runtime config (default: ./ironclaw.toml, else built-in defaults)
+  -h, --help        Show this help
+
+Exit status: 0 valid, 2 invalid (every problem is listed), 1 anything else.
+`;
+
+/**
+ * Runs `ironclaw check`.
+ *
+ * @param args The arguments after `check`.
+ * @param io Where to write.
+ * @returns The exit code.
+ */
+export async function checkCommand(args: string[], io: Io): Promise<number> {
+  let json = false;
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: {
+        json: { type: "boolean" },
+        config: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+    json = values.json ?? false;
+    if (values.help) {
+      io.out(CHECK_HELP);
+      return 0;
+    }
+    if (positionals.length !== 1) {
+      throw new UsageError(
+        positionals.length === 0
+          ? "Missing the manifest to check"
+          : `Expected one manifest, got ${positionals.length}`,
+        "ironclaw check <agent.toml>",
+      );
+    }
+    const config = await loadRuntimeConfig(values.config === undefined ? {} : { path: values.config });
+    const { policy } = await loadPolicy(positionals[0]!, config);
+    const command = sandboxCommand(policy);
+    if (json) {
+      io.out(JSON.stringify(checkJson(policy, config.file, command)) + "\n");
+    } else {
+      io.out(checkText(policy, config.file, command, io));
+    }
+    return 0;
+  } catch (e) {
+    if (json) {
+      io.out(JSON.stringify({ valid: false, error: errorJson(e) }) + "\n");
+      return reportError({ ...io, err: () => {} }, e);
+    }
+    return reportError(io, e);
+  }
+}
+
+function where(o: GrantOrigin, cwd = Deno.cwd()): string {
+  const file = o.file.startsWith("/") ? relative(cwd, o.file) || o.file : o.file;
+  const by = o.source === "manifest" ? "" : `${o.source}: `;
+  return `${by}${file}:${o.line}:${o.column}`;
+}
+
+function checkJson(policy: Policy, configFile: string, command: string[]): Record<string, unknown> {
+  const origin = (o: GrantOrigin) => ({
+    source: o.source,
+    file: o.file,
+    line: o.line,
+    column: o.column,
+    key: o.key,
+  });
+  return {
+    valid: true,
+    agent: {
+      name: policy.agent.name,
+      version: policy.agent.version,
+      kind: policy.agent.kind,
+      description: policy.agent.description,
+      module: policy.agent.module,
+      language: policy.agent.language,
+      manifest: policy.manifestFile,
+    },
+    config: configFile,
+    grants: {
+      read: policy.fs.read.map((g) => g.path),
+      write: policy.fs.write.map((g) => g.path),
+      net: policy.net.map((g) => ({
+        scheme: g.scheme,
+        host: g.host,
+        port: g.port,
+        path: g.pathPrefix,
+        methods: g.methods,
+      })),
+      run: policy.run.programs.map((p) => ({ name: p.name, path: p.path })),
+      env: policy.env.map((e) => e.name),
+      secrets: policy.secrets.map((s) => ({ name: s.name, hosts: s.hosts })),
+      model: policy.model &&
+        {
+          provider: policy.model.provider,
+          type: policy.model.type,
+          name: policy.model.name,
+          max_calls: policy.model.maxCalls,
+          max_tokens: policy.model.maxTokens,
+        },
+      plugins: policy.plugins.map((p) => p.name),
+    },
+    limits: policy.limits,
+    command,
+    flags: explainDenoFlags(policy).map((f) => f.flag),
+    explain: explainDenoFlags(policy).map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
+    warnings: policy.warnings.map((w) => ({ message: w.message, ...origin(w.at) })),
+  };
+}
+
+function checkText(policy: Policy, configFile: string, command: string[], io: Io): string {
+  const s = styles(io);
+  const lines: string[] = [];
+  const a = policy.agent;
+  lines.push(
+    `${s.green("valid")}  ${s.bold(a.name)} ${a.version} (${a.kind}${a.language ? `, ${a.language}` : ""})`,
+  );
+  if (a.description) lines.push(`       ${a.description}`);
+  lines.push(`${s.dim("manifest")} ${policy.manifestFile}`);
+  lines.push(`${s.dim("config")}   ${configFile}`);
+  lines.push("", s.bold("Grants"));
+  const rows: [string, string, string][] = [];
+  for (const g of policy.fs.read) rows.push(["read", g.path, g.from.map((o) => where(o)).join(", ")]);
+  for (const g of policy.fs.write) rows.push(["write", g.path, g.from.map((o) => where(o)).join(", ")]);
+  for (const g of policy.net) {
+    const target = g.scheme ? `${g.scheme}://${denoNetValue(g)}${g.pathPrefix}` : denoNetValue(g);
+    rows.push([
+      "net",
+      `${target} ${g.methods ? g.methods.join(",") : "any method"}`,
+      g.from.map((o) => where(o)).join(", "),
+    ]);
+  }
+  for (const p of policy.run.programs) {
+    rows.push([
+      "run",
+      p.path && p.path !== p.name ? `${p.name} (${p.path})` : p.name,
+      p.from.map((o) => where(o)).join(", "),
+    ]);
+  }
+  for (const e of policy.env) rows.push(["env", e.name, e.from.map((o) => where(o)).join(", ")]);
+  for (const x of policy.secrets) {
+    rows.push([
+      "secret",
+      `${x.name} -> ${x.hosts.join(", ")}`,
+      x.from.map((o) => where(o)).join(", "),
+    ]);
+  }
+  if (policy.model) {
+    const m = policy.model;
+    rows.push([
+      "model",
+      `${m.provider} (${m.type}${
+        m.type === "scripted" ? ", replays a transcript" : ""
+      }) ${m.name}, ${m.maxCalls} calls, ${m.maxTokens} tokens, brokered by the supervisor`,
+      where(m.from),
+    ]);
+  }
+  for (const p of policy.plugins) rows.push(["plugin", p.name, where(p.from)]);
+  if (rows.length === 0) {
+    lines.push("  nothing: the agent can compute, and reach no file, host, program or variable");
+  }
+  const w0 = Math.max(...rows.map((r) => r[0].length), 0);
+  const w1 = Math.min(Math.max(...rows.map((r) => r[1].length), 0), 60);
+  for (const [k, v, o] of rows) lines.push(`  ${k.padEnd(w0)}  ${v.padEnd(w1)}  ${s.dim(o)}`);
+  const l = policy.limits;
+  lines.push("", s.bold("Limits"));
+  lines.push(
+    `  memory ${l.memoryMb} MiB, wall time ${l.timeoutS} s, ${l.maxSteps} steps, ${l.maxToolCalls} tool calls, output ${l.maxOutputKb} KiB`,
+  );
+  lines.push("", s.bold("Sandbox command"));
+  lines.push(`  ${command.map(shellQuote).join(" ")}`);
+  lines.push("", s.bold("Why each flag"));
+  for (const f of explainDenoFlags(policy)) {
+    const from = f.from.length
+      ? ` ${s.dim(`(${[...new Set(f.from.map((o) => where(o)))].join(", ")})`)}`
+      : "";
+    lines.push(`  ${f.flag}`);
+    lines.push(`      ${f.why}${from}`);
+  }
+  if (policy.warnings.length > 0) {
+    lines.push("", s.bold(s.yellow("Warnings")));
+    for (const w of policy.warnings) {
+      lines.push(`  ${s.yellow("warning")}: ${w.message} ${s.dim(`(${where(w.at)})`)}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

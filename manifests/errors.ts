@@ -1,0 +1,128 @@
+/**
+ * The error hierarchy of IronClaw: one base class with a stable code and a hint
+ * that says what to change.
+ *
+ * @module
+ */
+
+/** Where in a source file a problem sits: file, 1-based line and column, and the key path. */
+export interface SourcePos {
+  /** The file the text came from, as given by the caller. */
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  /** Dotted key path, such as `capabilities.net.allow[1].methods`; empty for the whole document. */
+  key: string;
+}
+
+/** Options of {@linkcode IronclawError}. */
+export interface IronclawErrorOptions {
+  /** What the user should change. */
+  hint?: string;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * The base of every error IronClaw raises on purpose. `code` is stable and
+ * meant for programs; `message` and `hint` are for people.
+ *
+ * @example Raise and inspect
+ * ```ts
+ * import { IronclawError } from "./errors.ts";
+ * const e = new IronclawError("ERR_EXAMPLE", "Something is off", { hint: "change it" });
+ * if (e.code !== "ERR_EXAMPLE" || e.hint !== "change it") throw new Error("unexpected");
+ * ```
+ */
+export class IronclawError extends Error {
+  /** Stable machine-readable code, such as `ERR_CAPABILITY_DENIED`. */
+  readonly code: string;
+  /** What to change, in a sentence; empty when there is nothing useful to say. */
+  readonly hint: string;
+
+  /**
+   * @param code Stable error code.
+   * @param message What went wrong, in Deno's style (capitalised, no trailing period).
+   * @param options A hint and a cause.
+   */
+  constructor(code: string, message: string, options: IronclawErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "IronclawError";
+    this.code = code;
+    this.hint = options.hint ?? "";
+  }
+}
+
+/** One problem found in a manifest, a runtime config or a plugin file. */
+export interface Issue {
+  /** Stable code, such as `ERR_UNKNOWN_KEY`. */
+  code: string;
+  /** What is wrong. */
+  message: string;
+  /** What to write instead. */
+  hint: string;
+  /** Where it is. */
+  pos: SourcePos;
+}
+
+/**
+ * A document (manifest, runtime config) that is invalid. It carries every
+ * problem found, not only the first; `code` is `ERR_INVALID_DOCUMENT`.
+ *
+ * @example Format the problems
+ * ```ts
+ * import { InvalidDocumentError } from "./errors.ts";
+ * const e = new InvalidDocumentError([{
+ *   code: "ERR_UNKNOWN_KEY",
+ *   message: "Unknown key \"nmae\"",
+ *   hint: "did you mean \"name\"?",
+ *   pos: { file: "agent.toml", line: 2, column: 1, key: "agent.nmae" },
+ * }]);
+ * if (!e.message.includes("agent.toml:2:1")) throw new Error("unexpected");
+ * ```
+ */
+export class InvalidDocumentError extends IronclawError {
+  /** Every problem found, in document order. */
+  readonly issues: readonly Issue[];
+
+  /** @param issues The problems found; at least one. */
+  constructor(issues: readonly Issue[]) {
+    const sorted = [...issues].sort((a, b) =>
+      a.pos.file.localeCompare(b.pos.file) || a.pos.line - b.pos.line || a.pos.column - b.pos.column
+    );
+    const first = sorted[0];
+    super(
+      "ERR_INVALID_DOCUMENT",
+      sorted.length === 1 && first
+        ? formatIssue(first)
+        : `${sorted.length} problems:\n${sorted.map(formatIssue).join("\n")}`,
+      { hint: first?.hint ?? "" },
+    );
+    this.name = "InvalidDocumentError";
+    this.issues = Object.freeze(sorted);
+  }
+}
+
+/**
+ * Formats one issue as `file:line:column: [code] message (key) hint`.
+ *
+ * @param issue The issue.
+ * @returns One line, or two when there is a hint.
+ * @example
+ * ```ts
+ * import { formatIssue } from "./errors.ts";
+ * const line = formatIssue({
+ *   code: "ERR_TYPE", message: "Expected a string", hint: "",
+ *   pos: { file: "a.toml", line: 1, column: 8, key: "agent.name" },
+ * });
+ * if (line !== "a.toml:1:8: ERR_TYPE at agent.name: Expected a string") throw new Error(line);
+ * ```
+ */
+export function formatIssue(issue: Issue): string {
+  const { file, line, column, key } = issue.pos;
+  const at = key ? ` at ${key}` : "";
+  const head = `${file}:${line}:${column}: ${issue.code}${at}: ${issue.message}`;
+  return issue.hint ? `${head}\n    hint: ${issue.hint}` : head;
+}

@@ -1,0 +1,350 @@
+/**
+ * The runtime configuration (`ironclaw.toml`): where state and plugins live,
+ * logging, the ceilings on every agent's limits, model providers and secrets.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import type { SourcePos } from "./errors.ts";
+import { readDocument } from "./_document.ts";
+import type { IntegerNode, TableNode } from "./_schema.ts";
+
+const ceiling = (description: string, maximum: number, fallback: number): IntegerNode => ({
+  type: "integer",
+  description,
+  minimum: 1,
+  maximum,
+  default: fallback,
+});
+
+/** Ceilings on every agent's `[limits]` (and `[model]` budgets) when the config sets none. */
+export const DEFAULT_CEILINGS: Readonly<RuntimeCeilings> = Object.freeze({
+  memory_mb: 1024,
+  timeout_s: 600,
+  max_steps: 200,
+  max_tool_calls: 10000,
+  max_output_kb: 16384,
+  max_model_calls: 1000,
+  max_model_tokens: 10_000_000,
+});
+
+/** The schema of `ironclaw.toml`. */
+export const CONFIG_SCHEMA: TableNode = {
+  type: "table",
+  description: "IronClaw runtime configuration",
+  fields: {
+    runtime: {
+      type: "table",
+      description: "Where the runtime keeps its things",
+      implicit: true,
+      fields: {
+        plugins_dir: {
+          type: "string",
+          description: "Folder of plugins, relative to this file",
+          minLength: 1,
+          default: "plugins",
+        },
+        state_dir: {
+          type: "string",
+          description: "Folder of run records and caches, relative to this file",
+          minLength: 1,
+          default: ".ironclaw",
+        },
+      },
+    },
+    log: {
+      type: "table",
+      description: "Diagnostics of the runtime itself",
+      implicit: true,
+      fields: {
+        level: {
+          type: "string",
+          description: "Least severe level written",
+          enum: ["trace", "debug", "info", "warning", "error", "fatal"],
+          default: "warning",
+        },
+        format: {
+          type: "string",
+          description: "pretty for people, json for machines",
+          enum: ["pretty", "json"],
+          default: "pretty",
+        },
+        file: {
+          type: "string",
+          description: "Write logs to this file instead of standard error",
+          minLength: 1,
+          examples: ["ironclaw.log"],
+        },
+      },
+    },
+    limits: {
+      type: "table",
+      description: "Ceilings: a manifest asking for more is refused",
+      implicit: true,
+      fields: {
+        memory_mb: ceiling("Most memory an agent may ask for, in MiB", 65536, DEFAULT_CEILINGS.memory_mb),
+        timeout_s: ceiling(
+          "Longest wall time an agent may ask for, in seconds",
+          86400,
+          DEFAULT_CEILINGS.timeout_s,
+        ),
+        max_steps: ceiling("Most loop steps an agent may ask for", 100000, DEFAULT_CEILINGS.max_steps),
+        max_tool_calls: ceiling(
+          "Most gate calls an agent may ask for",
+          1000000,
+          DEFAULT_CEILINGS.max_tool_calls,
+        ),
+        max_output_kb: ceiling(
+          "Most output an agent may ask for, in KiB",
+          1048576,
+          DEFAULT_CEILINGS.max_output_kb,
+        ),
+        max_model_calls: ceiling(
+          "Most model calls an agent may ask for",
+          100000,
+          DEFAULT_CEILINGS.max_model_calls,
+        ),
+        max_model_tokens: ceiling(
+          "Most model tokens an agent may ask for",
+          100_000_000,
+          DEFAULT_CEILINGS.max_model_tokens,
+        ),
+      },
+    },
+    providers: {
+      type: "map",
+      description: "Model providers by name",
+      keyPattern: "^[A-Za-z0-9_-]{1,64}$",
+      keyHint: 'name providers with letters, digits, "_" and "-"',
+      maxEntries: 64,
+      values: {
+        type: "table",
+        description: "One model provider",
+        required: ["type"],
+        rules: [{
+          when: { key: "type", equals: "scripted" },
+          require: ["transcript"],
+          forbid: ["api_key_env"],
+        }],
+        fields: {
+          type: {
+            type: "string",
+            description: "The wire protocol",
+            enum: ["openai", "ollama", "anthropic", "scripted"],
+          },
+          base_url: {
+            type: "string",
+            description: "The API's base URL",
+            pattern: "^https?://[^\\s]+$",
+            patternHint: 'write an http or https URL such as "http://127.0.0.1:11434"',
+            examples: ["http://127.0.0.1:11434"],
+          },
+          api_key_env: {
+            type: "string",
+            description: "The environment variable the supervisor reads the API key from",
+            pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+            patternHint: 'write a variable name such as "OPENAI_API_KEY"',
+            examples: ["OPENAI_API_KEY"],
+          },
+          transcript: {
+            type: "string",
+            description: "type = scripted: the transcript file to replay, relative to this file",
+            minLength: 1,
+            examples: ["transcript.json"],
+          },
+          timeout_s: ceiling("Timeout of one model call, in seconds", 3600, 120),
+        },
+      },
+    },
+    secrets: {
+      type: "map",
+      description: "Secrets by name, each bound to the hosts it may be sent to",
+      keyPattern: "^[A-Za-z0-9_-]{1,64}$",
+      keyHint: 'name secrets with letters, digits, "_" and "-"',
+      maxEntries: 64,
+      values: {
+        type: "table",
+        description: "One secret",
+        required: ["hosts"],
+        fields: {
+          env: {
+            type: "string",
+            description: "Read the secret from this environment variable of the supervisor",
+            pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+            patternHint: 'write a variable name such as "GITHUB_TOKEN"',
+            examples: ["GITHUB_TOKEN"],
+          },
+          file: {
+            type: "string",
+            description: "Or read it from this file, relative to this config",
+            minLength: 1,
+            examples: ["secrets/github"],
+          },
+          hosts: {
+            type: "array",
+            description: "Hosts the secret is sent to; nowhere else",
+            maxItems: 64,
+            uniqueItems: true,
+            items: {
+              type: "string",
+              description: "A host name",
+              pattern: "^[a-z0-9.-]+(?::\\d{1,5})?$",
+              patternHint: 'write a lowercase host name such as "api.github.com"',
+              examples: ["api.github.com"],
+            },
+          },
+          header: {
+            type: "string",
+            description: "The request header that carries it",
+            pattern: "^[A-Za-z0-9-]{1,64}$",
+            patternHint: 'write a header name such as "Authorization"',
+            default: "Authorization",
+          },
+          format: {
+            type: "string",
+            description: "The header's value, with {value} where the secret goes",
+            pattern: "\\{value\\}",
+            patternHint: 'put {value} where the secret goes, for example "Bearer {value}"',
+            default: "Bearer {value}",
+          },
+        },
+      },
+    },
+  },
+};
+
+/** `[runtime.limits]`: the ceilings on agents' limits. */
+export interface RuntimeCeilings {
+  memory_mb: number;
+  timeout_s: number;
+  max_steps: number;
+  max_tool_calls: number;
+  max_output_kb: number;
+  max_model_calls: number;
+  max_model_tokens: number;
+}
+
+/** One `[providers.NAME]` table. */
+export interface ProviderConfig {
+  type: "openai" | "ollama" | "anthropic" | "scripted";
+  base_url?: string;
+  api_key_env?: string;
+  transcript?: string;
+  timeout_s: number;
+}
+
+/** One `[secrets.NAME]` table. */
+export interface SecretConfig {
+  env?: string;
+  file?: string;
+  hosts: string[];
+  header: string;
+  format: string;
+}
+
+/** A checked runtime configuration with defaults filled in and paths resolved. */
+export interface RuntimeConfig {
+  /** The file it came from, or `(defaults)`. */
+  file: string;
+  runtime: { plugins_dir: string; state_dir: string };
+  log: {
+    level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+    format: "pretty" | "json";
+    file?: string;
+  };
+  limits: RuntimeCeilings;
+  providers: Record<string, ProviderConfig>;
+  secrets: Record<string, SecretConfig>;
+  /** Where a key path sits in the file. */
+  at(path: readonly (string | number)[]): SourcePos;
+}
+
+/** Providers every config has unless it redefines them. */
+export const DEFAULT_PROVIDERS: Readonly<Record<string, ProviderConfig>> = Object.freeze({
+  local: Object.freeze({ type: "ollama", base_url: "http://127.0.0.1:11434", timeout_s: 120 }),
+});
+
+/** Options of {@linkcode parseRuntimeConfig}. */
+export interface ParseRuntimeConfigOptions {
+  /** The config's absolute path: errors name it and relative paths resolve against its folder. */
+  path: string;
+}
+
+/**
+ * Parses and checks an `ironclaw.toml`. Pure: no file is read.
+ *
+ * @param text The TOML text.
+ * @param options Where the text came from.
+ * @returns The configuration with defaults filled in and paths made absolute.
+ * @throws {InvalidDocumentError} With every problem found.
+ * @example
+ * ```ts
+ * import { parseRuntimeConfig } from "./runtime_config.ts";
+ * const c = parseRuntimeConfig(`[log]\nformat = "json"\n`, { path: "/srv/ironclaw.toml" });
+ * if (c.runtime.state_dir !== "/srv/.ironclaw" || c.log.format !== "json") throw new Error("unexpected");
+ * ```
+ */
+export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOptions): RuntimeConfig {
+  const doc = readDocument<Omit<RuntimeConfig, "file" | "at">>(text, options.path, CONFIG_SCHEMA);
+  for (const [name, secret] of Object.entries(doc.value?.secrets ?? {})) {
+    if (secret && (secret.env === undefined) === (secret.file === undefined)) {
+      doc.issue(
+        secret.env === undefined ? "ERR_MISSING_KEY" : "ERR_CONFLICT",
+        `Secret "${name}" needs exactly one of "env" and "file"`,
+        `write env = "VARIABLE" or file = "path/to/secret" under [secrets.${name}]`,
+        ["secrets", name],
+      );
+    }
+  }
+  for (const [name, provider] of Object.entries(doc.value?.providers ?? {})) {
+    if (provider && provider.type !== "scripted" && provider.base_url === undefined) {
+      doc.issue(
+        "ERR_MISSING_KEY",
+        `Provider "${name}" needs "base_url"`,
+        `add base_url = "http://127.0.0.1:11434" (or your server) under [providers.${name}]`,
+        ["providers", name],
+      );
+    }
+  }
+  doc.finish();
+  const dir = posix.dirname(options.path);
+  const value = doc.value;
+  const abs = (p: string) => posix.resolve(dir, p);
+  return {
+    ...value,
+    file: options.path,
+    runtime: { plugins_dir: abs(value.runtime.plugins_dir), state_dir: abs(value.runtime.state_dir) },
+    log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },
+    providers: {
+      ...DEFAULT_PROVIDERS,
+      ...Object.fromEntries(
+        Object.entries(value.providers ?? {}).map((
+          [k, p],
+        ) => [k, p.transcript === undefined ? p : { ...p, transcript: abs(p.transcript) }]),
+      ),
+    },
+    secrets: Object.fromEntries(
+      Object.entries(value.secrets ?? {}).map((
+        [k, s],
+      ) => [k, s.file === undefined ? s : { ...s, file: abs(s.file) }]),
+    ),
+    at: doc.at,
+  };
+}
+
+/**
+ * The configuration in force when there is no `ironclaw.toml`.
+ *
+ * @param dir The folder that relative defaults (state, plugins) resolve against: the working directory.
+ * @returns The built-in defaults.
+ * @example
+ * ```ts
+ * import { defaultRuntimeConfig } from "./runtime_config.ts";
+ * const c = defaultRuntimeConfig("/srv");
+ * if (c.file !== "(defaults)" || c.limits.memory_mb !== 1024) throw new Error("unexpected");
+ * ```
+ */
+export function defaultRuntimeConfig(dir: string): RuntimeConfig {
+  return { ...parseRuntimeConfig("", { path: posix.join(dir, "ironclaw.toml") }), file: "(defaults)" };
+}

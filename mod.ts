@@ -1,0 +1,41 @@
+/**
+ * IronClaw: a Deno-native sandbox runtime for AI agents. An agent manifest
+ * (`agent.toml`) becomes a frozen Policy, and the Policy becomes the exact
+ * Deno permission flags of the process the agent runs in.
+ *
+ * Run it as a CLI (`deno run -A jsr:@ironclaw/cli check agent.toml`) or import it:
+ *
+ * @example Resolve a manifest's Policy and its sandbox flags
+ * ```ts
+ * import { defaultRuntimeConfig, parseManifest, resolvePolicy, toDenoFlags } from "./mod.ts";
+ *
+ * const manifest = parseManifest(
+ *   `[agent]
+ * name = "notes-summarizer"
+ * kind = "wasm"
+ * module = "agent.wasm"
+ *
+ * [capabilities.fs]
+ * read = ["notes"]
+ * `,
+ *   { path: "/srv/agents/notes/agent.toml" },
+ * );
+ * const policy = resolvePolicy(manifest, defaultRuntimeConfig("/srv"));
+ * const flags = toDenoFlags(policy);
+ * if (!flags.includes("--allow-read=/srv/agents/notes/notes,/srv/agents/notes/agent.wasm")) {
+ *   throw new Error(flags.join(" "));
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export * from "./manifests/mod.ts";
+export * from "./capabilities/mod.ts";
+export { loadManifest, loadPolicy, loadRuntimeConfig } from "./runtime/load.ts";
+export { main, VERSION } from "./cli/main.ts";
+
+if (import.meta.main) {
+  const { main } = await import("./cli/main.ts");
+  Deno.exit(await main(Deno.args));
+}

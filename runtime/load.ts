@@ -1,0 +1,136 @@
+/**
+ * Reading manifests and runtime configs from disk, and resolving their Policy
+ * with this machine's facts (home folder, symlinks, programs on PATH).
+ *
+ * @module
+ */
+
+import { delimiter, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { IronclawError } from "../manifests/errors.ts";
+import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
+import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
+import { type Policy, resolvePolicy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
+
+/** Folders of the runtime the sandbox process reads: its entry and WebAssembly hosts. */
+export const RUNTIME_ASSETS: readonly string[] = [dirname(fileURLToPath(import.meta.url))];
+
+/**
+ * Reads a text file, turning "not found" and "not allowed" into errors that say what to do.
+ *
+ * @param path The file.
+ * @param what What the file is, for the message ("manifest", "runtime config").
+ * @returns Its text.
+ * @throws {IronclawError} `ERR_NOT_FOUND` or `ERR_READ`.
+ */
+export async function readTextFile(path: string, what: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) {
+      throw new IronclawError("ERR_NOT_FOUND", `The ${what} "${path}" is a folder`, {
+        hint: `give the path of the ${what} file inside it`,
+      });
+    }
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof IronclawError) throw e;
+    if (e instanceof Deno.errors.NotFound) {
+      throw new IronclawError("ERR_NOT_FOUND", `The ${what} "${path}" does not exist`, {
+        hint: "check the path",
+        cause: e,
+      });
+    }
+    throw new IronclawError("ERR_READ", `Cannot read the ${what} "${path}": ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Options of {@linkcode loadRuntimeConfig}. */
+export interface LoadConfigOptions {
+  /** `--config`: this file, which must exist. */
+  path?: string;
+  /** Where to look for `ironclaw.toml`, and what defaults resolve against; default the working directory. */
+  cwd?: string;
+}
+
+/**
+ * Finds the runtime config in force: `--config`, then `./ironclaw.toml`, then built-in defaults.
+ *
+ * @param options The explicit path and the working directory.
+ * @returns The config.
+ * @throws {IronclawError} When `--config` names a missing file, or the file is invalid.
+ */
+export async function loadRuntimeConfig(options: LoadConfigOptions = {}): Promise<RuntimeConfig> {
+  const cwd = options.cwd ?? Deno.cwd();
+  if (options.path !== undefined) {
+    const path = resolve(cwd, options.path);
+    return parseRuntimeConfig(await readTextFile(path, "runtime config"), { path });
+  }
+  const local = join(cwd, "ironclaw.toml");
+  try {
+    return parseRuntimeConfig(await Deno.readTextFile(local), { path: local });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return defaultRuntimeConfig(cwd);
+    throw e;
+  }
+}
+
+/**
+ * Reads and parses a manifest.
+ *
+ * @param path The manifest file, absolute or relative to the working directory.
+ * @returns The manifest, with relative paths to resolve against its folder.
+ * @throws {IronclawError} When it is missing or invalid.
+ */
+export async function loadManifest(path: string): Promise<Manifest> {
+  const abs = resolve(path);
+  return parseManifest(await readTextFile(abs, "manifest"), { path: abs });
+}
+
+/** This machine's facts for {@linkcode resolvePolicy}: home, symlinks, PATH. */
+export function machineFacts(): Pick<
+  ResolvePolicyOptions,
+  "home" | "realPath" | "findProgram" | "runtimeRead"
+> {
+  const home = Deno.env.get("HOME");
+  return {
+    ...(home ? { home } : {}),
+    realPath: (p) => {
+      try {
+        return Deno.realPathSync(p);
+      } catch {
+        return undefined;
+      }
+    },
+    findProgram: (name) => {
+      for (const dir of (Deno.env.get("PATH") ?? "").split(delimiter)) {
+        if (!dir) continue;
+        const candidate = join(dir, name);
+        try {
+          if (Deno.statSync(candidate).isFile) return Deno.realPathSync(candidate);
+        } catch { /* not here */ }
+      }
+      return undefined;
+    },
+    runtimeRead: RUNTIME_ASSETS,
+  };
+}
+
+/**
+ * Reads a manifest and resolves its Policy under a runtime config.
+ *
+ * @param path The manifest file.
+ * @param config The runtime config in force.
+ * @param options Overrides of this machine's facts (tests use them).
+ * @returns The manifest and its frozen Policy.
+ * @throws {IronclawError} When the manifest is missing or any grant is refused.
+ */
+export async function loadPolicy(
+  path: string,
+  config: RuntimeConfig,
+  options: ResolvePolicyOptions = {},
+): Promise<{ manifest: Manifest; policy: Policy }> {
+  const manifest = await loadManifest(path);
+  return { manifest, policy: resolvePolicy(manifest, config, { ...machineFacts(), ...options }) };
+}
