@@ -32,8 +32,9 @@
 
 export * from "./manifests/mod.ts";
 export * from "./capabilities/mod.ts";
-export { loadManifest, loadPolicy, loadRuntimeConfig } from "./runtime/load.ts";
+export { type LoadConfigOptions, loadManifest, loadPolicy, loadRuntimeConfig } from "./runtime/load.ts";
 export { main, VERSION } from "./cli/main.ts";
+export type { Io } from "./cli/_output.ts";
 
 if (import.meta.main) {
   const { main } = await import("./cli/main.ts");

@@ -10,6 +10,7 @@ import type { GrantOrigin, Policy } from "./policy.ts";
 
 /** One flag of the sandbox command line and why it is there. */
 export interface FlagExplanation {
+  /** The flag as passed to `deno run`. */
   flag: string;
   /** In words. */
   why: string;

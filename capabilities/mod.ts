@@ -9,3 +9,4 @@ export * from "./net.ts";
 export * from "./commands.ts";
 export * from "./policy.ts";
 export * from "./deno_flags.ts";
+export type { Checked } from "./_result.ts";

@@ -102,8 +102,8 @@ function unsafeReason(path: string, home: string | undefined): Refusal | undefin
   if (path.split("/").length === 2) {
     return refuse(
       "ERR_PATH_SYSTEM",
-      `"${path}" is a top-level system folder`,
-      "grant a folder inside it that the agent needs",
+      `"${path}" is directly under "/", where the system keeps its own folders`,
+      "grant a folder one level deeper that holds only what the agent needs",
     );
   }
   if (KERNEL_TREES.some((t) => isWithin(t, path))) {

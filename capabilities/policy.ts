@@ -6,7 +6,12 @@
  */
 
 import { posix } from "node:path";
-import type { Manifest, ManifestAgent, NetEntry } from "../manifests/agent_manifest.ts";
+import {
+  type Manifest,
+  type ManifestAgent,
+  type NetEntry,
+  parseManifest,
+} from "../manifests/agent_manifest.ts";
 import type { ProviderConfig, RuntimeConfig } from "../manifests/runtime_config.ts";
 import { InvalidDocumentError, type Issue, type SourcePos } from "../manifests/errors.ts";
 import { closest } from "../manifests/_schema.ts";
@@ -31,6 +36,7 @@ export interface PathGrant {
 
 /** A granted network destination. */
 export interface NetPolicyGrant extends NetGrant {
+  /** The manifest or plugin lines that granted it. */
   from: readonly GrantOrigin[];
 }
 
@@ -40,96 +46,145 @@ export interface ProgramGrant {
   name: string;
   /** The absolute path it resolved to on this machine, or null when it was not found. */
   path: string | null;
+  /** The manifest or plugin lines that granted it. */
   from: readonly GrantOrigin[];
 }
 
 /** A granted environment variable name or `PREFIX*`. */
 export interface EnvGrant {
+  /** Its name. */
   name: string;
+  /** The manifest or plugin lines that granted it. */
   from: readonly GrantOrigin[];
 }
 
 /** A secret the agent may have injected at egress (it never sees the value). */
 export interface SecretGrant {
+  /** Its name. */
   name: string;
   /** Where the supervisor reads the value. */
   env: string | null;
+  /** The file holding the value, or null. */
   file: string | null;
+  /** The only hosts it is sent to. */
   hosts: readonly string[];
+  /** The request header that carries it. */
   header: string;
+  /** The header's value, with `{value}` where the secret goes. */
   format: string;
+  /** The manifest or plugin lines that granted it. */
   from: readonly GrantOrigin[];
 }
 
 /** The model access of a run, brokered by the supervisor. */
 export interface ModelPolicy {
+  /** The provider's name in the runtime config. */
   provider: string;
+  /** The provider's wire protocol. */
   type: ProviderConfig["type"];
+  /** The provider's base URL. */
   baseUrl: string | null;
+  /** The supervisor's variable holding the API key. */
   apiKeyEnv: string | null;
+  /** The transcript a scripted provider replays. */
   transcript: string | null;
+  /** Timeout in seconds. */
   timeoutS: number;
+  /** Its name. */
   name: string;
+  /** Most model calls in one run. */
   maxCalls: number;
+  /** Most tokens in one run. */
   maxTokens: number;
+  /** The manifest or plugin lines that granted it. */
   from: GrantOrigin;
 }
 
 /** The limits of one run, after ceilings. */
 export interface PolicyLimits {
+  /** Memory of the sandbox, in MiB. */
   memoryMb: number;
+  /** Timeout in seconds. */
   timeoutS: number;
+  /** Most loop steps. */
   maxSteps: number;
+  /** Most gate calls. */
   maxToolCalls: number;
+  /** Most output, in KiB. */
   maxOutputKb: number;
 }
 
 /** A grant that is allowed but deserves a second look. */
 export interface PolicyWarning {
+  /** What deserves the second look. */
   message: string;
+  /** The line that caused it. */
   at: GrantOrigin;
 }
 
 /** `[agent]` as the Policy holds it: the module path resolved, absent keys null. */
 export interface PolicyAgent {
+  /** Its name. */
   name: string;
+  /** The agent's version. */
   version: string;
+  /** One sentence on what it does. */
   description: string;
+  /** How it runs. */
   kind: ManifestAgent["kind"];
   /** Absolute path of the WebAssembly module, for kind = "wasm". */
   module: string | null;
+  /** kind = "codeact": the language, "javascript" by default. */
   language: NonNullable<ManifestAgent["language"]> | null;
+  /** The system prompt of a built-in loop. */
   instructions: string | null;
 }
 
 /** Everything an agent may do, resolved and frozen. */
 export interface Policy {
+  /** `[agent]`. */
   agent: PolicyAgent;
+  /** The manifest's absolute path. */
   manifestFile: string;
+  /** The folder its relative paths resolved against. */
   baseDir: string;
+  /** Model access, or null. */
   model: ModelPolicy | null;
+  /** Granted paths. */
   fs: { read: readonly PathGrant[]; write: readonly PathGrant[] };
+  /** Granted network destinations. */
   net: readonly NetPolicyGrant[];
+  /** Granted programs. */
   run: { dangerous: boolean; allowInterpreters: boolean; programs: readonly ProgramGrant[] };
+  /** The supervisor's variable holding the value, or null. */
   env: readonly EnvGrant[];
+  /** Secrets injected at egress. */
   secrets: readonly SecretGrant[];
+  /** Plugins used. */
   plugins: readonly { name: string; dir: string; from: GrantOrigin }[];
+  /** Limits of the run. */
   limits: PolicyLimits;
   /** Limits as written, with where: `limits.memory_mb` and so on. */
   limitOrigins: Readonly<Record<keyof PolicyLimits, GrantOrigin | null>>;
   /** Read-only assets of the runtime itself (its sandbox entry, WebAssembly hosts). */
   runtimeRead: readonly string[];
+  /** Grants allowed that deserve a second look. */
   warnings: readonly PolicyWarning[];
 }
 
 /** The permissions a plugin asks for in its `plugin.toml`, as written. */
 export interface PluginGrants {
+  /** Its name. */
   name: string;
   /** Its folder: relative paths resolve against it. */
   dir: string;
+  /** Granted paths. */
   fs: { read: readonly string[]; write: readonly string[] };
+  /** Granted network destinations. */
   net: readonly NetEntry[];
+  /** The supervisor's variable holding the value, or null. */
   env: readonly string[];
+  /** Granted programs. */
   run: { dangerous: boolean; allow_interpreters: boolean; allow: readonly string[] };
   /** Where a key path of its permissions sits, such as `["permissions", "fs", "read", 0]`. */
   at(path: readonly (string | number)[]): SourcePos;
@@ -151,12 +206,17 @@ export interface ResolvePolicyOptions {
 
 interface Source {
   label: string;
+  /** The folder its relative paths resolved against. */
   baseDir: string;
   prefix: readonly string[];
   at(path: readonly (string | number)[]): SourcePos;
+  /** Granted paths. */
   fs: { read: readonly string[]; write: readonly string[] };
+  /** Granted network destinations. */
   net: readonly NetEntry[];
+  /** The supervisor's variable holding the value, or null. */
   env: readonly string[];
+  /** Granted programs. */
   run: { dangerous: boolean; allow_interpreters: boolean; allow: readonly string[] };
 }
 
@@ -195,12 +255,18 @@ export function resolvePolicy(
   });
   const manifestSource: Source = {
     label: "manifest",
+    /** The folder its relative paths resolved against. */
     baseDir: manifest.dir,
     prefix: ["capabilities"],
+    /** The line that caused it. */
     at: manifest.at,
+    /** Granted paths. */
     fs: manifest.capabilities.fs,
+    /** Granted network destinations. */
     net: manifest.capabilities.net.allow,
+    /** The supervisor's variable holding the value, or null. */
     env: manifest.capabilities.env.allow,
+    /** Granted programs. */
     run: manifest.capabilities.run,
   };
   const mOrigin = (path: readonly (string | number)[]): GrantOrigin => ({
@@ -221,6 +287,7 @@ export function resolvePolicy(
   const plugins: { name: string; dir: string; from: GrantOrigin }[] = [];
   const index = options.plugins ?? {};
   manifest.plugins.use.forEach((name, n) => {
+    if (typeof name !== "string") return;
     const at = mOrigin(["plugins", "use", n]);
     const plugin = index[name];
     if (!plugin) {
@@ -242,6 +309,7 @@ export function resolvePolicy(
     const out = new Map<string, GrantOrigin[]>();
     for (const src of sources) {
       src.fs[kind].forEach((raw, n) => {
+        if (typeof raw !== "string") return; // refused by the schema already
         const at = origin(src, ["fs", kind, n]);
         const opts = {
           baseDir: src.baseDir,
@@ -271,6 +339,7 @@ export function resolvePolicy(
   const net: NetPolicyGrant[] = [];
   for (const src of sources) {
     src.net.forEach((entry, n) => {
+      if (entry === undefined || entry === null) return;
       const at = origin(src, ["net", "allow", n]);
       const grant = take(parseNetGrant(entry), at);
       if (grant) net.push({ ...grant, from: [at] });
@@ -284,6 +353,7 @@ export function resolvePolicy(
   const env = new Map<string, GrantOrigin[]>();
   for (const src of sources) {
     src.env.forEach((name, n) => {
+      if (typeof name !== "string") return;
       const at = origin(src, ["env", "allow", n]);
       const ok = take(checkEnvGrant(name, reserved), at);
       if (ok !== undefined) env.set(ok, [...(env.get(ok) ?? []), at]);
@@ -314,6 +384,7 @@ export function resolvePolicy(
       });
     }
     src.run.allow.forEach((name, n) => {
+      if (typeof name !== "string") return;
       const at = origin(src, ["run", "allow", n]);
       const ok = take(checkProgramGrant(name, src.run.allow_interpreters), at);
       if (ok !== undefined) programs.set(ok, [...(programs.get(ok) ?? []), at]);
@@ -323,6 +394,7 @@ export function resolvePolicy(
   // Secrets.
   const secrets: SecretGrant[] = [];
   manifest.capabilities.secrets.use.forEach((name, n) => {
+    if (typeof name !== "string") return;
     const at = mOrigin(["capabilities", "secrets", "use", n]);
     const s = config.secrets[name];
     if (!s) {
@@ -364,7 +436,7 @@ export function resolvePolicy(
 
   // Model.
   let model: ModelPolicy | null = null;
-  if (manifest.model) {
+  if (manifest.model?.provider !== undefined && manifest.model.name !== undefined) {
     const m = manifest.model;
     const provider = config.providers[m.provider];
     if (!provider) {
@@ -397,7 +469,7 @@ export function resolvePolicy(
         issues.push(ceilingIssue(["model", key], m[key], config, ceilingKey, mOrigin(["model", key])));
       }
     }
-  } else if (manifest.agent.kind !== "wasm") {
+  } else if (!manifest.model && manifest.agent.kind !== "wasm") {
     issues.push({
       code: "ERR_MISSING_KEY",
       message: `A ${manifest.agent.kind} agent needs a [model] table`,
@@ -408,10 +480,15 @@ export function resolvePolicy(
 
   // Limits: what the manifest asks for, under the ceilings; a default above a ceiling is lowered to it.
   const limitKeys = {
+    /** Memory of the sandbox, in MiB. */
     memoryMb: "memory_mb",
+    /** Timeout in seconds. */
     timeoutS: "timeout_s",
+    /** Most loop steps. */
     maxSteps: "max_steps",
+    /** Most gate calls. */
     maxToolCalls: "max_tool_calls",
+    /** Most output, in KiB. */
     maxOutputKb: "max_output_kb",
   } as const;
   const limits = {} as PolicyLimits;
@@ -446,6 +523,7 @@ export function resolvePolicy(
 
   if (issues.length > 0) throw new InvalidDocumentError(issues);
   return deepFreeze({
+    /** `[agent]`. */
     agent: {
       name: manifest.agent.name,
       version: manifest.agent.version,
@@ -455,11 +533,15 @@ export function resolvePolicy(
       language: manifest.agent.language ?? (manifest.agent.kind === "codeact" ? "javascript" : null),
       instructions: manifest.agent.instructions ?? null,
     },
+    /** The manifest's absolute path. */
     manifestFile: manifest.file,
+    /** The folder its relative paths resolved against. */
     baseDir: manifest.dir,
     model,
+    /** Granted paths. */
     fs: { read, write },
     net,
+    /** Granted programs. */
     run: {
       dangerous,
       allowInterpreters,
@@ -469,6 +551,7 @@ export function resolvePolicy(
         from,
       })),
     },
+    /** The supervisor's variable holding the value, or null. */
     env: [...env].map(([name, from]) => ({ name, from })),
     secrets,
     plugins,
@@ -484,10 +567,12 @@ function ceilingIssue(
   asked: number,
   config: RuntimeConfig,
   ceilingKey: keyof RuntimeConfig["limits"],
+  /** The line that caused it. */
   at: GrantOrigin,
 ): Issue {
   return {
     code: "ERR_LIMIT_CEILING",
+    /** What deserves the second look. */
     message: `${path.join(".")} = ${asked} is above the runtime's ceiling of ${config.limits[ceilingKey]}`,
     hint: `ask for at most ${config.limits[ceilingKey]}, or raise [limits] ${ceilingKey} in "${config.file}"`,
     pos: at,
@@ -504,4 +589,53 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/** Options of {@linkcode checkManifest}. */
+export interface CheckManifestOptions extends ResolvePolicyOptions {
+  /** The manifest's absolute path: errors name it and relative grants resolve against its folder. */
+  path?: string;
+}
+
+/**
+ * Parses a manifest and resolves its Policy, reporting every problem of both
+ * steps together: the schema's, and those of the grants that were well-formed.
+ *
+ * @param text The manifest's TOML text.
+ * @param config The runtime config in force.
+ * @param options The manifest's path, and the options of {@linkcode resolvePolicy}.
+ * @returns The frozen Policy.
+ * @throws {InvalidDocumentError} With every problem found.
+ * @example
+ * ```ts
+ * import { defaultRuntimeConfig } from "../manifests/runtime_config.ts";
+ * import { InvalidDocumentError } from "../manifests/errors.ts";
+ * import { checkManifest } from "./policy.ts";
+ * try {
+ *   const text = `[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\ncolour = 1\n[capabilities.fs]\nread = ["/"]\n`;
+ *   checkManifest(text, defaultRuntimeConfig("/srv"), { path: "/srv/a/agent.toml" });
+ *   throw new Error("should be refused");
+ * } catch (e) {
+ *   if (!(e instanceof InvalidDocumentError)) throw e;
+ *   if (e.issues.map((i) => i.code).join() !== "ERR_UNKNOWN_KEY,ERR_PATH_ROOT") throw e;
+ * }
+ * ```
+ */
+export function checkManifest(
+  text: string,
+  config: RuntimeConfig,
+  options: CheckManifestOptions = {},
+): Policy {
+  const issues: Issue[] = [];
+  const manifest = parseManifest(text, { ...optional("path", options.path), collect: issues });
+  if (issues.length === 0) return resolvePolicy(manifest, config, options);
+  if (manifest.agent?.name !== undefined && manifest.agent.kind !== undefined) {
+    try {
+      resolvePolicy(manifest, config, options);
+    } catch (e) {
+      // Anything but a list of refusals means the partial manifest could not be read: the schema's problems stand.
+      if (e instanceof InvalidDocumentError) issues.push(...e.issues);
+    }
+  }
+  throw new InvalidDocumentError(issues);
 }

@@ -1,10 +1,13 @@
 /** Writing to the terminal: colour only when wanted, errors formatted alike everywhere. */
 
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { formatIssue, InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
 
 /** Where a command writes; tests pass their own. */
 export interface Io {
+  /** Writes to standard output. */
   out(text: string): void;
+  /** Writes to standard error. */
   err(text: string): void;
   /** Whether to colour the output (a terminal, and NO_COLOR unset). */
   color: boolean;
@@ -79,4 +82,17 @@ export function errorJson(e: unknown): Record<string, unknown> {
   }
   if (e instanceof IronclawError) return { code: e.code, message: e.message, hint: e.hint };
   return { code: "ERR_INTERNAL", message: e instanceof Error ? e.message : String(e) };
+}
+
+/** `parseArgs` (give it `strict: true`), its complaints turned into usage errors (exit 2) that name the help. */
+export function parseCommandArgs<T extends ParseArgsConfig>(
+  config: T,
+  command: string,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    const message = (e as Error).message.split(". ")[0] ?? String(e);
+    throw new UsageError(message, `ironclaw help ${command}`);
+  }
 }

@@ -1,13 +1,13 @@
 /** `ironclaw check <agent.toml>`: validate a manifest and show what it grants and why. */
 
-import { parseArgs } from "node:util";
 import { relative } from "node:path";
 import type { GrantOrigin, Policy } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
 import { denoNetValue } from "../capabilities/net.ts";
 import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
+import { configureLogging, logger } from "../runtime/logging.ts";
 import { sandboxCommand } from "../runtime/sandbox_command.ts";
-import { errorJson, type Io, reportError, styles, UsageError } from "./_output.ts";
+import { errorJson, type Io, parseCommandArgs, reportError, styles, UsageError } from "./_output.ts";
 
 /** Help of `ironclaw check`. */
 export const CHECK_HELP = `Validate an agent manifest and show what it grants
@@ -40,7 +40,7 @@ Exit status: 0 valid, 2 invalid (every problem is listed), 1 anything else.
 export async function checkCommand(args: string[], io: Io): Promise<number> {
   let json = false;
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseCommandArgs({
       args,
       options: {
         json: { type: "boolean" },
@@ -49,7 +49,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
       },
       allowPositionals: true,
       strict: true,
-    });
+    }, "check");
     json = values.json ?? false;
     if (values.help) {
       io.out(CHECK_HELP);
@@ -64,8 +64,13 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
       );
     }
     const config = await loadRuntimeConfig(values.config === undefined ? {} : { path: values.config });
-    const { policy } = await loadPolicy(positionals[0]!, config);
+    await configureLogging(config.log, { stdoutReserved: json });
+    const policy = await loadPolicy(positionals[0]!, config);
     const command = sandboxCommand(policy);
+    logger("check").debug("Resolved the policy of {agent} under {config}", {
+      agent: policy.agent.name,
+      config: config.file,
+    });
     if (json) {
       io.out(JSON.stringify(checkJson(policy, config.file, command)) + "\n");
     } else {

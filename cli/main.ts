@@ -3,6 +3,7 @@
 import denoJson from "../deno.json" with { type: "json" };
 import { CHECK_HELP, checkCommand } from "./check.ts";
 import { type Io, processIo, reportError, UsageError } from "./_output.ts";
+import { closeLogging } from "../runtime/logging.ts";
 import { closest } from "../manifests/_schema.ts";
 
 /** IronClaw's version, from `deno.json`. */
@@ -64,10 +65,9 @@ export async function main(args: string[], io: Io = processIo()): Promise<number
     if (!cmd) throw unknownCommand(first);
     return await cmd.run(rest, io);
   } catch (e) {
-    return reportError(
-      io,
-      e instanceof TypeError && "code" in e ? new UsageError(e.message, "see ironclaw --help") : e,
-    );
+    return reportError(io, e);
+  } finally {
+    await closeLogging();
   }
 }
 

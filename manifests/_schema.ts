@@ -96,7 +96,11 @@ export interface RawIssue {
 /** The most a string may hold anywhere in a document. */
 export const MAX_STRING = 4096;
 
-/** Checks `value` against `node`, returns a copy with defaults filled in, and pushes problems to `issues`. */
+/**
+ * Checks `value` against `node`, returns a copy with defaults filled in, and pushes problems to `issues`.
+ * An invalid value becomes undefined (or its default, for a table key), so later checks can still run
+ * on what is valid; array items keep their indexes.
+ */
 export function validate(node: Node, value: unknown, path: KeyPath, issues: RawIssue[]): unknown {
   const push = (code: string, message: string, hint: string, at: KeyPath = path) =>
     issues.push({ code, message, hint, path: at });
@@ -276,7 +280,9 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
       });
       continue;
     }
-    out[k] = validate(field, v, [...path, k], issues);
+    const checked = validate(field, v, [...path, k], issues);
+    const fallback = checked === undefined ? defaultOf(field, [...path, k], issues) : checked;
+    if (fallback !== undefined) out[k] = fallback;
   }
   for (const [k, field] of Object.entries(node.fields)) {
     if (k in value) continue;
@@ -287,10 +293,9 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
         hint: `add ${k} = ${exampleOf(field)} under [${formatPath(path)}]`,
         path: [...path, k],
       });
-    } else if (field.type === "table" && field.implicit) {
-      out[k] = validate(field, {}, [...path, k], issues);
-    } else if ("default" in field && field.default !== undefined) {
-      out[k] = Array.isArray(field.default) ? [...field.default] : field.default;
+    } else {
+      const fallback = defaultOf(field, [...path, k], issues);
+      if (fallback !== undefined) out[k] = fallback;
     }
   }
   for (const rule of node.rules ?? []) {
@@ -318,6 +323,15 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
     }
   }
   return out;
+}
+
+/** The value an absent (or invalid) key takes: its default, or an implicit table's defaults. */
+function defaultOf(field: Node, path: KeyPath, issues: RawIssue[]): unknown {
+  if (field.type === "table" && field.implicit) return validate(field, {}, path, issues);
+  if ("default" in field && field.default !== undefined) {
+    return Array.isArray(field.default) ? [...field.default] : field.default;
+  }
+  return undefined;
 }
 
 function formatPath(path: KeyPath): string {

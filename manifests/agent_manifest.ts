@@ -5,7 +5,7 @@
  */
 
 import { posix } from "node:path";
-import type { SourcePos } from "./errors.ts";
+import type { Issue, SourcePos } from "./errors.ts";
 import { readDocument } from "./_document.ts";
 import type { ArrayNode, IntegerNode, StringNode, TableNode } from "./_schema.ts";
 
@@ -19,6 +19,7 @@ const pathList = (description: string): ArrayNode => ({
   default: [],
   items: {
     type: "string",
+    /** One sentence on what it does. */
     description: "A folder or file, relative to the manifest's folder or absolute",
     minLength: 1,
     examples: ["notes"],
@@ -46,19 +47,26 @@ const nameList = (description: string, item: StringNode, maxItems = 64): ArrayNo
 
 /** Default limits of an agent that sets none, under the runtime's ceilings. */
 export const DEFAULT_LIMITS: Readonly<ManifestLimits> = Object.freeze({
+  /** Memory of the sandbox, in MiB. */
   memory_mb: 128,
+  /** Wall time of a run, in seconds. */
   timeout_s: 60,
+  /** Most loop steps. */
   max_steps: 20,
+  /** Most gate calls. */
   max_tool_calls: 100,
+  /** Most output, in KiB. */
   max_output_kb: 1024,
 });
 
 /** The schema of `agent.toml`: the one source of the parser and of `agent.schema.json`. */
 export const AGENT_SCHEMA: TableNode = {
   type: "table",
+  /** One sentence on what it does. */
   description: "An IronClaw agent manifest: what the agent is and exactly what it may touch",
   required: ["agent"],
   fields: {
+    /** `[agent]`. */
     agent: {
       type: "table",
       description: "Who the agent is and how it runs",
@@ -118,6 +126,7 @@ export const AGENT_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[model]`, absent when the agent has no model access. */
     model: {
       type: "table",
       description: "Model access, brokered by the supervisor; without this table the agent has none",
@@ -141,6 +150,7 @@ export const AGENT_SCHEMA: TableNode = {
         max_tokens: limit("Most tokens (prompt and completion) in one run", 100_000_000, 100000),
       },
     },
+    /** `[capabilities.*]`, each table filled with empty grants when absent. */
     capabilities: {
       type: "table",
       description: "What the agent may touch; nothing is granted by default",
@@ -265,6 +275,7 @@ export const AGENT_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[plugins]`. */
     plugins: {
       type: "table",
       description: "Plugins from the plugin directory whose tools the agent may call",
@@ -279,6 +290,7 @@ export const AGENT_SCHEMA: TableNode = {
         }),
       },
     },
+    /** `[limits]`, defaults filled in. */
     limits: {
       type: "table",
       description: "Resource limits of one run; each is capped by the runtime config's [limits]",
@@ -308,20 +320,31 @@ export const AGENT_SCHEMA: TableNode = {
 
 /** `[agent]` of a manifest. */
 export interface ManifestAgent {
+  /** The agent's name: lowercase letters, digits and '-'. */
   name: string;
+  /** The agent's version, semver. */
   version: string;
+  /** One sentence on what it does. */
   description: string;
+  /** How it runs: its own WebAssembly, or a built-in loop. */
   kind: "wasm" | "react" | "codeact";
+  /** kind = "wasm": the module, as written (relative to the manifest). */
   module?: string;
+  /** kind = "codeact": the language the model writes. */
   language?: "javascript" | "python";
+  /** kind = "react" | "codeact": the system prompt. */
   instructions?: string;
 }
 
 /** `[model]` of a manifest. */
 export interface ManifestModel {
+  /** A `[providers.NAME]` of the runtime config. */
   provider: string;
+  /** The agent's name: lowercase letters, digits and '-'. */
   name: string;
+  /** Most model calls in one run. */
   max_calls: number;
+  /** Most tokens in one run. */
   max_tokens: number;
 }
 
@@ -330,10 +353,15 @@ export type NetEntry = string | { url?: string; host?: string; methods?: string[
 
 /** `[limits]` of a manifest. */
 export interface ManifestLimits {
+  /** Memory of the sandbox, in MiB. */
   memory_mb: number;
+  /** Wall time of a run, in seconds. */
   timeout_s: number;
+  /** Most loop steps. */
   max_steps: number;
+  /** Most gate calls. */
   max_tool_calls: number;
+  /** Most output, in KiB. */
   max_output_kb: number;
 }
 
@@ -343,8 +371,11 @@ export interface Manifest {
   file: string;
   /** The folder relative paths resolve against. */
   dir: string;
+  /** `[agent]`. */
   agent: ManifestAgent;
+  /** `[model]`, absent when the agent has no model access. */
   model?: ManifestModel;
+  /** `[capabilities.*]`, each table filled with empty grants when absent. */
   capabilities: {
     fs: { read: string[]; write: string[] };
     net: { allow: NetEntry[] };
@@ -352,7 +383,9 @@ export interface Manifest {
     env: { allow: string[] };
     secrets: { use: string[] };
   };
+  /** `[plugins]`. */
   plugins: { use: string[] };
+  /** `[limits]`, defaults filled in. */
   limits: ManifestLimits;
   /** Where a key path (such as `capabilities.fs.read[0]`) sits in the file. */
   at(path: readonly (string | number)[]): SourcePos;
@@ -364,6 +397,12 @@ export interface Manifest {
 export interface ParseManifestOptions {
   /** The manifest's path, used in errors and to resolve relative paths: give it absolute. Default `/agent.toml`. */
   path?: string;
+  /**
+   * Collect schema problems here and return the valid part of the manifest
+   * (invalid values left out or at their defaults) instead of throwing, so
+   * later checks can report their problems too. Syntax errors still throw.
+   */
+  collect?: Issue[];
 }
 
 /**
@@ -396,6 +435,7 @@ export function parseManifest(text: string, options: ParseManifestOptions = {}):
       );
     }
   });
-  doc.finish();
+  if (options.collect) options.collect.push(...doc.issues);
+  else doc.finish();
   return { ...doc.value, file, dir: posix.dirname(posix.normalize(file)), at: doc.at, has: doc.has };
 }

@@ -43,6 +43,8 @@ export class IronclawError extends Error {
   readonly hint: string;
 
   /**
+   * Makes an error with a code, a message and a hint.
+   *
    * @param code Stable error code.
    * @param message What went wrong, in Deno's style (capitalised, no trailing period).
    * @param options A hint and a cause.
@@ -87,7 +89,11 @@ export class InvalidDocumentError extends IronclawError {
   /** Every problem found, in document order. */
   readonly issues: readonly Issue[];
 
-  /** @param issues The problems found; at least one. */
+  /**
+   * Makes the error of a document from its problems, sorted by position.
+   *
+   * @param issues The problems found; at least one.
+   */
   constructor(issues: readonly Issue[]) {
     const sorted = [...issues].sort((a, b) =>
       a.pos.file.localeCompare(b.pos.file) || a.pos.line - b.pos.line || a.pos.column - b.pos.column

@@ -5,6 +5,25 @@
  */
 
 export * from "./errors.ts";
-export * from "./agent_manifest.ts";
-export * from "./runtime_config.ts";
+export {
+  DEFAULT_LIMITS,
+  type Manifest,
+  type ManifestAgent,
+  type ManifestLimits,
+  type ManifestModel,
+  type NetEntry,
+  parseManifest,
+  type ParseManifestOptions,
+} from "./agent_manifest.ts";
+export {
+  DEFAULT_CEILINGS,
+  DEFAULT_PROVIDERS,
+  defaultRuntimeConfig,
+  parseRuntimeConfig,
+  type ParseRuntimeConfigOptions,
+  type ProviderConfig,
+  type RuntimeCeilings,
+  type RuntimeConfig,
+  type SecretConfig,
+} from "./runtime_config.ts";
 export * from "./json_schema.ts";

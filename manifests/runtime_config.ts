@@ -11,6 +11,7 @@ import { readDocument } from "./_document.ts";
 import type { IntegerNode, TableNode } from "./_schema.ts";
 
 const ceiling = (description: string, maximum: number, fallback: number): IntegerNode => ({
+  /** The wire protocol. */
   type: "integer",
   description,
   minimum: 1,
@@ -20,20 +21,29 @@ const ceiling = (description: string, maximum: number, fallback: number): Intege
 
 /** Ceilings on every agent's `[limits]` (and `[model]` budgets) when the config sets none. */
 export const DEFAULT_CEILINGS: Readonly<RuntimeCeilings> = Object.freeze({
+  /** Most memory an agent may ask for, in MiB. */
   memory_mb: 1024,
+  /** Longest wall time, in seconds. */
   timeout_s: 600,
+  /** Most loop steps. */
   max_steps: 200,
+  /** Most gate calls. */
   max_tool_calls: 10000,
+  /** Most output, in KiB. */
   max_output_kb: 16384,
+  /** Most model calls. */
   max_model_calls: 1000,
+  /** Most model tokens. */
   max_model_tokens: 10_000_000,
 });
 
 /** The schema of `ironclaw.toml`. */
 export const CONFIG_SCHEMA: TableNode = {
+  /** The wire protocol. */
   type: "table",
   description: "IronClaw runtime configuration",
   fields: {
+    /** `[runtime]`, paths absolute. */
     runtime: {
       type: "table",
       description: "Where the runtime keeps its things",
@@ -53,6 +63,7 @@ export const CONFIG_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[log]`. */
     log: {
       type: "table",
       description: "Diagnostics of the runtime itself",
@@ -78,6 +89,7 @@ export const CONFIG_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[limits]`: the ceilings. */
     limits: {
       type: "table",
       description: "Ceilings: a manifest asking for more is refused",
@@ -112,6 +124,7 @@ export const CONFIG_SCHEMA: TableNode = {
         ),
       },
     },
+    /** `[providers.NAME]`, the built-in `local` included unless redefined. */
     providers: {
       type: "map",
       description: "Model providers by name",
@@ -157,6 +170,7 @@ export const CONFIG_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[secrets.NAME]`. */
     secrets: {
       type: "map",
       description: "Secrets by name, each bound to the hosts it may be sent to",
@@ -216,30 +230,47 @@ export const CONFIG_SCHEMA: TableNode = {
 
 /** `[runtime.limits]`: the ceilings on agents' limits. */
 export interface RuntimeCeilings {
+  /** Most memory an agent may ask for, in MiB. */
   memory_mb: number;
+  /** Longest wall time, in seconds. */
   timeout_s: number;
+  /** Most loop steps. */
   max_steps: number;
+  /** Most gate calls. */
   max_tool_calls: number;
+  /** Most output, in KiB. */
   max_output_kb: number;
+  /** Most model calls. */
   max_model_calls: number;
+  /** Most model tokens. */
   max_model_tokens: number;
 }
 
 /** One `[providers.NAME]` table. */
 export interface ProviderConfig {
+  /** The wire protocol. */
   type: "openai" | "ollama" | "anthropic" | "scripted";
+  /** The API's base URL. */
   base_url?: string;
+  /** The variable the supervisor reads the API key from. */
   api_key_env?: string;
+  /** type = "scripted": the transcript to replay, absolute. */
   transcript?: string;
+  /** Longest wall time, in seconds. */
   timeout_s: number;
 }
 
 /** One `[secrets.NAME]` table. */
 export interface SecretConfig {
+  /** The supervisor's variable holding the secret. */
   env?: string;
+  /** Or the file holding it, absolute. */
   file?: string;
+  /** The only hosts it is sent to. */
   hosts: string[];
+  /** The request header that carries it. */
   header: string;
+  /** The header's value, with `{value}` where the secret goes. */
   format: string;
 }
 
@@ -247,14 +278,21 @@ export interface SecretConfig {
 export interface RuntimeConfig {
   /** The file it came from, or `(defaults)`. */
   file: string;
+  /** `[runtime]`, paths absolute. */
   runtime: { plugins_dir: string; state_dir: string };
+  /** `[log]`. */
   log: {
     level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+    /** The header's value, with `{value}` where the secret goes. */
     format: "pretty" | "json";
+    /** Or the file holding it, absolute. */
     file?: string;
   };
+  /** `[limits]`: the ceilings. */
   limits: RuntimeCeilings;
+  /** `[providers.NAME]`, the built-in `local` included unless redefined. */
   providers: Record<string, ProviderConfig>;
+  /** `[secrets.NAME]`. */
   secrets: Record<string, SecretConfig>;
   /** Where a key path sits in the file. */
   at(path: readonly (string | number)[]): SourcePos;
@@ -313,9 +351,13 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
   const abs = (p: string) => posix.resolve(dir, p);
   return {
     ...value,
+    /** Or the file holding it, absolute. */
     file: options.path,
+    /** `[runtime]`, paths absolute. */
     runtime: { plugins_dir: abs(value.runtime.plugins_dir), state_dir: abs(value.runtime.state_dir) },
+    /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },
+    /** `[providers.NAME]`, the built-in `local` included unless redefined. */
     providers: {
       ...DEFAULT_PROVIDERS,
       ...Object.fromEntries(
@@ -324,6 +366,7 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
         ) => [k, p.transcript === undefined ? p : { ...p, transcript: abs(p.transcript) }]),
       ),
     },
+    /** `[secrets.NAME]`. */
     secrets: Object.fromEntries(
       Object.entries(value.secrets ?? {}).map((
         [k, s],

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { IronclawError } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
-import { type Policy, resolvePolicy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
+import { checkManifest, type Policy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
 
 /** Folders of the runtime the sandbox process reads: its entry and WebAssembly hosts. */
 export const RUNTIME_ASSETS: readonly string[] = [dirname(fileURLToPath(import.meta.url))];
@@ -77,7 +77,7 @@ export async function loadRuntimeConfig(options: LoadConfigOptions = {}): Promis
 }
 
 /**
- * Reads and parses a manifest.
+ * Reads and parses a manifest (stops at its schema problems; {@linkcode loadPolicy} reports all).
  *
  * @param path The manifest file, absolute or relative to the working directory.
  * @returns The manifest, with relative paths to resolve against its folder.
@@ -123,14 +123,15 @@ export function machineFacts(): Pick<
  * @param path The manifest file.
  * @param config The runtime config in force.
  * @param options Overrides of this machine's facts (tests use them).
- * @returns The manifest and its frozen Policy.
+ * @returns The frozen Policy.
  * @throws {IronclawError} When the manifest is missing or any grant is refused.
  */
 export async function loadPolicy(
   path: string,
   config: RuntimeConfig,
   options: ResolvePolicyOptions = {},
-): Promise<{ manifest: Manifest; policy: Policy }> {
-  const manifest = await loadManifest(path);
-  return { manifest, policy: resolvePolicy(manifest, config, { ...machineFacts(), ...options }) };
+): Promise<Policy> {
+  const abs = resolve(path);
+  const text = await readTextFile(abs, "manifest");
+  return checkManifest(text, config, { ...machineFacts(), ...options, path: abs });
 }

@@ -7,6 +7,7 @@
 
 import {
   configure,
+  dispose,
   getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
@@ -77,4 +78,13 @@ export function logger(name: string): Log {
     warn: (m, p) => l.warn(m, p ?? {}),
     error: (m, p) => l.error(m, p ?? {}),
   };
+}
+
+/**
+ * Flushes and closes the log sinks (a log file is written in batches). Call before the process exits.
+ *
+ * @returns Resolves when every record is written.
+ */
+export async function closeLogging(): Promise<void> {
+  await dispose();
 }
