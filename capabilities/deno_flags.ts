@@ -59,16 +59,21 @@ export function explainDenoFlags(policy: Policy): FlagExplanation[] {
       from: [],
     });
   }
-  const readPaths = [...policy.fs.read];
+  // Write implies read: the host gate must resolve symlinks under a write grant before it writes there.
+  const readPaths: { path: string; from: readonly GrantOrigin[] }[] = [];
+  for (const g of [...policy.fs.read, ...policy.fs.write]) {
+    if (!readPaths.some((r) => r.path === g.path)) readPaths.push(g);
+  }
   if (policy.agent.module !== null && !readPaths.some((g) => g.path === policy.agent.module)) {
     readPaths.push({ path: policy.agent.module, from: [] });
   }
   if (readPaths.length > 0) {
+    const parts = ["[capabilities.fs] read"];
+    if (policy.fs.write.length > 0) parts.push("write (which implies read)");
+    if (policy.agent.module !== null) parts.push("the agent's module");
     out.push({
       flag: `--allow-read=${readPaths.map((g) => g.path).join(",")}`,
-      why: policy.agent.module !== null
-        ? "[capabilities.fs] read, and the agent's module"
-        : "[capabilities.fs] read",
+      why: parts.join(", "),
       from: readPaths.flatMap((g) => g.from),
     });
   }
