@@ -13,53 +13,111 @@ import { type Checked, refuse } from "./_result.ts";
  * `allow_interpreters = true` besides `dangerous = true`.
  */
 export const INTERPRETERS: ReadonlySet<string> = new Set([
+  // shells
   "sh",
+  "ash",
   "bash",
+  "rbash",
   "dash",
   "zsh",
   "ksh",
   "mksh",
+  "pdksh",
+  "yash",
   "fish",
   "csh",
   "tcsh",
+  "nu",
+  "elvish",
+  "xonsh",
   "busybox",
   "toybox",
+  // language runtimes
   "deno",
   "node",
   "nodejs",
   "bun",
+  "npx",
+  "npm",
+  "pnpm",
+  "yarn",
   "python",
-  "python2",
-  "python3",
+  "pypy",
   "perl",
   "ruby",
+  "irb",
   "php",
   "lua",
+  "luajit",
   "tclsh",
   "wish",
-  "env",
-  "xargs",
-  "nohup",
-  "nice",
-  "timeout",
-  "sudo",
-  "su",
-  "doas",
-  "setsid",
-  "script",
-  "expect",
-  "ssh",
-  "awk",
-  "gawk",
-  "mawk",
-  "find",
-  "vim",
-  "vi",
-  "emacs",
+  "java",
+  "jshell",
+  "guile",
+  "racket",
+  "sbcl",
+  "ghci",
+  "runghc",
+  "julia",
+  "r",
+  "rscript",
   "osascript",
   "powershell",
   "pwsh",
   "cmd",
+  "awk",
+  "gawk",
+  "mawk",
+  "nawk",
+  "sed",
+  "jq",
+  // launchers: run another program they are given
+  "env",
+  "xargs",
+  "nohup",
+  "nice",
+  "ionice",
+  "timeout",
+  "stdbuf",
+  "chroot",
+  "unshare",
+  "nsenter",
+  "setsid",
+  "flock",
+  "taskset",
+  "chrt",
+  "time",
+  "watch",
+  "parallel",
+  "script",
+  "expect",
+  "strace",
+  "ltrace",
+  "gdb",
+  "valgrind",
+  "make",
+  "sudo",
+  "su",
+  "doas",
+  "runuser",
+  "pkexec",
+  "ssh",
+  "systemd-run",
+  "at",
+  "batch",
+  "screen",
+  "tmux",
+  "firejail",
+  "bwrap",
+  "find",
+  "vim",
+  "vi",
+  "nvim",
+  "emacs",
+  "less",
+  "more",
+  "man",
+  "git-shell",
 ]);
 
 /**
@@ -84,8 +142,7 @@ export function checkProgramGrant(program: string, allowInterpreters: boolean): 
       'write a name such as "git", without arguments',
     );
   }
-  const base = posix.basename(program).replace(/\d+(\.\d+)*$/, "");
-  if ((INTERPRETERS.has(base) || INTERPRETERS.has(posix.basename(program))) && !allowInterpreters) {
+  if (isInterpreter(program) && !allowInterpreters) {
     return refuse(
       "ERR_RUN_INTERPRETER",
       `"${program}" runs any code it is given, so granting it grants everything`,
@@ -100,6 +157,25 @@ export function checkProgramGrant(program: string, allowInterpreters: boolean): 
     );
   }
   return { ok: true, value: program };
+}
+
+/**
+ * Whether a program is a shell, an interpreter or a launcher, by its name:
+ * case-insensitive, with version numbers and build suffixes (`python3.11`,
+ * `bash-static`, `pypy3`) taken off.
+ *
+ * @param program A program name or path.
+ * @returns Whether it runs code it is given.
+ * @example
+ * ```ts
+ * import { isInterpreter } from "./commands.ts";
+ * if (!isInterpreter("/bin/Bash") || !isInterpreter("python3.11") || isInterpreter("git")) throw new Error();
+ * ```
+ */
+export function isInterpreter(program: string): boolean {
+  const name = posix.basename(program).toLowerCase().replace(/\.exe$/, "");
+  const stem = name.replace(/[-_.]?(static|dynamic|minimal)$/, "").replace(/[-_.]?\d+(\.\d+)*$/, "");
+  return INTERPRETERS.has(name) || INTERPRETERS.has(stem);
 }
 
 /**

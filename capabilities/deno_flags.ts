@@ -77,11 +77,31 @@ export function explainDenoFlags(policy: Policy): FlagExplanation[] {
       from: readPaths.flatMap((g) => g.from),
     });
   }
-  if (policy.fs.write.length > 0) {
+  if (policy.runtimeWrite.length > 0) {
     out.push({
-      flag: `--allow-write=${policy.fs.write.map((g) => g.path).join(",")}`,
+      flag: `--allow-write=${policy.runtimeWrite.join(",")}`,
+      why: "the runtime's own files of this run (the pipes that carry a WASI guest's output)",
+      from: [],
+    });
+  }
+  const writePaths: { path: string; from: readonly GrantOrigin[] }[] = [...policy.fs.write];
+  const preopenOnly = policy.agent.moduleFormat === "preview1"
+    ? policy.fs.read.filter((r) => !writePaths.some((w) => w.path === r.path))
+    : [];
+  if (writePaths.length > 0) {
+    out.push({
+      flag: `--allow-write=${writePaths.map((g) => g.path).join(",")}`,
       why: "[capabilities.fs] write",
-      from: policy.fs.write.flatMap((g) => g.from),
+      from: writePaths.flatMap((g) => g.from),
+    });
+  }
+  if (preopenOnly.length > 0) {
+    out.push({
+      flag: `--allow-write=${preopenOnly.map((g) => g.path).join(",")}`,
+      why:
+        "node:wasi needs write access to preopen a folder; these stay read-only for the WASI guest by the " +
+        "gate's WASI guard alone (a component guest has no such flag)",
+      from: preopenOnly.flatMap((g) => g.from),
     });
   }
   if (policy.net.length > 0) {

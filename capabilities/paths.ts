@@ -20,16 +20,35 @@ export interface PathGrantOptions {
   realPath?: (path: string) => string | undefined;
 }
 
-/** Top-level folders whose contents are the kernel's, never an agent's. */
-const KERNEL_TREES = ["/proc", "/sys", "/dev"];
+/** Trees that belong to the kernel or the system, never to an agent: nothing inside them may be granted. */
+const SYSTEM_TREES = ["/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run"];
+
+/** Folders and files under a home folder that hold credentials. */
+const HOME_SECRETS = [
+  ".ssh",
+  ".gnupg",
+  ".aws",
+  ".azure",
+  ".kube",
+  ".docker",
+  ".config/gcloud",
+  ".netrc",
+  ".git-credentials",
+  ".npmrc",
+  ".pypirc",
+  ".password-store",
+  ".local/share/keyrings",
+];
 
 /**
  * Checks one granted path and returns its absolute, normalised, symlink-free form.
  *
  * Refused: empty paths, NUL bytes, `~` (never expanded), relative paths that climb
  * out of the base folder, `/`, any top-level folder (`/etc`, `/home`, `/tmp`...),
- * the kernel's trees, the home folder and its ancestors, and a symlink whose
- * target is any of those or leaves the base folder of a relative grant.
+ * anything in the system's trees (`/proc`, `/sys`, `/dev`, `/etc`, `/boot`, `/run`),
+ * the home folder and its ancestors, the credential folders in it (`~/.ssh`...),
+ * and a path whose real location (symlinks resolved through its deepest existing
+ * part) is any of those or leaves the base folder of a relative grant.
  *
  * @param raw The path as written in the manifest.
  * @param options The base folder, the home folder and a symlink resolver.
@@ -71,8 +90,8 @@ export function checkPathGrant(raw: string, options: PathGrantOptions): Checked<
   const lexical = stripSlash(posix.resolve(options.baseDir, raw));
   const unsafe = unsafeReason(lexical, options.home);
   if (unsafe) return unsafe;
-  const real = options.realPath?.(lexical);
-  if (real === undefined || real === lexical) return { ok: true, value: lexical };
+  const real = options.realPath ? realPathOfNearest(lexical, options.realPath) : lexical;
+  if (real === lexical) return { ok: true, value: lexical };
   const realUnsafe = unsafeReason(real, options.home);
   if (realUnsafe) {
     return refuse(
@@ -81,7 +100,8 @@ export function checkPathGrant(raw: string, options: PathGrantOptions): Checked<
       realUnsafe.hint,
     );
   }
-  if (relative && !isWithin(options.baseDir, real)) {
+  const realBase = options.realPath ? realPathOfNearest(options.baseDir, options.realPath) : options.baseDir;
+  if (relative && !isWithin(realBase, real)) {
     return refuse(
       "ERR_PATH_SYMLINK",
       `"${raw}" is a symbolic link that leads out of the manifest's folder, to "${real}"`,
@@ -89,6 +109,22 @@ export function checkPathGrant(raw: string, options: PathGrantOptions): Checked<
     );
   }
   return { ok: true, value: real, warning: `"${raw}" is a symbolic link; "${real}" is granted` };
+}
+
+/**
+ * The real path of `path`: its symlinks resolved through the deepest part that
+ * exists, with the missing rest appended (a grant may name a file not yet made).
+ */
+function realPathOfNearest(path: string, realPath: (p: string) => string | undefined): string {
+  const missing: string[] = [];
+  let p = path;
+  for (;;) {
+    const real = realPath(p);
+    if (real !== undefined) return missing.length ? posix.join(real, ...missing.reverse()) : real;
+    if (p === "/") return path;
+    missing.push(posix.basename(p));
+    p = posix.dirname(p);
+  }
 }
 
 function unsafeReason(path: string, home: string | undefined): Refusal | undefined {
@@ -106,11 +142,12 @@ function unsafeReason(path: string, home: string | undefined): Refusal | undefin
       "grant a folder one level deeper that holds only what the agent needs",
     );
   }
-  if (KERNEL_TREES.some((t) => isWithin(t, path))) {
+  const tree = SYSTEM_TREES.find((t) => isWithin(t, path));
+  if (tree !== undefined) {
     return refuse(
       "ERR_PATH_SYSTEM",
-      `"${path}" is inside the kernel's ${path.split("/")[1]} tree`,
-      "the kernel's files expose the whole machine: grant none of them",
+      `"${path}" is inside "${tree}", which belongs to the system`,
+      "the system's files expose the whole machine: grant none of them",
     );
   }
   const h = home ? stripSlash(posix.normalize(home)) : undefined;
@@ -119,6 +156,16 @@ function unsafeReason(path: string, home: string | undefined): Refusal | undefin
       "ERR_PATH_HOME",
       `"${path}" contains the home folder`,
       "grant only the folders inside your home that the agent needs",
+    );
+  }
+  const secret = h && h !== "/"
+    ? HOME_SECRETS.map((s) => posix.join(h, s)).find((s) => isWithin(s, path) || isWithin(path, s))
+    : undefined;
+  if (secret !== undefined) {
+    return refuse(
+      "ERR_PATH_SECRET",
+      `"${path}" ${isWithin(secret, path) ? "is inside" : "contains"} "${secret}", which holds credentials`,
+      "grant a folder that holds only what the agent needs",
     );
   }
   return undefined;

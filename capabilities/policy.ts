@@ -16,9 +16,12 @@ import type { ProviderConfig, RuntimeConfig } from "../manifests/runtime_config.
 import { InvalidDocumentError, type Issue, type SourcePos } from "../manifests/errors.ts";
 import { closest } from "../manifests/_schema.ts";
 import type { Checked } from "./_result.ts";
-import { checkPathGrant } from "./paths.ts";
+import { checkPathGrant, isWithin } from "./paths.ts";
 import { matchNet, type NetGrant, parseNetGrant } from "./net.ts";
 import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
+
+/** A WebAssembly component, or a WASI preview1 core module. */
+export type ModuleFormat = "component" | "preview1";
 
 /** Where a grant came from: the manifest, or a plugin it uses. */
 export interface GrantOrigin extends SourcePos {
@@ -134,6 +137,8 @@ export interface PolicyAgent {
   kind: ManifestAgent["kind"];
   /** Absolute path of the WebAssembly module, for kind = "wasm". */
   module: string | null;
+  /** What the module is, when it was known at resolve time. */
+  moduleFormat: ModuleFormat | null;
   /** kind = "codeact": the language, "javascript" by default. */
   language: NonNullable<ManifestAgent["language"]> | null;
   /** The system prompt of a built-in loop. */
@@ -168,6 +173,8 @@ export interface Policy {
   limitOrigins: Readonly<Record<keyof PolicyLimits, GrantOrigin | null>>;
   /** Read-only assets of the runtime itself (its sandbox entry, WebAssembly hosts). */
   runtimeRead: readonly string[];
+  /** Paths of the runtime itself the sandbox writes for this run (the pipes of a WASI guest's output). */
+  runtimeWrite: readonly string[];
   /** Grants allowed that deserve a second look. */
   warnings: readonly PolicyWarning[];
 }
@@ -202,6 +209,13 @@ export interface ResolvePolicyOptions {
   plugins?: Readonly<Record<string, PluginGrants>>;
   /** Read-only assets of the runtime to grant the sandbox. */
   runtimeRead?: readonly string[];
+  /** Paths of the runtime the sandbox writes for this run. */
+  runtimeWrite?: readonly string[];
+  /**
+   * What the agent's module is, read from its first bytes by the caller: a WASI
+   * preview1 guest's folders are preopened, which needs write access at the process layer.
+   */
+  moduleFormat?: ModuleFormat;
 }
 
 interface Source {
@@ -289,7 +303,7 @@ export function resolvePolicy(
   manifest.plugins.use.forEach((name, n) => {
     if (typeof name !== "string") return;
     const at = mOrigin(["plugins", "use", n]);
-    const plugin = index[name];
+    const plugin = Object.hasOwn(index, name) ? index[name] : undefined;
     if (!plugin) {
       const near = closest(name, Object.keys(index));
       issues.push({
@@ -334,6 +348,24 @@ export function resolvePolicy(
   };
   const read = grantPaths("read");
   const write = grantPaths("write");
+  // An agent must not rewrite its own grants, the runtime's records or the plugins it runs with.
+  const guarded: [string, string][] = [
+    [manifest.file, "the manifest itself"],
+    [config.runtime.state_dir, "the runtime's state folder (run records)"],
+    [config.runtime.plugins_dir, "the plugin folder"],
+  ];
+  if (config.file.startsWith("/")) guarded.push([config.file, "the runtime config"]);
+  for (const g of write) {
+    const hit = guarded.find(([p]) => isWithin(g.path, p));
+    if (hit) {
+      issues.push({
+        code: "ERR_PATH_GUARDED",
+        message: `The write grant "${g.path}" covers ${hit[1]}, "${hit[0]}"`,
+        hint: 'grant a folder that holds only the agent\'s output, such as "out"',
+        pos: g.from[0]!,
+      });
+    }
+  }
 
   // Network.
   const net: NetPolicyGrant[] = [];
@@ -396,7 +428,7 @@ export function resolvePolicy(
   manifest.capabilities.secrets.use.forEach((name, n) => {
     if (typeof name !== "string") return;
     const at = mOrigin(["capabilities", "secrets", "use", n]);
-    const s = config.secrets[name];
+    const s = Object.hasOwn(config.secrets, name) ? config.secrets[name] : undefined;
     if (!s) {
       const near = closest(name, Object.keys(config.secrets));
       issues.push({
@@ -438,7 +470,7 @@ export function resolvePolicy(
   let model: ModelPolicy | null = null;
   if (manifest.model?.provider !== undefined && manifest.model.name !== undefined) {
     const m = manifest.model;
-    const provider = config.providers[m.provider];
+    const provider = Object.hasOwn(config.providers, m.provider) ? config.providers[m.provider] : undefined;
     if (!provider) {
       const near = closest(m.provider, Object.keys(config.providers));
       issues.push({
@@ -530,6 +562,7 @@ export function resolvePolicy(
       description: manifest.agent.description,
       kind: manifest.agent.kind,
       module,
+      moduleFormat: module === null ? null : options.moduleFormat ?? null,
       language: manifest.agent.language ?? (manifest.agent.kind === "codeact" ? "javascript" : null),
       instructions: manifest.agent.instructions ?? null,
     },
@@ -558,6 +591,7 @@ export function resolvePolicy(
     limits,
     limitOrigins,
     runtimeRead: [...(options.runtimeRead ?? [])].map((p) => posix.normalize(p)),
+    runtimeWrite: [...(options.runtimeWrite ?? [])].map((p) => posix.normalize(p)),
     warnings,
   });
 }

@@ -73,7 +73,10 @@ Deno.test("toDenoFlags() maps each capability kind", async (t) => {
     const flags = toDenoFlags(
       policyOf(`[capabilities.fs]\nread = ["notes", "/srv/shared"]\nwrite = ["out"]\n`),
     );
-    assert.ok(flags.includes("--allow-read=/srv/t/notes,/srv/shared,/srv/t/out,/srv/t/t.wasm"), flags.join(" "));
+    assert.ok(
+      flags.includes("--allow-read=/srv/t/notes,/srv/shared,/srv/t/out,/srv/t/t.wasm"),
+      flags.join(" "),
+    );
     assert.ok(flags.includes("--allow-write=/srv/t/out"));
   });
   await t.step("net: hosts, ports and URL grants", () => {

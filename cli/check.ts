@@ -6,6 +6,7 @@ import { explainDenoFlags } from "../capabilities/deno_flags.ts";
 import { denoNetValue } from "../capabilities/net.ts";
 import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
 import { configureLogging, logger } from "../runtime/logging.ts";
+import { printable } from "../manifests/errors.ts";
 import { sandboxCommand } from "../runtime/sandbox_command.ts";
 import { errorJson, type Io, parseCommandArgs, reportError, styles, UsageError } from "./_output.ts";
 
@@ -196,26 +197,28 @@ function checkText(policy: Policy, configFile: string, command: string[], io: Io
   }
   const w0 = Math.max(...rows.map((r) => r[0].length), 0);
   const w1 = Math.min(Math.max(...rows.map((r) => r[1].length), 0), 60);
-  for (const [k, v, o] of rows) lines.push(`  ${k.padEnd(w0)}  ${v.padEnd(w1)}  ${s.dim(o)}`);
+  for (const [k, v, o] of rows) {
+    lines.push(`  ${k.padEnd(w0)}  ${printable(v).padEnd(w1)}  ${s.dim(printable(o))}`);
+  }
   const l = policy.limits;
   lines.push("", s.bold("Limits"));
   lines.push(
     `  memory ${l.memoryMb} MiB, wall time ${l.timeoutS} s, ${l.maxSteps} steps, ${l.maxToolCalls} tool calls, output ${l.maxOutputKb} KiB`,
   );
   lines.push("", s.bold("Sandbox command"));
-  lines.push(`  ${command.map(shellQuote).join(" ")}`);
+  lines.push(`  ${printable(command.map(shellQuote).join(" "))}`);
   lines.push("", s.bold("Why each flag"));
   for (const f of explainDenoFlags(policy)) {
     const from = f.from.length
       ? ` ${s.dim(`(${[...new Set(f.from.map((o) => where(o)))].join(", ")})`)}`
       : "";
-    lines.push(`  ${f.flag}`);
+    lines.push(`  ${printable(f.flag)}`);
     lines.push(`      ${f.why}${from}`);
   }
   if (policy.warnings.length > 0) {
     lines.push("", s.bold(s.yellow("Warnings")));
     for (const w of policy.warnings) {
-      lines.push(`  ${s.yellow("warning")}: ${w.message} ${s.dim(`(${where(w.at)})`)}`);
+      lines.push(`  ${s.yellow("warning")}: ${printable(w.message)} ${s.dim(`(${printable(where(w.at))})`)}`);
     }
   }
   return lines.join("\n") + "\n";

@@ -43,7 +43,7 @@ export function readDocument<T>(text: string, file: string, schema: Node): Docum
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let data: unknown;
   try {
-    data = parse(text);
+    data = parse(text, { integersAsBigInt: true, maxDepth: 32 });
   } catch (e) {
     if (!(e instanceof TomlError)) throw e;
     const first = e.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");

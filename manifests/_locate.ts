@@ -6,6 +6,9 @@
  * walks it and records positions, so it may assume correct syntax.
  */
 
+/** Keys deeper than this are not located (no schema is this deep; it bounds the work on hostile input). */
+const MAX_DEPTH = 12;
+
 /** A 1-based line and column. */
 export interface LineCol {
   line: number;
@@ -36,8 +39,15 @@ export function locateKeys(text: string): Map<string, LineCol> {
 
   const here = (): LineCol => ({ line, column: i - lineStart + 1 });
   const record = (path: KeyPath, at: LineCol) => {
+    if (path.length > MAX_DEPTH) return;
     const k = formatKeyPath(path);
     if (!found.has(k)) found.set(k, at);
+  };
+  /** Records every prefix of `base + key` longer than `base`, up to the depth any schema has. */
+  const recordPrefixes = (base: KeyPath, key: readonly string[], at: LineCol) => {
+    for (let n = 1; n <= key.length && base.length + n <= MAX_DEPTH; n++) {
+      record([...base, ...key.slice(0, n)], at);
+    }
   };
   const newline = () => {
     i++;
@@ -60,17 +70,33 @@ export function locateKeys(text: string): Map<string, LineCol> {
     i += close.length;
     let value = "";
     while (i < text.length && !text.startsWith(close, i)) {
-      if (text[i] === "\\" && q === '"') {
-        value += text[i + 1] ?? "";
-        i += 2;
+      const c = text[i]!;
+      if (c === "\\" && q === '"') {
+        const e = text[i + 1] ?? "";
+        if (e === "u" || e === "U") {
+          const len = e === "u" ? 4 : 8;
+          value += String.fromCodePoint(parseInt(text.slice(i + 2, i + 2 + len), 16) || 0xfffd);
+          i += 2 + len;
+        } else if (triple && /[ \t\r\n]/.test(e)) {
+          // A line-ending backslash: skip it and all whitespace and newlines after it.
+          i++;
+          while (i < text.length && /[ \t\r\n]/.test(text[i]!)) {
+            if (text[i] === "\n") newline();
+            else i++;
+          }
+        } else {
+          value +=
+            ({ b: "\b", t: "\t", n: "\n", f: "\f", r: "\r", e: "\x1b" } as Record<string, string>)[e] ?? e;
+          i += 2;
+        }
         continue;
       }
-      if (text[i] === "\n") {
+      if (c === "\n") {
         value += "\n";
         newline();
         continue;
       }
-      value += text[i];
+      value += c;
       i++;
     }
     i += close.length;
@@ -123,7 +149,7 @@ export function locateKeys(text: string): Map<string, LineCol> {
         if (text[i] === "}" || i >= text.length) break;
         const at = here();
         const key = readKey();
-        for (let n = 1; n <= key.length; n++) record([...path, ...key.slice(0, n)], at);
+        recordPrefixes(path, key, at);
         i++; // '='
         readValue([...path, ...key]);
         skipSpace(false);
@@ -152,10 +178,10 @@ export function locateKeys(text: string): Map<string, LineCol> {
       } else {
         table = key;
       }
-      for (let n = 1; n <= table.length; n++) record(table.slice(0, n), at);
+      for (let n = 1; n <= Math.min(table.length, MAX_DEPTH); n++) record(table.slice(0, n), at);
     } else {
       const key = readKey();
-      for (let n = 1; n <= key.length; n++) record([...table, ...key.slice(0, n)], at);
+      recordPrefixes(table, key, at);
       i++; // '='
       readValue([...table, ...key]);
     }

@@ -155,7 +155,8 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
       return value;
     }
     case "integer": {
-      if (typeof value !== "number" || !Number.isInteger(value)) {
+      // Integers arrive as bigint; a number is a TOML float, even 64.0.
+      if (typeof value !== "bigint") {
         push(
           "ERR_TYPE",
           `Expected an integer, found ${describe(value)}`,
@@ -171,7 +172,7 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
         );
         return undefined;
       }
-      return value;
+      return Number(value);
     }
     case "boolean": {
       if (typeof value !== "boolean") {
@@ -201,7 +202,7 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
       if (node.uniqueItems) {
         const seen = new Set<string>();
         value.forEach((item, n) => {
-          const k = JSON.stringify(item);
+          const k = JSON.stringify(item, (_, v) => (typeof v === "bigint" ? `${v}n` : v));
           if (seen.has(k)) {
             push("ERR_DUPLICATE", `${k} is listed twice`, "remove the repeated entry", [...path, n]);
           }
@@ -230,7 +231,7 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
           push("ERR_VALUE", `"${k}" is not a valid name`, node.keyHint, [...path, k]);
           continue;
         }
-        out[k] = validate(node.values, v, [...path, k], issues);
+        define(out, k, validate(node.values, v, [...path, k], issues));
       }
       return out;
     }
@@ -267,7 +268,7 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
   const out: Record<string, unknown> = {};
   const known = Object.keys(node.fields);
   for (const [k, v] of Object.entries(value)) {
-    const field = node.fields[k];
+    const field = Object.hasOwn(node.fields, k) ? node.fields[k] : undefined;
     if (!field) {
       const near = closest(k, known);
       issues.push({
@@ -282,27 +283,29 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
     }
     const checked = validate(field, v, [...path, k], issues);
     const fallback = checked === undefined ? defaultOf(field, [...path, k], issues) : checked;
-    if (fallback !== undefined) out[k] = fallback;
+    if (fallback !== undefined) define(out, k, fallback);
   }
   for (const [k, field] of Object.entries(node.fields)) {
-    if (k in value) continue;
+    if (Object.hasOwn(value, k)) continue;
     if (node.required?.includes(k)) {
       issues.push({
         code: "ERR_MISSING_KEY",
         message: `Missing required key "${k}"`,
-        hint: `add ${k} = ${exampleOf(field)} under [${formatPath(path)}]`,
+        hint: path.length === 0
+          ? `add a [${k}] table`
+          : `add ${k} = ${exampleOf(field)} under [${formatPath(path)}]`,
         path: [...path, k],
       });
     } else {
       const fallback = defaultOf(field, [...path, k], issues);
-      if (fallback !== undefined) out[k] = fallback;
+      if (fallback !== undefined) define(out, k, fallback);
     }
   }
   for (const rule of node.rules ?? []) {
     if (value[rule.when.key] !== rule.when.equals) continue;
     const because = `${rule.when.key} = "${rule.when.equals}"`;
     for (const k of rule.require ?? []) {
-      if (!(k in value)) {
+      if (!Object.hasOwn(value, k)) {
         issues.push({
           code: "ERR_MISSING_KEY",
           message: `Missing key "${k}", required when ${because}`,
@@ -312,7 +315,7 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
       }
     }
     for (const k of rule.forbid ?? []) {
-      if (k in value) {
+      if (Object.hasOwn(value, k)) {
         issues.push({
           code: "ERR_CONFLICT",
           message: `Key "${k}" does not apply when ${because}`,
@@ -323,6 +326,11 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
     }
   }
   return out;
+}
+
+/** Sets an own property, whatever its name (`__proto__` included). */
+function define(target: Record<string, unknown>, key: string, value: unknown) {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** The value an absent (or invalid) key takes: its default, or an implicit table's defaults. */

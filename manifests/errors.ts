@@ -95,7 +95,13 @@ export class InvalidDocumentError extends IronclawError {
    * @param issues The problems found; at least one.
    */
   constructor(issues: readonly Issue[]) {
-    const sorted = [...issues].sort((a, b) =>
+    const safe = issues.map((i) => ({
+      ...i,
+      message: printable(i.message),
+      hint: printable(i.hint),
+      pos: { ...i.pos, key: printable(i.pos.key) },
+    }));
+    const sorted = safe.sort((a, b) =>
       a.pos.file.localeCompare(b.pos.file) || a.pos.line - b.pos.line || a.pos.column - b.pos.column
     );
     const first = sorted[0];
@@ -128,7 +134,28 @@ export class InvalidDocumentError extends IronclawError {
  */
 export function formatIssue(issue: Issue): string {
   const { file, line, column, key } = issue.pos;
-  const at = key ? ` at ${key}` : "";
-  const head = `${file}:${line}:${column}: ${issue.code}${at}: ${issue.message}`;
-  return issue.hint ? `${head}\n    hint: ${issue.hint}` : head;
+  const at = key ? ` at ${printable(key)}` : "";
+  const head = `${printable(file)}:${line}:${column}: ${issue.code}${at}: ${printable(issue.message)}`;
+  return issue.hint ? `${head}\n    hint: ${printable(issue.hint)}` : head;
+}
+
+/**
+ * Makes text safe to print on a terminal: control characters (escape sequences,
+ * bells, carriage returns, newlines) and bidirectional overrides become `\u` escapes,
+ * so a hostile value quoted in a message cannot rewrite the screen or fake a line.
+ *
+ * @param text Any text.
+ * @returns The text with those characters escaped.
+ * @example
+ * ```ts
+ * import { printable } from "./errors.ts";
+ * if (printable("a\u001b[2Jb") !== "a\\u001b[2Jb") throw new Error();
+ * ```
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

@@ -1,0 +1,215 @@
+/**
+ * The supervisor-sandbox protocol: versioned JSON lines over the child's stdin
+ * and stdout. Every message is one line of one JSON object with `v` (the
+ * protocol version) and `type`. See `docs/protocol.md`.
+ *
+ * @module
+ */
+
+import type { Policy } from "../capabilities/policy.ts";
+
+/** The protocol version both sides must speak. */
+export const PROTOCOL_VERSION = 1;
+
+/** The longest line either side accepts, in bytes. */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+/** What the agent module is, as the supervisor prepared it. */
+export type AgentModule =
+  | { kind: "component"; dir: string; maxPages: number }
+  | { kind: "preview1"; path: string; maxPages: number };
+
+/** Parent to child: start the run. Sent once, first. */
+export interface StartMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "start";
+  runId: string;
+  task: string;
+  policy: Policy;
+  module: AgentModule | null;
+  /** Test-only: the gate executes without checking, to prove the process flags hold alone. */
+  gateChecks: boolean;
+}
+
+/** Parent to child: stop now (graceful termination). */
+export interface StopMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "stop";
+  reason: string;
+}
+
+/** Parent to child: the answer to a request the child made (model calls, in a later version). */
+export interface ReplyMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "reply";
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: { code: string; message: string; hint: string };
+}
+
+/** Any message the parent sends. */
+export type ParentMessage = StartMessage | StopMessage | ReplyMessage;
+
+/** A record of something that happened in the run. */
+export interface RunEvent {
+  /** What kind of event. */
+  type: string;
+  [key: string]: unknown;
+}
+
+/** Child to parent: the sandbox is up and waits for `start`. */
+export interface ReadyMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "ready";
+}
+
+/** Child to parent: an event to record. */
+export interface EventMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "event";
+  event: RunEvent;
+}
+
+/** Child to parent: the run is over. */
+export interface ResultMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "result";
+  /** ok: the agent returned; error: it failed; oom: its memory limit stopped it. */
+  state: "ok" | "error" | "oom";
+  output: string | null;
+  error: { code: string; message: string; hint: string } | null;
+}
+
+/** Any message the child sends. */
+export type ChildMessage = ReadyMessage | EventMessage | ResultMessage;
+
+/** A message that breaks the protocol. */
+export class ProtocolError extends Error {
+  /** @param message What was wrong with the message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+/** Encodes one message as a line. */
+export function encodeMessage(message: ParentMessage | ChildMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(message) + "\n");
+}
+
+function parseLine(line: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`Not JSON: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProtocolError("A message must be a JSON object");
+  }
+  const m = value as Record<string, unknown>;
+  if (m.v !== PROTOCOL_VERSION) {
+    throw new ProtocolError(`Protocol version ${JSON.stringify(m.v)}, expected ${PROTOCOL_VERSION}`);
+  }
+  return m;
+}
+
+const isError = (e: unknown) =>
+  e === null || (typeof e === "object" && typeof (e as Record<string, unknown>).code === "string" &&
+    typeof (e as Record<string, unknown>).message === "string");
+
+/** Parses and checks a line from the child. */
+export function parseChildMessage(line: string): ChildMessage {
+  const m = parseLine(line);
+  switch (m.type) {
+    case "ready":
+      return m as unknown as ReadyMessage;
+    case "event":
+      if (typeof m.event !== "object" || m.event === null || typeof (m.event as RunEvent).type !== "string") {
+        throw new ProtocolError("An event message needs an event object with a type");
+      }
+      return m as unknown as EventMessage;
+    case "result":
+      if (!["ok", "error", "oom"].includes(m.state as string)) {
+        throw new ProtocolError(`Unknown result state ${JSON.stringify(m.state)}`);
+      }
+      if (m.output !== null && typeof m.output !== "string") {
+        throw new ProtocolError("A result's output must be a string or null");
+      }
+      if (!isError(m.error)) {
+        throw new ProtocolError("A result's error must be {code, message, hint} or null");
+      }
+      return m as unknown as ResultMessage;
+    default:
+      throw new ProtocolError(`Unknown message type ${JSON.stringify(m.type)}`);
+  }
+}
+
+/** Parses and checks a line from the parent. */
+export function parseParentMessage(line: string): ParentMessage {
+  const m = parseLine(line);
+  switch (m.type) {
+    case "start":
+      if (typeof m.task !== "string" || typeof m.policy !== "object" || typeof m.runId !== "string") {
+        throw new ProtocolError("A start message needs runId, task and policy");
+      }
+      return m as unknown as StartMessage;
+    case "stop":
+      return m as unknown as StopMessage;
+    case "reply":
+      if (typeof m.id !== "number") throw new ProtocolError("A reply needs a numeric id");
+      return m as unknown as ReplyMessage;
+    default:
+      throw new ProtocolError(`Unknown message type ${JSON.stringify(m.type)}`);
+  }
+}
+
+/**
+ * Splits a byte stream into lines, refusing any line longer than `maxBytes`.
+ * Yields each complete line (without the newline); a last line without a
+ * newline is yielded at the end.
+ */
+export async function* readLines(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number = MAX_LINE_BYTES,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of stream) {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] !== 10) continue;
+      const piece = chunk.subarray(start, i);
+      if (pendingBytes + piece.length > maxBytes) {
+        throw new ProtocolError(`A line is longer than ${maxBytes} bytes`);
+      }
+      pending.push(piece);
+      yield decoder.decode(concat(pending));
+      pending = [];
+      pendingBytes = 0;
+      start = i + 1;
+    }
+    const rest = chunk.subarray(start);
+    if (pendingBytes + rest.length > maxBytes) {
+      throw new ProtocolError(`A line is longer than ${maxBytes} bytes`);
+    }
+    if (rest.length > 0) {
+      pending.push(rest.slice());
+      pendingBytes += rest.length;
+    }
+  }
+  if (pendingBytes > 0) yield decoder.decode(concat(pending));
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,364 @@
+/**
+ * The supervisor side of a run: spawns the sandbox process with the Policy's
+ * flags and a cleared environment, speaks the protocol with it, keeps the
+ * wall-time, output and protocol limits, records every event, and survives
+ * anything the child does.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Policy } from "../capabilities/policy.ts";
+import { sandboxCommand } from "./sandbox_command.ts";
+import { RunRecord } from "./records.ts";
+import type { RunEvent } from "./protocol.ts";
+import {
+  type AgentModule,
+  type ChildMessage,
+  encodeMessage,
+  parseChildMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  readLines,
+  type ResultMessage,
+} from "./protocol.ts";
+import { newRunId } from "./records.ts";
+
+/** How a run ended. */
+export type EndState = "ok" | "error" | "timeout" | "oom" | "interrupted";
+
+/** The exit code of `ironclaw run` for each end state. */
+export const EXIT_CODES: Readonly<Record<EndState, number>> = Object.freeze({
+  ok: 0,
+  error: 1,
+  timeout: 124,
+  oom: 125,
+  interrupted: 130,
+});
+
+/** The outcome of a run. */
+export interface RunOutcome {
+  /** The run's id. */
+  id: string;
+  /** How it ended. */
+  state: EndState;
+  /** What the agent returned (ok), or null. */
+  output: string | null;
+  /** Why it did not end ok, or null. */
+  error: { code: string; message: string; hint: string } | null;
+  /** The exit code `ironclaw run` gives. */
+  exitCode: number;
+  /** The run's record folder. */
+  recordDir: string;
+}
+
+/** Options of {@linkcode startRun}. */
+export interface RunOptions {
+  /** The task text given to the agent. */
+  task: string;
+  /** The runtime's state folder: the run's record goes under it. */
+  stateDir: string;
+  /** The prepared agent module, or null for agents without one. */
+  module: AgentModule | null;
+  /** Receives each event as it is recorded. */
+  onEvent?: (event: RunEvent) => void;
+  /** How long a stopping sandbox gets before it is killed, in ms; default 2000. */
+  graceMs?: number;
+  /** Test-only: turn the gate's checks off to prove the process flags hold alone. */
+  unsafeDisableGateChecks?: boolean;
+  /** The Deno executable; default this process's. */
+  deno?: string;
+  /** Overrides the sandbox argv (tests of hostile children use it). */
+  command?: string[];
+}
+
+/** A running sandbox. */
+export interface RunHandle {
+  /** The run's id. */
+  readonly id: string;
+  /** Asks the sandbox to stop, then kills it after the grace period. A second call kills at once. */
+  stop(reason: string): void;
+  /** Resolves when the run has ended and its record is closed. */
+  readonly done: Promise<RunOutcome>;
+}
+
+/** Environment of the sandbox: nothing of the supervisor's but where Deno's cache is and the granted variables. */
+function sandboxEnv(policy: Policy): Record<string, string> {
+  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", DENO_DIR: denoDir() };
+  for (const { name } of policy.env) {
+    if (name.endsWith("*")) {
+      const prefix = name.slice(0, -1);
+      for (const [k, v] of Object.entries(Deno.env.toObject())) if (k.startsWith(prefix)) env[k] = v;
+    } else {
+      const v = Deno.env.get(name);
+      if (v !== undefined) env[name] = v;
+    }
+  }
+  return env;
+}
+
+function denoDir(): string {
+  const explicit = Deno.env.get("DENO_DIR");
+  if (explicit) return explicit;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "deno");
+  const home = Deno.env.get("HOME") ?? "/";
+  return Deno.build.os === "darwin" ? join(home, "Library", "Caches", "deno") : join(home, ".cache", "deno");
+}
+
+const STDERR_TAIL = 16 * 1024;
+
+/**
+ * Starts a run of an agent in a sandbox process.
+ *
+ * @param policy The agent's Policy.
+ * @param options The task, the state folder, the module and the event sink.
+ * @returns A handle to stop the run and await its outcome.
+ */
+export function startRun(policy: Policy, options: RunOptions): RunHandle {
+  const id = newRunId();
+  const record = RunRecord.create(options.stateDir, {
+    id,
+    agent: policy.agent.name,
+    manifest: policy.manifestFile,
+    task: options.task,
+    started: new Date().toISOString(),
+  });
+  const emit = (event: RunEvent) => {
+    const stamped = record.append(event);
+    try {
+      options.onEvent?.(stamped);
+    } catch { /* a listener's failure must not end the run */ }
+  };
+  const argv = options.command ?? sandboxCommand(policy, options.deno);
+  emit({
+    type: "run",
+    id,
+    agent: policy.agent.name,
+    kind: policy.agent.kind,
+    manifest: policy.manifestFile,
+    command: argv,
+  });
+  emit({ type: "state", state: "created" });
+
+  const outputLimit = policy.limits.maxOutputKb * 1024;
+  const eventBytesLimit = Math.max(16 * 1024 * 1024, outputLimit * 8);
+  let outcome: Omit<RunOutcome, "id" | "exitCode" | "recordDir"> | null = null;
+  const finish = (state: EndState, output: string | null, error: RunOutcome["error"]) => {
+    outcome ??= { state, output, error };
+  };
+
+  let child: Deno.ChildProcess | null = null;
+  let stopping = false;
+  let killed = false;
+  const kill = () => {
+    if (killed || !child) return;
+    killed = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  };
+
+  emit({ type: "state", state: "starting" });
+  try {
+    child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      clearEnv: true,
+      env: sandboxEnv(policy),
+      cwd: policy.baseDir,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    finish("error", null, {
+      code: "ERR_SANDBOX_START",
+      message: `Cannot start the sandbox: ${(e as Error).message}`,
+      hint: "check that Deno is installed",
+    });
+  }
+
+  const writer = child?.stdin.getWriter();
+  const send = (message: Parameters<typeof encodeMessage>[0]) => {
+    writer?.write(encodeMessage(message)).catch(() => {});
+  };
+
+  const timer = setTimeout(() => {
+    finish("timeout", null, {
+      code: "ERR_TIMEOUT",
+      message: `The run took longer than ${policy.limits.timeoutS} s`,
+      hint: "raise [limits] timeout_s in the manifest",
+    });
+    emit({ type: "limit", limit: "timeout_s", value: policy.limits.timeoutS });
+    kill();
+  }, policy.limits.timeoutS * 1000);
+
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  const stop = (reason: string) => {
+    if (!child) return;
+    if (stopping) {
+      emit({ type: "stop", reason: "second signal: killed at once" });
+      finish("interrupted", null, {
+        code: "ERR_INTERRUPTED",
+        message: `The run was stopped: ${reason}`,
+        hint: "",
+      });
+      kill();
+      return;
+    }
+    stopping = true;
+    emit({ type: "state", state: "stopping", reason });
+    finish("interrupted", null, {
+      code: "ERR_INTERRUPTED",
+      message: `The run was stopped: ${reason}`,
+      hint: "",
+    });
+    send({ v: PROTOCOL_VERSION, type: "stop", reason });
+    graceTimer = setTimeout(() => {
+      emit({ type: "stop", reason: `grace period of ${options.graceMs ?? 2000} ms over: killed` });
+      kill();
+    }, options.graceMs ?? 2000);
+  };
+
+  let stderrTail = "";
+  const readStderr = async () => {
+    if (!child) return;
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of child.stderr) {
+        stderrTail = (stderrTail + dec.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
+      }
+    } catch { /* closed */ }
+  };
+
+  let outputBytes = 0;
+  let ready = false;
+  const handle = (m: ChildMessage) => {
+    switch (m.type) {
+      case "ready":
+        if (ready) throw new ProtocolError("A second ready message");
+        ready = true;
+        emit({ type: "state", state: "running" });
+        send({
+          v: PROTOCOL_VERSION,
+          type: "start",
+          runId: id,
+          task: options.task,
+          policy,
+          module: options.module,
+          gateChecks: !options.unsafeDisableGateChecks,
+        });
+        if (options.unsafeDisableGateChecks) {
+          emit({ type: "warning", message: "TEST ONLY: the gate's checks are off" });
+        }
+        return;
+      case "event": {
+        if (!ready) throw new ProtocolError("An event before ready");
+        const e = m.event;
+        if (e.type === "stdout" || e.type === "stderr" || e.type === "log") {
+          outputBytes += typeof e.data === "string"
+            ? e.data.length
+            : typeof e.message === "string"
+            ? e.message.length
+            : 0;
+        }
+        emit(e);
+        if (outputBytes > outputLimit) {
+          finish("error", null, outputError(policy));
+          emit({ type: "limit", limit: "max_output_kb", value: policy.limits.maxOutputKb });
+          kill();
+        }
+        return;
+      }
+      case "result":
+        if (!ready) throw new ProtocolError("A result before ready");
+        onResult(m);
+        return;
+    }
+  };
+  const onResult = (m: ResultMessage) => {
+    if (m.output !== null && m.output.length + outputBytes > outputLimit) {
+      finish("error", null, outputError(policy));
+      emit({ type: "limit", limit: "max_output_kb", value: policy.limits.maxOutputKb });
+    } else {
+      finish(m.state, m.output, m.error);
+    }
+    writer?.close().catch(() => {});
+  };
+
+  const readStdout = async () => {
+    if (!child) return;
+    let bytes = 0;
+    try {
+      for await (const line of readLines(child.stdout)) {
+        bytes += line.length + 1;
+        if (bytes > eventBytesLimit) {
+          throw new ProtocolError(`The sandbox wrote more than ${eventBytesLimit} bytes of messages`);
+        }
+        if (line.trim() === "") continue;
+        handle(parseChildMessage(line));
+      }
+    } catch (e) {
+      const message = e instanceof ProtocolError
+        ? e.message
+        : `Reading the sandbox failed: ${(e as Error).message}`;
+      if (!killed) {
+        finish("error", null, {
+          code: "ERR_PROTOCOL",
+          message: `The sandbox broke the protocol: ${message}`,
+          hint: "this is a bug in the sandbox or a hostile child",
+        });
+        emit({ type: "protocol-error", message });
+      }
+      kill();
+      await child.stdout.cancel().catch(() => {});
+    }
+  };
+
+  const done = (async (): Promise<RunOutcome> => {
+    if (child) {
+      const [status] = await Promise.all([child.status, readStdout(), readStderr()]);
+      clearTimeout(timer);
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+      if (!outcome) {
+        const oom = /out of memory|heap limit|Allocation failed/i.test(stderrTail) ||
+          status.signal === "SIGABRT" ||
+          status.signal === "SIGTRAP";
+        if (oom) {
+          finish("oom", null, {
+            code: "ERR_MEMORY",
+            message: `The sandbox ran out of memory (limit ${policy.limits.memoryMb} MiB)`,
+            hint: "raise [limits] memory_mb in the manifest",
+          });
+        } else {
+          finish("error", null, {
+            code: "ERR_SANDBOX_CRASHED",
+            message: `The sandbox ended without a result (exit code ${status.code}${
+              status.signal ? `, signal ${status.signal}` : ""
+            })`,
+            hint: "see the run's record for the sandbox's last words",
+          });
+        }
+      }
+      if (stderrTail.trim()) emit({ type: "sandbox-stderr", data: stderrTail.slice(-4096) });
+      emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
+    } else {
+      clearTimeout(timer);
+    }
+    const final = outcome!;
+    const exitCode = EXIT_CODES[final.state];
+    emit({ type: "end", state: final.state, output: final.output, error: final.error, exitCode });
+    record.close(final.state, exitCode);
+    return { id, ...final, exitCode, recordDir: record.dir };
+  })();
+
+  return { id, stop, done };
+}
+
+function outputError(policy: Policy): RunOutcome["error"] {
+  return {
+    code: "ERR_LIMIT",
+    message: `The agent's output passed ${policy.limits.maxOutputKb} KiB`,
+    hint: "raise [limits] max_output_kb in the manifest",
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * Running a prepared component inside the sandbox: instantiate it fresh, give
+ * it the `ironclaw:agent/host` interface (backed by the host gate) and nothing
+ * else, and call `run(task)`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { toFileUrl } from "../_file_url.ts";
+import type { HostGate } from "../gate.ts";
+import type { RunEvent } from "../protocol.ts";
+import type { GuestOutcome } from "./outcome.ts";
+
+/** The longest guest log message kept, in characters. */
+const MAX_LOG = 64 * 1024;
+
+interface Agent {
+  run(task: string): Promise<string>;
+}
+
+/**
+ * Instantiates the component in `dir` and runs it on `task`.
+ *
+ * @param dir The prepared component's cache folder.
+ * @param task The task text.
+ * @param gate The run's host gate.
+ * @param emit Where guest logs go.
+ * @returns How the guest ended.
+ */
+export async function runComponent(
+  dir: string,
+  task: string,
+  gate: HostGate,
+  emit: (event: RunEvent) => void,
+): Promise<GuestOutcome> {
+  const { instantiate } = await import(toFileUrl(join(dir, "agent.js")));
+  const host = {
+    // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
+    call: async (op: unknown, args: unknown): Promise<string> => {
+      const reply = await gate.call(String(op), String(args));
+      if (reply.ok) return reply.json;
+      throw JSON.stringify(reply.error);
+    },
+    log: (level: unknown, message: unknown) => {
+      const text = String(message);
+      emit({
+        type: "log",
+        level: String(level).slice(0, 16),
+        message: text.length > MAX_LOG ? text.slice(0, MAX_LOG) + "..." : text,
+      });
+    },
+  };
+  const getCoreModule = async (name: string) =>
+    await WebAssembly.compile(await Deno.readFile(join(dir, name)));
+  let agent: Agent;
+  try {
+    agent = await instantiate(getCoreModule, { "ironclaw:agent/host": host });
+  } catch (e) {
+    return {
+      state: "error",
+      output: null,
+      error: {
+        code: "ERR_MODULE_INVALID",
+        message: `The component cannot be instantiated: ${describe(e)}`,
+        hint: "build it against wit/agent.wit",
+      },
+    };
+  }
+  try {
+    const output = await agent.run(task);
+    if (typeof output !== "string") {
+      return {
+        state: "error",
+        output: null,
+        error: {
+          code: "ERR_AGENT",
+          message: "run() returned something other than a string",
+          hint: "return a string from run()",
+        },
+      };
+    }
+    return { state: "ok", output, error: null };
+  } catch (e) {
+    if (typeof e === "string") {
+      if (/^out of memory$/i.test(e.trim()) || /InternalError: out of memory/.test(e)) {
+        return {
+          state: "oom",
+          output: null,
+          error: {
+            code: "ERR_MEMORY",
+            message: "The agent ran out of WebAssembly memory",
+            hint: "raise [limits] memory_mb in the manifest",
+          },
+        };
+      }
+      return {
+        state: "error",
+        output: null,
+        error: { code: "ERR_AGENT", message: `The agent failed: ${e.slice(0, 4096)}`, hint: "" },
+      };
+    }
+    return {
+      state: "error",
+      output: null,
+      error: {
+        code: "ERR_AGENT_TRAP",
+        message: `The agent trapped: ${describe(e)}`,
+        hint: "a component must return a string or throw an Error or string",
+      },
+    };
+  }
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
