@@ -673,3 +673,33 @@ export function checkManifest(
   }
   throw new InvalidDocumentError(issues);
 }
+
+/**
+ * A copy of a Policy with the runtime's own paths of one run added (a
+ * prepared module's cache folder, the pipes of a guest's output) and the
+ * module's format set. The grants stay as they are.
+ *
+ * @param policy A resolved Policy.
+ * @param extra The runtime paths of this run, and the module's format.
+ * @returns A new frozen Policy.
+ * @example
+ * ```ts
+ * import { parseManifest } from "../manifests/agent_manifest.ts";
+ * import { defaultRuntimeConfig } from "../manifests/runtime_config.ts";
+ * import { resolvePolicy, withRuntimePaths } from "./policy.ts";
+ * const p = resolvePolicy(parseManifest(`[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\n`, { path: "/srv/a/agent.toml" }), defaultRuntimeConfig("/srv"));
+ * const q = withRuntimePaths(p, { read: ["/var/cache/x"], write: [], moduleFormat: "component" });
+ * if (q.runtimeRead.at(-1) !== "/var/cache/x" || !Object.isFrozen(q)) throw new Error();
+ * ```
+ */
+export function withRuntimePaths(
+  policy: Policy,
+  extra: { read: readonly string[]; write: readonly string[]; moduleFormat: ModuleFormat | null },
+): Policy {
+  return deepFreeze({
+    ...policy,
+    agent: { ...policy.agent, moduleFormat: extra.moduleFormat },
+    runtimeRead: [...policy.runtimeRead, ...extra.read],
+    runtimeWrite: [...policy.runtimeWrite, ...extra.write],
+  });
+}

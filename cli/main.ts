@@ -2,6 +2,9 @@
 
 import denoJson from "../deno.json" with { type: "json" };
 import { CHECK_HELP, checkCommand } from "./check.ts";
+import { RUN_HELP, runCommand } from "./run.ts";
+import { RUNS_HELP, runsCommand } from "./runs.ts";
+import { BUILD_HELP, buildCommand } from "./build.ts";
 import { type Io, processIo, reportError, UsageError } from "./_output.ts";
 import { closeLogging } from "../runtime/logging.ts";
 import { closest } from "../manifests/_schema.ts";
@@ -12,13 +15,18 @@ export const VERSION: string = denoJson.version;
 const MAIN_HELP = `IronClaw ${VERSION}: run AI agents inside a permission-scoped Deno process and WebAssembly
 
 Examples:
-  ironclaw check examples/hello/agent.toml     Show what an agent may do, and the sandbox command
-  ironclaw check agent.toml --json             The same, as JSON
+  ironclaw run examples/hello/agent.toml --task "summarize"   Run an agent in its sandbox
+  ironclaw check examples/hello/agent.toml                    Show what it may do, and the sandbox command
+  ironclaw build agent.js -o agent.wasm                       Build a JavaScript agent into a component
+  ironclaw runs list                                          The recorded runs
 
 Usage: ironclaw <command> [options]
 
 Commands:
+  run <agent.toml>      Run an agent in its sandbox (--task, --json)
   check <agent.toml>    Validate a manifest; print grants, sandbox command and why each flag is there
+  build <agent.js>      Build a JavaScript or TypeScript agent into a WebAssembly component
+  runs list|show <id>   The recorded runs and their events
   help [command]        Show help for a command
 
 Options:
@@ -26,11 +34,15 @@ Options:
   -h, --help            Show this help
   -V, --version         Show the version
 
-Exit status: 0 success, 1 failure, 2 usage error or invalid manifest.
+Exit status: 0 success, 1 failure, 2 usage error or invalid manifest;
+ironclaw run also 124 timeout, 125 memory limit, 130 interrupted.
 `;
 
 const COMMANDS: Record<string, { help: string; run: (args: string[], io: Io) => Promise<number> }> = {
+  run: { help: RUN_HELP, run: runCommand },
   check: { help: CHECK_HELP, run: checkCommand },
+  runs: { help: RUNS_HELP, run: runsCommand },
+  build: { help: BUILD_HELP, run: buildCommand },
 };
 
 /**

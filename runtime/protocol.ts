@@ -17,7 +17,14 @@ export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 /** What the agent module is, as the supervisor prepared it. */
 export type AgentModule =
   | { kind: "component"; dir: string; maxPages: number }
-  | { kind: "preview1"; path: string; maxPages: number };
+  | {
+    kind: "preview1";
+    path: string;
+    maxPages: number;
+    /** Named pipes the supervisor reads the guest's stdout and stderr from. */
+    stdout: string;
+    stderr: string;
+  };
 
 /** Parent to child: start the run. Sent once, first. */
 export interface StartMessage {

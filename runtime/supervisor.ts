@@ -7,6 +7,7 @@
  * @module
  */
 
+import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
@@ -70,6 +71,10 @@ export interface RunOptions {
   deno?: string;
   /** Overrides the sandbox argv (tests of hostile children use it). */
   command?: string[];
+  /** The run's id, when the caller made it (to name per-run files); default a new one. */
+  id?: string;
+  /** Named pipes carrying a WASI guest's stdout and stderr; its stdout becomes the run's output. */
+  pipes?: { stdout: string; stderr: string };
 }
 
 /** A running sandbox. */
@@ -116,7 +121,7 @@ const STDERR_TAIL = 16 * 1024;
  * @returns A handle to stop the run and await its outcome.
  */
 export function startRun(policy: Policy, options: RunOptions): RunHandle {
-  const id = newRunId();
+  const id = options.id ?? newRunId();
   const record = RunRecord.create(options.stateDir, {
     id,
     agent: policy.agent.name,
@@ -315,9 +320,51 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
     }
   };
 
+  let guestStdout = "";
+  const readPipe = async (path: string, stream: "stdout" | "stderr") => {
+    const file = await Deno.open(path, { read: true });
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of file.readable) {
+        const data = dec.decode(chunk, { stream: true });
+        outputBytes += chunk.length;
+        if (stream === "stdout" && guestStdout.length <= outputLimit) guestStdout += data;
+        emit({ type: stream, data });
+        if (outputBytes > outputLimit) {
+          finish("error", null, outputError(policy));
+          emit({ type: "limit", limit: "max_output_kb", value: policy.limits.maxOutputKb });
+          kill();
+          break;
+        }
+      }
+    } catch { /* closed */ }
+  };
+  const pipeReaders = options.pipes && child
+    ? [readPipe(options.pipes.stdout, "stdout"), readPipe(options.pipes.stderr, "stderr")]
+    : [];
+  /** A pipe the child never opened keeps its reader waiting: open and close its other end. */
+  const releasePipes = () => {
+    if (!options.pipes) return;
+    for (const path of [options.pipes.stdout, options.pipes.stderr]) {
+      try {
+        // Non-blocking: fails at once (ENXIO) when no reader waits on this pipe.
+        closeSync(openSync(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+      } catch { /* no reader waits */ }
+    }
+  };
+
   const done = (async (): Promise<RunOutcome> => {
     if (child) {
       const [status] = await Promise.all([child.status, readStdout(), readStderr()]);
+      if (pipeReaders.length > 0) {
+        const settled = Promise.all(pipeReaders);
+        const late = await Promise.race([
+          settled.then(() => false),
+          new Promise((r) => setTimeout(() => r(true), 100)),
+        ]);
+        if (late) releasePipes();
+        await settled;
+      }
       clearTimeout(timer);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
       if (!outcome) {
@@ -346,6 +393,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       clearTimeout(timer);
     }
     const final = outcome!;
+    if (options.pipes && final.state === "ok" && final.output === null) final.output = guestStdout;
     const exitCode = EXIT_CODES[final.state];
     emit({ type: "end", state: final.state, output: final.output, error: final.error, exitCode });
     record.close(final.state, exitCode);

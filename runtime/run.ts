@@ -1,0 +1,107 @@
+/**
+ * `ironclaw run` as a library call: prepare the agent's module, then run it
+ * in a sandbox process under its Policy.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { type Policy, withRuntimePaths } from "../capabilities/policy.ts";
+import { IronclawError } from "../manifests/errors.ts";
+import type { RuntimeConfig } from "../manifests/runtime_config.ts";
+import type { AgentModule } from "./protocol.ts";
+import { newRunId } from "./records.ts";
+import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
+import { moduleFormat } from "./wasm/format.ts";
+import { prepareComponent } from "./wasm/component_cache.ts";
+
+/** Options of {@linkcode runAgent}. */
+export interface RunAgentOptions
+  extends Pick<RunOptions, "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "deno"> {
+  /** The task text. */
+  task: string;
+}
+
+/** Pages of WebAssembly memory a Policy allows each memory. */
+function maxPagesOf(policy: Policy): number {
+  return policy.limits.memoryMb * 16;
+}
+
+/**
+ * Prepares the agent and starts its run.
+ *
+ * @param policy The agent's Policy.
+ * @param config The runtime config in force (its state folder keeps records and caches).
+ * @param options The task and the event sink.
+ * @returns The running sandbox.
+ * @throws {IronclawError} When the module is missing or is not WebAssembly.
+ */
+export async function runAgent(
+  policy: Policy,
+  config: RuntimeConfig,
+  options: RunAgentOptions,
+): Promise<RunHandle> {
+  const stateDir = config.runtime.state_dir;
+  const id = newRunId();
+  let module: AgentModule | null = null;
+  let pipes: { stdout: string; stderr: string } | undefined;
+  let run = policy;
+  if (policy.agent.module !== null) {
+    const path = policy.agent.module;
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (e) {
+      throw new IronclawError(
+        "ERR_NOT_FOUND",
+        `The agent's module "${path}" cannot be read: ${(e as Error).message}`,
+        {
+          hint: "build it first (ironclaw build agent.js -o agent.wasm), or fix [agent] module",
+        },
+      );
+    }
+    const format = moduleFormat(bytes.subarray(0, 8));
+    if (format === "component") {
+      const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy));
+      module = { kind: "component", dir: prepared.dir, maxPages: maxPagesOf(policy) };
+      run = withRuntimePaths(policy, { read: [prepared.dir], write: [], moduleFormat: "component" });
+    } else if (format === "preview1") {
+      const dir = join(stateDir, "pipes", id);
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      pipes = { stdout: join(dir, "stdout"), stderr: join(dir, "stderr") };
+      const made = await new Deno.Command("mkfifo", { args: ["-m", "600", pipes.stdout, pipes.stderr] })
+        .output();
+      if (!made.success) {
+        throw new IronclawError("ERR_IO", "Cannot make the pipes for the guest's output", {
+          hint: "mkfifo must be installed",
+        });
+      }
+      module = { kind: "preview1", path, maxPages: maxPagesOf(policy), ...pipes };
+      run = withRuntimePaths(policy, {
+        read: ["/dev/null"],
+        write: [pipes.stdout, pipes.stderr],
+        moduleFormat: "preview1",
+      });
+    } else {
+      throw new IronclawError(
+        "ERR_MODULE_INVALID",
+        `"${path}" is not a WebAssembly component or core module`,
+        {
+          hint: "give [agent] module a .wasm file built for WASI preview1 or against wit/agent.wit",
+        },
+      );
+    }
+  }
+  const handle = startRun(run, {
+    ...options,
+    id,
+    stateDir,
+    module,
+    ...(pipes ? { pipes } : {}),
+  });
+  if (pipes) {
+    const dir = join(stateDir, "pipes", id);
+    handle.done.finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+  }
+  return handle;
+}
