@@ -72,6 +72,8 @@ export interface HostGateOptions {
   emit(event: RunEvent): void;
   /** False only in tests that prove the process flags hold alone: then nothing is checked here. */
   checks?: boolean;
+  /** Resolves a host name to its addresses (the supervisor does it: the sandbox cannot reach a name server). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 type Args = Record<string, unknown>;
@@ -104,6 +106,7 @@ export class HostGate {
   #policy: Policy;
   #emit: (event: RunEvent) => void;
   #checks: boolean;
+  #resolveHost: (host: string) => Promise<string[]>;
   #calls = 0;
 
   /**
@@ -114,6 +117,7 @@ export class HostGate {
     this.#policy = policy;
     this.#emit = options.emit;
     this.#checks = options.checks ?? true;
+    this.#resolveHost = options.resolveHost ?? resolveDirectly;
   }
 
   /** Calls made so far, refused ones included. */
@@ -262,7 +266,9 @@ export class HostGate {
   // ---- files ----
 
   /** Resolves a guest path, and finds the grant (of `kinds`) that covers both it and its real path. */
-  #grantFor(raw: unknown, kinds: readonly ("read" | "write")[]): { path: string; rule: string } {
+  #grantFor(raw: unknown, verb: "read" | "write"): { path: string; rule: string } {
+    // Write implies read: a read may use either kind of grant.
+    const kinds: readonly ("read" | "write")[] = verb === "read" ? ["read", "write"] : ["write"];
     if (typeof raw !== "string" || raw.length === 0) {
       throw invalid('"path" must be a non-empty string', 'pass {"path": "notes/a.txt"}');
     }
@@ -273,12 +279,11 @@ export class HostGate {
       this.#policy.fs[k].map((g) => ({ g, kind: k }))
     );
     const lexical = grants.find(({ g }) => isWithin(g.path, path));
-    const hintKind = kinds.includes("write") ? "write" : "read";
     if (!lexical) {
       throw denied(
         `"${raw}" is outside the granted folders`,
-        `add the folder to [capabilities.fs] ${hintKind} in the manifest`,
-        `fs.${hintKind}`,
+        `add the folder to [capabilities.fs] ${verb} in the manifest`,
+        `fs.${verb}`,
       );
     }
     // Symlinks: the real path of the target (or of its nearest existing ancestor) must stay inside a grant.
@@ -294,7 +299,7 @@ export class HostGate {
   }
 
   #fsRead(args: Args) {
-    const { path, rule } = this.#grantFor(args.path, ["read", "write"]);
+    const { path, rule } = this.#grantFor(args.path, "read");
     const encoding = encodingOf(args.encoding);
     const data = io(() => {
       const info = Deno.statSync(path);
@@ -323,7 +328,7 @@ export class HostGate {
   }
 
   #fsWrite(args: Args) {
-    const { path, rule } = this.#grantFor(args.path, ["write"]);
+    const { path, rule } = this.#grantFor(args.path, "write");
     if (typeof args.data !== "string") {
       throw invalid('"data" must be a string', 'pass {"path": "out/a.txt", "data": "text"}');
     }
@@ -346,7 +351,7 @@ export class HostGate {
   }
 
   #fsList(args: Args) {
-    const { path, rule } = this.#grantFor(args.path, ["read", "write"]);
+    const { path, rule } = this.#grantFor(args.path, "read");
     const entries = io(() => {
       const out: { name: string; kind: "file" | "dir" | "symlink"; size: number }[] = [];
       for (const e of Deno.readDirSync(path)) {
@@ -455,28 +460,39 @@ export class HostGate {
     };
   }
 
-  /** Private and loopback addresses only by an explicit grant of that address (or "localhost"). */
+  /**
+   * Private and loopback addresses only by an explicit grant of that address:
+   * a name is resolved first (failing closed), and refused when any of its
+   * addresses is private. The fetch itself resolves again: the address is
+   * checked, not pinned.
+   */
   async #refusePrivate(url: URL, grantHost: string) {
     const host = url.hostname.replace(/^\[|\]$/g, "");
-    const explicit = grantHost === host &&
-      (/^[0-9.]+$/.test(host) || host.includes(":") || host === "localhost");
-    if (explicit) return;
+    const literal = /^[0-9.]+$/.test(host) || host.includes(":");
+    if (literal && grantHost === host) return;
     let addresses: string[];
-    if (/^[0-9.]+$/.test(host) || host.includes(":")) {
+    if (literal) {
       addresses = [host];
+    } else if (host === "localhost" || host.endsWith(".localhost")) {
+      addresses = ["127.0.0.1", "::1"];
     } else {
-      addresses = [];
-      for (const kind of ["A", "AAAA"] as const) {
-        try {
-          addresses.push(...(await Deno.resolveDns(host, kind)));
-        } catch { /* no record of this kind */ }
+      try {
+        addresses = await this.#resolveHost(host);
+      } catch (e) {
+        throw denied(
+          `"${host}" cannot be resolved: ${(e as Error).message}`,
+          "check the host name",
+          "net.dns",
+        );
       }
     }
     const inside = addresses.find(isPrivateAddress);
     if (inside !== undefined) {
       throw denied(
         `"${host}" resolves to the private or loopback address ${inside}`,
-        `grant the address itself ("${inside}") in [capabilities.net] allow if the agent must reach it`,
+        `grant the address itself ("${inside.includes(":") ? `[${inside}]` : inside}${
+          url.port ? `:${url.port}` : ""
+        }") in [capabilities.net] allow if the agent must reach it`,
         "net.private",
       );
     }
@@ -496,20 +512,18 @@ export class HostGate {
     if (args.stdin !== undefined && typeof args.stdin !== "string") {
       throw invalid('"stdin" must be a string', "pass the input as text");
     }
-    let program = cmd;
+    // The sandbox has no PATH: a granted name runs the path it resolved to when the Policy was made.
+    const grant = this.#policy.run.programs.find((p) => matchProgram([p], cmd));
+    const program = grant?.path ?? cmd;
     let rule = "unchecked";
     if (this.#checks) {
-      const grant = this.#policy.run.dangerous
-        ? this.#policy.run.programs.find((p) => matchProgram([p], cmd))
-        : undefined;
-      if (!grant) {
+      if (!grant || !this.#policy.run.dangerous) {
         throw denied(
           `Running "${cmd}" is not granted`,
           `add "${cmd}" to [capabilities.run] allow (with dangerous = true) in the manifest`,
           "run",
         );
       }
-      program = grant.path ?? grant.name;
       rule = `run:${grant.name}`;
     }
     const child = io(
@@ -538,6 +552,17 @@ export class HostGate {
     const dec = new TextDecoder();
     return { value: { code: status.code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) }, rule };
   }
+}
+
+async function resolveDirectly(host: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const kind of ["A", "AAAA"] as const) {
+    try {
+      out.push(...await Deno.resolveDns(host, kind));
+    } catch { /* none of this kind */ }
+  }
+  if (out.length === 0) throw new Error("no address");
+  return out;
 }
 
 function invalid(message: string, hint: string): GateError {
@@ -599,7 +624,12 @@ function mapIoError(e: unknown, what: string): GateError {
     );
   }
   if (e instanceof Deno.errors.NotFound) {
-    return new GateError("ERR_NOT_FOUND", `"${what}" does not exist`, "check the path or name", "io");
+    return new GateError(
+      "ERR_NOT_FOUND",
+      `"${what}" does not exist (${(e as Error).message})`,
+      "check the path or name",
+      "io",
+    );
   }
   if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
     return new GateError(

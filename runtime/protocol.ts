@@ -45,7 +45,7 @@ export interface StopMessage {
   reason: string;
 }
 
-/** Parent to child: the answer to a request the child made (model calls, in a later version). */
+/** Parent to child: the answer to a request the child made. */
 export interface ReplyMessage {
   v: typeof PROTOCOL_VERSION;
   type: "reply";
@@ -88,8 +88,17 @@ export interface ResultMessage {
   error: { code: string; message: string; hint: string } | null;
 }
 
+/** Child to parent: ask the supervisor for something only it may do (resolve a host name). */
+export interface RequestMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "request";
+  id: number;
+  op: string;
+  args: Record<string, unknown>;
+}
+
 /** Any message the child sends. */
-export type ChildMessage = ReadyMessage | EventMessage | ResultMessage;
+export type ChildMessage = ReadyMessage | EventMessage | ResultMessage | RequestMessage;
 
 /** A message that breaks the protocol. */
 export class ProtocolError extends Error {
@@ -137,6 +146,14 @@ export function parseChildMessage(line: string): ChildMessage {
         throw new ProtocolError("An event message needs an event object with a type");
       }
       return m as unknown as EventMessage;
+    case "request":
+      if (
+        !Number.isSafeInteger(m.id) || typeof m.op !== "string" || typeof m.args !== "object" ||
+        m.args === null
+      ) {
+        throw new ProtocolError("A request needs a numeric id, an op and an args object");
+      }
+      return m as unknown as RequestMessage;
     case "result":
       if (!["ok", "error", "oom"].includes(m.state as string)) {
         throw new ProtocolError(`Unknown result state ${JSON.stringify(m.state)}`);

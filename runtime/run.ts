@@ -11,6 +11,7 @@ import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
 import type { AgentModule } from "./protocol.ts";
 import { newRunId } from "./records.ts";
+import { refuseEscapingLinks } from "./link_scan.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
 import { moduleFormat } from "./wasm/format.ts";
 import { prepareComponent } from "./wasm/component_cache.ts";
@@ -35,6 +36,7 @@ function maxPagesOf(policy: Policy): number {
  * @param options The task and the event sink.
  * @returns The running sandbox.
  * @throws {IronclawError} When the module is missing or is not WebAssembly.
+ * @throws {InvalidDocumentError} When a granted folder holds a symbolic link out of the grants.
  */
 export async function runAgent(
   policy: Policy,
@@ -42,6 +44,7 @@ export async function runAgent(
   options: RunAgentOptions,
 ): Promise<RunHandle> {
   const stateDir = config.runtime.state_dir;
+  refuseEscapingLinks(policy);
   const id = newRunId();
   let module: AgentModule | null = null;
   let pipes: { stdout: string; stderr: string } | undefined;

@@ -47,9 +47,25 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Requests to the supervisor awaiting their reply, by id. */
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextRequest = 1;
+function request(op: string, args: Record<string, unknown>): Promise<unknown> {
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    send({ v: PROTOCOL_VERSION, type: "request", id, op, args });
+  });
+}
+
+async function resolveHost(host: string): Promise<string[]> {
+  const result = await request("dns.resolve", { host }) as { addresses: string[] };
+  return result.addresses;
+}
+
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const policy = deepFreeze(start.policy);
-  const gate = new HostGate(policy, { emit, checks: start.gateChecks });
+  const gate = new HostGate(policy, { emit, checks: start.gateChecks, resolveHost });
   const module = start.module;
   if (module === null) {
     return {
@@ -100,6 +116,12 @@ async function main() {
           Deno.exit(0);
         },
       );
+    } else if (message.type === "reply") {
+      const waiting = pending.get(message.id);
+      if (!waiting) throw new Error(`A reply to request ${message.id}, which is not open`);
+      pending.delete(message.id);
+      if (message.ok) waiting.resolve(message.result);
+      else waiting.reject(new Error(message.error?.message ?? "refused"));
     } else if (message.type === "stop") {
       emit({ type: "stopped", reason: message.reason });
       Deno.exit(0);

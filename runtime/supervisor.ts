@@ -21,6 +21,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   readLines,
+  type RequestMessage,
   type ResultMessage,
 } from "./protocol.ts";
 import { newRunId } from "./records.ts";
@@ -81,6 +82,8 @@ export interface RunOptions {
 export interface RunHandle {
   /** The run's id. */
   readonly id: string;
+  /** The sandbox process's id, or null when it could not start. */
+  readonly pid: number | null;
   /** Asks the sandbox to stop, then kills it after the grace period. A second call kills at once. */
   stop(reason: string): void;
   /** Resolves when the run has ended and its record is closed. */
@@ -112,6 +115,23 @@ function denoDir(): string {
 }
 
 const STDERR_TAIL = 16 * 1024;
+/** The most requests a sandbox may have unanswered at once. */
+const MAX_OPEN_REQUESTS = 64;
+
+/** Resolves a host name for the sandbox, which has no access to the name server itself. */
+async function resolveHost(host: string): Promise<string[]> {
+  const out: string[] = [];
+  const errors: string[] = [];
+  await Promise.all((["A", "AAAA"] as const).map(async (kind) => {
+    try {
+      out.push(...await Deno.resolveDns(host, kind, { signal: AbortSignal.timeout(5000) }));
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }));
+  if (out.length === 0) throw new Error(`"${host}" cannot be resolved: ${errors[0] ?? "no address"}`);
+  return out;
+}
 
 /**
  * Starts a run of an agent in a sandbox process.
@@ -279,6 +299,35 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
         if (!ready) throw new ProtocolError("A result before ready");
         onResult(m);
         return;
+      case "request":
+        if (!ready) throw new ProtocolError("A request before ready");
+        if (++openRequests > MAX_OPEN_REQUESTS) {
+          throw new ProtocolError(`More than ${MAX_OPEN_REQUESTS} requests at once`);
+        }
+        answer(m).finally(() => openRequests--);
+        return;
+    }
+  };
+  let openRequests = 0;
+  const answer = async (m: RequestMessage) => {
+    try {
+      if (m.op !== "dns.resolve" || typeof m.args.host !== "string") {
+        throw Object.assign(new Error(`Unknown request "${m.op}"`), { code: "ERR_INVALID_ARGS" });
+      }
+      const addresses = await resolveHost(m.args.host);
+      send({ v: PROTOCOL_VERSION, type: "reply", id: m.id, ok: true, result: { addresses } });
+    } catch (e) {
+      send({
+        v: PROTOCOL_VERSION,
+        type: "reply",
+        id: m.id,
+        ok: false,
+        error: {
+          code: (e as { code?: string }).code ?? "ERR_NOT_FOUND",
+          message: (e as Error).message,
+          hint: "",
+        },
+      });
     }
   };
   const onResult = (m: ResultMessage) => {
@@ -400,7 +449,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
     return { id, ...final, exitCode, recordDir: record.dir };
   })();
 
-  return { id, stop, done };
+  return { id, pid: child?.pid ?? null, stop, done };
 }
 
 function outputError(policy: Policy): RunOutcome["error"] {

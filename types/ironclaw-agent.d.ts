@@ -13,7 +13,7 @@ declare module "ironclaw:agent/host@0.1.0" {
    * text of `{code, message, hint}` when the gate refuses or the op fails.
    */
   export function call(
-    op: "fs.read" | "fs.write" | "fs.list" | "http.fetch" | "proc.run" | "env.get" | (string & {}),
+    op: "fs.read" | "fs.write" | "fs.list" | "http.fetch" | "proc.run" | "env.get",
     args: string,
   ): string;
   /** Writes one line to the run's record. */

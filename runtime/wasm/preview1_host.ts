@@ -10,13 +10,14 @@
 
 import { closeSync, openSync } from "node:fs";
 import { posix } from "node:path";
+import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Policy } from "../../capabilities/policy.ts";
 import { isWithin } from "../../capabilities/paths.ts";
 import type { GateReply, HostGate } from "../gate.ts";
 import type { AgentModule, RunEvent } from "../protocol.ts";
 import { capMemories, WASM_PAGE } from "./memory_cap.ts";
-import { readOnlyWasi } from "./wasi_readonly.ts";
+import { guardWasi } from "./wasi_guard.ts";
 import type { GuestOutcome } from "./outcome.ts";
 
 /** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
@@ -79,6 +80,9 @@ export async function runPreview1(
   const stdoutFd = openSync(module.stdout, "w");
   const stderrFd = openSync(module.stderr, "w");
   const stdinFd = openSync("/dev/null", "r");
+  // node:wasi announces itself as experimental on stderr once; that line is noise in every run's record.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = () => {};
   try {
     const wasi = new WASI({
       version: "preview1",
@@ -90,13 +94,13 @@ export async function runPreview1(
       stderr: stderrFd,
       returnOnExit: true,
     });
-    let memory: WebAssembly.Memory | undefined;
+    const guest: { memory?: WebAssembly.Memory } = {};
     const mem = () => {
-      if (!memory) throw new WebAssembly.RuntimeError("ironclaw: the module exports no memory");
-      return memory;
+      if (!guest.memory) throw new WebAssembly.RuntimeError("ironclaw: the module exports no memory");
+      return guest.memory;
     };
     const imports = {
-      wasi_snapshot_preview1: readOnlyWasi(
+      wasi_snapshot_preview1: guardWasi(
         wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
         readOnlyFds,
         mem,
@@ -121,7 +125,9 @@ export async function runPreview1(
         "it may import only wasi_snapshot_preview1 and ironclaw",
       );
     }
-    memory = instance.exports.memory instanceof WebAssembly.Memory ? instance.exports.memory : undefined;
+    const exported = instance.exports.memory;
+    if (exported instanceof WebAssembly.Memory) guest.memory = exported;
+    const memory = guest.memory;
     let code: number;
     try {
       code = wasi.start(instance) as number;
@@ -143,6 +149,7 @@ export async function runPreview1(
     if (code !== 0) return fail("ERR_AGENT", `The agent exited with code ${code}`, "");
     return { state: "ok", output: null, error: null };
   } finally {
+    process.emitWarning = emitWarning;
     for (const fd of [stdoutFd, stderrFd, stdinFd]) closeSync(fd);
   }
 }

@@ -1,9 +1,11 @@
 /**
- * Read-only preopens for node:wasi. Deno's WASI (uvwasi) ignores WASI rights,
- * so the import object is wrapped: a file descriptor that comes from a
- * read-only preopen may not create, write, truncate, rename, link or remove.
- * Files opened from such a folder are opened without write rights, so the OS
- * opens them read-only too.
+ * A guard around node:wasi's imports. Deno's WASI (uvwasi) ignores WASI
+ * rights, so the import object is wrapped:
+ * - a file descriptor that comes from a read-only preopen may not create,
+ *   write, truncate, rename, link or remove; files opened from such a folder
+ *   are opened without write rights, so the OS opens them read-only too;
+ * - no symbolic link may be made anywhere: uvwasi would make one that points
+ *   out of the sandbox, and Deno's permission flags do not look through links.
  *
  * @module
  */
@@ -13,8 +15,8 @@ type WasiFn = (...args: any[]) => any;
 
 /** WASI errno ENOTCAPABLE. */
 const ENOTCAPABLE = 76;
-/** Rights that make an open file writable: fd_datasync, fd_write, fd_allocate, fd_filestat_set_size, fd_sync. */
-const WRITE_RIGHTS = (1n << 0n) | (1n << 4n) | (1n << 6n) | (1n << 8n) | (1n << 22n);
+/** Rights that make uvwasi open a file for writing: fd_datasync, fd_write, fd_allocate, fd_filestat_set_size. */
+const WRITE_RIGHTS = (1n << 0n) | (1n << 6n) | (1n << 8n) | (1n << 22n);
 /** path_open flags that change a file: O_CREAT, O_TRUNC. */
 const CHANGING_OFLAGS = 1 | 8;
 
@@ -39,7 +41,8 @@ const FD_WRITES: Record<string, number[]> = {
 };
 
 /**
- * Wraps WASI imports so that the given preopen fds, and every fd opened from them, stay read-only.
+ * Wraps WASI imports so that the given preopen fds, and every fd opened from them, stay read-only,
+ * and no symbolic link can be made.
  *
  * @param wasi The `wasiImport` object of a node:wasi instance.
  * @param readOnlyFds The fds of the read-only preopens (3, 4, ... in preopen order).
@@ -47,7 +50,7 @@ const FD_WRITES: Record<string, number[]> = {
  * @param onRefused Told of each refused call, for the record.
  * @returns The wrapped import object.
  */
-export function readOnlyWasi(
+export function guardWasi(
   wasi: Record<string, WasiFn>,
   readOnlyFds: readonly number[],
   memory: () => WebAssembly.Memory,
@@ -67,6 +70,10 @@ export function readOnlyWasi(
     };
   }
   // path_open(dirfd, dirflags, path, path_len, oflags, rights_base, rights_inheriting, fdflags, fd_out)
+  out.path_symlink = () => {
+    onRefused("path_symlink");
+    return ENOTCAPABLE;
+  };
   out.path_open = (
     dirfd: number,
     dirflags: number,

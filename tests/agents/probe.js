@@ -1,0 +1,56 @@
+// A test agent that does what its task says, so tests can attack the gate from
+// inside a real component. The task is JSON:
+//   {"calls": [[op, args], ...]}  -> the JSON array of replies, each {ok} or {error}
+//   {"do": "loop" | "bomb" | "flood" | "throw" | "trap" | "many-calls" | "big-output" | "globals", "n": ...}
+import { call, log } from "ironclaw:agent/host@0.1.0";
+
+function attempt(op, args) {
+  try {
+    return { ok: JSON.parse(call(op, JSON.stringify(args))) };
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    try {
+      return { error: JSON.parse(text) };
+    } catch {
+      return { error: { code: "GUEST", message: text } };
+    }
+  }
+}
+
+export function run(task) {
+  const t = JSON.parse(task);
+  if (t.calls) return JSON.stringify(t.calls.map(([op, args]) => attempt(op, args)));
+  switch (t.do) {
+    case "loop":
+      for (;;) { /* spin until the wall-time limit */ }
+    case "bomb": {
+      const keep = [];
+      for (;;) keep.push(new Array(1 << 16).fill(1.5));
+    }
+    case "flood":
+      for (let i = 0; i < (t.n ?? 1e6); i++) log("info", "x".repeat(1000));
+      return "flooded";
+    case "big-output":
+      return "y".repeat(t.n);
+    case "many-calls": {
+      let denied = 0;
+      for (let i = 0; i < t.n; i++) {
+        if (attempt("env.get", { name: "TZ" }).error?.code === "ERR_LIMIT") denied++;
+      }
+      return JSON.stringify({ denied });
+    }
+    case "throw":
+      throw new Error("the probe failed on purpose");
+    case "globals":
+      return JSON.stringify({
+        fetch: typeof fetch,
+        Deno: typeof Deno,
+        process: typeof process,
+        require: typeof require,
+        WebAssembly: typeof WebAssembly,
+        setTimeout: typeof setTimeout,
+      });
+    default:
+      return "unknown task";
+  }
+}
