@@ -132,7 +132,11 @@ export async function runPreview1(
     try {
       code = wasi.start(instance) as number;
     } catch (e) {
-      const full = memory !== undefined && memory.buffer.byteLength + WASM_PAGE > module.maxPages * WASM_PAGE;
+      // A trap with the memory (nearly) at its cap is taken for running out of it: an allocator
+      // fails as soon as the next block does not fit, which can be a few pages short of the cap.
+      const cap = module.maxPages * WASM_PAGE;
+      const full = memory !== undefined &&
+        memory.buffer.byteLength >= cap - Math.max(2 * 1024 * 1024, cap / 8);
       if (full) {
         return {
           state: "oom",

@@ -22,6 +22,7 @@ export function run(task) {
   if (t.calls) return JSON.stringify(t.calls.map(([op, args]) => attempt(op, args)));
   switch (t.do) {
     case "loop":
+      log("info", "looping");
       for (;;) { /* spin until the wall-time limit */ }
     case "bomb": {
       const keep = [];

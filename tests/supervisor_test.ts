@@ -1,0 +1,113 @@
+/**
+ * The supervisor survives whatever its child does: crashes, hangs, floods,
+ * garbage, protocol violations. Each run ends with a clear state, its record
+ * intact, and no process left behind. Children here are real processes under
+ * a real Policy's flags.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { agentDir, gone, PROBE } from "./_sandbox.ts";
+import { startRun } from "../runtime/supervisor.ts";
+import { loadPolicy } from "../runtime/load.ts";
+import { showRun } from "../runtime/records.ts";
+import { toDenoFlags } from "../capabilities/deno_flags.ts";
+import { ROOT } from "./_cli.ts";
+
+const HOSTILE = join(ROOT, "tests/children/hostile.ts");
+
+async function hostile(what: string, limits = "[limits]\ntimeout_s = 5\n") {
+  const agent = await agentDir(PROBE, limits);
+  const policy = await loadPolicy(agent.manifest, agent.config);
+  const handle = startRun(policy, {
+    task: "",
+    stateDir: agent.config.runtime.state_dir,
+    module: null,
+    command: [Deno.execPath(), "run", ...toDenoFlags(policy), HOSTILE, what],
+  });
+  const outcome = await handle.done;
+  return { agent, outcome, pid: handle.pid };
+}
+
+const cases: [string, string, string][] = [
+  // [child behaviour, end state, error code]
+  ["crash", "error", "ERR_SANDBOX_CRASHED"],
+  ["garbage", "error", "ERR_PROTOCOL"],
+  ["long-line", "error", "ERR_PROTOCOL"],
+  ["wrong-version", "error", "ERR_PROTOCOL"],
+  ["result-before-ready", "error", "ERR_PROTOCOL"],
+  ["event-flood", "error", "ERR_PROTOCOL"],
+];
+
+Deno.test("the supervisor survives a hostile child", async (t) => {
+  for (const [what, state, code] of cases) {
+    await t.step(what, async () => {
+      const { agent, outcome, pid } = await hostile(what);
+      await using _ = agent;
+      assert.equal(outcome.state, state);
+      assert.equal(outcome.error?.code, code, JSON.stringify(outcome.error));
+      assert.equal(outcome.exitCode, 1);
+      assert.ok(gone(pid), "no child outlives its run");
+    });
+  }
+  await t.step("hang: the wall-time limit ends it", async () => {
+    const { agent, outcome, pid } = await hostile("hang", "[limits]\ntimeout_s = 1\n");
+    await using _ = agent;
+    assert.equal(outcome.state, "timeout");
+    assert.equal(outcome.exitCode, 124);
+    assert.ok(gone(pid));
+  });
+});
+
+Deno.test("a crashed child's record is intact", async () => {
+  const { agent, outcome } = await hostile("crash");
+  await using _ = agent;
+  const { summary, events } = await showRun(agent.config.runtime.state_dir, outcome.id);
+  assert.equal(summary.state, "error");
+  assert.equal(summary.exitCode, 1);
+  const logs = events.filter((e) => e.type === "log").map((e) => e.message);
+  assert.deepEqual(logs, [0, 1, 2, 3, 4].map((i) => `before crash ${i}`));
+  assert.equal(events.at(-1)?.type, "end");
+  assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i), "no event lost or reordered");
+});
+
+Deno.test("stop: a stop message, a grace period, then kill; a second stop kills at once", async (t) => {
+  await t.step("a guest that cannot stop is killed after the grace period", async () => {
+    await using agent = await agentDir(PROBE);
+    const policy = await loadPolicy(agent.manifest, agent.config);
+    const { runAgent } = await import("../runtime/run.ts");
+    let running!: () => void;
+    const started = new Promise<void>((r) => running = r);
+    const handle = await runAgent(policy, agent.config, {
+      task: JSON.stringify({ do: "loop" }),
+      graceMs: 300,
+      onEvent: (e) => e.type === "log" && e.message === "looping" && running(),
+    });
+    await started;
+    handle.stop("SIGINT");
+    const outcome = await handle.done;
+    assert.equal(outcome.state, "interrupted");
+    assert.equal(outcome.exitCode, 130);
+    assert.ok(gone(handle.pid));
+    const { events } = await showRun(agent.config.runtime.state_dir, outcome.id);
+    assert.ok(events.some((e) => e.type === "stop" && String(e.reason).includes("grace period")));
+  });
+  await t.step("a second stop does not wait for the grace period", async () => {
+    await using agent = await agentDir(PROBE);
+    const policy = await loadPolicy(agent.manifest, agent.config);
+    const { runAgent } = await import("../runtime/run.ts");
+    let running!: () => void;
+    const started = new Promise<void>((r) => running = r);
+    const handle = await runAgent(policy, agent.config, {
+      task: JSON.stringify({ do: "loop" }),
+      graceMs: 60_000,
+      onEvent: (e) => e.type === "state" && e.state === "running" && running(),
+    });
+    await started;
+    handle.stop("SIGINT");
+    handle.stop("SIGINT");
+    const outcome = await handle.done;
+    assert.equal(outcome.state, "interrupted");
+    assert.ok(gone(handle.pid));
+  });
+});
