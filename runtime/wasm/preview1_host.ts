@@ -109,7 +109,7 @@ export async function runPreview1(
             type: "gate",
             op: `wasi.${call}`,
             decision: "deny",
-            rule: "fs.read-only",
+            rule: call === "path_symlink" ? "fs.no-symlinks" : "fs.read-only",
             code: "ERR_CAPABILITY_DENIED",
           }),
       ),
