@@ -35,6 +35,25 @@ export * from "./capabilities/mod.ts";
 export { type LoadConfigOptions, loadManifest, loadPolicy, loadRuntimeConfig } from "./runtime/load.ts";
 export { main, VERSION } from "./cli/main.ts";
 export type { Io } from "./cli/_output.ts";
+export { runAgent, type RunAgentOptions } from "./runtime/run.ts";
+export {
+  type EndState,
+  EXIT_CODES,
+  type RunHandle,
+  type RunOptions,
+  type RunOutcome,
+  startRun,
+} from "./runtime/supervisor.ts";
+export {
+  GATE_ABI_VERSION,
+  GateError,
+  type GateErrorCode,
+  type GateReply,
+  HostGate,
+  type HostGateOptions,
+} from "./runtime/gate.ts";
+export { listRuns, type RunSummary, showRun } from "./runtime/records.ts";
+export { type AgentModule, PROTOCOL_VERSION, type RunEvent } from "./runtime/protocol.ts";
 
 if (import.meta.main) {
   const { main } = await import("./cli/main.ts");

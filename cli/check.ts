@@ -207,6 +207,12 @@ function checkText(policy: Policy, configFile: string, command: string[], io: Io
   );
   lines.push("", s.bold("Sandbox command"));
   lines.push(`  ${printable(command.map(shellQuote).join(" "))}`);
+  lines.push(
+    s.dim(
+      "  (a run adds read access to its prepared component in the state folder, or, for a WASI module, /dev/null\n" +
+        "   and write access to the two pipes that carry its output)",
+    ),
+  );
   lines.push("", s.bold("Why each flag"));
   for (const f of explainDenoFlags(policy)) {
     const from = f.from.length

@@ -39,6 +39,8 @@ export class GateError extends Error {
   readonly rule: string;
 
   /**
+   * Makes a gate error.
+   *
    * @param code Stable code.
    * @param message What happened.
    * @param hint What to change.
@@ -110,6 +112,8 @@ export class HostGate {
   #calls = 0;
 
   /**
+   * Makes the gate of one run.
+   *
    * @param policy The run's Policy.
    * @param options Where events go, and (tests only) whether to check.
    */

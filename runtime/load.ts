@@ -11,6 +11,7 @@ import { IronclawError } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { checkManifest, type Policy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
+import { sniffModuleFormat } from "./wasm/format.ts";
 
 /** Folders of the runtime the sandbox process reads: its entry and WebAssembly hosts. */
 export const RUNTIME_ASSETS: readonly string[] = [dirname(fileURLToPath(import.meta.url))];
@@ -133,5 +134,10 @@ export async function loadPolicy(
 ): Promise<Policy> {
   const abs = resolve(path);
   const text = await readTextFile(abs, "manifest");
-  return checkManifest(text, config, { ...machineFacts(), ...options, path: abs });
+  const opts = { ...machineFacts(), ...options, path: abs };
+  const policy = checkManifest(text, config, opts);
+  if (policy.agent.module === null || options.moduleFormat !== undefined) return policy;
+  // The flags of a WASI guest differ (its folders are preopened): tell them apart by the module's first bytes.
+  const format = await sniffModuleFormat(policy.agent.module);
+  return format ? checkManifest(text, config, { ...opts, moduleFormat: format }) : policy;
 }

@@ -62,6 +62,7 @@ export type ParentMessage = StartMessage | StopMessage | ReplyMessage;
 export interface RunEvent {
   /** What kind of event. */
   type: string;
+  /** The event's own fields. */
   [key: string]: unknown;
 }
 
