@@ -243,11 +243,12 @@ export class HostGate {
         return this.#fsList(args);
       case "env.get":
         return this.#envGet(args);
+      // A guest that cannot wait still learns first whether the op is granted at all.
       case "http.fetch":
-        if (mode === "sync") throw unsupported(op);
+        if (mode === "sync") throw (this.#netGrant(args), unsupported(op));
         return this.#httpFetch(args);
       case "proc.run":
-        if (mode === "sync") throw unsupported(op);
+        if (mode === "sync") throw (this.#procGrant(args), unsupported(op));
         return this.#procRun(args);
       case "model.complete":
       case "tool.call":
@@ -391,7 +392,8 @@ export class HostGate {
 
   // ---- network ----
 
-  async #httpFetch(args: Args) {
+  /** The checks of http.fetch that need no waiting: the URL, the method and the grant. */
+  #netGrant(args: Args): { url: URL; method: string; rule: string; grantHost: string | null } {
     if (typeof args.url !== "string") {
       throw invalid('"url" must be a string', 'pass {"url": "https://api.example.com/"}');
     }
@@ -408,8 +410,8 @@ export class HostGate {
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw denied(`"${url.protocol}" URLs cannot be fetched`, "use an http or https URL", "net.scheme");
     }
-    let rule = "unchecked";
-    if (this.#checks) {
+    if (!this.#checks) return { url, method, rule: "unchecked", grantHost: null };
+    {
       const grant = matchNet(this.#policy.net, url, method);
       if (!grant) {
         throw denied(
@@ -418,11 +420,15 @@ export class HostGate {
           "net",
         );
       }
-      rule = `net:${grant.scheme ? `${grant.scheme}://` : ""}${grant.host}${
-        grant.port ? `:${grant.port}` : ""
-      }${grant.pathPrefix}`;
-      await this.#refusePrivate(url, grant.host);
+      const port = grant.port ? `:${grant.port}` : "";
+      const rule = `net:${grant.scheme ? `${grant.scheme}://` : ""}${grant.host}${port}${grant.pathPrefix}`;
+      return { url, method, rule, grantHost: grant.host };
     }
+  }
+
+  async #httpFetch(args: Args) {
+    const { url, method, rule, grantHost } = this.#netGrant(args);
+    if (grantHost !== null) await this.#refusePrivate(url, grantHost);
     const headers = new Headers();
     if (args.headers !== undefined) {
       if (typeof args.headers !== "object" || args.headers === null) {
@@ -504,7 +510,8 @@ export class HostGate {
 
   // ---- subprocesses ----
 
-  async #procRun(args: Args) {
+  /** The checks of proc.run that need no waiting: the arguments and the grant. */
+  #procGrant(args: Args): { cmd: string; argv: string[]; program: string; rule: string } {
     const cmd = args.cmd;
     if (typeof cmd !== "string" || cmd.length === 0) {
       throw invalid('"cmd" must be a program name', 'pass {"cmd": "git", "args": ["status"]}');
@@ -530,6 +537,11 @@ export class HostGate {
       }
       rule = `run:${grant.name}`;
     }
+    return { cmd, argv: argv as string[], program, rule };
+  }
+
+  async #procRun(args: Args) {
+    const { cmd, argv, program, rule } = this.#procGrant(args);
     const child = io(
       () =>
         new Deno.Command(program, {

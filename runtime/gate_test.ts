@@ -139,11 +139,16 @@ Deno.test("HostGate counts every call against max_tool_calls", async () => {
 });
 
 Deno.test("HostGate.callSync serves files and refuses ops that must wait", async () => {
-  await using s = await setup();
+  await using s = await setup(`[capabilities.net]\nallow = ["example.com"]\n`);
   const r = s.gate.callSync("fs.read", JSON.stringify({ path: "notes/a.txt" }));
   assert.ok(r.ok);
   const f = s.gate.callSync("http.fetch", JSON.stringify({ url: "https://example.com/" }));
   assert.equal(!f.ok && f.error.code, "ERR_UNSUPPORTED");
+  // What is not granted is refused as such, even where it could not have waited.
+  const g = s.gate.callSync("http.fetch", JSON.stringify({ url: "https://example.org/" }));
+  assert.equal(!g.ok && g.error.code, "ERR_CAPABILITY_DENIED");
+  const p = s.gate.callSync("proc.run", JSON.stringify({ cmd: "git" }));
+  assert.equal(!p.ok && p.error.code, "ERR_CAPABILITY_DENIED");
 });
 
 Deno.test("HostGate records decisions without file contents", async () => {

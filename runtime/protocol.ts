@@ -16,7 +16,13 @@ export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
 /** What the agent module is, as the supervisor prepared it. */
 export type AgentModule =
-  | { kind: "component"; dir: string; maxPages: number }
+  | {
+    kind: "component";
+    dir: string;
+    maxPages: number;
+    /** Whether it was prepared to wait on `call` (JSPI), or answers every call at once. */
+    waits: boolean;
+  }
   | {
     kind: "preview1";
     path: string;

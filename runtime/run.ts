@@ -65,8 +65,10 @@ export async function runAgent(
     }
     const format = moduleFormat(bytes.subarray(0, 8));
     if (format === "component") {
-      const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy));
-      module = { kind: "component", dir: prepared.dir, maxPages: maxPagesOf(policy) };
+      // Only ops that reach the network or a program wait; without such grants every call answers at once.
+      const waits = policy.net.length > 0 || (policy.run.dangerous && policy.run.programs.length > 0);
+      const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy), { waits });
+      module = { kind: "component", dir: prepared.dir, maxPages: maxPagesOf(policy), waits };
       run = withRuntimePaths(policy, { read: [prepared.dir], write: [], moduleFormat: "component" });
     } else if (format === "preview1") {
       const dir = join(stateDir, "pipes", id);

@@ -80,7 +80,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   }
   if (module.kind === "component") {
     const { runComponent } = await import("./wasm/component_host.ts");
-    return await runComponent(module.dir, start.task, gate, emit);
+    return await runComponent(module, start.task, gate, emit);
   }
   const { runPreview1 } = await import("./wasm/preview1_host.ts");
   return await runPreview1(module, start.task, policy, gate, emit);

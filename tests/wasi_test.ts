@@ -77,12 +77,14 @@ Deno.test("a C agent reaches the host gate through the ironclaw module", async (
       `call fs.read {"path":"../secret.txt"}`,
       `call http.fetch {"url":"http://127.0.0.1:9/"}`,
       `call fs.read {"path":"notes/a.txt"}`,
-    ], `[capabilities.env]\nallow = ["${TEST_VAR}"]\n`);
+      `call http.fetch {"url":"http://127.0.0.2:9/"}`,
+    ], `[capabilities.env]\nallow = ["${TEST_VAR}"]\n[capabilities.net]\nallow = ["127.0.0.1:9"]\n`);
     assert.equal(out[0], `OK env.get {"value":"from the supervisor"}`);
     assert.match(out[1]!, /^ERR env\.get \{"code":"ERR_CAPABILITY_DENIED"/);
     assert.match(out[2]!, /^ERR fs\.read \{"code":"ERR_CAPABILITY_DENIED"/);
     assert.match(out[3]!, /^ERR http\.fetch \{"code":"ERR_UNSUPPORTED"/);
     assert.equal(out[4], `OK fs.read {"data":"note a\\n"}`);
+    assert.match(out[5]!, /^ERR http\.fetch \{"code":"ERR_CAPABILITY_DENIED"/);
   } finally {
     Deno.env.delete(TEST_VAR);
   }

@@ -20,6 +20,16 @@ const CACHE_VERSION = 2;
 /** The probe jco's output runs on every call; it would need env access in the sandbox. */
 const DEBUG_PROBE = "globalThis?.process?.env?.JCO_DEBUG";
 
+/** Options of {@linkcode prepareComponent}. */
+export interface PrepareOptions {
+  /**
+   * Whether the guest's `call` may wait (http.fetch, proc.run): the component is then run with JSPI, which
+   * costs a suspension on every call. A Policy that grants no network and no program needs no waiting.
+   * Default true.
+   */
+  waits?: boolean;
+}
+
 /** A component ready to instantiate. */
 export interface PreparedComponent {
   /** The cache folder holding `agent.js` and the core modules. */
@@ -48,6 +58,7 @@ async function sha256Hex(parts: Uint8Array[]): Promise<string> {
  * @param wasm The component's bytes.
  * @param stateDir The runtime's state folder; the cache is `<state>/cache/components/<hash>`.
  * @param maxPages The cap on each memory, in 64 KiB pages (part of the cache key).
+ * @param options Whether its calls may wait (part of the cache key).
  * @returns Where the prepared component is.
  * @throws {IronclawError} `ERR_MODULE_INVALID` when jco cannot transpile it.
  */
@@ -55,9 +66,11 @@ export async function prepareComponent(
   wasm: Uint8Array,
   stateDir: string,
   maxPages: number,
+  options: PrepareOptions = {},
 ): Promise<PreparedComponent> {
   const started = performance.now();
-  const key = new TextEncoder().encode(JSON.stringify({ v: CACHE_VERSION, maxPages }));
+  const waits = options.waits ?? true;
+  const key = new TextEncoder().encode(JSON.stringify({ v: CACHE_VERSION, maxPages, waits }));
   const hash = (await sha256Hex([wasm, key])).slice(0, 40);
   const root = join(stateDir, "cache", "components");
   const dir = join(root, hash);
@@ -74,9 +87,9 @@ export async function prepareComponent(
       instantiation: "async",
       nodejsCompat: false,
       emitTypescriptDeclarations: false,
-      asyncMode: "jspi",
-      asyncImports: ["ironclaw:agent/host#call"],
-      asyncExports: ["run"],
+      ...(waits
+        ? { asyncMode: "jspi", asyncImports: ["ironclaw:agent/host#call"], asyncExports: ["run"] }
+        : {}),
     }));
   } catch (e) {
     throw new IronclawError(

@@ -8,9 +8,12 @@
 
 import { join } from "node:path";
 import { toFileUrl } from "../_file_url.ts";
-import type { HostGate } from "../gate.ts";
+import type { GateReply, HostGate } from "../gate.ts";
 import type { RunEvent } from "../protocol.ts";
 import type { GuestOutcome } from "./outcome.ts";
+
+/** Ops whose answer must be awaited: the guest is suspended (JSPI) until it comes. */
+const WAITING_OPS = new Set(["http.fetch", "proc.run"]);
 
 /** The longest guest log message kept, in characters. */
 const MAX_LOG = 64 * 1024;
@@ -22,25 +25,33 @@ interface Agent {
 /**
  * Instantiates the component in `dir` and runs it on `task`.
  *
- * @param dir The prepared component's cache folder.
+ * @param module The prepared component's cache folder, and whether its calls may wait.
  * @param task The task text.
  * @param gate The run's host gate.
  * @param emit Where guest logs go.
  * @returns How the guest ended.
  */
 export async function runComponent(
-  dir: string,
+  module: { dir: string; waits: boolean },
   task: string,
   gate: HostGate,
   emit: (event: RunEvent) => void,
 ): Promise<GuestOutcome> {
+  const { dir, waits } = module;
   const { instantiate } = await import(toFileUrl(join(dir, "agent.js")));
   const host = {
     // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
-    call: async (op: unknown, args: unknown): Promise<string> => {
-      const reply = await gate.call(String(op), String(args));
-      if (reply.ok) return reply.json;
-      throw JSON.stringify(reply.error);
+    // Ops that need not wait answer at once: a component prepared without waiting (no net or program
+    // grants) never suspends, and one prepared to wait suspends (JSPI) only for http.fetch and proc.run.
+    call: (op: unknown, args: unknown): string | Promise<string> => {
+      const name = String(op);
+      const unwrap = (reply: GateReply) => {
+        if (reply.ok) return reply.json;
+        throw JSON.stringify(reply.error);
+      };
+      return waits && WAITING_OPS.has(name)
+        ? gate.call(name, String(args)).then(unwrap)
+        : unwrap(gate.callSync(name, String(args)));
     },
     log: (level: unknown, message: unknown) => {
       const text = String(message);

@@ -1,7 +1,8 @@
 // A test agent that does what its task says, so tests can attack the gate from
 // inside a real component. The task is JSON:
 //   {"calls": [[op, args], ...]}  -> the JSON array of replies, each {ok} or {error}
-//   {"do": "loop" | "bomb" | "flood" | "throw" | "trap" | "many-calls" | "big-output" | "globals", "n": ...}
+//   {"do": "loop" | "bomb" | "flood" | "throw" | "many-calls" | "big-output" | "globals", "n": ...}
+//   {"do": "repeat", "n": N, "op": op, "args": {...}}  -> N calls of one op (benchmarks)
 import { call, log } from "ironclaw:agent/host@0.1.0";
 
 function attempt(op, args) {
@@ -39,6 +40,10 @@ export function run(task) {
         if (attempt("env.get", { name: "TZ" }).error?.code === "ERR_LIMIT") denied++;
       }
       return JSON.stringify({ denied });
+    }
+    case "repeat": {
+      for (let i = 0; i < t.n; i++) call(t.op, JSON.stringify(t.args));
+      return String(t.n);
     }
     case "throw":
       throw new Error("the probe failed on purpose");
