@@ -196,7 +196,11 @@ try {
     `the floor and the cold runs are interleaved, ${ROUNDS} rounds each. Gate round trips: (run of N calls - run of none) / N, ` +
     `median of 5, each call checked, executed and recorded (an event sent to the supervisor and written to the run's log).\n\n` +
     `${table}\n\nTargets (issue 3): cold run within 4x the floor; gate round trip under 50 µs; under 80 MB a sandbox.\n`;
-  await Deno.writeTextFile(join(ROOT, "bench", "RESULTS.md"), text);
+  // Keep the hand-written reading of the figures below the generated part.
+  const results = join(ROOT, "bench", "RESULTS.md");
+  const previous = await Deno.readTextFile(results).catch(() => "");
+  const reading = previous.indexOf("## Reading the figures");
+  await Deno.writeTextFile(results, reading >= 0 ? `${text}\n${previous.slice(reading)}` : text);
 } finally {
   await Deno.remove(work, { recursive: true });
 }
