@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidDocumentError, type Issue, loadPolicy, loadRuntimeConfig } from "../mod.ts";
 import { MAX_DOCUMENT } from "../manifests/_document.ts";
+import { runCli } from "./_cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CORPUS = join(ROOT, "tests", "corpus");
@@ -247,18 +248,7 @@ Deno.test("ironclaw check on corpus files: exit 2, every problem on stderr, --js
   const config = await loadRuntimeConfig({ path: CONFIG_PATH });
   const names = await corpusFiles();
   const picks = ["duplicate-key", "kind-typo", "path-traversal", "env-secret", "many-problems"];
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", "mod.ts", "check", ...args, "--config", "tests/corpus/ironclaw.toml"],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  };
+  const run = (args: string[]) => runCli(["check", ...args, "--config", "tests/corpus/ironclaw.toml"]);
   for (const pick of picks) {
     const name = names.find((n) => n.endsWith(`-${pick}.toml`));
     assert.ok(name, `no corpus file *-${pick}.toml`);

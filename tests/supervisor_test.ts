@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, gone, PROBE } from "./_sandbox.ts";
 import { startRun } from "../runtime/supervisor.ts";
+import { runAgent } from "../runtime/run.ts";
 import { loadPolicy } from "../runtime/load.ts";
 import { showRun } from "../runtime/records.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
@@ -71,19 +72,24 @@ Deno.test("a crashed child's record is intact", async () => {
   assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i), "no event lost or reordered");
 });
 
+/** Starts a probe busy in a WebAssembly loop, and resolves once the guest is in it. */
+async function loopingRun(agent: Awaited<ReturnType<typeof agentDir>>, graceMs: number) {
+  const policy = await loadPolicy(agent.manifest, agent.config);
+  let looping!: () => void;
+  const inLoop = new Promise<void>((r) => looping = r);
+  const handle = await runAgent(policy, agent.config, {
+    task: JSON.stringify({ do: "loop" }),
+    graceMs,
+    onEvent: (e) => e.type === "log" && e.message === "looping" && looping(),
+  });
+  await inLoop;
+  return handle;
+}
+
 Deno.test("stop: a stop message, a grace period, then kill; a second stop kills at once", async (t) => {
   await t.step("a guest that cannot stop is killed after the grace period", async () => {
     await using agent = await agentDir(PROBE);
-    const policy = await loadPolicy(agent.manifest, agent.config);
-    const { runAgent } = await import("../runtime/run.ts");
-    let running!: () => void;
-    const started = new Promise<void>((r) => running = r);
-    const handle = await runAgent(policy, agent.config, {
-      task: JSON.stringify({ do: "loop" }),
-      graceMs: 300,
-      onEvent: (e) => e.type === "log" && e.message === "looping" && running(),
-    });
-    await started;
+    const handle = await loopingRun(agent, 300);
     handle.stop("SIGINT");
     const outcome = await handle.done;
     assert.equal(outcome.state, "interrupted");
@@ -94,20 +100,13 @@ Deno.test("stop: a stop message, a grace period, then kill; a second stop kills 
   });
   await t.step("a second stop does not wait for the grace period", async () => {
     await using agent = await agentDir(PROBE);
-    const policy = await loadPolicy(agent.manifest, agent.config);
-    const { runAgent } = await import("../runtime/run.ts");
-    let running!: () => void;
-    const started = new Promise<void>((r) => running = r);
-    const handle = await runAgent(policy, agent.config, {
-      task: JSON.stringify({ do: "loop" }),
-      graceMs: 60_000,
-      onEvent: (e) => e.type === "state" && e.state === "running" && running(),
-    });
-    await started;
+    const handle = await loopingRun(agent, 60_000);
     handle.stop("SIGINT");
     handle.stop("SIGINT");
     const outcome = await handle.done;
     assert.equal(outcome.state, "interrupted");
     assert.ok(gone(handle.pid));
+    const { events } = await showRun(agent.config.runtime.state_dir, outcome.id);
+    assert.ok(events.some((e) => e.type === "stop" && String(e.reason).includes("second signal")));
   });
 });
