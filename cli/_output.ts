@@ -84,6 +84,18 @@ export function errorJson(e: unknown): Record<string, unknown> {
   return { code: "ERR_INTERNAL", message: e instanceof Error ? e.message : String(e) };
 }
 
+/** The options every command that reads the runtime config takes. */
+export const COMMON_OPTIONS = {
+  json: { type: "boolean" },
+  config: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** What `--config` asks of {@linkcode loadRuntimeConfig}: that file, or the usual search. */
+export function configOption(values: { config?: string | undefined }): { path?: string } {
+  return values.config === undefined ? {} : { path: values.config };
+}
+
 /** `parseArgs` (give it `strict: true`), its complaints turned into usage errors (exit 2) that name the help. */
 export function parseCommandArgs<T extends ParseArgsConfig>(
   config: T,

@@ -8,7 +8,16 @@ import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
 import { configureLogging, logger } from "../runtime/logging.ts";
 import { printable } from "../manifests/errors.ts";
 import { sandboxCommand } from "../runtime/sandbox_command.ts";
-import { errorJson, type Io, parseCommandArgs, reportError, styles, UsageError } from "./_output.ts";
+import {
+  COMMON_OPTIONS,
+  configOption,
+  errorJson,
+  type Io,
+  parseCommandArgs,
+  reportError,
+  styles,
+  UsageError,
+} from "./_output.ts";
 
 /** Help of `ironclaw check`. */
 export const CHECK_HELP = `Validate an agent manifest and show what it grants
@@ -43,11 +52,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   try {
     const { values, positionals } = parseCommandArgs({
       args,
-      options: {
-        json: { type: "boolean" },
-        config: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: COMMON_OPTIONS,
       allowPositionals: true,
       strict: true,
     }, "check");
@@ -64,7 +69,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
         "ironclaw check <agent.toml>",
       );
     }
-    const config = await loadRuntimeConfig(values.config === undefined ? {} : { path: values.config });
+    const config = await loadRuntimeConfig(configOption(values));
     await configureLogging(config.log, { stdoutReserved: json });
     const policy = await loadPolicy(positionals[0]!, config);
     const command = sandboxCommand(policy);

@@ -4,7 +4,16 @@ import { printable } from "../manifests/errors.ts";
 import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
 import { configureLogging, logger } from "../runtime/logging.ts";
 import { runAgent } from "../runtime/run.ts";
-import { errorJson, type Io, parseCommandArgs, reportError, styles, UsageError } from "./_output.ts";
+import {
+  COMMON_OPTIONS,
+  configOption,
+  errorJson,
+  type Io,
+  parseCommandArgs,
+  reportError,
+  styles,
+  UsageError,
+} from "./_output.ts";
 
 /** Help of `ironclaw run`. */
 export const RUN_HELP = `Run an agent in its sandbox
@@ -49,11 +58,9 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
+        ...COMMON_OPTIONS,
         task: { type: "string" },
-        json: { type: "boolean" },
-        config: { type: "string" },
         grace: { type: "string" },
-        help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
       strict: true,
@@ -75,7 +82,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 600_000) {
       throw new UsageError(`"${values.grace}" is not a grace period`, "give milliseconds, from 0 to 600000");
     }
-    const config = await loadRuntimeConfig(values.config === undefined ? {} : { path: values.config });
+    const config = await loadRuntimeConfig(configOption(values));
     await configureLogging(config.log, { stdoutReserved: json });
     const log = logger("run");
     const policy = await loadPolicy(positionals[0]!, config);

@@ -3,7 +3,15 @@
 import { printable } from "../manifests/errors.ts";
 import { loadRuntimeConfig } from "../runtime/load.ts";
 import { listRuns, showRun } from "../runtime/records.ts";
-import { type Io, parseCommandArgs, reportError, styles, UsageError } from "./_output.ts";
+import {
+  COMMON_OPTIONS,
+  configOption,
+  type Io,
+  parseCommandArgs,
+  reportError,
+  styles,
+  UsageError,
+} from "./_output.ts";
 
 /** Help of `ironclaw runs`. */
 export const RUNS_HELP = `List and show recorded runs
@@ -32,11 +40,7 @@ export async function runsCommand(args: string[], io: Io): Promise<number> {
   try {
     const { values, positionals } = parseCommandArgs({
       args,
-      options: {
-        json: { type: "boolean" },
-        config: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: COMMON_OPTIONS,
       allowPositionals: true,
       strict: true,
     }, "runs");
@@ -44,7 +48,7 @@ export async function runsCommand(args: string[], io: Io): Promise<number> {
       io.out(RUNS_HELP);
       return 0;
     }
-    const config = await loadRuntimeConfig(values.config === undefined ? {} : { path: values.config });
+    const config = await loadRuntimeConfig(configOption(values));
     const stateDir = config.runtime.state_dir;
     const s = styles(io);
     const [sub, ...rest] = positionals;

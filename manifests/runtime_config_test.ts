@@ -66,8 +66,8 @@ Deno.test("parseRuntimeConfig() refuses bad tables with positions", async (t) =>
 });
 
 Deno.test("defaultRuntimeConfig() needs no file", () => {
-  const c = defaultRuntimeConfig("/work/here");
-  assert.equal(c.runtime.state_dir, "/work/here/.ironclaw");
+  const c = defaultRuntimeConfig("/srv/here");
+  assert.equal(c.runtime.state_dir, "/srv/here/.ironclaw");
   assert.equal(c.log.level, "warning");
 });
 
