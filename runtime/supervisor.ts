@@ -115,6 +115,15 @@ function denoDir(): string {
 }
 
 const STDERR_TAIL = 16 * 1024;
+
+/** util-linux's setsid, to give each sandbox its own process group (null where it is missing). */
+const SETSID: string | null = ["/usr/bin/setsid", "/bin/setsid"].find((p) => {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+}) ?? null;
 /** The most requests a sandbox may have unanswered at once. */
 const MAX_OPEN_REQUESTS = 64;
 
@@ -176,18 +185,26 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
   let child: Deno.ChildProcess | null = null;
   let stopping = false;
   let killed = false;
+  /** Kills the sandbox and, when it leads its own process group, everything it started. */
+  const killGroup = () => {
+    if (!child) return;
+    try {
+      if (SETSID) Deno.kill(-child.pid, "SIGKILL");
+      else child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  };
   const kill = () => {
     if (killed || !child) return;
     killed = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
+    killGroup();
   };
 
   emit({ type: "state", state: "starting" });
   try {
-    child = new Deno.Command(argv[0]!, {
-      args: argv.slice(1),
+    // Under setsid the sandbox leads a new process group, so the programs it runs end with it.
+    const spawned = SETSID ? [SETSID, ...argv] : argv;
+    child = new Deno.Command(spawned[0]!, {
+      args: spawned.slice(1),
       clearEnv: true,
       env: sandboxEnv(policy),
       cwd: policy.baseDir,
@@ -437,6 +454,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
         }
       }
       if (stderrTail.trim()) emit({ type: "sandbox-stderr", data: stderrTail.slice(-4096) });
+      killGroup(); // whatever the sandbox started and left behind ends with the run
       emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
     } else {
       clearTimeout(timer);

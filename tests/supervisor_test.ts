@@ -110,3 +110,22 @@ Deno.test("stop: a stop message, a grace period, then kill; a second stop kills 
     assert.ok(events.some((e) => e.type === "stop" && String(e.reason).includes("second signal")));
   });
 });
+
+Deno.test("a program the agent started does not outlive its run", async () => {
+  // A marker no other process has, so the test finds exactly the program it started.
+  const seconds = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+  const extra = `[capabilities.run]\ndangerous = true\nallow = ["sleep"]\n[limits]\ntimeout_s = 1\n`;
+  await using agent = await agentDir(PROBE, extra);
+  const { run } = await import("./_sandbox.ts");
+  const ran = await run(agent, JSON.stringify({ calls: [["proc.run", { cmd: "sleep", args: [seconds] }]] }));
+  assert.equal(ran.outcome.state, "timeout");
+  const alive: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      if (cmdline.includes(seconds) && !gone(Number(e.name))) alive.push(Number(e.name));
+    } catch { /* gone meanwhile */ }
+  }
+  assert.deepEqual(alive, [], `sleep ${seconds} is still running`);
+});
