@@ -1,0 +1,72 @@
+/**
+ * The model-agnostic shapes of a chat completion, as the loops, the gate and
+ * the supervisor's model broker speak them. Each provider maps them onto its
+ * own wire protocol.
+ *
+ * @module
+ */
+
+/** A tool the model may call: a name, a description and a JSON Schema of its arguments. */
+export interface ToolSpec {
+  /** Letters, digits and `_` only (every provider accepts that). */
+  name: string;
+  /** What the tool does, for the model. */
+  description: string;
+  /** JSON Schema (an object schema) of the arguments. */
+  parameters: Record<string, unknown>;
+}
+
+/** A tool call the model asked for. */
+export interface ToolCall {
+  /** The provider's id of the call (made up where the provider has none, as Ollama). */
+  id: string;
+  /** The tool's name. */
+  name: string;
+  /** The arguments, parsed. */
+  arguments: Record<string, unknown>;
+}
+
+/** One message of a conversation. */
+export type ChatMessage =
+  | { role: "system"; content: string }
+  | { role: "user"; content: string }
+  | { role: "assistant"; content: string; toolCalls?: ToolCall[] }
+  | { role: "tool"; toolCallId: string; name: string; content: string };
+
+/** What a loop or a guest asks of the model (`model.complete`). */
+export interface CompletionRequest {
+  messages: ChatMessage[];
+  tools?: ToolSpec[];
+  /** The most tokens of the answer; the broker lowers it to what the budget has left. */
+  maxTokens?: number;
+  temperature?: number;
+}
+
+/** Tokens a call used, as the provider reported them. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** The model's answer. */
+export interface CompletionResult {
+  message: { role: "assistant"; content: string; toolCalls: ToolCall[] };
+  usage: Usage;
+  /** Why the model stopped: "stop", "tool_calls", "length", or the provider's own word. */
+  stopReason: string;
+  /** The model that answered, as the provider names it. */
+  model: string;
+}
+
+/** Error codes of the model broker. */
+export type ModelErrorCode =
+  | "ERR_MODEL_AUTH" // 401/403: the key is missing or wrong
+  | "ERR_MODEL_NOT_FOUND" // 404, or the provider does not know the model
+  | "ERR_MODEL_UNREACHABLE" // connection refused, DNS, TLS
+  | "ERR_MODEL_TIMEOUT" // no answer within the provider's timeout_s
+  | "ERR_MODEL_RESPONSE" // malformed JSON, or JSON of the wrong shape
+  | "ERR_MODEL_RATE_LIMIT" // 429 after every retry
+  | "ERR_MODEL_SERVER" // 5xx after every retry
+  | "ERR_MODEL_REQUEST" // another 4xx: the request was refused
+  | "ERR_MODEL_BUDGET" // max_calls or max_tokens of the manifest used up
+  | "ERR_MODEL_SCRIPT"; // a scripted transcript ran out or does not match
