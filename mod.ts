@@ -39,6 +39,7 @@ export { runAgent, type RunAgentOptions } from "./runtime/run.ts";
 export {
   type EndState,
   EXIT_CODES,
+  type ModelClient,
   type RunHandle,
   type RunOptions,
   type RunOutcome,
@@ -59,3 +60,4 @@ if (import.meta.main) {
   const { main } = await import("./cli/main.ts");
   Deno.exit(await main(Deno.args));
 }
+export * from "./runtime/models/mod.ts";

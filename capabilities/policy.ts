@@ -115,6 +115,8 @@ export interface PolicyLimits {
   maxToolCalls: number;
   /** Most output, in KiB. */
   maxOutputKb: number;
+  /** Longest one code step may run, in seconds (never more than timeoutS). */
+  stepTimeoutS: number;
 }
 
 /** A grant that is allowed but deserves a second look. */
@@ -527,8 +529,8 @@ export function resolvePolicy(
   const limitOrigins = {} as Record<keyof PolicyLimits, GrantOrigin | null>;
   for (
     const [prop, key] of Object.entries(limitKeys) as [
-      keyof PolicyLimits,
-      (typeof limitKeys)[keyof PolicyLimits],
+      Exclude<keyof PolicyLimits, "stepTimeoutS">,
+      (typeof limitKeys)[Exclude<keyof PolicyLimits, "stepTimeoutS">],
     ][]
   ) {
     const asked = manifest.limits[key];
@@ -540,6 +542,11 @@ export function resolvePolicy(
     }
     limits[prop] = Math.min(asked, ceiling);
   }
+  // A step never outlasts the run.
+  limits.stepTimeoutS = Math.min(manifest.limits.step_timeout_s, limits.timeoutS);
+  limitOrigins.stepTimeoutS = manifest.has(["limits", "step_timeout_s"])
+    ? mOrigin(["limits", "step_timeout_s"])
+    : null;
 
   // The module of a wasm agent is read by the sandbox, so it must be a safe path too.
   let module: string | null = null;

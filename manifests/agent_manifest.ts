@@ -57,6 +57,7 @@ export const DEFAULT_LIMITS: Readonly<ManifestLimits> = Object.freeze({
   max_tool_calls: 100,
   /** Most output, in KiB. */
   max_output_kb: 1024,
+  step_timeout_s: 10,
 });
 
 /** The schema of `agent.toml`: the one source of the parser and of `agent.schema.json`. */
@@ -313,6 +314,11 @@ export const AGENT_SCHEMA: TableNode = {
           1048576,
           DEFAULT_LIMITS.max_output_kb,
         ),
+        step_timeout_s: limit(
+          "Longest one step of a codeact agent's code may run, in seconds (at most timeout_s)",
+          3600,
+          DEFAULT_LIMITS.step_timeout_s,
+        ),
       },
     },
   },
@@ -363,6 +369,8 @@ export interface ManifestLimits {
   max_tool_calls: number;
   /** Most output, in KiB. */
   max_output_kb: number;
+  /** Longest one code step may run, in seconds. */
+  step_timeout_s: number;
 }
 
 /** A checked agent manifest, keys as in the file, defaults filled in, paths not yet resolved. */

@@ -47,6 +47,7 @@ timeout_s = 33
 max_steps = 11
 max_tool_calls = 44
 max_output_kb = 55
+step_timeout_s = 7
 `;
 
 const CONFIG = parseRuntimeConfig(
@@ -88,6 +89,7 @@ const REACHES: Record<string, (p: Policy) => unknown> = {
   "limits.max_steps": (p) => p.limits.maxSteps,
   "limits.max_tool_calls": (p) => p.limits.maxToolCalls,
   "limits.max_output_kb": (p) => p.limits.maxOutputKb,
+  "limits.step_timeout_s": (p) => p.limits.stepTimeoutS,
 };
 
 function leaves(node: Node, prefix: string): string[] {
@@ -137,6 +139,7 @@ Deno.test("every manifest key reaches the Policy", async (t) => {
     "limits.max_steps": 11,
     "limits.max_tool_calls": 44,
     "limits.max_output_kb": 55,
+    "limits.step_timeout_s": 7,
   };
   for (const [key, get] of Object.entries(REACHES)) {
     if (key === "agent.module") continue; // a codeact agent has none: checked below with a wasm agent

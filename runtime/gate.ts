@@ -16,6 +16,7 @@ import { isWithin } from "../capabilities/paths.ts";
 import { isPrivateAddress, matchNet } from "../capabilities/net.ts";
 import { matchEnv, matchProgram } from "../capabilities/commands.ts";
 import type { RunEvent } from "./protocol.ts";
+import type { ModelErrorCode } from "./models/types.ts";
 
 /** The version of the gate's op ABI (`docs/abi.md`). */
 export const GATE_ABI_VERSION = "0.1.0";
@@ -27,7 +28,8 @@ export type GateErrorCode =
   | "ERR_LIMIT"
   | "ERR_INVALID_ARGS"
   | "ERR_UNSUPPORTED"
-  | "ERR_IO";
+  | "ERR_IO"
+  | ModelErrorCode;
 
 /** A refused or failed gate call, as the guest receives it. */
 export class GateError extends Error {
@@ -76,6 +78,8 @@ export interface HostGateOptions {
   checks?: boolean;
   /** Resolves a host name to its addresses (the supervisor does it: the sandbox cannot reach a name server). */
   resolveHost?: (host: string) => Promise<string[]>;
+  /** Asks the supervisor's model broker for a completion (`model.complete`). */
+  complete?: (request: Record<string, unknown>) => Promise<unknown>;
 }
 
 type Args = Record<string, unknown>;
@@ -109,6 +113,7 @@ export class HostGate {
   #emit: (event: RunEvent) => void;
   #checks: boolean;
   #resolveHost: (host: string) => Promise<string[]>;
+  #complete: ((request: Record<string, unknown>) => Promise<unknown>) | undefined;
   #calls = 0;
 
   /**
@@ -122,6 +127,7 @@ export class HostGate {
     this.#emit = options.emit;
     this.#checks = options.checks ?? true;
     this.#resolveHost = options.resolveHost ?? resolveDirectly;
+    this.#complete = options.complete;
   }
 
   /** Calls made so far, refused ones included. */
@@ -170,8 +176,9 @@ export class HostGate {
   }
 
   #begin(op: string, argsJson: string): Args {
-    this.#calls++;
-    if (this.#calls > this.#policy.limits.maxToolCalls) {
+    // Model calls have their own budget (max_calls, max_tokens), kept by the supervisor's broker.
+    if (op !== "model.complete") this.#calls++;
+    if (op !== "model.complete" && this.#calls > this.#policy.limits.maxToolCalls) {
       throw new GateError(
         "ERR_LIMIT",
         `The run made more than ${this.#policy.limits.maxToolCalls} gate calls`,
@@ -208,7 +215,7 @@ export class HostGate {
       op,
       decision: "allow",
       rule: result.rule,
-      args: summarize(args),
+      args: op === "model.complete" ? summarizeModelRequest(args) : summarize(args),
       us: Math.round((performance.now() - started) * 1000),
     });
     return { ok: true, json: JSON.stringify(result.value) };
@@ -251,6 +258,8 @@ export class HostGate {
         if (mode === "sync") throw (this.#procGrant(args), unsupported(op));
         return this.#procRun(args);
       case "model.complete":
+        if (mode === "sync") throw unsupported(op);
+        return this.#modelComplete(args);
       case "tool.call":
         throw new GateError(
           "ERR_UNSUPPORTED",
@@ -508,6 +517,23 @@ export class HostGate {
     }
   }
 
+  // ---- models ----
+
+  async #modelComplete(args: Args) {
+    if (this.#policy.model === null || !this.#complete) {
+      throw denied("The agent has no model access", "add a [model] table to the manifest", "model");
+    }
+    try {
+      return { value: await this.#complete(args), rule: `model:${this.#policy.model.provider}` };
+    } catch (e) {
+      const err = e as { code?: string; message?: string; hint?: string };
+      const code: GateErrorCode = err.code?.startsWith("ERR_MODEL_") || err.code === "ERR_INVALID_ARGS"
+        ? err.code as GateErrorCode
+        : "ERR_IO";
+      throw new GateError(code, err.message ?? String(e), err.hint ?? "", "model");
+    }
+  }
+
   // ---- subprocesses ----
 
   /** The checks of proc.run that need no waiting: the arguments and the grant. */
@@ -712,6 +738,14 @@ async function readCapped(
     at += p.length;
   }
   return out;
+}
+
+/** A model request in the record: its size, not its text (the supervisor records the answer). */
+function summarizeModelRequest(args: Args): Record<string, unknown> {
+  return {
+    messages: Array.isArray(args.messages) ? args.messages.length : 0,
+    tools: Array.isArray(args.tools) ? args.tools.map((t) => (t as { name?: unknown })?.name) : [],
+  };
 }
 
 /** A short, safe summary of a request's arguments for the event log (no file contents or bodies). */

@@ -81,11 +81,10 @@ export class RunRecord {
    * @returns The event as written.
    */
   append(event: RunEvent): RunEvent {
-    const stamped = {
-      seq: this.#seq++,
-      ms: Math.round((performance.now() - this.#started) * 10) / 10,
-      ...event,
-    };
+    // The stamps come first and cannot be overwritten by an event's own fields (the sandbox is not trusted).
+    const seq = this.#seq++;
+    const ms = Math.round((performance.now() - this.#started) * 10) / 10;
+    const stamped = Object.assign({ seq, ms, ...event }, { seq, ms });
     if (this.#closed) return stamped;
     const bytes = new TextEncoder().encode(JSON.stringify(stamped) + "\n");
     let n = 0;

@@ -15,12 +15,27 @@ import { refuseEscapingLinks } from "./link_scan.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
 import { moduleFormat } from "./wasm/format.ts";
 import { prepareComponent } from "./wasm/component_cache.ts";
+import { createModelBroker } from "./models/mod.ts";
 
 /** Options of {@linkcode runAgent}. */
 export interface RunAgentOptions
   extends Pick<RunOptions, "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "deno"> {
   /** The task text. */
   task: string;
+}
+
+/**
+ * Makes sure the interpreter of a CodeAct agent is in Deno's cache (the sandbox
+ * runs with --cached-only) and grants the sandbox read access to the files it
+ * loads (Pyodide's WebAssembly and standard library).
+ */
+async function prepareCodeAct(policy: Policy): Promise<Policy> {
+  if (policy.agent.language === "python") {
+    const { pyodideAssetsDir } = await import("./codeact/pyodide_session.ts");
+    return withRuntimePaths(policy, { read: [pyodideAssetsDir()], write: [], moduleFormat: null });
+  }
+  await import("./codeact/quickjs_session.ts");
+  return policy;
 }
 
 /** Pages of WebAssembly memory a Policy allows each memory. */
@@ -65,8 +80,9 @@ export async function runAgent(
     }
     const format = moduleFormat(bytes.subarray(0, 8));
     if (format === "component") {
-      // Only ops that reach the network or a program wait; without such grants every call answers at once.
-      const waits = policy.net.length > 0 || (policy.run.dangerous && policy.run.programs.length > 0);
+      // Only ops that reach the network, a program or the model wait; without such grants every call answers at once.
+      const waits = policy.net.length > 0 || (policy.run.dangerous && policy.run.programs.length > 0) ||
+        policy.model !== null;
       const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy), { waits });
       module = { kind: "component", dir: prepared.dir, maxPages: maxPagesOf(policy), waits };
       run = withRuntimePaths(policy, { read: [prepared.dir], write: [], moduleFormat: "component" });
@@ -97,12 +113,15 @@ export async function runAgent(
       );
     }
   }
+  if (policy.agent.kind === "codeact") run = await prepareCodeAct(run);
+  const model = policy.model === null ? undefined : await createModelBroker(policy.model);
   const handle = startRun(run, {
     ...options,
     id,
     stateDir,
     module,
     ...(pipes ? { pipes } : {}),
+    ...(model ? { model } : {}),
   });
   if (pipes) {
     const dir = join(stateDir, "pipes", id);

@@ -65,8 +65,24 @@ async function resolveHost(host: string): Promise<string[]> {
 
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const policy = deepFreeze(start.policy);
-  const gate = new HostGate(policy, { emit, checks: start.gateChecks, resolveHost });
+  const gate = new HostGate(policy, {
+    emit,
+    checks: start.gateChecks,
+    resolveHost,
+    complete: (req) => request("model.complete", req),
+  });
   const module = start.module;
+  if (module === null && policy.agent.kind === "react") {
+    const { runReact } = await import("./loops/react.ts");
+    return await runReact(policy, start.task, gate, emit);
+  }
+  if (module === null && policy.agent.kind === "codeact") {
+    const { runCodeAct } = await import("./loops/codeact.ts");
+    const makeSession = policy.agent.language === "python"
+      ? (await import("./codeact/pyodide_session.ts")).createPyodideSession
+      : (await import("./codeact/quickjs_session.ts")).createQuickJsSession;
+    return await runCodeAct(policy, start.task, gate, emit, makeSession);
+  }
   if (module === null) {
     return {
       state: "error",
@@ -121,7 +137,12 @@ async function main() {
       if (!waiting) throw new Error(`A reply to request ${message.id}, which is not open`);
       pending.delete(message.id);
       if (message.ok) waiting.resolve(message.result);
-      else waiting.reject(new Error(message.error?.message ?? "refused"));
+      else {
+        waiting.reject(Object.assign(new Error(message.error?.message ?? "refused"), {
+          code: message.error?.code,
+          hint: message.error?.hint ?? "",
+        }));
+      }
     } else if (message.type === "stop") {
       emit({ type: "stopped", reason: message.reason });
       Deno.exit(0);

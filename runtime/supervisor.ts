@@ -25,6 +25,8 @@ import {
   type ResultMessage,
 } from "./protocol.ts";
 import { newRunId } from "./records.ts";
+import { checkCompletionRequest } from "./model_request.ts";
+import type { CompletionRequest, CompletionResult } from "./models/types.ts";
 
 /** How a run ended. */
 export type EndState = "ok" | "error" | "timeout" | "oom" | "interrupted";
@@ -74,8 +76,16 @@ export interface RunOptions {
   command?: string[];
   /** The run's id, when the caller made it (to name per-run files); default a new one. */
   id?: string;
+  /** The model broker of the run (its provider and key stay in this process), for `model.complete`. */
+  model?: ModelClient;
   /** Named pipes carrying a WASI guest's stdout and stderr; its stdout becomes the run's output. */
   pipes?: { stdout: string; stderr: string };
+}
+
+/** What the supervisor needs of a model broker. */
+export interface ModelClient {
+  /** One completion, within the run's budgets. */
+  complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult>;
 }
 
 /** A running sandbox. */
@@ -328,23 +338,62 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
   let openRequests = 0;
   const answer = async (m: RequestMessage) => {
     try {
-      if (m.op !== "dns.resolve" || typeof m.args.host !== "string") {
+      if (m.op === "dns.resolve" && typeof m.args.host === "string") {
+        const addresses = await resolveHost(m.args.host);
+        send({ v: PROTOCOL_VERSION, type: "reply", id: m.id, ok: true, result: { addresses } });
+      } else if (m.op === "model.complete") {
+        send({ v: PROTOCOL_VERSION, type: "reply", id: m.id, ok: true, result: await complete(m.args) });
+      } else {
         throw Object.assign(new Error(`Unknown request "${m.op}"`), { code: "ERR_INVALID_ARGS" });
       }
-      const addresses = await resolveHost(m.args.host);
-      send({ v: PROTOCOL_VERSION, type: "reply", id: m.id, ok: true, result: { addresses } });
     } catch (e) {
+      const err = e as { code?: string; message?: string; hint?: string };
       send({
         v: PROTOCOL_VERSION,
         type: "reply",
         id: m.id,
         ok: false,
         error: {
-          code: (e as { code?: string }).code ?? "ERR_NOT_FOUND",
-          message: (e as Error).message,
-          hint: "",
+          code: e instanceof TypeError ? "ERR_INVALID_ARGS" : err.code ?? "ERR_NOT_FOUND",
+          message: err.message ?? String(e),
+          hint: err.hint ?? "",
         },
       });
+    }
+  };
+  /** Brokers one model call for the sandbox, and records it (tokens, tool calls, a preview of the answer). */
+  const modelAbort = new AbortController();
+  const complete = async (args: unknown): Promise<CompletionResult> => {
+    if (!options.model) {
+      throw Object.assign(new Error("The agent has no model access"), {
+        code: "ERR_CAPABILITY_DENIED",
+        hint: "add a [model] table to the manifest",
+      });
+    }
+    const request = checkCompletionRequest(args);
+    const started = performance.now();
+    try {
+      const result = await options.model.complete(request, modelAbort.signal);
+      emit({
+        type: "model",
+        model: result.model,
+        inputTokens: result.usage.inputTokens,
+        outputTokens: result.usage.outputTokens,
+        stopReason: result.stopReason,
+        toolCalls: result.message.toolCalls.map((c) => c.name),
+        content: result.message.content.length > 2000
+          ? result.message.content.slice(0, 2000) + "..."
+          : result.message.content,
+        durationMs: Math.round(performance.now() - started),
+      });
+      return result;
+    } catch (e) {
+      emit({
+        type: "model",
+        error: (e as { code?: string }).code ?? "ERR_MODEL",
+        message: (e as Error).message,
+      });
+      throw e;
     }
   };
   const onResult = (m: ResultMessage) => {
@@ -455,6 +504,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       }
       if (stderrTail.trim()) emit({ type: "sandbox-stderr", data: stderrTail.slice(-4096) });
       killGroup(); // whatever the sandbox started and left behind ends with the run
+      modelAbort.abort();
       emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
     } else {
       clearTimeout(timer);

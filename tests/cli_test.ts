@@ -43,7 +43,9 @@ Deno.test("ironclaw check passes every example", async (t) => {
   for await (const entry of Deno.readDir(join(ROOT, "examples"))) {
     if (!entry.isDirectory) continue;
     await t.step(entry.name, async () => {
-      const r = await runCli(["check", `examples/${entry.name}/agent.toml`]);
+      const config = `examples/${entry.name}/ironclaw.toml`;
+      const own = await Deno.stat(join(ROOT, config)).then(() => ["--config", config], () => []);
+      const r = await runCli(["check", `examples/${entry.name}/agent.toml`, ...own]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^valid /);
       assert.match(r.stdout, /Sandbox command\n {2}\S+ run --no-prompt --cached-only/);

@@ -35,22 +35,29 @@ export type ChatMessage =
 
 /** What a loop or a guest asks of the model (`model.complete`). */
 export interface CompletionRequest {
+  /** The conversation so far. */
   messages: ChatMessage[];
+  /** The tools the model may call. */
   tools?: ToolSpec[];
   /** The most tokens of the answer; the broker lowers it to what the budget has left. */
   maxTokens?: number;
+  /** Sampling temperature, 0 to 2 (Anthropic takes 0 to 1). */
   temperature?: number;
 }
 
 /** Tokens a call used, as the provider reported them. */
 export interface Usage {
+  /** Tokens of the prompt. */
   inputTokens: number;
+  /** Tokens of the answer. */
   outputTokens: number;
 }
 
 /** The model's answer. */
 export interface CompletionResult {
+  /** The answer: text and tool calls (either may be empty). */
   message: { role: "assistant"; content: string; toolCalls: ToolCall[] };
+  /** Tokens used. */
   usage: Usage;
   /** Why the model stopped: "stop", "tool_calls", "length", or the provider's own word. */
   stopReason: string;

@@ -1,0 +1,28 @@
+/** Calling the model from a built-in loop: through the gate, like any other action. */
+
+import type { HostGate } from "../gate.ts";
+import type { CompletionRequest, CompletionResult } from "../models/types.ts";
+
+/** A model call that failed: the loop ends with its code. */
+export class LoopModelError extends Error {
+  /** The broker's code, such as ERR_MODEL_BUDGET. */
+  readonly code: string;
+  /** What to change. */
+  readonly hint: string;
+  /** @param code The code. @param message What happened. @param hint What to change. */
+  constructor(code: string, message: string, hint: string) {
+    super(message);
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** One completion through the gate's `model.complete`. */
+export async function completeThroughGate(
+  gate: HostGate,
+  request: CompletionRequest,
+): Promise<CompletionResult> {
+  const reply = await gate.call("model.complete", JSON.stringify(request));
+  if (!reply.ok) throw new LoopModelError(reply.error.code, reply.error.message, reply.error.hint);
+  return JSON.parse(reply.json) as CompletionResult;
+}
