@@ -3,7 +3,7 @@
  * process: cold (`createPyodideSession`) and from a memory snapshot
  * (`createPyodideSessionFromSnapshot`), plus what the deadline's polling costs.
  *
- * `deno run -A runtime/codeact/pyodide_bench.ts [runs]` spawns each child as
+ * `deno task bench-pyodide` (`deno run -A bench/pyodide_bench.ts [runs]`) spawns each child as
  * the sandbox would (`deno run --no-prompt --cached-only --no-config
  * --allow-read=<pyodide dir>[,<snapshot file>]`) and prints medians: the time
  * inside the child from before the session is created to its first step's
@@ -20,7 +20,7 @@ import {
   createPyodideSessionFromSnapshot,
   makePyodideSnapshot,
   pyodideAssetsDir,
-} from "./pyodide_session.ts";
+} from "../runtime/codeact/pyodide_session.ts";
 
 const OPTIONS: CodeSessionOptions = {
   tools: {},
