@@ -40,6 +40,7 @@ export {
   type EndState,
   EXIT_CODES,
   type ModelClient,
+  type ModelUsageReport,
   type RunHandle,
   type RunOptions,
   type RunOutcome,

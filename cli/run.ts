@@ -114,7 +114,11 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
         io.err(`${s.red(outcome.state)}: ${printable(outcome.error.message)} [${outcome.error.code}]\n`);
         if (outcome.error.hint) io.err(`  hint: ${printable(outcome.error.hint)}\n`);
       }
-      io.err(s.dim(`run ${outcome.id}: ${outcome.state} (ironclaw runs show ${outcome.id})\n`));
+      const u = outcome.modelUsage;
+      const model = u
+        ? `; model: ${u.calls}/${u.maxCalls} calls, ${u.inputTokens + u.outputTokens}/${u.maxTokens} tokens`
+        : "";
+      io.err(s.dim(`run ${outcome.id}: ${outcome.state}${model} (ironclaw runs show ${outcome.id})\n`));
     }
     return outcome.exitCode;
   } catch (e) {

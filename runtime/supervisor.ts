@@ -54,6 +54,22 @@ export interface RunOutcome {
   exitCode: number;
   /** The run's record folder. */
   recordDir: string;
+  /** What the model budget was and how much of it the run used, or null for a run without a model. */
+  modelUsage: ModelUsageReport | null;
+}
+
+/** A run's use of its model budget. */
+export interface ModelUsageReport {
+  /** Calls made. */
+  calls: number;
+  /** Prompt tokens. */
+  inputTokens: number;
+  /** Answer tokens. */
+  outputTokens: number;
+  /** The manifest's max_calls. */
+  maxCalls: number;
+  /** The manifest's max_tokens. */
+  maxTokens: number;
 }
 
 /** Options of {@linkcode startRun}. */
@@ -86,6 +102,8 @@ export interface RunOptions {
 export interface ModelClient {
   /** One completion, within the run's budgets. */
   complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult>;
+  /** What the run has used of its budget. */
+  usage(): ModelUsageReport;
 }
 
 /** A running sandbox. */
@@ -187,7 +205,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
 
   const outputLimit = policy.limits.maxOutputKb * 1024;
   const eventBytesLimit = Math.max(16 * 1024 * 1024, outputLimit * 8);
-  let outcome: Omit<RunOutcome, "id" | "exitCode" | "recordDir"> | null = null;
+  let outcome: Omit<RunOutcome, "id" | "exitCode" | "recordDir" | "modelUsage"> | null = null;
   const finish = (state: EndState, output: string | null, error: RunOutcome["error"]) => {
     outcome ??= { state, output, error };
   };
@@ -512,9 +530,11 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
     const final = outcome!;
     if (options.pipes && final.state === "ok" && final.output === null) final.output = guestStdout;
     const exitCode = EXIT_CODES[final.state];
+    const modelUsage = options.model ? options.model.usage() : null;
+    if (modelUsage) emit({ type: "model-usage", ...modelUsage });
     emit({ type: "end", state: final.state, output: final.output, error: final.error, exitCode });
     record.close(final.state, exitCode);
-    return { id, ...final, exitCode, recordDir: record.dir };
+    return { id, ...final, exitCode, recordDir: record.dir, modelUsage };
   })();
 
   return { id, pid: child?.pid ?? null, stop, done };

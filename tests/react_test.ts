@@ -200,3 +200,25 @@ Deno.test("ReAct: a refused model connection ends the run with a typed error", a
   assert.equal(outcome.error?.code, "ERR_MODEL_UNREACHABLE");
   assert.ok((outcome.error?.hint ?? "").length > 0);
 });
+
+Deno.test("the run reports what it used of the model budget", async () => {
+  await using agent = await loopAgent({
+    kind: "react",
+    turns: [
+      {
+        reply: { content: "", toolCalls: [{ name: "list_dir", arguments: { path: "data" } }] },
+        usage: { inputTokens: 100, outputTokens: 5 },
+      },
+      { reply: { content: "ok" }, usage: { inputTokens: 150, outputTokens: 3 } },
+    ],
+  });
+  const { outcome, events } = await runLoop(agent);
+  assert.deepEqual(outcome.modelUsage, {
+    calls: 2,
+    inputTokens: 250,
+    outputTokens: 8,
+    maxCalls: 20,
+    maxTokens: 100000,
+  });
+  assert.equal(events.at(-2)?.type, "model-usage");
+});
