@@ -168,7 +168,7 @@ export interface Policy {
   /** Secrets injected at egress. */
   secrets: readonly SecretGrant[];
   /** Plugins used. */
-  plugins: readonly { name: string; dir: string; from: GrantOrigin }[];
+  plugins: readonly PolicyPlugin[];
   /** Limits of the run. */
   limits: PolicyLimits;
   /** Limits as written, with where: `limits.memory_mb` and so on. */
@@ -197,6 +197,34 @@ export interface PluginGrants {
   run: { dangerous: boolean; allow_interpreters: boolean; allow: readonly string[] };
   /** Where a key path of its permissions sits, such as `["permissions", "fs", "read", 0]`. */
   at(path: readonly (string | number)[]): SourcePos;
+  /** The tools it adds. */
+  tools?: readonly PluginTool[];
+  /** Its config keys with their defaults. */
+  config?: Readonly<Record<string, unknown>>;
+}
+
+/** A tool a plugin adds. */
+export interface PluginTool {
+  /** Its name within the plugin. */
+  name: string;
+  /** What it does, for the model. */
+  description: string;
+  /** JSON Schema of its input. */
+  input: Readonly<Record<string, unknown>>;
+}
+
+/** A plugin a run uses. */
+export interface PolicyPlugin {
+  /** Its name. */
+  name: string;
+  /** Its folder (its `mod.ts` is imported in the sandbox). */
+  dir: string;
+  /** The manifest line that uses it. */
+  from: GrantOrigin;
+  /** Its tools. */
+  tools: readonly PluginTool[];
+  /** Its config: the defaults of its `plugin.toml`, then the runtime config's `[plugins.NAME]`. */
+  config: Readonly<Record<string, unknown>>;
 }
 
 /** Options of {@linkcode resolvePolicy}; the I/O-backed ones are supplied by the caller. */
@@ -300,7 +328,7 @@ export function resolvePolicy(
 
   // Plugins: each one used must exist; its permissions join as another source.
   const sources: Source[] = [manifestSource];
-  const plugins: { name: string; dir: string; from: GrantOrigin }[] = [];
+  const plugins: PolicyPlugin[] = [];
   const index = options.plugins ?? {};
   manifest.plugins.use.forEach((name, n) => {
     if (typeof name !== "string") return;
@@ -316,7 +344,28 @@ export function resolvePolicy(
       });
       return;
     }
-    plugins.push({ name, dir: plugin.dir, from: at });
+    const settings = Object.hasOwn(config.plugins, name) ? config.plugins[name]! : {};
+    const defaults = plugin.config ?? {};
+    for (const key of Object.keys(settings)) {
+      if (!Object.hasOwn(defaults, key)) {
+        const near = closest(key, Object.keys(defaults));
+        issues.push({
+          code: "ERR_UNKNOWN_KEY",
+          message: `Plugin "${name}" has no config key "${key}"`,
+          hint: near
+            ? `did you mean "${near}"?`
+            : `its keys are ${Object.keys(defaults).map((k) => `"${k}"`).join(", ") || "none"}`,
+          pos: config.at(["plugins", name, key]),
+        });
+      }
+    }
+    plugins.push({
+      name,
+      dir: plugin.dir,
+      from: at,
+      tools: plugin.tools ?? [],
+      config: { ...defaults, ...settings },
+    });
     sources.push({ label: `plugin ${name}`, baseDir: plugin.dir, prefix: ["permissions"], ...plugin });
   });
 

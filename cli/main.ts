@@ -5,6 +5,7 @@ import { CHECK_HELP, checkCommand } from "./check.ts";
 import { RUN_HELP, runCommand } from "./run.ts";
 import { RUNS_HELP, runsCommand } from "./runs.ts";
 import { BUILD_HELP, buildCommand } from "./build.ts";
+import { PLUGINS_HELP, pluginsCommand } from "./plugins.ts";
 import { type Io, processIo, reportError, UsageError } from "./_output.ts";
 import { closeLogging } from "../runtime/logging.ts";
 import { closest } from "../manifests/_schema.ts";
@@ -27,6 +28,7 @@ Commands:
   check <agent.toml>    Validate a manifest; print grants, sandbox command and why each flag is there
   build <agent.js>      Build a JavaScript or TypeScript agent into a WebAssembly component
   runs list|show <id>   The recorded runs and their events
+  plugins list|show     The plugins agents can use
   help [command]        Show help for a command
 
 Options:
@@ -43,6 +45,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[], io: Io) => 
   check: { help: CHECK_HELP, run: checkCommand },
   runs: { help: RUNS_HELP, run: runsCommand },
   build: { help: BUILD_HELP, run: buildCommand },
+  plugins: { help: PLUGINS_HELP, run: pluginsCommand },
 };
 
 /**

@@ -82,8 +82,21 @@ export interface UnionNode extends NodeBase {
   variants: readonly (StringNode | TableNode)[];
 }
 
+/** Any TOML value, taken as it is (integers become numbers); checked elsewhere. */
+export interface AnyNode extends NodeBase {
+  type: "any";
+}
+
 /** Any schema node. */
-export type Node = StringNode | IntegerNode | BooleanNode | ArrayNode | TableNode | MapNode | UnionNode;
+export type Node =
+  | StringNode
+  | IntegerNode
+  | BooleanNode
+  | ArrayNode
+  | TableNode
+  | MapNode
+  | UnionNode
+  | AnyNode;
 
 /** A problem found by {@linkcode validate}, before it gets a file position. */
 export interface RawIssue {
@@ -235,6 +248,8 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
       }
       return out;
     }
+    case "any":
+      return plainValue(value);
     case "union": {
       const wanted = isTable(value) ? "table" : typeof value === "string" ? "string" : undefined;
       const variant = node.variants.find((v) => v.type === wanted);
@@ -326,6 +341,19 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
     }
   }
   return out;
+}
+
+/** A TOML value as plain JSON data: integers as numbers, dates as ISO text, own properties only. */
+export function plainValue(value: unknown): unknown {
+  if (typeof value === "bigint") return Number(value);
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(plainValue);
+  if (isTable(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) define(out, k, plainValue(v));
+    return out;
+  }
+  return value;
 }
 
 /** Sets an own property, whatever its name (`__proto__` included). */

@@ -54,6 +54,8 @@ function convert(node: Node): JsonSchema {
       };
     case "union":
       return { ...base, oneOf: node.variants.map(convert) };
+    case "any":
+      return base;
     case "table":
       return table(node, base);
   }

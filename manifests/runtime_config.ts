@@ -171,6 +171,21 @@ export const CONFIG_SCHEMA: TableNode = {
       },
     },
     /** `[secrets.NAME]`. */
+    plugins: {
+      type: "map",
+      description: "Settings of plugins by name: values for the config keys their plugin.toml declares",
+      keyPattern: "^[a-z0-9][a-z0-9-]{0,62}$",
+      keyHint: "write a plugin's name as `ironclaw plugins list` shows it",
+      maxEntries: 64,
+      values: {
+        type: "map",
+        description: "Config values of one plugin",
+        keyPattern: "^[a-z][a-z0-9_]{0,63}$",
+        keyHint: 'config keys are lowercase letters, digits and "_"',
+        maxEntries: 64,
+        values: { type: "any", description: "A value" },
+      },
+    },
     secrets: {
       type: "map",
       description: "Secrets by name, each bound to the hosts it may be sent to",
@@ -292,6 +307,8 @@ export interface RuntimeConfig {
   limits: RuntimeCeilings;
   /** `[providers.NAME]`, the built-in `local` included unless redefined. */
   providers: Record<string, ProviderConfig>;
+  /** `[plugins.NAME]`: config values for plugins. */
+  plugins: Record<string, Record<string, unknown>>;
   /** `[secrets.NAME]`. */
   secrets: Record<string, SecretConfig>;
   /** Where a key path sits in the file. */
@@ -367,6 +384,7 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
       ),
     },
     /** `[secrets.NAME]`. */
+    plugins: value.plugins ?? {},
     secrets: Object.fromEntries(
       Object.entries(value.secrets ?? {}).map((
         [k, s],

@@ -29,6 +29,7 @@ export type GateErrorCode =
   | "ERR_INVALID_ARGS"
   | "ERR_UNSUPPORTED"
   | "ERR_IO"
+  | "ERR_TOOL"
   | ModelErrorCode;
 
 /** A refused or failed gate call, as the guest receives it. */
@@ -80,6 +81,12 @@ export interface HostGateOptions {
   resolveHost?: (host: string) => Promise<string[]>;
   /** Asks the supervisor's model broker for a completion (`model.complete`). */
   complete?: (request: Record<string, unknown>) => Promise<unknown>;
+  /** Runs a plugin tool (`tool.call`): checks its input and runs its handler, or throws a GateError. */
+  tools?: (name: string, input: unknown) => Promise<unknown>;
+  /** The plugin this gate acts for (see {@linkcode HostGate.forPlugin}); absent for the agent. */
+  actor?: string;
+  /** A call count shared with the gates of the same run. */
+  counter?: { calls: number };
 }
 
 type Args = Record<string, unknown>;
@@ -114,7 +121,10 @@ export class HostGate {
   #checks: boolean;
   #resolveHost: (host: string) => Promise<string[]>;
   #complete: ((request: Record<string, unknown>) => Promise<unknown>) | undefined;
-  #calls = 0;
+  #tools: ((name: string, input: unknown) => Promise<unknown>) | undefined;
+  #options: HostGateOptions;
+  #counter: { calls: number };
+  #actor: string | null;
 
   /**
    * Makes the gate of one run.
@@ -128,11 +138,33 @@ export class HostGate {
     this.#checks = options.checks ?? true;
     this.#resolveHost = options.resolveHost ?? resolveDirectly;
     this.#complete = options.complete;
+    this.#tools = options.tools;
+    this.#options = options;
+    this.#counter = options.counter ?? { calls: 0 };
+    this.#actor = options.actor ?? null;
   }
 
-  /** Calls made so far, refused ones included. */
+  /** Calls made so far, refused ones included (the plugins' calls too). */
   get calls(): number {
-    return this.#calls;
+    return this.#counter.calls;
+  }
+
+  /**
+   * The gate as a plugin reaches it: its grants are the agent's and the plugin's
+   * own (the agent's gate never uses a plugin's grants), and its calls count
+   * against the same limit.
+   *
+   * @param plugin The plugin's name.
+   * @returns A gate for that plugin.
+   */
+  forPlugin(plugin: string): HostGate {
+    return new HostGate(this.#policy, { ...this.#options, actor: plugin, counter: this.#counter });
+  }
+
+  /** The grants this gate may use: the manifest's, and its plugin's own. */
+  #mine<T extends { from: readonly { source: string }[] }>(grants: readonly T[]): T[] {
+    const plugin = this.#actor === null ? null : `plugin ${this.#actor}`;
+    return grants.filter((g) => g.from.some((o) => o.source === "manifest" || o.source === plugin));
   }
 
   /**
@@ -177,8 +209,8 @@ export class HostGate {
 
   #begin(op: string, argsJson: string): Args {
     // Model calls have their own budget (max_calls, max_tokens), kept by the supervisor's broker.
-    if (op !== "model.complete") this.#calls++;
-    if (op !== "model.complete" && this.#calls > this.#policy.limits.maxToolCalls) {
+    if (op !== "model.complete") this.#counter.calls++;
+    if (op !== "model.complete" && this.#counter.calls > this.#policy.limits.maxToolCalls) {
       throw new GateError(
         "ERR_LIMIT",
         `The run made more than ${this.#policy.limits.maxToolCalls} gate calls`,
@@ -261,17 +293,13 @@ export class HostGate {
         if (mode === "sync") throw unsupported(op);
         return this.#modelComplete(args);
       case "tool.call":
-        throw new GateError(
-          "ERR_UNSUPPORTED",
-          `"${op}" is reserved for a later version of the gate`,
-          "use the ops of ABI 0.1.0",
-          "abi",
-        );
+        if (mode === "sync") throw unsupported(op);
+        return this.#toolCall(args);
       default:
         throw new GateError(
           "ERR_INVALID_ARGS",
           `Unknown op "${op}"`,
-          "the ops are fs.read, fs.write, fs.list, http.fetch, proc.run, env.get",
+          "the ops are fs.read, fs.write, fs.list, http.fetch, proc.run, env.get, model.complete, tool.call",
           "abi",
         );
     }
@@ -290,7 +318,7 @@ export class HostGate {
     const path = posix.resolve(this.#policy.baseDir, raw);
     if (!this.#checks) return { path, rule: "unchecked" };
     const grants: { g: PathGrant; kind: string }[] = kinds.flatMap((k) =>
-      this.#policy.fs[k].map((g) => ({ g, kind: k }))
+      this.#mine(this.#policy.fs[k]).map((g) => ({ g, kind: k }))
     );
     const lexical = grants.find(({ g }) => isWithin(g.path, path));
     if (!lexical) {
@@ -388,7 +416,7 @@ export class HostGate {
     if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
       throw invalid('"name" must be a variable name', 'pass {"name": "TZ"}');
     }
-    if (this.#checks && !matchEnv(this.#policy.env.map((e) => e.name), name)) {
+    if (this.#checks && !matchEnv(this.#mine(this.#policy.env).map((e) => e.name), name)) {
       throw denied(
         `Reading "${name}" is not granted`,
         `add "${name}" to [capabilities.env] allow in the manifest`,
@@ -421,7 +449,7 @@ export class HostGate {
     }
     if (!this.#checks) return { url, method, rule: "unchecked", grantHost: null };
     {
-      const grant = matchNet(this.#policy.net, url, method);
+      const grant = matchNet(this.#mine(this.#policy.net), url, method);
       if (!grant) {
         throw denied(
           `${method} ${url.origin}${url.pathname} is not granted`,
@@ -517,6 +545,27 @@ export class HostGate {
     }
   }
 
+  // ---- plugin tools ----
+
+  async #toolCall(args: Args) {
+    const name = args.name;
+    if (typeof name !== "string" || !/^[a-z0-9-]+\.[a-z0-9_]+$/.test(name)) {
+      throw invalid('"name" must be "plugin.tool"', 'pass {"name": "calculator.evaluate", "input": {...}}');
+    }
+    const plugin = name.slice(0, name.indexOf("."));
+    const used = this.#policy.plugins.find((p) => p.name === plugin);
+    if (!used || !used.tools.some((t) => `${plugin}.${t.name}` === name) || !this.#tools) {
+      throw denied(
+        `The tool "${name}" is not granted`,
+        used
+          ? `plugin "${plugin}" has tools ${used.tools.map((t) => `"${plugin}.${t.name}"`).join(", ")}`
+          : `add "${plugin}" to [plugins] use in the manifest`,
+        "tool",
+      );
+    }
+    return { value: await this.#tools(name, args.input ?? {}), rule: `plugin:${plugin}` };
+  }
+
   // ---- models ----
 
   async #modelComplete(args: Args) {
@@ -550,7 +599,7 @@ export class HostGate {
       throw invalid('"stdin" must be a string', "pass the input as text");
     }
     // The sandbox has no PATH: a granted name runs the path it resolved to when the Policy was made.
-    const grant = this.#policy.run.programs.find((p) => matchProgram([p], cmd));
+    const grant = this.#mine(this.#policy.run.programs).find((p) => matchProgram([p], cmd));
     const program = grant?.path ?? cmd;
     let rule = "unchecked";
     if (this.#checks) {

@@ -5,13 +5,15 @@
  * @module
  */
 
-import { delimiter, dirname, join, resolve } from "node:path";
+import { basename, delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { IronclawError } from "../manifests/errors.ts";
+import { InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { checkManifest, type Policy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
 import { sniffModuleFormat } from "./wasm/format.ts";
+import { BUILTIN_PLUGINS_DIR, indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
+import type { PluginGrants } from "../capabilities/policy.ts";
 
 /** Folders of the runtime the sandbox process reads: its entry and WebAssembly hosts. */
 export const RUNTIME_ASSETS: readonly string[] = [dirname(fileURLToPath(import.meta.url))];
@@ -119,6 +121,30 @@ export function machineFacts(): Pick<
 }
 
 /**
+ * The plugins a manifest may use: the built-in ones and those of the runtime
+ * config's plugins_dir (only their plugin.toml is read). A broken plugin that
+ * the manifest uses is an error here, with its own file and line.
+ */
+async function usablePlugins(
+  text: string,
+  path: string,
+  config: RuntimeConfig,
+): Promise<Record<string, PluginGrants>> {
+  const index = await indexPlugins([BUILTIN_PLUGINS_DIR, config.runtime.plugins_dir]);
+  const used = parseManifest(text, { path, collect: [] }).plugins?.use ?? [];
+  const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
+    b.error instanceof InvalidDocumentError ? b.error.issues : [{
+      code: b.error.code,
+      message: b.error.message,
+      hint: b.error.hint,
+      pos: { file: b.dir, line: 1, column: 1, key: "" },
+    }]
+  );
+  if (issues.length) throw new InvalidDocumentError(issues);
+  return Object.fromEntries([...index.plugins].map(([name, m]) => [name, pluginGrants(m)]));
+}
+
+/**
  * Reads a manifest and resolves its Policy under a runtime config.
  *
  * @param path The manifest file.
@@ -134,7 +160,8 @@ export async function loadPolicy(
 ): Promise<Policy> {
   const abs = resolve(path);
   const text = await readTextFile(abs, "manifest");
-  const opts = { ...machineFacts(), ...options, path: abs };
+  const plugins = options.plugins ?? await usablePlugins(text, abs, config);
+  const opts = { ...machineFacts(), ...options, plugins, path: abs };
   const policy = checkManifest(text, config, opts);
   if (policy.agent.module === null || options.moduleFormat !== undefined) return policy;
   // The flags of a WASI guest differ (its folders are preopened): tell them apart by the module's first bytes.

@@ -42,6 +42,8 @@ export interface StartMessage {
   module: AgentModule | null;
   /** Test-only: the gate executes without checking, to prove the process flags hold alone. */
   gateChecks: boolean;
+  /** Each used plugin's own folder for this agent, by plugin name. */
+  pluginData: Record<string, string>;
 }
 
 /** Parent to child: stop now (graceful termination). */

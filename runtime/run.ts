@@ -80,9 +80,9 @@ export async function runAgent(
     }
     const format = moduleFormat(bytes.subarray(0, 8));
     if (format === "component") {
-      // Only ops that reach the network, a program or the model wait; without such grants every call answers at once.
+      // Only ops that reach the network, a program, the model or a plugin wait; without them every call answers at once.
       const waits = policy.net.length > 0 || (policy.run.dangerous && policy.run.programs.length > 0) ||
-        policy.model !== null;
+        policy.model !== null || policy.plugins.length > 0;
       const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy), { waits });
       module = { kind: "component", dir: prepared.dir, maxPages: maxPagesOf(policy), waits };
       run = withRuntimePaths(policy, { read: [prepared.dir], write: [], moduleFormat: "component" });
@@ -114,6 +114,20 @@ export async function runAgent(
     }
   }
   if (policy.agent.kind === "codeact") run = await prepareCodeAct(run);
+  // Used plugins: their code is read by the sandbox, and each gets a folder of its own for this agent.
+  const pluginData: Record<string, string> = {};
+  for (const plugin of policy.plugins) {
+    pluginData[plugin.name] = join(stateDir, "plugin-data", plugin.name, policy.agent.name);
+    await Deno.mkdir(pluginData[plugin.name]!, { recursive: true, mode: 0o700 });
+  }
+  if (policy.plugins.length > 0) {
+    const data = Object.values(pluginData);
+    run = withRuntimePaths(run, {
+      read: [...policy.plugins.map((p) => p.dir), ...data],
+      write: data,
+      moduleFormat: run.agent.moduleFormat,
+    });
+  }
   const model = policy.model === null ? undefined : await createModelBroker(policy.model);
   const handle = startRun(run, {
     ...options,
@@ -122,6 +136,7 @@ export async function runAgent(
     module,
     ...(pipes ? { pipes } : {}),
     ...(model ? { model } : {}),
+    pluginData,
   });
   if (pipes) {
     const dir = join(stateDir, "pipes", id);

@@ -10,6 +10,7 @@
  */
 
 import { HostGate } from "./gate.ts";
+import type { ToolRunner } from "./plugin_host.ts";
 import {
   type ChildMessage,
   encodeMessage,
@@ -65,12 +66,18 @@ async function resolveHost(host: string): Promise<string[]> {
 
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const policy = deepFreeze(start.policy);
+  let runTool: ToolRunner | undefined;
   const gate = new HostGate(policy, {
     emit,
     checks: start.gateChecks,
     resolveHost,
     complete: (req) => request("model.complete", req),
+    tools: (name, input) => runTool!(name, input),
   });
+  if (policy.plugins.length > 0) {
+    const { loadPlugins } = await import("./plugin_host.ts");
+    runTool = await loadPlugins(policy, gate, emit, start.pluginData ?? {});
+  }
   const module = start.module;
   if (module === null && policy.agent.kind === "react") {
     const { runReact } = await import("./loops/react.ts");

@@ -92,6 +92,8 @@ export interface RunOptions {
   command?: string[];
   /** The run's id, when the caller made it (to name per-run files); default a new one. */
   id?: string;
+  /** Each used plugin's own folder for this agent (already granted in the Policy's runtime paths). */
+  pluginData?: Record<string, string>;
   /** The model broker of the run (its provider and key stay in this process), for `model.complete`. */
   model?: ModelClient;
   /** Named pipes carrying a WASI guest's stdout and stderr; its stdout becomes the run's output. */
@@ -317,6 +319,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
           policy,
           module: options.module,
           gateChecks: !options.unsafeDisableGateChecks,
+          pluginData: options.pluginData ?? {},
         });
         if (options.unsafeDisableGateChecks) {
           emit({ type: "warning", message: "TEST ONLY: the gate's checks are off" });

@@ -124,6 +124,19 @@ export function toolsFor(policy: Policy): LoopTool[] {
       toArgs: (a) => ({ name: a.name }),
     });
   }
+  for (const plugin of policy.plugins) {
+    for (const tool of plugin.tools) {
+      tools.push({
+        spec: {
+          name: `${plugin.name.replaceAll("-", "_")}__${tool.name}`,
+          description: `${tool.description} (plugin ${plugin.name})`,
+          parameters: tool.input as Record<string, unknown>,
+        },
+        op: "tool.call",
+        toArgs: (a) => ({ name: `${plugin.name}.${tool.name}`, input: a }),
+      });
+    }
+  }
   return tools;
 }
 
@@ -134,7 +147,11 @@ export async function callTool(
   args: Record<string, unknown>,
 ): Promise<{ ok: boolean; text: string; value: unknown }> {
   const reply: GateReply = await gate.call(tool.op, JSON.stringify(tool.toArgs(args)));
-  if (reply.ok) return { ok: true, text: cap(reply.json), value: JSON.parse(reply.json) };
+  if (reply.ok) {
+    // A plugin tool answers {output}: the model sees the output itself.
+    const value = tool.op === "tool.call" ? JSON.parse(reply.json).output : JSON.parse(reply.json);
+    return { ok: true, text: cap(tool.op === "tool.call" ? JSON.stringify(value) : reply.json), value };
+  }
   const { code, message, hint } = reply.error;
   return {
     ok: false,

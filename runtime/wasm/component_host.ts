@@ -13,7 +13,7 @@ import type { RunEvent } from "../protocol.ts";
 import type { GuestOutcome } from "./outcome.ts";
 
 /** Ops whose answer must be awaited: the guest is suspended (JSPI) until it comes. */
-const WAITING_OPS = new Set(["http.fetch", "proc.run", "model.complete"]);
+const WAITING_OPS = new Set(["http.fetch", "proc.run", "model.complete", "tool.call"]);
 
 /** The longest guest log message kept, in characters. */
 const MAX_LOG = 64 * 1024;

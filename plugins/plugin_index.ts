@@ -1,0 +1,99 @@
+/**
+ * Finding plugins: the supervisor reads only each folder's `plugin.toml` (plugin
+ * code never runs in the supervisor). A broken plugin is reported with its path
+ * and the others still load.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InvalidDocumentError, IronclawError, type Issue } from "../manifests/errors.ts";
+import type { PluginGrants } from "../capabilities/policy.ts";
+import { parsePluginManifest, type PluginManifest } from "./plugin_manifest.ts";
+
+/** The folder of the plugins that ship with IronClaw. */
+export const BUILTIN_PLUGINS_DIR: string = fileURLToPath(new URL("./builtin/", import.meta.url));
+
+/** The plugins found, and the ones that could not be read. */
+export interface PluginIndex {
+  /** Usable plugins by name. */
+  plugins: Map<string, PluginManifest>;
+  /** Plugins that are broken: their folder and what is wrong. */
+  broken: { dir: string; error: IronclawError }[];
+}
+
+/**
+ * Reads every `<dir>/<name>/plugin.toml` under the given folders (later folders
+ * override earlier ones of the same name).
+ *
+ * @param dirs Plugin folders, such as the built-in folder and the runtime config's plugins_dir.
+ * @returns The index.
+ */
+export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex> {
+  const plugins = new Map<string, PluginManifest>();
+  const broken: PluginIndex["broken"] = [];
+  for (const root of dirs) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(root));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      broken.push({
+        dir: root,
+        error: new IronclawError(
+          "ERR_READ",
+          `Cannot read the plugin folder "${root}": ${(e as Error).message}`,
+        ),
+      });
+      continue;
+    }
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!entry.isDirectory) continue;
+      const dir = join(root, entry.name);
+      const file = join(dir, "plugin.toml");
+      try {
+        const text = await Deno.readTextFile(file);
+        const issues: Issue[] = [];
+        const manifest = parsePluginManifest(text, file, issues);
+        try {
+          await Deno.stat(join(dir, "mod.ts"));
+        } catch {
+          issues.push({
+            code: "ERR_PLUGIN_CODE",
+            message: `The plugin has no mod.ts beside ${file}`,
+            hint: "write its handlers in mod.ts (export default definePlugin({...}))",
+            pos: { file, line: 1, column: 1, key: "" },
+          });
+        }
+        if (issues.length) throw new InvalidDocumentError(issues);
+        plugins.set(manifest.name, manifest);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // a folder without plugin.toml is not a plugin
+        broken.push({
+          dir,
+          error: e instanceof IronclawError
+            ? e
+            : new IronclawError("ERR_READ", `Cannot read "${file}": ${(e as Error).message}`),
+        });
+      }
+    }
+  }
+  return { plugins, broken };
+}
+
+/** A plugin manifest as the policy takes it. */
+export function pluginGrants(manifest: PluginManifest): PluginGrants {
+  const p = manifest.permissions;
+  return {
+    name: manifest.name,
+    dir: manifest.dir,
+    fs: p.fs,
+    net: p.net.allow,
+    env: p.env.allow,
+    run: p.run,
+    at: manifest.at,
+    tools: manifest.tools,
+    config: manifest.config,
+  };
+}
