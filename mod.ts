@@ -56,6 +56,7 @@ export {
 } from "./runtime/gate.ts";
 export { listRuns, type RunSummary, showRun } from "./runtime/records.ts";
 export { type AgentModule, PROTOCOL_VERSION, type RunEvent } from "./runtime/protocol.ts";
+export * from "./plugins/mod.ts";
 
 if (import.meta.main) {
   const { main } = await import("./cli/main.ts");

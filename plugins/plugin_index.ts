@@ -11,6 +11,10 @@ import { fileURLToPath } from "node:url";
 import { InvalidDocumentError, IronclawError, type Issue } from "../manifests/errors.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
 import { parsePluginManifest, type PluginManifest } from "./plugin_manifest.ts";
+import { checkPathGrant } from "../capabilities/paths.ts";
+import { parseNetGrant } from "../capabilities/net.ts";
+import { checkEnvGrant, checkProgramGrant } from "../capabilities/commands.ts";
+import type { Checked } from "../capabilities/_result.ts";
 
 /** The folder of the plugins that ship with IronClaw. */
 export const BUILTIN_PLUGINS_DIR: string = fileURLToPath(new URL("./builtin/", import.meta.url));
@@ -66,6 +70,7 @@ export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex
             pos: { file, line: 1, column: 1, key: "" },
           });
         }
+        issues.push(...grantIssues(manifest));
         if (issues.length) throw new InvalidDocumentError(issues);
         plugins.set(manifest.name, manifest);
       } catch (e) {
@@ -80,6 +85,52 @@ export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex
     }
   }
   return { plugins, broken };
+}
+
+/** The plugin's own grants, checked as an agent's would be (so a dangerous one breaks the plugin at once). */
+function grantIssues(manifest: PluginManifest): Issue[] {
+  const out: Issue[] = [];
+  const at = (path: (string | number)[]) => manifest.at(["permissions", ...path]);
+  const take = (r: Checked<unknown>, path: (string | number)[]) => {
+    if (!r.ok) out.push({ code: r.code, message: r.message, hint: r.hint, pos: at(path) });
+  };
+  const home = Deno.env.get("HOME");
+  const realPath = (p: string) => {
+    try {
+      return Deno.realPathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const p = manifest.permissions;
+  for (const kind of ["read", "write"] as const) {
+    p.fs[kind].forEach((raw, i) => {
+      if (typeof raw === "string") {
+        take(checkPathGrant(raw, { baseDir: manifest.dir, realPath, ...(home ? { home } : {}) }), [
+          "fs",
+          kind,
+          i,
+        ]);
+      }
+    });
+  }
+  p.net.allow.forEach((entry, i) => entry !== undefined && take(parseNetGrant(entry), ["net", "allow", i]));
+  p.env.allow.forEach((name, i) =>
+    typeof name === "string" && take(checkEnvGrant(name, new Set()), ["env", "allow", i])
+  );
+  if (p.run.allow.length > 0 && !p.run.dangerous) {
+    out.push({
+      code: "ERR_RUN_NOT_DANGEROUS",
+      message: "Subprocesses are granted without dangerous = true",
+      hint:
+        "Deno does not confine child processes: add dangerous = true under [permissions.run] if you accept that",
+      pos: at(["run", "allow"]),
+    });
+  }
+  p.run.allow.forEach((name, i) =>
+    typeof name === "string" && take(checkProgramGrant(name, p.run.allow_interpreters), ["run", "allow", i])
+  );
+  return out;
 }
 
 /** A plugin manifest as the policy takes it. */

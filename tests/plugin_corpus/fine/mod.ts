@@ -1,0 +1,3 @@
+import { definePlugin } from "../../../plugins/plugin.ts";
+
+export default definePlugin({ tools: { go: () => ({ went: true }) } });
