@@ -34,46 +34,14 @@
  */
 
 import { fileURLToPath } from "node:url";
+import type { CodeSession, CodeSessionOptions, CodeStepResult } from "./session.ts";
+export type { CodeSession, CodeSessionOptions, CodeStepResult } from "./session.ts";
 // The sandbox runs with --no-config, so the project's import map is not there: the specifier is pinned inline.
 // deno-lint-ignore no-import-prefix
 import { loadPyodide } from "npm:pyodide@314.0.7";
 
 /** The exact npm specifier of the Pyodide this engine loads. */
 export const PYODIDE_SPECIFIER = "npm:pyodide@314.0.7";
-
-/** What one step of code produced. */
-export interface CodeStepResult {
-  /** What `print()`, stdout and stderr wrote, cut at `maxOutputBytes` with {@linkcode OUTPUT_TRUNCATED_MARKER}. */
-  output: string;
-  /** The exception as `"ExceptionName: message"` (the traceback's last line), or null. */
-  error: string | null;
-  /** The `repr` of the last expression, or null (no expression, `None`, a trailing `;`, or an error). */
-  value: string | null;
-  /** Whether the step was stopped at its deadline. */
-  timedOut: boolean;
-  /** Whether the step ran out of memory (`MemoryError`, or a memory failure of the interpreter). */
-  outOfMemory: boolean;
-}
-
-/** What a session is made of. */
-export interface CodeSessionOptions {
-  /** The tools, by name; each takes the JSON value of its arguments and resolves to a JSON value. */
-  tools: Record<string, (args: unknown) => Promise<unknown>>;
-  /** The cap on the interpreter's WebAssembly memory, in bytes. */
-  memoryBytes: number;
-  /** The wall-time deadline of one step, in milliseconds. */
-  stepDeadlineMs: number;
-  /** The cap on one step's output, in UTF-8 bytes. */
-  maxOutputBytes: number;
-}
-
-/** A persistent interpreter of one run. */
-export interface CodeSession {
-  /** Runs one step of code; steps run one at a time, in call order. */
-  run(code: string): Promise<CodeStepResult>;
-  /** Releases the interpreter; `run()` rejects afterwards. */
-  dispose(): void;
-}
 
 /** The marker appended to output cut at `maxOutputBytes`. */
 export const OUTPUT_TRUNCATED_MARKER = "[output truncated]";

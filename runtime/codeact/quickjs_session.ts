@@ -71,6 +71,8 @@
  * @module
  */
 
+import type { CodeSession, CodeSessionOptions, CodeStepResult } from "./session.ts";
+export type { CodeSession, CodeSessionOptions, CodeStepResult } from "./session.ts";
 // The sandbox runs with --no-config, so the import map is absent there: the specifiers are pinned inline.
 // deno-lint-ignore no-import-prefix
 import * as quickjs from "npm:quickjs-emscripten-core@0.32.0";
@@ -82,68 +84,14 @@ type QuickJSDeferredPromise = quickjs.QuickJSDeferredPromise;
 type QuickJSHandle = quickjs.QuickJSHandle;
 type QuickJSRuntime = quickjs.QuickJSRuntime;
 
-/** The outcome of one step of code. */
-export interface CodeStepResult {
-  /**
-   * What console.log/info/warn/error/debug printed during the step (each call
-   * one line), at most `maxOutputBytes` bytes of UTF-8, followed by a line
-   * `[output truncated]` when more was printed.
-   */
-  output: string;
-  /** The thrown error of the step as "Name: message" (and the value of a thrown non-Error), or null. */
-  error: string | null;
-  /**
-   * The completion value of the step's last expression as a JSON-ish string
-   * (strings quoted, `undefined`, `NaN`, `12n`, `[Function f]`, `Map(1) {...}`
-   * where JSON has no form), at most `maxOutputBytes` characters; null when
-   * the step threw or its value is undefined.
-   */
-  value: string | null;
-  /** The step ran past its deadline and was interrupted. */
-  timedOut: boolean;
-  /** The step ran out of the memory limit. */
-  outOfMemory: boolean;
-}
-
-/** How a session is limited and which tools its code may call. */
-export interface CodeSessionOptions {
-  /**
-   * Tool functions the code may call as `await tools.NAME(args)`; each
-   * receives the JSON-able args object and resolves to a JSON-able value, or
-   * rejects with an Error whose message the code sees (and whose string
-   * `code`, if any, the code sees as `error.code`).
-   */
-  tools: Record<string, (args: unknown) => Promise<unknown>>;
-  /** The QuickJS runtime's memory limit in bytes (`setMemoryLimit`). */
-  memoryBytes: number;
-  /** The deadline of one step in milliseconds, covering the whole step including awaited tool calls. */
-  stepDeadlineMs: number;
-  /** The cap on one step's console output (and on its formatted value), in bytes. */
-  maxOutputBytes: number;
+/** A QuickJS session's options: the common ones, and its stack limit. */
+export interface QuickJsSessionOptions extends CodeSessionOptions {
   /**
    * QuickJS's stack limit in bytes; default 262144 (recursion about 1,300
    * calls deep). QuickJS measures its shadow stack while V8 runs out of its
    * own native stack first above about 512 KiB, which ends the session.
    */
   maxStackBytes?: number;
-}
-
-/** A QuickJS context whose global declarations persist from one step to the next. */
-export interface CodeSession {
-  /**
-   * Runs one step of code to completion, its deadline or its memory limit.
-   * Steps of a session must not overlap.
-   *
-   * @param code JavaScript source; top-level `await` is allowed.
-   * @returns The step's output, value, error and limit flags.
-   * @throws {Error} When the session is disposed or a step is already running.
-   */
-  run(code: string): Promise<CodeStepResult>;
-  /**
-   * Frees the QuickJS context, runtime and WebAssembly instance; idempotent.
-   * Called during a step, it ends that step first (its result has an error).
-   */
-  dispose(): void;
 }
 
 /** `JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_ASYNC`: a global script whose top level may `await`. */
@@ -406,7 +354,7 @@ type Ending =
   | { kind: "message"; error: string; timedOut?: boolean };
 
 class QuickJsSession implements CodeSession {
-  readonly #options: CodeSessionOptions;
+  readonly #options: QuickJsSessionOptions;
   /** This session's own WebAssembly memory, whose `maximum` is the hard memory cap. */
   readonly #memory: WebAssembly.Memory;
   readonly #maxMemoryBytes: number;
@@ -423,7 +371,7 @@ class QuickJsSession implements CodeSession {
   #broken: string | undefined;
 
   constructor(
-    options: CodeSessionOptions,
+    options: QuickJsSessionOptions,
     rt: QuickJSRuntime,
     memory: WebAssembly.Memory,
     maxMemoryBytes: number,
@@ -795,7 +743,7 @@ function messageOf(error: unknown): string {
  * session.dispose();
  * ```
  */
-export async function createQuickJsSession(options: CodeSessionOptions): Promise<CodeSession> {
+export async function createQuickJsSession(options: QuickJsSessionOptions): Promise<CodeSession> {
   const pages = Math.max(
     ENGINE_BASE_PAGES,
     Math.ceil((ENGINE_BASE_BYTES + options.memoryBytes) / WASM_PAGE_BYTES),

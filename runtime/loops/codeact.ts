@@ -13,31 +13,9 @@ import type { HostGate } from "../gate.ts";
 import type { ChatMessage } from "../models/types.ts";
 import type { RunEvent } from "../protocol.ts";
 import type { GuestOutcome } from "../wasm/outcome.ts";
-import { completeThroughGate, LoopModelError } from "./model.ts";
+import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
 import { callTool, cap, type LoopTool, toolsFor } from "./tools.ts";
-
-/** A step's result, as both interpreters report it. */
-export interface StepResult {
-  output: string;
-  error: string | null;
-  value: string | null;
-  timedOut: boolean;
-  outOfMemory: boolean;
-}
-
-/** A persistent interpreter of one run. */
-export interface Session {
-  run(code: string): Promise<StepResult>;
-  dispose(): void;
-}
-
-/** What a session is made of. */
-export interface SessionOptions {
-  tools: Record<string, (args: unknown) => Promise<unknown>>;
-  memoryBytes: number;
-  stepDeadlineMs: number;
-  maxOutputBytes: number;
-}
+import type { CodeSession, CodeSessionOptions, CodeStepResult } from "../codeact/session.ts";
 
 /** Finds the first fenced code block of the language, or undefined. */
 export function codeBlock(text: string, language: "javascript" | "python"): string | undefined {
@@ -73,7 +51,7 @@ export function codeActPrompt(policy: Policy, tools: LoopTool[]): string {
   ].join("\n");
 }
 
-function observation(r: StepResult, deadlineS: number): string {
+function observation(r: CodeStepResult, deadlineS: number): string {
   const parts: string[] = [];
   if (r.output) parts.push(`Output:\n${r.output}`);
   if (r.value !== null) parts.push(`Value: ${r.value}`);
@@ -98,11 +76,11 @@ export async function runCodeAct(
   task: string,
   gate: HostGate,
   emit: (e: RunEvent) => void,
-  makeSession: (options: SessionOptions) => Promise<Session>,
+  makeSession: (options: CodeSessionOptions) => Promise<CodeSession>,
 ): Promise<GuestOutcome> {
   const language = policy.agent.language === "python" ? "python" : "javascript";
   const tools = toolsFor(policy);
-  const bridged: SessionOptions["tools"] = {};
+  const bridged: CodeSessionOptions["tools"] = {};
   for (const tool of tools) {
     bridged[tool.spec.name] = async (args) => {
       const result = await callTool(gate, tool, (args ?? {}) as Record<string, unknown>);
@@ -155,13 +133,5 @@ export async function runCodeAct(
   } finally {
     session.dispose();
   }
-  return {
-    state: "error",
-    output: null,
-    error: {
-      code: "ERR_MAX_STEPS",
-      message: `The agent gave no final answer within ${policy.limits.maxSteps} steps`,
-      hint: "raise [limits] max_steps in the manifest, or make the task smaller",
-    },
-  };
+  return outOfSteps(policy);
 }

@@ -1,6 +1,8 @@
 /** Calling the model from a built-in loop: through the gate, like any other action. */
 
+import type { Policy } from "../../capabilities/policy.ts";
 import type { HostGate } from "../gate.ts";
+import type { GuestOutcome } from "../wasm/outcome.ts";
 import type { CompletionRequest, CompletionResult } from "../models/types.ts";
 
 /** A model call that failed: the loop ends with its code. */
@@ -25,4 +27,17 @@ export async function completeThroughGate(
   const reply = await gate.call("model.complete", JSON.stringify(request));
   if (!reply.ok) throw new LoopModelError(reply.error.code, reply.error.message, reply.error.hint);
   return JSON.parse(reply.json) as CompletionResult;
+}
+
+/** How a loop ends when its steps run out without a final answer. */
+export function outOfSteps(policy: Policy): GuestOutcome {
+  return {
+    state: "error",
+    output: null,
+    error: {
+      code: "ERR_MAX_STEPS",
+      message: `The agent gave no final answer within ${policy.limits.maxSteps} steps`,
+      hint: "raise [limits] max_steps in the manifest, or make the task smaller",
+    },
+  };
 }

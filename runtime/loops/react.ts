@@ -10,7 +10,7 @@ import type { HostGate } from "../gate.ts";
 import type { ChatMessage } from "../models/types.ts";
 import type { RunEvent } from "../protocol.ts";
 import type { GuestOutcome } from "../wasm/outcome.ts";
-import { completeThroughGate, LoopModelError } from "./model.ts";
+import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
 import { callTool, toolsFor } from "./tools.ts";
 
 /**
@@ -73,13 +73,5 @@ export async function runReact(
       messages.push({ role: "tool", toolCallId: call.id, name: call.name, content: result.text });
     }
   }
-  return {
-    state: "error",
-    output: null,
-    error: {
-      code: "ERR_MAX_STEPS",
-      message: `The agent gave no final answer within ${policy.limits.maxSteps} steps`,
-      hint: "raise [limits] max_steps in the manifest, or make the task smaller",
-    },
-  };
+  return outOfSteps(policy);
 }
