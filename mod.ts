@@ -55,7 +55,7 @@ export {
   type HostGateOptions,
 } from "./runtime/gate.ts";
 export { listRuns, type RunSummary, showRun } from "./runtime/records.ts";
-export { type AgentModule, PROTOCOL_VERSION, type RunEvent } from "./runtime/protocol.ts";
+export { type AgentModule, PROTOCOL_VERSION, type RunEvent, type SecretValue } from "./runtime/protocol.ts";
 export * from "./plugins/mod.ts";
 
 if (import.meta.main) {

@@ -15,7 +15,7 @@ import type { PathGrant, Policy } from "../capabilities/policy.ts";
 import { isWithin } from "../capabilities/paths.ts";
 import { isPrivateAddress, matchNet } from "../capabilities/net.ts";
 import { matchEnv, matchProgram } from "../capabilities/commands.ts";
-import type { RunEvent } from "./protocol.ts";
+import type { RunEvent, SecretValue } from "./protocol.ts";
 import type { ModelErrorCode } from "./models/types.ts";
 
 /** The version of the gate's op ABI (`docs/abi.md`). */
@@ -87,6 +87,8 @@ export interface HostGateOptions {
   actor?: string;
   /** A call count shared with the gates of the same run. */
   counter?: { calls: number };
+  /** Secret values to inject as headers into requests to their hosts, and to redact from what comes back. */
+  secrets?: readonly SecretValue[];
 }
 
 type Args = Record<string, unknown>;
@@ -485,6 +487,13 @@ export class HostGate {
     if (args.body !== undefined && typeof args.body !== "string") {
       throw invalid('"body" must be a string', "serialise the body");
     }
+    // Secrets bound to this host go in at egress; the guest never holds them.
+    const secrets = this.#options.secrets ?? [];
+    for (const s of secrets) {
+      if (s.hosts.includes(url.host) || s.hosts.includes(url.hostname)) {
+        headers.set(s.header, s.format.replace("{value}", s.value));
+      }
+    }
     const response = await ioAsync(
       () =>
         fetch(url, {
@@ -497,11 +506,14 @@ export class HostGate {
       url.href,
     );
     const body = await readCapped(response.body, MAX_HTTP_BYTES);
+    // A server that echoes a secret back does not hand it to the guest.
+    const redact = (text: string) =>
+      secrets.reduce((t, s) => (s.value ? t.replaceAll(s.value, "[redacted]") : t), text);
     return {
       value: {
         status: response.status,
-        headers: Object.fromEntries(response.headers),
-        body: new TextDecoder().decode(body),
+        headers: Object.fromEntries([...response.headers].map(([k, v]) => [k, redact(v)])),
+        body: redact(new TextDecoder().decode(body)),
       },
       rule,
     };

@@ -44,6 +44,22 @@ export interface StartMessage {
   gateChecks: boolean;
   /** Each used plugin's own folder for this agent, by plugin name. */
   pluginData: Record<string, string>;
+  /** The values of the secrets the Policy grants, for the gate to inject at egress (never given to the guest). */
+  secrets: SecretValue[];
+}
+
+/** A secret's value and where it may go. */
+export interface SecretValue {
+  /** The secret's name. */
+  name: string;
+  /** Its value. */
+  value: string;
+  /** The hosts (or host:port) it is sent to, and no others. */
+  hosts: string[];
+  /** The request header that carries it. */
+  header: string;
+  /** The header's value, with `{value}` where the secret goes. */
+  format: string;
 }
 
 /** Parent to child: stop now (graceful termination). */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type Policy, withRuntimePaths } from "../capabilities/policy.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
-import type { AgentModule } from "./protocol.ts";
+import type { AgentModule, SecretValue } from "./protocol.ts";
 import { newRunId } from "./records.ts";
 import { refuseEscapingLinks } from "./link_scan.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
@@ -36,6 +36,29 @@ async function prepareCodeAct(policy: Policy): Promise<Policy> {
   }
   await import("./codeact/quickjs_session.ts");
   return policy;
+}
+
+/**
+ * Reads the values of the secrets a Policy grants, from the supervisor's
+ * environment or files. They travel to the gate in the start message, never
+ * into the sandbox's environment, the guest or the record.
+ */
+async function readSecrets(policy: Policy): Promise<SecretValue[]> {
+  const out: SecretValue[] = [];
+  for (const s of policy.secrets) {
+    let value: string | undefined;
+    if (s.env !== null) value = Deno.env.get(s.env);
+    else if (s.file !== null) value = (await Deno.readTextFile(s.file).catch(() => undefined))?.trim();
+    if (!value) {
+      throw new IronclawError("ERR_SECRET_MISSING", `The secret "${s.name}" has no value`, {
+        hint: s.env !== null
+          ? `set ${s.env} in the supervisor's environment`
+          : `write the secret into "${s.file}"`,
+      });
+    }
+    out.push({ name: s.name, value, hosts: [...s.hosts], header: s.header, format: s.format });
+  }
+  return out;
 }
 
 /** Pages of WebAssembly memory a Policy allows each memory. */
@@ -129,6 +152,7 @@ export async function runAgent(
     });
   }
   const model = policy.model === null ? undefined : await createModelBroker(policy.model);
+  const secrets = await readSecrets(policy);
   const handle = startRun(run, {
     ...options,
     id,
@@ -136,6 +160,7 @@ export async function runAgent(
     module,
     ...(pipes ? { pipes } : {}),
     ...(model ? { model } : {}),
+    secrets,
     pluginData,
   });
   if (pipes) {

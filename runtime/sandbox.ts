@@ -73,6 +73,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
     resolveHost,
     complete: (req) => request("model.complete", req),
     tools: (name, input) => runTool!(name, input),
+    secrets: start.secrets ?? [],
   });
   if (policy.plugins.length > 0) {
     const { loadPlugins } = await import("./plugin_host.ts");

@@ -23,6 +23,7 @@ import {
   readLines,
   type RequestMessage,
   type ResultMessage,
+  type SecretValue,
 } from "./protocol.ts";
 import { newRunId } from "./records.ts";
 import { checkCompletionRequest } from "./model_request.ts";
@@ -92,6 +93,8 @@ export interface RunOptions {
   command?: string[];
   /** The run's id, when the caller made it (to name per-run files); default a new one. */
   id?: string;
+  /** The values of the secrets the Policy grants (read by the supervisor), for the gate to inject at egress. */
+  secrets?: SecretValue[];
   /** Each used plugin's own folder for this agent (already granted in the Policy's runtime paths). */
   pluginData?: Record<string, string>;
   /** The model broker of the run (its provider and key stay in this process), for `model.complete`. */
@@ -320,6 +323,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
           module: options.module,
           gateChecks: !options.unsafeDisableGateChecks,
           pluginData: options.pluginData ?? {},
+          secrets: options.secrets ?? [],
         });
         if (options.unsafeDisableGateChecks) {
           emit({ type: "warning", message: "TEST ONLY: the gate's checks are off" });

@@ -1,0 +1,55 @@
+/** Secrets: injected by the gate at egress to their hosts only, redacted from what comes back, never in the record. */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
+import { agentDir, PROBE, probeCalls, run } from "./_sandbox.ts";
+
+function echoServer() {
+  const seen: (string | null)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const auth = req.headers.get("authorization");
+    seen.push(auth);
+    return new Response(`you sent: ${auth}`, { headers: { "x-echo": auth ?? "" } });
+  });
+  return { port: server.addr.port, seen, [Symbol.asyncDispose]: () => server.shutdown() };
+}
+
+Deno.test("a granted secret goes to its host only, and never back to the agent or into the record", async () => {
+  const VALUE = `s3cr3t-${crypto.randomUUID()}`;
+  await using bound = echoServer();
+  await using other = echoServer();
+  await using agent = await agentDir(
+    PROBE,
+    `[capabilities.net]\nallow = ["127.0.0.1:${bound.port}", "127.0.0.1:${other.port}"]\n[capabilities.secrets]\nuse = ["svc"]\n`,
+  );
+  const text =
+    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_SECRET"\nhosts = ["127.0.0.1:${bound.port}"]\n`;
+  agent.config = parseRuntimeConfig(text, { path: join(agent.dir, "ironclaw.toml") });
+  Deno.env.set("IRONCLAW_TEST_SECRET", VALUE);
+  try {
+    const { replies, ran } = await probeCalls(agent, [
+      ["http.fetch", { url: `http://127.0.0.1:${bound.port}/` }],
+      ["http.fetch", { url: `http://127.0.0.1:${other.port}/` }],
+      ["env.get", { name: "IRONCLAW_TEST_SECRET" }],
+    ]);
+    assert.deepEqual(bound.seen, [`Bearer ${VALUE}`]);
+    assert.deepEqual(other.seen, [null]);
+    const first = replies[0]?.ok as { body: string; headers: Record<string, string> };
+    assert.equal(first.body, "you sent: Bearer [redacted]");
+    assert.equal(first.headers["x-echo"], "Bearer [redacted]");
+    assert.equal(replies[2]?.error?.code, "ERR_CAPABILITY_DENIED");
+    const record = await Deno.readTextFile(join(ran.outcome.recordDir, "events.jsonl"));
+    assert.ok(!record.includes(VALUE), "the secret is in the record");
+  } finally {
+    Deno.env.delete("IRONCLAW_TEST_SECRET");
+  }
+});
+
+Deno.test("a granted secret without a value stops the run before it starts", async () => {
+  await using agent = await agentDir(PROBE, `[capabilities.secrets]\nuse = ["svc"]\n`);
+  const text =
+    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_UNSET_SECRET"\nhosts = ["api.example.com"]\n`;
+  agent.config = parseRuntimeConfig(text, { path: join(agent.dir, "ironclaw.toml") });
+  await assert.rejects(() => run(agent, "{}"), /ERR_SECRET_MISSING|has no value/);
+});
