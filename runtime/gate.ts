@@ -758,12 +758,7 @@ function realPathOrAncestor(path: string): string {
     try {
       return posix.join(Deno.realPathSync(p), ...tail.reverse());
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound) || p === "/") {
-        if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-          throw mapIoError(e, path);
-        }
-        throw mapIoError(e, path);
-      }
+      if (!(e instanceof Deno.errors.NotFound) || p === "/") throw mapIoError(e, path);
       tail.push(posix.basename(p));
       p = posix.dirname(p);
     }

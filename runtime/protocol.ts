@@ -160,6 +160,23 @@ const isError = (e: unknown) =>
   e === null || (typeof e === "object" && typeof (e as Record<string, unknown>).code === "string" &&
     typeof (e as Record<string, unknown>).message === "string");
 
+/**
+ * Event types only the supervisor writes into a run's record: the sandbox is not
+ * trusted, so it cannot forge an end state, a model call, a limit or a stop.
+ */
+export const SUPERVISOR_EVENTS: ReadonlySet<string> = new Set([
+  "run",
+  "state",
+  "end",
+  "model",
+  "model-usage",
+  "limit",
+  "stop",
+  "warning",
+  "protocol-error",
+  "sandbox-stderr",
+]);
+
 /** Parses and checks a line from the child. */
 export function parseChildMessage(line: string): ChildMessage {
   const m = parseLine(line);
@@ -169,6 +186,11 @@ export function parseChildMessage(line: string): ChildMessage {
     case "event":
       if (typeof m.event !== "object" || m.event === null || typeof (m.event as RunEvent).type !== "string") {
         throw new ProtocolError("An event message needs an event object with a type");
+      }
+      if (SUPERVISOR_EVENTS.has((m.event as RunEvent).type)) {
+        throw new ProtocolError(
+          `The sandbox may not record a "${(m.event as RunEvent).type}" event: only the supervisor does`,
+        );
       }
       return m as unknown as EventMessage;
     case "request":

@@ -27,6 +27,8 @@ Deno.test("parseChildMessage() checks version, type and shape", async (t) => {
     ["a result with a bad state", `{"v":1,"type":"result","state":"great","output":null,"error":null}`],
     ["a result with a bad error", `{"v":1,"type":"result","state":"error","output":null,"error":"x"}`],
     ["a request without id", `{"v":1,"type":"request","op":"dns.resolve","args":{}}`],
+    ["a forged end event", `{"v":1,"type":"event","event":{"type":"end","state":"ok"}}`],
+    ["a forged model event", `{"v":1,"type":"event","event":{"type":"model","inputTokens":0}}`],
   ];
   for (const [name, line] of bad) {
     await t.step(name, () => assert.throws(() => parseChildMessage(line), ProtocolError));

@@ -498,10 +498,12 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       const [status] = await Promise.all([child.status, readStdout(), readStderr()]);
       if (pipeReaders.length > 0) {
         const settled = Promise.all(pipeReaders);
+        let wait: ReturnType<typeof setTimeout> | undefined;
         const late = await Promise.race([
           settled.then(() => false),
-          new Promise((r) => setTimeout(() => r(true), 100)),
+          new Promise((r) => wait = setTimeout(() => r(true), 100)),
         ]);
+        clearTimeout(wait);
         if (late) releasePipes();
         await settled;
       }

@@ -158,6 +158,13 @@ Deno.test("a granted host name that resolves to a loopback address is refused by
   assert.deepEqual(server.hits, []);
 });
 
+Deno.test("a granted name that cannot be resolved is refused (the supervisor resolves names, failing closed)", async () => {
+  await using agent = await agentDir(PROBE, `[capabilities.net]\nallow = ["no-such-host.invalid:80"]\n`);
+  const { replies, ran } = await probeCalls(agent, [["http.fetch", { url: "http://no-such-host.invalid/" }]]);
+  assert.equal(replies[0]?.error?.code, "ERR_CAPABILITY_DENIED");
+  assert.equal(ran.events.find((e) => e.type === "gate")?.rule, "net.dns");
+});
+
 Deno.test("the gate refuses bad arguments and unknown ops with typed errors", async () => {
   await using agent = await agentDir(PROBE);
   const { replies } = await probeCalls(agent, [

@@ -38,6 +38,7 @@ const cases: [string, string, string][] = [
   ["wrong-version", "error", "ERR_PROTOCOL"],
   ["result-before-ready", "error", "ERR_PROTOCOL"],
   ["event-flood", "error", "ERR_PROTOCOL"],
+  ["forge-end", "error", "ERR_PROTOCOL"],
 ];
 
 Deno.test("the supervisor survives a hostile child", async (t) => {

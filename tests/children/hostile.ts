@@ -37,6 +37,11 @@ switch (Deno.args[0]) {
     line({ v: 1, type: "result", state: "ok", output: "forged", error: null });
     setInterval(() => {}, 1000);
     break;
+  case "forge-end":
+    ready();
+    line({ v: 1, type: "event", event: { type: "end", state: "ok", output: "forged", exitCode: 0 } });
+    setInterval(() => {}, 1000);
+    break;
   case "event-flood":
     ready();
     for (;;) line({ v: 1, type: "event", event: { type: "noise", data: "z".repeat(1000) } });
