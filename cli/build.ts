@@ -1,7 +1,7 @@
 /** `ironclaw build agent.js -o agent.wasm`: a JavaScript or TypeScript agent becomes a component. */
 
 import { basename, dirname, extname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageFile, WIT_FILE } from "../runtime/assets.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import { type Io, parseCommandArgs, reportError, UsageError } from "./_output.ts";
 
@@ -25,8 +25,6 @@ Options:
   -h, --help            Show this help
 `;
 
-/** The WIT world agents are built against. */
-export const WIT_PATH: string = fileURLToPath(new URL("../wit/agent.wit", import.meta.url));
 
 /**
  * Builds a component from an agent's source.
@@ -50,7 +48,7 @@ export async function buildAgent(source: string, output: string): Promise<number
   let component: Uint8Array;
   try {
     ({ component } = await componentize({
-      witPath: WIT_PATH,
+      witPath: await packageFile(WIT_FILE),
       jsSource,
       jsPath: source,
       stubWasi: true,

@@ -2,7 +2,8 @@
 
 import { formatIssue, InvalidDocumentError, printable } from "../manifests/errors.ts";
 import { loadRuntimeConfig } from "../runtime/load.ts";
-import { BUILTIN_PLUGINS_DIR, indexPlugins } from "../plugins/plugin_index.ts";
+import { indexPlugins } from "../plugins/plugin_index.ts";
+import { builtinPluginsDir } from "../runtime/assets.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -53,7 +54,7 @@ export async function pluginsCommand(args: string[], io: Io): Promise<number> {
       return 0;
     }
     const config = await loadRuntimeConfig(configOption(values));
-    const index = await indexPlugins([BUILTIN_PLUGINS_DIR, config.runtime.plugins_dir]);
+    const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
     const s = styles(io);
     const [sub, ...rest] = positionals;
     if (sub === "list" && rest.length === 0) {

@@ -7,7 +7,6 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { InvalidDocumentError, IronclawError, type Issue } from "../manifests/errors.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
 import { parsePluginManifest, type PluginManifest } from "./plugin_manifest.ts";
@@ -15,9 +14,6 @@ import { checkPathGrant } from "../capabilities/paths.ts";
 import { parseNetGrant } from "../capabilities/net.ts";
 import { checkEnvGrant, checkProgramGrant } from "../capabilities/commands.ts";
 import type { Checked } from "../capabilities/_result.ts";
-
-/** The folder of the plugins that ship with IronClaw. */
-export const BUILTIN_PLUGINS_DIR: string = fileURLToPath(new URL("./builtin/", import.meta.url));
 
 /** The plugins found, and the ones that could not be read. */
 export interface PluginIndex {

@@ -6,17 +6,14 @@
  */
 
 import { basename, delimiter, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { checkManifest, type Policy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
 import { sniffModuleFormat } from "./wasm/format.ts";
-import { BUILTIN_PLUGINS_DIR, indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
+import { indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
+import { builtinPluginsDir, sandboxEntry } from "./assets.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
-
-/** Folders of the runtime the sandbox process reads: its entry and WebAssembly hosts. */
-export const RUNTIME_ASSETS: readonly string[] = [dirname(fileURLToPath(import.meta.url))];
 
 /**
  * Reads a text file, turning "not found" and "not allowed" into errors that say what to do.
@@ -116,7 +113,8 @@ export function machineFacts(): Pick<
       }
       return undefined;
     },
-    runtimeRead: RUNTIME_ASSETS,
+    // The sandbox reads its own code (its entry's folder) and nothing else of the runtime.
+    runtimeRead: [sandboxEntry().dir],
   };
 }
 
@@ -130,7 +128,7 @@ async function usablePlugins(
   path: string,
   config: RuntimeConfig,
 ): Promise<Record<string, PluginGrants>> {
-  const index = await indexPlugins([BUILTIN_PLUGINS_DIR, config.runtime.plugins_dir]);
+  const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
   const used = parseManifest(text, { path, collect: [] }).plugins?.use ?? [];
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{

@@ -15,6 +15,15 @@ import { toFileUrl } from "./_file_url.ts";
 import { inputProblem } from "../plugins/json_schema.ts";
 import { type PluginContext, PluginGateError, type ToolHandler } from "../plugins/plugin.ts";
 
+/**
+ * Whether a plugin threw a {@linkcode PluginGateError}. Told by its name, not by
+ * `instanceof`: the sandbox runs as one bundle, and a plugin imports its own
+ * copy of `plugin.ts`, so the two classes are not the same object.
+ */
+function isPluginGateError(e: Error): e is PluginGateError {
+  return e.name === "PluginGateError" && typeof (e as { hint?: unknown }).hint === "string";
+}
+
 /** The longest a tool's handler may take, in milliseconds, whatever `step_timeout_s` says. */
 export const MAX_TOOL_TIMEOUT_MS = 60_000;
 /** The largest result a tool may return, as JSON characters. */
@@ -142,7 +151,7 @@ export async function loadPlugins(
         throw new GateError(
           "ERR_TOOL",
           `The tool "${name}" failed: ${e.message}`,
-          e instanceof PluginGateError ? e.hint : "",
+          isPluginGateError(e) ? e.hint : "",
           "tool.error",
         );
       }

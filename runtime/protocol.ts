@@ -46,6 +46,14 @@ export interface StartMessage {
   pluginData: Record<string, string>;
   /** The values of the secrets the Policy grants, for the gate to inject at egress (never given to the guest). */
   secrets: SecretValue[];
+  /** Local folders of files the sandbox loads at run time (such as Pyodide's), found by the supervisor. */
+  assets?: SandboxAssets;
+}
+
+/** Local folders of the interpreters' files, which the sandbox cannot look up itself (it resolves no package). */
+export interface SandboxAssets {
+  /** Pyodide's folder (its WebAssembly, loader and standard library), for Python CodeAct. */
+  pyodide?: string;
 }
 
 /** A secret's value and where it may go. */

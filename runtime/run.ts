@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { type Policy, withRuntimePaths } from "../capabilities/policy.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
-import type { AgentModule, SecretValue } from "./protocol.ts";
+import type { AgentModule, SandboxAssets, SecretValue } from "./protocol.ts";
+import { ensureSandboxEntry } from "./assets.ts";
 import { newRunId } from "./records.ts";
 import { refuseEscapingLinks } from "./link_scan.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
@@ -18,10 +19,15 @@ import { prepareComponent } from "./wasm/component_cache.ts";
 import { createModelBroker } from "./models/mod.ts";
 
 /** Options of {@linkcode runAgent}. */
-export interface RunAgentOptions
-  extends Pick<RunOptions, "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "deno"> {
+export interface RunAgentOptions extends
+  Pick<
+    RunOptions,
+    "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "deno" | "sandboxMode" | "unsafeWidenProcessFlags"
+  > {
   /** The task text. */
   task: string;
+  /** Told when a slow step of preparing the run starts (a line of text) and ends (`null`). */
+  onProgress?: (message: string | null) => void;
 }
 
 /**
@@ -29,13 +35,16 @@ export interface RunAgentOptions
  * runs with --cached-only) and grants the sandbox read access to the files it
  * loads (Pyodide's WebAssembly and standard library).
  */
-async function prepareCodeAct(policy: Policy): Promise<Policy> {
-  if (policy.agent.language === "python") {
-    const { pyodideAssetsDir } = await import("./codeact/pyodide_session.ts");
-    return withRuntimePaths(policy, { read: [pyodideAssetsDir()], write: [], moduleFormat: null });
-  }
-  await import("./codeact/quickjs_session.ts");
-  return policy;
+async function prepareCodeAct(policy: Policy): Promise<{ policy: Policy; assets: SandboxAssets }> {
+  if (policy.agent.language !== "python") return { policy, assets: {} };
+  // Importing the session module makes Deno fetch Pyodide into its cache (once); the bundled sandbox
+  // cannot resolve the package itself, so it is told where the files are.
+  const { pyodideAssetsDir } = await import("./codeact/pyodide_session.ts");
+  const pyodide = pyodideAssetsDir();
+  return {
+    policy: withRuntimePaths(policy, { read: [pyodide], write: [], moduleFormat: null }),
+    assets: { pyodide },
+  };
 }
 
 /**
@@ -59,6 +68,11 @@ async function readSecrets(policy: Policy): Promise<SecretValue[]> {
     out.push({ name: s.name, value, hosts: [...s.hosts], header: s.header, format: s.format });
   }
   return out;
+}
+
+/** The runtime config's `[runtime] sandbox`, or `process`. */
+function configuredMode(config: RuntimeConfig): "process" | "worker" {
+  return (config.runtime as { sandbox?: "process" | "worker" }).sandbox ?? "process";
 }
 
 /** Pages of WebAssembly memory a Policy allows each memory. */
@@ -136,7 +150,8 @@ export async function runAgent(
       );
     }
   }
-  if (policy.agent.kind === "codeact") run = await prepareCodeAct(run);
+  let assets: SandboxAssets = {};
+  if (policy.agent.kind === "codeact") ({ policy: run, assets } = await prepareCodeAct(run));
   // Used plugins: their code is read by the sandbox, and each gets a folder of its own for this agent.
   const pluginData: Record<string, string> = {};
   for (const plugin of policy.plugins) {
@@ -153,8 +168,12 @@ export async function runAgent(
   }
   const model = policy.model === null ? undefined : await createModelBroker(policy.model);
   const secrets = await readSecrets(policy);
+  const entry = await ensureSandboxEntry(options.onProgress ? { onProgress: options.onProgress } : {});
   const handle = startRun(run, {
     ...options,
+    entry,
+    assets,
+    sandboxMode: options.sandboxMode ?? configuredMode(config),
     id,
     stateDir,
     module,

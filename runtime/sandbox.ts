@@ -21,6 +21,8 @@ import {
   type StartMessage,
 } from "./protocol.ts";
 import type { GuestOutcome } from "./wasm/outcome.ts";
+import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
+import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
 
 const stdout = Deno.stdout;
 function send(message: ChildMessage) {
@@ -64,6 +66,15 @@ async function resolveHost(host: string): Promise<string[]> {
   return result.addresses;
 }
 
+/** Pyodide's sessions, loading its files from the folder the supervisor found (the bundle cannot look it up). */
+function pyodideWithAssets(
+  create: (options: PyodideSessionOptions) => Promise<CodeSession>,
+  start: StartMessage,
+): (options: CodeSessionOptions) => Promise<CodeSession> {
+  const indexURL = start.assets?.pyodide;
+  return (options) => create(indexURL ? { ...options, indexURL } : options);
+}
+
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const policy = deepFreeze(start.policy);
   let runTool: ToolRunner | undefined;
@@ -87,7 +98,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   if (module === null && policy.agent.kind === "codeact") {
     const { runCodeAct } = await import("./loops/codeact.ts");
     const makeSession = policy.agent.language === "python"
-      ? (await import("./codeact/pyodide_session.ts")).createPyodideSession
+      ? pyodideWithAssets((await import("./codeact/pyodide_session.ts")).createPyodideSession, start)
       : (await import("./codeact/quickjs_session.ts")).createQuickJsSession;
     return await runCodeAct(policy, start.task, gate, emit, makeSession);
   }

@@ -4,20 +4,51 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
 import type { Policy } from "../capabilities/policy.ts";
+import { type SandboxEntry, sandboxEntry } from "./assets.ts";
 
-/** The sandbox process's entry module. */
-export const SANDBOX_ENTRY: string = fileURLToPath(new URL("./sandbox.ts", import.meta.url));
+/** How the sandbox's second wall is built. */
+export type SandboxMode = "process" | "worker";
+
+/** Options of {@linkcode sandboxCommand}. */
+export interface SandboxCommandOptions {
+  /** The Deno executable; default this process's own. */
+  deno?: string;
+  /** The sandbox's entry; default {@linkcode sandboxEntry}'s. */
+  entry?: SandboxEntry;
+  /**
+   * `process` (default): the Policy's Deno flags on the sandbox process.
+   * `worker`: the same flags, and the agent side in a Worker whose permissions
+   * are the Policy's. A compiled binary always uses `worker`.
+   */
+  mode?: SandboxMode;
+  /**
+   * Test-only, worker mode: give the process `--allow-all` (what a compiled
+   * binary has), so tests prove that the Worker's permissions hold alone.
+   */
+  unsafeWidenProcessFlags?: boolean;
+}
+
+/** The flags of a sandbox process that has every permission: a compiled binary's, or a test's. */
+const WIDE_FLAGS = ["--no-prompt", "--cached-only", "--no-config", "--allow-all"];
 
 /**
- * The full argv of the sandbox process: `deno run <flags> <entry>`.
+ * The full argv of the sandbox process: `deno run <flags> <entry>`, or for a
+ * compiled binary the binary itself with its hidden sandbox sub-command.
  *
  * @param policy The run's Policy.
- * @param deno The Deno executable; default this process's own.
+ * @param options The Deno executable, the entry and the mode.
  * @returns The argv, program first.
  */
-export function sandboxCommand(policy: Policy, deno: string = Deno.execPath()): string[] {
-  return [deno, "run", ...toDenoFlags(policy), SANDBOX_ENTRY];
+export function sandboxCommand(policy: Policy, options: SandboxCommandOptions = {}): string[] {
+  const entry = options.entry ?? sandboxEntry();
+  if (entry.kind === "self") return [entry.path, SANDBOX_SUBCOMMAND, "--mode=worker"];
+  const deno = options.deno ?? Deno.execPath();
+  if ((options.mode ?? "process") === "process") return [deno, "run", ...toDenoFlags(policy), entry.path];
+  const flags = options.unsafeWidenProcessFlags ? WIDE_FLAGS : toDenoFlags(policy);
+  return [deno, "run", ...flags, "--unstable-worker-options", entry.path, "--mode=worker"];
 }
+
+/** The hidden sub-command by which a compiled binary runs as its own sandbox process. */
+export const SANDBOX_SUBCOMMAND = "__sandbox";

@@ -10,7 +10,8 @@
 import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
-import { sandboxCommand } from "./sandbox_command.ts";
+import { sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
+import type { SandboxEntry } from "./assets.ts";
 import { RunRecord } from "./records.ts";
 import type { RunEvent } from "./protocol.ts";
 import {
@@ -23,6 +24,7 @@ import {
   readLines,
   type RequestMessage,
   type ResultMessage,
+  type SandboxAssets,
   type SecretValue,
 } from "./protocol.ts";
 import { newRunId } from "./records.ts";
@@ -101,6 +103,14 @@ export interface RunOptions {
   model?: ModelClient;
   /** Named pipes carrying a WASI guest's stdout and stderr; its stdout becomes the run's output. */
   pipes?: { stdout: string; stderr: string };
+  /** The sandbox's entry, already built or fetched (see `ensureSandboxEntry`); default where it would be. */
+  entry?: SandboxEntry;
+  /** Local folders of interpreter files the sandbox loads (Pyodide's), sent in the start message. */
+  assets?: SandboxAssets;
+  /** How the sandbox's second wall is built: process flags (default) or a Worker's permissions too. */
+  sandboxMode?: SandboxMode;
+  /** Test-only, worker mode: the process gets `--allow-all`, to prove the Worker's permissions hold alone. */
+  unsafeWidenProcessFlags?: boolean;
 }
 
 /** What the supervisor needs of a model broker. */
@@ -197,7 +207,12 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       options.onEvent?.(stamped);
     } catch { /* a listener's failure must not end the run */ }
   };
-  const argv = options.command ?? sandboxCommand(policy, options.deno);
+  const argv = options.command ?? sandboxCommand(policy, {
+    ...(options.deno !== undefined ? { deno: options.deno } : {}),
+    ...(options.entry !== undefined ? { entry: options.entry } : {}),
+    ...(options.sandboxMode !== undefined ? { mode: options.sandboxMode } : {}),
+    ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
+  });
   emit({
     type: "run",
     id,
@@ -324,6 +339,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
           gateChecks: !options.unsafeDisableGateChecks,
           pluginData: options.pluginData ?? {},
           secrets: options.secrets ?? [],
+          ...(options.assets ? { assets: options.assets } : {}),
         });
         if (options.unsafeDisableGateChecks) {
           emit({ type: "warning", message: "TEST ONLY: the gate's checks are off" });

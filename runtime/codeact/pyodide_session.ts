@@ -43,6 +43,17 @@ import { loadPyodide } from "npm:pyodide@314.0.7";
 /** The exact npm specifier of the Pyodide this engine loads. */
 export const PYODIDE_SPECIFIER = "npm:pyodide@314.0.7";
 
+/** A Python session's options: the common ones, and where Pyodide's files are. */
+export interface PyodideSessionOptions extends CodeSessionOptions {
+  /**
+   * Pyodide's folder (its loader, WebAssembly and standard library), ending in
+   * `/` or not; default the folder of the package this module imported. The
+   * sandbox runs a bundle in which that default points nowhere, so the
+   * supervisor finds the folder ({@linkcode pyodideAssetsDir}) and passes it.
+   */
+  indexURL?: string;
+}
+
 /** The marker appended to output cut at `maxOutputBytes`. */
 export const OUTPUT_TRUNCATED_MARKER = "[output truncated]";
 
@@ -264,6 +275,7 @@ function lastLine(text: string): string {
 async function loadCapturingMemory(
   route: (buffer: Uint8Array) => number,
   snapshot: Uint8Array | undefined,
+  indexURL: string | undefined,
 ): Promise<{ pyodide: Pyodide; memory: WebAssembly.Memory | undefined }> {
   const memories: WebAssembly.Memory[] = [];
   const original = WebAssembly.instantiate;
@@ -290,6 +302,7 @@ async function loadCapturingMemory(
       stderr: lines,
       env: {},
       args: [],
+      ...(indexURL ? { indexURL: indexURL.endsWith("/") ? indexURL : `${indexURL}/` } : {}),
       ...(snapshot ? { _loadSnapshot: snapshot } : {}),
     });
   } finally {
@@ -464,13 +477,13 @@ class PyodideSession implements CodeSession {
 }
 
 async function startSession(
-  options: CodeSessionOptions,
+  options: PyodideSessionOptions,
   snapshot: Uint8Array | undefined,
 ): Promise<CodeSession> {
   // Output before the first step (none is expected) is kept out of the process's stdout and dropped.
   const sink = { buffer: new OutputBuffer(0) };
   const route = (buffer: Uint8Array): number => sink.buffer.write(buffer);
-  const { pyodide, memory } = await loadCapturingMemory(route, snapshot);
+  const { pyodide, memory } = await loadCapturingMemory(route, snapshot, options.indexURL);
   if (!memory) throw new Error("Cannot cap Pyodide's memory: its WebAssembly memory was not found");
   const size = memory.buffer.byteLength;
   if (size > options.memoryBytes) {
@@ -529,7 +542,7 @@ async function startSession(
  * session.dispose();
  * ```
  */
-export function createPyodideSession(options: CodeSessionOptions): Promise<CodeSession> {
+export function createPyodideSession(options: PyodideSessionOptions): Promise<CodeSession> {
   return startSession(options, undefined);
 }
 
@@ -549,7 +562,7 @@ export function createPyodideSession(options: CodeSessionOptions): Promise<CodeS
  * ```
  */
 export function createPyodideSessionFromSnapshot(
-  options: CodeSessionOptions,
+  options: PyodideSessionOptions,
   snapshot: Uint8Array,
 ): Promise<CodeSession> {
   return startSession(options, snapshot);

@@ -1,0 +1,345 @@
+/**
+ * The package's own files, found the same way wherever the package was loaded
+ * from. Three cases:
+ *
+ * - **checkout**: the modules are `file:` URLs of a local checkout (or of a
+ *   command installed from one). Files are read where they are; the sandbox
+ *   entry is a bundle of `runtime/sandbox.ts` built by `deno bundle` into the
+ *   cache folder, rebuilt whenever a source file changes.
+ * - **remote**: the modules came over `https:` (JSR) or `http:`. Each file is
+ *   fetched once into the cache folder (under a name made from the package's
+ *   URL, which JSR never changes for a version), the sandbox entry being the
+ *   bundle the package ships as `dist/sandbox.js` (`deno task bundle`).
+ * - **compiled**: a `deno compile` binary. Files live in the binary's
+ *   virtual file system (`deno task compile` includes them), and the sandbox
+ *   process is the binary itself (see {@linkcode sandboxEntry}).
+ *
+ * In every case the sandbox process runs one self-contained JavaScript file
+ * (or the binary) whose only imports are `node:` built-ins: it resolves no npm
+ * package and downloads nothing, so it never depends on what the caller's Deno
+ * cache holds. Nothing here runs at module load: a module of this package
+ * loads from any URL.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { IronclawError } from "../manifests/errors.ts";
+
+/** Where the package was loaded from. */
+export type PackageSource = "checkout" | "remote" | "compiled";
+
+/** The package's root (the folder of `mod.ts`), as a URL. */
+function packageRoot(): URL {
+  return new URL("../", import.meta.url);
+}
+
+/**
+ * Where this package was loaded from.
+ *
+ * @param root The package's root URL; default this package's.
+ * @returns `compiled` inside a `deno compile` binary, `checkout` for `file:` URLs, else `remote`.
+ * @example
+ * ```ts
+ * import { packageSource } from "./assets.ts";
+ * if (packageSource(new URL("https://jsr.io/@ironclaw/cli/0.1.0/")) !== "remote") throw new Error();
+ * ```
+ */
+export function packageSource(root: URL = packageRoot()): PackageSource {
+  if (Deno.build.standalone) return "compiled";
+  return root.protocol === "file:" ? "checkout" : "remote";
+}
+
+/** Files the sandbox may load besides its entry, relative to the package root (plugin code it imports). */
+export const BUILTIN_PLUGIN_FILES: readonly string[] = [
+  "plugins/plugin.ts",
+  "plugins/builtin/calculator/plugin.toml",
+  "plugins/builtin/calculator/mod.ts",
+  "plugins/builtin/http-json/plugin.toml",
+  "plugins/builtin/http-json/mod.ts",
+  "plugins/builtin/kv-memory/plugin.toml",
+  "plugins/builtin/kv-memory/mod.ts",
+];
+
+/** The WIT world agents are built against, relative to the package root. */
+export const WIT_FILE = "wit/agent.wit";
+
+/** The shipped sandbox bundle of a published package, relative to its root. */
+export const SANDBOX_BUNDLE = "dist/sandbox.js";
+
+/**
+ * The sources the sandbox bundle is made of, relative to the package root:
+ * every module of these folders but tests, and the files that pin npm
+ * packages. A change to any of them makes a checkout rebuild its bundle.
+ */
+const BUNDLE_INPUTS = ["runtime", "capabilities", "manifests", "plugins", "deno.json", "deno.lock"];
+
+/** Options shared by the functions of this module. */
+export interface AssetOptions {
+  /**
+   * The cache folder for bundles and fetched files; default `$IRONCLAW_CACHE_DIR`,
+   * else `$XDG_CACHE_HOME/ironclaw`, else `~/.cache/ironclaw`.
+   */
+  cacheDir?: string;
+  /** The package root; default this package's (tests serve a checkout over HTTP). */
+  root?: URL;
+  /** Called with a line of text when a slow step starts, and with `null` when it ends. */
+  onProgress?: (message: string | null) => void;
+}
+
+/**
+ * The cache folder IronClaw keeps derived files in (never records).
+ *
+ * @returns `$IRONCLAW_CACHE_DIR`, else `$XDG_CACHE_HOME/ironclaw`, else `$HOME/.cache/ironclaw`,
+ *   else a folder under the system's temporary folder.
+ */
+export function defaultCacheDir(): string {
+  const explicit = Deno.env.get("IRONCLAW_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "ironclaw");
+  const home = Deno.env.get("HOME");
+  if (home) return join(home, ".cache", "ironclaw");
+  return join(Deno.env.get("TMPDIR") ?? "/tmp", `ironclaw-cache-${Deno.uid() ?? "user"}`);
+}
+
+/** A folder name for a remote package root: readable, and unique by a hash of the whole URL. */
+function remoteFolderName(root: URL): string {
+  const readable = `${root.host}${root.pathname}`.replace(/[^A-Za-z0-9.@-]+/g, "_").slice(0, 80);
+  const hash = createHash("sha256").update(root.href).digest("hex").slice(0, 12);
+  return `${readable}-${hash}`;
+}
+
+/** Writes a file so that no reader ever sees it half written: a temporary name, then a rename. */
+async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * A package file as a local path: where it is in a checkout or a compiled
+ * binary; fetched once into the cache folder for a remote package.
+ *
+ * @param path The file, relative to the package root (`wit/agent.wit`).
+ * @param options The cache folder and the root.
+ * @returns Its absolute local path.
+ * @throws {IronclawError} `ERR_ASSET` when a remote file cannot be fetched or stored.
+ */
+export async function packageFile(path: string, options: AssetOptions = {}): Promise<string> {
+  const root = options.root ?? packageRoot();
+  if (packageSource(root) !== "remote") return fileURLToPath(new URL(path, root));
+  const local = join(options.cacheDir ?? defaultCacheDir(), "remote", remoteFolderName(root), path);
+  if (await exists(local)) return local;
+  const url = new URL(path, root);
+  let bytes: Uint8Array;
+  try {
+    const response = await fetch(url);
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`HTTP ${response.status}`);
+    }
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (e) {
+    throw new IronclawError(
+      "ERR_ASSET",
+      `Cannot fetch IronClaw's file "${url.href}": ${(e as Error).message}`,
+      {
+        hint: path === SANDBOX_BUNDLE
+          ? "the package was published without its sandbox bundle: run `deno task bundle` before publishing"
+          : "check the network, or install IronClaw from a checkout",
+        cause: e,
+      },
+    );
+  }
+  try {
+    await writeAtomic(local, bytes);
+  } catch (e) {
+    throw new IronclawError("ERR_ASSET", `Cannot store "${local}": ${(e as Error).message}`, {
+      hint: "set IRONCLAW_CACHE_DIR to a writable folder",
+      cause: e,
+    });
+  }
+  return local;
+}
+
+/**
+ * The folder of the plugins that ship with IronClaw, as a local path.
+ *
+ * @param options The cache folder and the root.
+ * @returns The folder (`plugins/builtin`), fetched whole first for a remote package.
+ * @throws {IronclawError} `ERR_ASSET` when a remote file cannot be fetched.
+ */
+export async function builtinPluginsDir(options: AssetOptions = {}): Promise<string> {
+  let dir = "";
+  for (const file of BUILTIN_PLUGIN_FILES) {
+    const local = await packageFile(file, options);
+    if (file === "plugins/plugin.ts") dir = join(dirname(local), "builtin");
+  }
+  return dir;
+}
+
+/** How the sandbox process is started: its program and the arguments before any flag. */
+export interface SandboxEntry {
+  /** `module`: `deno run <flags> <path>`; `self`: the compiled binary runs itself as the sandbox. */
+  kind: "module" | "self";
+  /** The bundle's path (kind `module`), or the binary's (kind `self`). */
+  path: string;
+  /** The folder the sandbox process reads its own code from (granted read-only). */
+  dir: string;
+}
+
+/**
+ * Where the sandbox entry is (or will be once {@linkcode ensureSandboxEntry}
+ * has run), without building or fetching anything: what `ironclaw check`
+ * prints is the command a run will use.
+ *
+ * @param options The cache folder and the root.
+ * @returns The entry.
+ */
+export function sandboxEntry(options: AssetOptions = {}): SandboxEntry {
+  const root = options.root ?? packageRoot();
+  const cache = options.cacheDir ?? defaultCacheDir();
+  switch (packageSource(root)) {
+    case "compiled":
+      return { kind: "self", path: Deno.execPath(), dir: fileURLToPath(new URL("runtime/", root)) };
+    case "remote": {
+      const path = join(cache, "remote", remoteFolderName(root), SANDBOX_BUNDLE);
+      return { kind: "module", path, dir: dirname(path) };
+    }
+    case "checkout": {
+      const dir = join(cache, "sandbox", sourceFingerprint(fileURLToPath(root)));
+      return { kind: "module", path: join(dir, "sandbox.js"), dir };
+    }
+  }
+}
+
+/**
+ * A fingerprint of a checkout's bundle inputs: their names, sizes and change
+ * times (a stat per file, about a millisecond; no file is read).
+ */
+function sourceFingerprint(rootDir: string): string {
+  const hash = createHash("sha256");
+  const visit = (path: string) => {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(path);
+    } catch {
+      return;
+    }
+    if (info.isDirectory) {
+      const names = [...Deno.readDirSync(path)].map((e) => e.name).sort();
+      for (const name of names) visit(join(path, name));
+    } else if (info.isFile && !path.endsWith("_test.ts") && /\.(ts|json|lock|toml)$/.test(path)) {
+      hash.update(`${relative(rootDir, path)}\0${info.size}\0${info.mtime?.getTime() ?? 0}\n`);
+    }
+  };
+  for (const input of BUNDLE_INPUTS) visit(join(rootDir, input));
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * Makes sure the sandbox entry exists: builds the bundle of a checkout when
+ * its sources changed (about 1-2 s, once), fetches the shipped bundle of a
+ * remote package (once); nothing for a compiled binary.
+ *
+ * @param options The cache folder, the root, and a progress callback.
+ * @returns The entry, ready to run.
+ * @throws {IronclawError} `ERR_ASSET` when the bundle cannot be built or fetched, with what to do.
+ */
+export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<SandboxEntry> {
+  const root = options.root ?? packageRoot();
+  const entry = sandboxEntry(options);
+  if (entry.kind === "self" || await exists(entry.path)) return entry;
+  if (packageSource(root) === "remote") {
+    options.onProgress?.("Fetching the sandbox runtime");
+    try {
+      await packageFile(SANDBOX_BUNDLE, options);
+    } finally {
+      options.onProgress?.(null);
+    }
+    return entry;
+  }
+  options.onProgress?.("Building the sandbox runtime (once per change of IronClaw's sources)");
+  try {
+    await bundleSandbox(fileURLToPath(root), entry.path);
+  } finally {
+    options.onProgress?.(null);
+  }
+  return entry;
+}
+
+/**
+ * Bundles `runtime/sandbox.ts` of a checkout, with every npm package it uses,
+ * into one JavaScript file whose only imports are `node:` built-ins.
+ *
+ * @param rootDir The checkout.
+ * @param output The bundle's path (written atomically).
+ * @param deno The Deno executable; default this process's.
+ * @throws {IronclawError} `ERR_ASSET` with Deno's message when bundling fails.
+ */
+export async function bundleSandbox(
+  rootDir: string,
+  output: string,
+  deno: string = Deno.execPath(),
+): Promise<void> {
+  await Deno.mkdir(dirname(output), { recursive: true });
+  const tmp = `${output}.${crypto.randomUUID()}.tmp.js`;
+  let result: Deno.CommandOutput;
+  try {
+    result = await new Deno.Command(deno, {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform=deno",
+        "--format=esm",
+        `--config=${join(rootDir, "deno.json")}`,
+        "-o",
+        tmp,
+        join(rootDir, "runtime", "sandbox.ts"),
+      ],
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    throw new IronclawError("ERR_ASSET", `Cannot start "${deno} bundle": ${(e as Error).message}`, {
+      hint: "the sandbox runtime is built with Deno's bundler: run IronClaw with Deno 2.9 or later",
+      cause: e,
+    });
+  }
+  if (!result.success) {
+    await Deno.remove(tmp).catch(() => {});
+    const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-8).join("\n");
+    throw new IronclawError("ERR_ASSET", `Cannot build the sandbox runtime:\n${stderr}`, {
+      hint: "run `deno task bundle` in the checkout to see the whole error",
+    });
+  }
+  try {
+    // esbuild labels modules by their path: keep the machine's cache folder out of the bundle.
+    const text = await Deno.readTextFile(tmp);
+    await Deno.writeTextFile(tmp, text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/"));
+    await Deno.rename(tmp, output);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
