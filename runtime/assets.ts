@@ -52,9 +52,12 @@ export function packageSource(root: URL = packageRoot()): PackageSource {
   return root.protocol === "file:" ? "checkout" : "remote";
 }
 
+/** The plugin author API (`definePlugin`, `PluginGateError`), which plugin code may import. */
+export const PLUGIN_API_FILE = "plugins/plugin.ts";
+
 /** Files the sandbox may load besides its entry, relative to the package root (plugin code it imports). */
 export const BUILTIN_PLUGIN_FILES: readonly string[] = [
-  "plugins/plugin.ts",
+  PLUGIN_API_FILE,
   "plugins/builtin/calculator/plugin.toml",
   "plugins/builtin/calculator/mod.ts",
   "plugins/builtin/http-json/plugin.toml",
@@ -192,7 +195,7 @@ export async function builtinPluginsDir(options: AssetOptions = {}): Promise<str
   let dir = "";
   for (const file of BUILTIN_PLUGIN_FILES) {
     const local = await packageFile(file, options);
-    if (file === "plugins/plugin.ts") dir = join(dirname(local), "builtin");
+    if (file === PLUGIN_API_FILE) dir = join(dirname(local), "builtin");
   }
   return dir;
 }

@@ -10,7 +10,7 @@ import { type Policy, withRuntimePaths } from "../capabilities/policy.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
 import type { AgentModule, SandboxAssets, SecretValue } from "./protocol.ts";
-import { ensureSandboxEntry } from "./assets.ts";
+import { ensureSandboxEntry, packageFile, PLUGIN_API_FILE } from "./assets.ts";
 import { newRunId } from "./records.ts";
 import { refuseEscapingLinks } from "./link_scan.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
@@ -161,7 +161,9 @@ export async function runAgent(
   if (policy.plugins.length > 0) {
     const data = Object.values(pluginData);
     run = withRuntimePaths(run, {
-      read: [...policy.plugins.map((p) => p.dir), ...data],
+      // Plugin code may import the plugin API of this package (one file without imports); the bundled
+      // sandbox has no copy of it in its module graph, so it reads it like the plugins' own files.
+      read: [...policy.plugins.map((p) => p.dir), ...data, await packageFile(PLUGIN_API_FILE)],
       write: data,
       moduleFormat: run.agent.moduleFormat,
     });
