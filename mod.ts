@@ -58,8 +58,15 @@ export { listRuns, type RunSummary, showRun } from "./runtime/records.ts";
 export { type AgentModule, PROTOCOL_VERSION, type RunEvent, type SecretValue } from "./runtime/protocol.ts";
 export * from "./plugins/mod.ts";
 
-if (import.meta.main) {
-  const { main } = await import("./cli/main.ts");
-  Deno.exit(await main(Deno.args));
-}
 export * from "./runtime/models/mod.ts";
+
+if (import.meta.main) {
+  if (Deno.args[0] === "__sandbox") {
+    // A compiled binary has no separate deno to spawn: it runs itself as the sandbox process
+    // (runtime/sandbox_command.ts), which speaks the protocol on stdio and runs the agent in a Worker.
+    await import("./runtime/sandbox.ts");
+  } else {
+    const { main } = await import("./cli/main.ts");
+    Deno.exit(await main(Deno.args));
+  }
+}

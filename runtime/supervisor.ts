@@ -10,7 +10,7 @@
 import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
-import { sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
+import { SANDBOX_SUBCOMMAND, sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
 import type { SandboxEntry } from "./assets.ts";
 import { RunRecord } from "./records.ts";
 import type { RunEvent } from "./protocol.ts";
@@ -254,7 +254,13 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
     child = new Deno.Command(spawned[0]!, {
       args: spawned.slice(1),
       clearEnv: true,
-      env: sandboxEnv(policy),
+      env: {
+        ...sandboxEnv(policy),
+        // A compiled binary takes no --v8-flags on its command line: its heap cap comes from the environment.
+        ...(argv[1] === SANDBOX_SUBCOMMAND
+          ? { DENO_V8_FLAGS: `--max-old-space-size=${policy.limits.memoryMb}` }
+          : {}),
+      },
       cwd: policy.baseDir,
       stdin: "piped",
       stdout: "piped",
