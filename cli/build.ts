@@ -4,6 +4,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { packageFile, WIT_FILE } from "../runtime/assets.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import { type Io, parseCommandArgs, reportError, UsageError } from "./_output.ts";
+import { progressEnabled, startProgress } from "./_progress.ts";
 
 /** Help of `ironclaw build`. */
 export const BUILD_HELP = `Build a JavaScript or TypeScript agent into a WebAssembly component
@@ -24,7 +25,6 @@ Options:
   -o, --output <file>   Where to write the component (default: beside the source, .wasm)
   -h, --help            Show this help
 `;
-
 
 /**
  * Builds a component from an agent's source.
@@ -118,7 +118,16 @@ export async function buildCommand(args: string[], io: Io): Promise<number> {
       values.output ?? join(dirname(source), basename(source, extname(source)) + ".wasm"),
     );
     const started = performance.now();
-    const size = await buildAgent(source, output);
+    const progress = startProgress(`building ${basename(source)}`, {
+      enabled: progressEnabled(),
+      write: io.err,
+    });
+    let size: number;
+    try {
+      size = await buildAgent(source, output);
+    } finally {
+      progress.stop();
+    }
     io.err(
       `built ${output} (${(size / 1024).toFixed(0)} KiB) in ${
         ((performance.now() - started) / 1000).toFixed(1)

@@ -134,8 +134,8 @@ export interface RunHandle {
 }
 
 /** Environment of the sandbox: nothing of the supervisor's but where Deno's cache is and the granted variables. */
-function sandboxEnv(policy: Policy): Record<string, string> {
-  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", DENO_DIR: denoDir() };
+function sandboxEnv(policy: Policy, denoDir: string): Record<string, string> {
+  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", DENO_DIR: denoDir };
   for (const { name } of policy.env) {
     if (name.endsWith("*")) {
       const prefix = name.slice(0, -1);
@@ -146,15 +146,6 @@ function sandboxEnv(policy: Policy): Record<string, string> {
     }
   }
   return env;
-}
-
-function denoDir(): string {
-  const explicit = Deno.env.get("DENO_DIR");
-  if (explicit) return explicit;
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  if (xdg) return join(xdg, "deno");
-  const home = Deno.env.get("HOME") ?? "/";
-  return Deno.build.os === "darwin" ? join(home, "Library", "Caches", "deno") : join(home, ".cache", "deno");
 }
 
 const STDERR_TAIL = 16 * 1024;
@@ -207,6 +198,10 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       options.onEvent?.(stamped);
     } catch { /* a listener's failure must not end the run */ }
   };
+  // The sandbox gets a Deno cache folder of its own, empty, removed with the run: it runs a bundle that
+  // resolves no package, so it needs nothing from the caller's cache, and what Deno keeps there without a
+  // permission (CacheStorage, the transpiled plugin code) lives and dies with this run.
+  const sandboxDenoDir = join(options.stateDir, "sandbox-cache", id);
   const argv = options.command ?? sandboxCommand(policy, {
     ...(options.deno !== undefined ? { deno: options.deno } : {}),
     ...(options.entry !== undefined ? { entry: options.entry } : {}),
@@ -255,7 +250,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       args: spawned.slice(1),
       clearEnv: true,
       env: {
-        ...sandboxEnv(policy),
+        ...sandboxEnv(policy, sandboxDenoDir),
         // A compiled binary takes no --v8-flags on its command line: its heap cap comes from the environment.
         ...(argv[1] === SANDBOX_SUBCOMMAND
           ? { DENO_V8_FLAGS: `--max-old-space-size=${policy.limits.memoryMb}` }
@@ -553,6 +548,7 @@ export function startRun(policy: Policy, options: RunOptions): RunHandle {
       }
       if (stderrTail.trim()) emit({ type: "sandbox-stderr", data: stderrTail.slice(-4096) });
       killGroup(); // whatever the sandbox started and left behind ends with the run
+      await Deno.remove(sandboxDenoDir, { recursive: true }).catch(() => {});
       modelAbort.abort();
       emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
     } else {

@@ -28,6 +28,12 @@ export interface PrepareOptions {
    * Default true.
    */
   waits?: boolean;
+  /**
+   * Told when a slow step starts and ends: `transpile-start` before jco runs (a cache miss, some seconds),
+   * `transpile-end` once it is over, whether it succeeded or not. Never called on a cache hit. The CLI shows
+   * a progress line in between; this module prints nothing.
+   */
+  onProgress?: (phase: "transpile-start" | "transpile-end") => void;
 }
 
 /** A component ready to instantiate. */
@@ -58,7 +64,7 @@ async function sha256Hex(parts: Uint8Array[]): Promise<string> {
  * @param wasm The component's bytes.
  * @param stateDir The runtime's state folder; the cache is `<state>/cache/components/<hash>`.
  * @param maxPages The cap on each memory, in 64 KiB pages (part of the cache key).
- * @param options Whether its calls may wait (part of the cache key).
+ * @param options Whether its calls may wait (part of the cache key), and a callback for the slow transpile.
  * @returns Where the prepared component is.
  * @throws {IronclawError} `ERR_MODULE_INVALID` when jco cannot transpile it.
  */
@@ -79,6 +85,25 @@ export async function prepareComponent(
     return { dir, transpiled: false, ms: performance.now() - started };
   } catch { /* a miss */ }
 
+  options.onProgress?.("transpile-start");
+  try {
+    return await transpileInto(wasm, { dir, root, maxPages, waits, started });
+  } finally {
+    options.onProgress?.("transpile-end");
+  }
+}
+
+/** A cache miss: transpiles, patches and caps the component, and renames it into `dir`. */
+async function transpileInto(
+  wasm: Uint8Array,
+  { dir, root, maxPages, waits, started }: {
+    dir: string;
+    root: string;
+    maxPages: number;
+    waits: boolean;
+    started: number;
+  },
+): Promise<PreparedComponent> {
   const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
   let files: Record<string, Uint8Array>;
   try {
