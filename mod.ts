@@ -55,7 +55,23 @@ export {
   type HostGateOptions,
 } from "./runtime/gate.ts";
 export { listRuns, type RunSummary, showRun } from "./runtime/records.ts";
-export { type AgentModule, PROTOCOL_VERSION, type RunEvent, type SecretValue } from "./runtime/protocol.ts";
+export {
+  type AgentModule,
+  PROTOCOL_VERSION,
+  type RunEvent,
+  type SandboxAssets,
+  type SecretValue,
+} from "./runtime/protocol.ts";
+export {
+  type AssetOptions,
+  defaultCacheDir,
+  ensureSandboxEntry,
+  type PackageSource,
+  packageSource,
+  type SandboxEntry,
+  sandboxEntry,
+} from "./runtime/assets.ts";
+export { sandboxCommand, type SandboxCommandOptions, type SandboxMode } from "./runtime/sandbox_command.ts";
 export * from "./plugins/mod.ts";
 
 export * from "./runtime/models/mod.ts";

@@ -145,6 +145,8 @@ export interface PolicyAgent {
   language: NonNullable<ManifestAgent["language"]> | null;
   /** The system prompt of a built-in loop. */
   instructions: string | null;
+  /** Whether a run needs a task, may have one, or takes none. */
+  task: ManifestAgent["task"];
 }
 
 /** Everything an agent may do, resolved and frozen. */
@@ -523,13 +525,15 @@ export function resolvePolicy(
     const m = manifest.model;
     const provider = Object.hasOwn(config.providers, m.provider) ? config.providers[m.provider] : undefined;
     if (!provider) {
-      const near = closest(m.provider, Object.keys(config.providers));
+      const known = Object.keys(config.providers).sort();
+      const near = closest(m.provider, known);
       issues.push({
         code: "ERR_PROVIDER_UNKNOWN",
         message: `No provider named "${m.provider}" in the runtime config "${config.file}"`,
         hint: near
           ? `did you mean "${near}"?`
-          : `define it in ironclaw.toml: [providers.${m.provider}] type = "openai", base_url = "..."`,
+          : `${known.length ? `name one of ${known.map((k) => `"${k}"`).join(", ")}, or ` : ""}` +
+            `define it in ironclaw.toml: [providers.${m.provider}] type = "openai", base_url = "..."`,
         pos: mOrigin(["model", "provider"]),
       });
     } else {
@@ -556,7 +560,7 @@ export function resolvePolicy(
     issues.push({
       code: "ERR_MISSING_KEY",
       message: `A ${manifest.agent.kind} agent needs a [model] table`,
-      hint: '[model] provider = "local", name = "qwen2.5:7b"',
+      hint: '[model] provider = "ollama", name = "qwen2.5:7b"',
       pos: mOrigin(["agent", "kind"]),
     });
   }
@@ -621,6 +625,7 @@ export function resolvePolicy(
       moduleFormat: module === null ? null : options.moduleFormat ?? null,
       language: manifest.agent.language ?? (manifest.agent.kind === "codeact" ? "javascript" : null),
       instructions: manifest.agent.instructions ?? null,
+      task: manifest.agent.task,
     },
     /** The manifest's absolute path. */
     manifestFile: manifest.file,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseManifest } from "../manifests/agent_manifest.ts";
-import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
+import { defaultRuntimeConfig, parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { InvalidDocumentError } from "../manifests/errors.ts";
 import { type PluginGrants, resolvePolicy, type ResolvePolicyOptions } from "./policy.ts";
 import { explainDenoFlags, toDenoFlags } from "./deno_flags.ts";
@@ -196,6 +196,73 @@ Deno.test("resolvePolicy() refuses dangerous or impossible grants, all at once",
       (e: unknown) => e instanceof InvalidDocumentError && e.issues[0]?.code === "ERR_PATH_ESCAPE",
     );
   });
+});
+
+Deno.test("resolvePolicy() names the built-in providers without a config, and hints at unknown ones", async (t) => {
+  const defaults = defaultRuntimeConfig("/srv");
+  const policyUnder = (provider: string) =>
+    resolvePolicy(
+      parseManifest(`${HEAD}[model]\nprovider = "${provider}"\nname = "m"\n`, { path: "/srv/t/agent.toml" }),
+      defaults,
+    );
+  const known: [string, string, string, string | null][] = [
+    ["openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY"],
+    ["anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"],
+    ["ollama", "ollama", "http://127.0.0.1:11434", null],
+  ];
+  for (const [name, type, baseUrl, apiKeyEnv] of known) {
+    await t.step(`"${name}" is built in`, () => {
+      const m = policyUnder(name).model;
+      assert.deepEqual([m?.type, m?.baseUrl, m?.apiKeyEnv], [type, baseUrl, apiKeyEnv]);
+    });
+  }
+  const unknown: [string, string, RegExp][] = [
+    ["a typo", "opnai", /^did you mean "openai"\?$/],
+    ["a typo of another", "antropic", /^did you mean "anthropic"\?$/],
+    [
+      "nothing close",
+      "mistral",
+      /^name one of "anthropic", "ollama", "openai", or define it in ironclaw\.toml/,
+    ],
+    ["an inherited property name", "constructor", /^name one of /],
+  ];
+  for (const [name, provider, hint] of unknown) {
+    await t.step(`${name}: ERR_PROVIDER_UNKNOWN`, () => {
+      try {
+        policyUnder(provider);
+        assert.fail("should be refused");
+      } catch (e) {
+        assert.ok(e instanceof InvalidDocumentError, String(e));
+        const [issue] = e.issues;
+        assert.equal(issue?.code, "ERR_PROVIDER_UNKNOWN");
+        assert.equal(issue?.message, `No provider named "${provider}" in the runtime config "(defaults)"`);
+        assert.match(issue?.hint ?? "", hint);
+        assert.equal(issue?.pos.key, "model.provider");
+      }
+    });
+  }
+  await t.step("the built-in keys are never granted as env", () => {
+    const m = parseManifest(`${HEAD}[capabilities.env]\nallow = ["ANTHROPIC_API_KEY"]\n`, {
+      path: "/srv/t/agent.toml",
+    });
+    assert.throws(
+      () => resolvePolicy(m, defaults),
+      (e: unknown) => e instanceof InvalidDocumentError && e.issues[0]?.code === "ERR_ENV_SECRET",
+    );
+  });
+});
+
+Deno.test("resolvePolicy() carries [agent] task", async (t) => {
+  const cases: [string, string][] = [["", "required"], [`task = "optional"\n`, "optional"], [
+    `task = "none"\n`,
+    "none",
+  ]];
+  for (const [line, task] of cases) {
+    await t.step(task, () => {
+      const m = parseManifest(HEAD + line, { path: "/srv/t/agent.toml" });
+      assert.equal(resolvePolicy(m, CONFIG).agent.task, task);
+    });
+  }
 });
 
 Deno.test("resolvePolicy() lowers default limits to the ceilings", () => {

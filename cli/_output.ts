@@ -1,7 +1,7 @@
 /** Writing to the terminal: colour only when wanted, errors formatted alike everywhere. */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { formatIssue, InvalidDocumentError, IronclawError, printable } from "../manifests/errors.ts";
+import { formatIssue, InvalidDocumentError, IronclawError, printableLines } from "../manifests/errors.ts";
 
 /** Where a command writes; tests pass their own. */
 export interface Io {
@@ -62,8 +62,8 @@ export function reportError(io: Io, e: unknown): number {
     return 2;
   }
   if (e instanceof IronclawError) {
-    io.err(`${s.red("error")}: ${printable(e.message)} [${e.code}]\n`);
-    if (e.hint) io.err(`  hint: ${printable(e.hint)}\n`);
+    io.err(`${s.red("error")}: ${printableLines(e.message)} [${e.code}]\n`);
+    if (e.hint) io.err(`  hint: ${printableLines(e.hint, "    ")}\n`);
     return e instanceof UsageError ? 2 : 1;
   }
   io.err(`${s.red("error")}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);

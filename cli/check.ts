@@ -1,10 +1,10 @@
 /** `ironclaw check <agent.toml>`: validate a manifest and show what it grants and why. */
 
-import { relative } from "node:path";
-import type { GrantOrigin, Policy } from "../capabilities/policy.ts";
+import { dirname, relative, resolve } from "node:path";
+import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
 import { denoNetValue } from "../capabilities/net.ts";
-import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
+import { loadManifest, loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
 import { configureLogging, logger } from "../runtime/logging.ts";
 import { printable } from "../manifests/errors.ts";
 import { sandboxCommand } from "../runtime/sandbox_command.ts";
@@ -30,11 +30,13 @@ Examples:
 Usage: ironclaw check <agent.toml> [options]
 
 Prints the effective grants, the exact command line of the sandbox process, and
-for each flag the manifest line that caused it, then warnings for dangerous grants.
+for each flag the manifest line that caused it, then warnings: dangerous grants, and
+granted folders or a module that do not exist.
 
 Options:
   --json            Print one JSON object: {agent, config, grants, limits, command, flags, explain, warnings}
-  --config <file>   Runtime config (default: ./ironclaw.toml, else built-in defaults)
+  --config <file>   Runtime config; without it: ./ironclaw.toml, then ironclaw.toml
+                    beside the manifest, then built-in defaults
   -h, --help        Show this help
 
 Exit status: 0 valid, 2 invalid (every problem is listed), 1 anything else.
@@ -69,18 +71,23 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
         "ironclaw check <agent.toml>",
       );
     }
-    const config = await loadRuntimeConfig(configOption(values));
+    const manifest = positionals[0]!;
+    const config = await loadRuntimeConfig({
+      ...configOption(values),
+      manifestDir: dirname(resolve(manifest)),
+    });
     await configureLogging(config.log, { stdoutReserved: json });
-    const policy = await loadPolicy(positionals[0]!, config);
+    const policy = await loadPolicy(manifest, config);
+    const warnings = [...policy.warnings, ...await missingPaths(policy, manifest, pathExists)];
     const command = sandboxCommand(policy);
     logger("check").debug("Resolved the policy of {agent} under {config}", {
       agent: policy.agent.name,
       config: config.file,
     });
     if (json) {
-      io.out(JSON.stringify(checkJson(policy, config.file, command)) + "\n");
+      io.out(JSON.stringify(checkJson(policy, config.file, command, warnings)) + "\n");
     } else {
-      io.out(checkText(policy, config.file, command, io));
+      io.out(checkText(policy, config.file, command, warnings, io));
     }
     return 0;
   } catch (e) {
@@ -98,7 +105,56 @@ function where(o: GrantOrigin, cwd = Deno.cwd()): string {
   return `${by}${file}:${o.line}:${o.column}`;
 }
 
-function checkJson(policy: Policy, configFile: string, command: string[]): Record<string, unknown> {
+/**
+ * Warnings for granted paths and a module that do not exist: allowed (a run may
+ * create them first), but most often a typo or a step not yet done.
+ */
+async function missingPaths(
+  policy: Policy,
+  manifestPath: string,
+  exists: (path: string) => Promise<boolean>,
+): Promise<PolicyWarning[]> {
+  const out: PolicyWarning[] = [];
+  const seen = new Set<string>();
+  for (const [kind, grants] of [["read", policy.fs.read], ["write", policy.fs.write]] as const) {
+    for (const g of grants) {
+      if (seen.has(g.path)) continue;
+      seen.add(g.path);
+      if (!await exists(g.path)) {
+        out.push({
+          message: `The ${kind} grant "${g.path}" does not exist: create it, or the agent cannot use it`,
+          at: g.from[0]!,
+        });
+      }
+    }
+  }
+  const module = policy.agent.module;
+  if (module !== null && !await exists(module)) {
+    const at = (await loadManifest(manifestPath)).at(["agent", "module"]);
+    out.push({
+      message: `The module "${module}" does not exist: build it before running the agent`,
+      at: { source: "manifest", ...at },
+    });
+  }
+  return out;
+}
+
+/** Whether a path exists; anything but "not found" (no permission, say) counts as existing. */
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
+  }
+}
+
+function checkJson(
+  policy: Policy,
+  configFile: string,
+  command: string[],
+  warnings: readonly PolicyWarning[],
+): Record<string, unknown> {
   const origin = (o: GrantOrigin) => ({
     source: o.source,
     file: o.file,
@@ -145,11 +201,17 @@ function checkJson(policy: Policy, configFile: string, command: string[]): Recor
     command,
     flags: explainDenoFlags(policy).map((f) => f.flag),
     explain: explainDenoFlags(policy).map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
-    warnings: policy.warnings.map((w) => ({ message: w.message, ...origin(w.at) })),
+    warnings: warnings.map((w) => ({ message: w.message, ...origin(w.at) })),
   };
 }
 
-function checkText(policy: Policy, configFile: string, command: string[], io: Io): string {
+function checkText(
+  policy: Policy,
+  configFile: string,
+  command: string[],
+  warnings: readonly PolicyWarning[],
+  io: Io,
+): string {
   const s = styles(io);
   const lines: string[] = [];
   const a = policy.agent;
@@ -226,9 +288,9 @@ function checkText(policy: Policy, configFile: string, command: string[], io: Io
     lines.push(`  ${printable(f.flag)}`);
     lines.push(`      ${f.why}${from}`);
   }
-  if (policy.warnings.length > 0) {
+  if (warnings.length > 0) {
     lines.push("", s.bold(s.yellow("Warnings")));
-    for (const w of policy.warnings) {
+    for (const w of warnings) {
       lines.push(`  ${s.yellow("warning")}: ${printable(w.message)} ${s.dim(`(${printable(where(w.at))})`)}`);
     }
   }

@@ -32,7 +32,8 @@ Commands:
   help [command]        Show help for a command
 
 Options:
-  --config <file>       Runtime config (default: ./ironclaw.toml, else built-in defaults)
+  --config <file>       Runtime config; without it: ./ironclaw.toml, then ironclaw.toml beside
+                        the manifest (run, check), then built-in defaults
   -h, --help            Show this help
   -V, --version         Show the version
 

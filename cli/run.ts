@@ -1,6 +1,9 @@
 /** `ironclaw run <agent.toml> --task "..."`: run an agent in its sandbox. */
 
-import { printable } from "../manifests/errors.ts";
+import { dirname, resolve } from "node:path";
+import type { Policy } from "../capabilities/policy.ts";
+import { printableLines } from "../manifests/errors.ts";
+import type { RunEvent } from "../runtime/protocol.ts";
 import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
 import { configureLogging, logger } from "../runtime/logging.ts";
 import { runAgent } from "../runtime/run.ts";
@@ -14,6 +17,7 @@ import {
   styles,
   UsageError,
 } from "./_output.ts";
+import { type Progress, progressEnabled, startProgress } from "./_progress.ts";
 
 /** Help of `ironclaw run`. */
 export const RUN_HELP = `Run an agent in its sandbox
@@ -31,12 +35,17 @@ counts and records it. Each run gets an id and an append-only event log in
 the state folder (ironclaw runs list).
 
 Options:
-  --task <text>     The task given to the agent (default: empty)
+  --task <text>     The task given to the agent: required, unless the manifest's
+                    [agent] task is "optional" or "none" (then --task is refused)
   --json            Stream the run's events as JSON lines; the last is
                     {"type":"end","state":...,"output":...}
-  --config <file>   Runtime config (default: ./ironclaw.toml, else built-in defaults)
+  --config <file>   Runtime config; without it: ./ironclaw.toml, then ironclaw.toml
+                    beside the manifest, then built-in defaults
   --grace <ms>      How long a stopping sandbox gets before it is killed (default 2000)
   -h, --help        Show this help
+
+Records go to the config's [runtime] state_dir: by default $XDG_STATE_HOME/ironclaw,
+else ~/.local/state/ironclaw.
 
 Ctrl-C (or SIGTERM) asks the agent to stop, waits the grace period, then kills
 it; a second Ctrl-C kills it at once.
@@ -82,14 +91,32 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 600_000) {
       throw new UsageError(`"${values.grace}" is not a grace period`, "give milliseconds, from 0 to 600000");
     }
-    const config = await loadRuntimeConfig(configOption(values));
+    const manifest = positionals[0]!;
+    const config = await loadRuntimeConfig({
+      ...configOption(values),
+      manifestDir: dirname(resolve(manifest)),
+    });
     await configureLogging(config.log, { stdoutReserved: json });
     const log = logger("run");
-    const policy = await loadPolicy(positionals[0]!, config);
+    const policy = await loadPolicy(manifest, config);
+    checkTask(policy, values.task);
+    const pythonStart = pythonStartProgress(policy, io, json);
+    let preparing: Progress | null = null;
     const handle = await runAgent(policy, config, {
       task: values.task ?? "",
       graceMs,
-      ...(json ? { onEvent: (e) => io.out(JSON.stringify(e) + "\n") } : {}),
+      // Building the sandbox runtime or transpiling a new component takes seconds, once.
+      onProgress: (message) => {
+        preparing?.stop();
+        preparing = message === null ? null : startProgress(message, {
+          enabled: progressEnabled({ json }),
+          write: io.err,
+        });
+      },
+      onEvent: (e) => {
+        if (json) io.out(JSON.stringify(e) + "\n");
+        pythonStart.onEvent(e);
+      },
     });
     log.info("Run {id} of {agent} started", { id: handle.id, agent: policy.agent.name });
     const onSignal = (signal: Deno.Signal) => () => handle.stop(signal);
@@ -103,6 +130,8 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       outcome = await handle.done;
     } finally {
       for (const [s, f] of signals) Deno.removeSignalListener(s, f);
+      pythonStart.stop();
+      (preparing as Progress | null)?.stop();
     }
     log.info("Run {id} ended {state}", { id: outcome.id, state: outcome.state });
     if (!json) {
@@ -111,8 +140,8 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
         io.out(outcome.output ?? "");
         if (outcome.output && !outcome.output.endsWith("\n")) io.out("\n");
       } else if (outcome.error) {
-        io.err(`${s.red(outcome.state)}: ${printable(outcome.error.message)} [${outcome.error.code}]\n`);
-        if (outcome.error.hint) io.err(`  hint: ${printable(outcome.error.hint)}\n`);
+        io.err(`${s.red(outcome.state)}: ${printableLines(outcome.error.message)} [${outcome.error.code}]\n`);
+        if (outcome.error.hint) io.err(`  hint: ${printableLines(outcome.error.hint, "    ")}\n`);
       }
       const u = outcome.modelUsage;
       const model = u
@@ -127,5 +156,53 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       return reportError({ ...io, err: () => {} }, e);
     }
     return reportError(io, e);
+  }
+}
+
+/**
+ * The progress line of a Python CodeAct start: Pyodide loads for seconds between the sandbox's `running` state
+ * and the loop's first event. Shown only on a terminal and never with `--json`.
+ */
+function pythonStartProgress(
+  policy: Policy,
+  io: Io,
+  json: boolean,
+): { onEvent(event: RunEvent): void; stop(): void } {
+  const enabled = policy.agent.kind === "codeact" && policy.agent.language === "python" &&
+    progressEnabled({ json });
+  let progress: Progress | null = null;
+  let over = !enabled;
+  const stop = () => {
+    over = true;
+    progress?.stop();
+  };
+  return {
+    onEvent(event) {
+      if (over) return;
+      if (progress === null) {
+        if (event.type === "state" && event.state === "running") {
+          progress = startProgress("starting Python (Pyodide)", { enabled, write: io.err });
+        }
+      } else {
+        stop();
+      }
+    },
+    stop,
+  };
+}
+
+/** A run without `--task` of an agent that needs one, or with one for an agent that takes none: a usage error. */
+function checkTask(policy: Policy, task: string | undefined): void {
+  if (task === undefined && policy.agent.task === "required") {
+    throw new UsageError(
+      `The agent "${policy.agent.name}" needs a task`,
+      `give one with --task "...", or set task = "optional" under [agent] in "${policy.manifestFile}" if it needs none`,
+    );
+  }
+  if (task !== undefined && policy.agent.task === "none") {
+    throw new UsageError(
+      `The agent "${policy.agent.name}" takes no task`,
+      `leave out --task, or set task = "optional" under [agent] in "${policy.manifestFile}"`,
+    );
   }
 }

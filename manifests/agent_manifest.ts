@@ -28,6 +28,9 @@ const pathList = (description: string): ArrayNode => ({
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
+/** The values of `[agent] task`: whether a run needs a task, may have one, or takes none. */
+const TASK_MODES: readonly ManifestAgent["task"][] = ["required", "optional", "none"];
+
 const limit = (description: string, maximum: number, fallback: number): IntegerNode => ({
   type: "integer",
   description,
@@ -125,6 +128,13 @@ export const AGENT_SCHEMA: TableNode = {
           minLength: 1,
           examples: ["You summarize notes."],
         },
+        task: {
+          type: "string",
+          description:
+            "Whether the agent takes a task: required (ironclaw run needs --task), optional, or none (--task is refused)",
+          enum: TASK_MODES,
+          default: "required",
+        },
       },
     },
     /** `[model]`, absent when the agent has no model access. */
@@ -138,7 +148,7 @@ export const AGENT_SCHEMA: TableNode = {
           description: "A provider named in the runtime config's [providers] tables",
           pattern: "^[A-Za-z0-9_-]{1,64}$",
           patternHint: "write the name of a [providers.NAME] table of the runtime config",
-          examples: ["local"],
+          examples: ["ollama"],
         },
         name: {
           type: "string",
@@ -340,6 +350,8 @@ export interface ManifestAgent {
   language?: "javascript" | "python";
   /** kind = "react" | "codeact": the system prompt. */
   instructions?: string;
+  /** Whether a run needs a task (`--task`), may have one, or takes none. */
+  task: "required" | "optional" | "none";
 }
 
 /** `[model]` of a manifest. */

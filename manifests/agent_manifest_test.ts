@@ -13,6 +13,7 @@ description = "Every key set"
 kind = "codeact"
 language = "python"
 instructions = "Think, then write code."
+task = "optional"
 
 [model]
 provider = "openai"
@@ -71,6 +72,7 @@ const REACHES: Record<string, (p: Policy) => unknown> = {
   "agent.module": (p) => p.agent.module,
   "agent.language": (p) => p.agent.language,
   "agent.instructions": (p) => p.agent.instructions,
+  "agent.task": (p) => p.agent.task,
   "model.provider": (p) => p.model?.provider,
   "model.name": (p) => p.model?.name,
   "model.max_calls": (p) => p.model?.maxCalls,
@@ -121,6 +123,7 @@ Deno.test("every manifest key reaches the Policy", async (t) => {
     "agent.kind": "codeact",
     "agent.language": "python",
     "agent.instructions": "Think, then write code.",
+    "agent.task": "optional",
     "model.provider": "openai",
     "model.name": "gpt-test",
     "model.max_calls": 7,
@@ -215,6 +218,31 @@ Deno.test("parseManifest() applies kind rules", async (t) => {
     const m = parseManifest(`[agent]\nname = "a"\nkind = "codeact"\ninstructions = "x"\n`);
     assert.equal(m.agent.language, undefined);
   });
+});
+
+Deno.test("parseManifest() reads [agent] task", async (t) => {
+  const head = `[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\n`;
+  const cases: [string, string, string | null, string | null][] = [
+    // name, the task line, the value parsed (null: refused), the hint of the refusal
+    ["absent: required", "", "required", null],
+    ["required", `task = "required"\n`, "required", null],
+    ["optional", `task = "optional"\n`, "optional", null],
+    ["none", `task = "none"\n`, "none", null],
+    ["a typo: did you mean", `task = "optinal"\n`, null, 'did you mean "optional"?'],
+    ["a boolean", "task = false\n", null, null],
+  ];
+  for (const [name, line, value, hint] of cases) {
+    await t.step(name, () => {
+      if (value !== null) {
+        assert.equal(parseManifest(head + line).agent.task, value);
+        return;
+      }
+      const [issue] = issuesOf(head + line);
+      assert.equal(issue?.pos.key, "agent.task");
+      assert.equal(issue?.code, hint ? "ERR_VALUE" : "ERR_TYPE");
+      if (hint) assert.equal(issue?.hint, hint);
+    });
+  }
 });
 
 Deno.test("parseManifest() resolves its folder and fills defaults", () => {

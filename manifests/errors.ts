@@ -159,3 +159,22 @@ export function printable(text: string): string {
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
+
+/**
+ * Like {@linkcode printable}, for a message that may span lines (a stack, a
+ * tool's output): newlines stay newlines, and every line after the first is
+ * indented by `indent`, so no line of the text can pass for one of the
+ * program's own. Every other control character is escaped.
+ *
+ * @param text Any text.
+ * @param indent What starts each continuation line; default two spaces.
+ * @returns The text, safe to print.
+ * @example
+ * ```ts
+ * import { printableLines } from "./errors.ts";
+ * if (printableLines("a\nb\u001b[2J") !== "a\n  b\\u001b[2J") throw new Error();
+ * ```
+ */
+export function printableLines(text: string, indent = "  "): string {
+  return text.replace(/\r\n/g, "\n").split("\n").map(printable).join(`\n${indent}`);
+}

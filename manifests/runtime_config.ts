@@ -57,9 +57,17 @@ export const CONFIG_SCHEMA: TableNode = {
         },
         state_dir: {
           type: "string",
-          description: "Folder of run records and caches, relative to this file",
+          description:
+            "Folder of run records and caches, relative to this file; default $XDG_STATE_HOME/ironclaw, else ~/.local/state/ironclaw",
           minLength: 1,
-          default: ".ironclaw",
+          examples: [".ironclaw"],
+        },
+        sandbox: {
+          type: "string",
+          description:
+            "How the sandbox's second wall is built: a child process with Deno flags, or a Worker with Deno permissions inside a child; a compiled binary always uses worker",
+          enum: ["process", "worker"],
+          default: "process",
         },
       },
     },
@@ -124,10 +132,11 @@ export const CONFIG_SCHEMA: TableNode = {
         ),
       },
     },
-    /** `[providers.NAME]`, the built-in `local` included unless redefined. */
+    /** `[providers.NAME]`, added to the built-in `openai`, `anthropic` and `ollama` (a same name replaces one). */
     providers: {
       type: "map",
-      description: "Model providers by name",
+      description:
+        "Model providers by name, added to the built-in openai, anthropic and ollama; a table of the same name replaces the built-in one",
       keyPattern: "^[A-Za-z0-9_-]{1,64}$",
       keyHint: 'name providers with letters, digits, "_" and "-"',
       maxEntries: 64,
@@ -294,7 +303,14 @@ export interface RuntimeConfig {
   /** The file it came from, or `(defaults)`. */
   file: string;
   /** `[runtime]`, paths absolute. */
-  runtime: { plugins_dir: string; state_dir: string };
+  runtime: {
+    /** The folder of plugins. */
+    plugins_dir: string;
+    /** The folder of run records and caches. */
+    state_dir: string;
+    /** How the sandbox's second wall is built: Deno flags of a child process, or a Worker's permissions. */
+    sandbox: "process" | "worker";
+  };
   /** `[log]`. */
   log: {
     level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
@@ -305,7 +321,7 @@ export interface RuntimeConfig {
   };
   /** `[limits]`: the ceilings. */
   limits: RuntimeCeilings;
-  /** `[providers.NAME]`, the built-in `local` included unless redefined. */
+  /** `[providers.NAME]`, the built-in {@linkcode DEFAULT_PROVIDERS} included unless redefined. */
   providers: Record<string, ProviderConfig>;
   /** `[plugins.NAME]`: config values for plugins. */
   plugins: Record<string, Record<string, unknown>>;
@@ -315,15 +331,36 @@ export interface RuntimeConfig {
   at(path: readonly (string | number)[]): SourcePos;
 }
 
-/** Providers every config has unless it redefines them. */
-export const DEFAULT_PROVIDERS: Readonly<Record<string, ProviderConfig>> = Object.freeze({
-  local: Object.freeze({ type: "ollama", base_url: "http://127.0.0.1:11434", timeout_s: 120 }),
+/** Providers every config has unless it redefines them (a `[providers.NAME]` of the same name replaces one). */
+export const DEFAULT_PROVIDERS: Readonly<Record<string, Readonly<ProviderConfig>>> = Object.freeze({
+  /** OpenAI's API, its key in `OPENAI_API_KEY`. */
+  openai: Object.freeze({
+    type: "openai",
+    base_url: "https://api.openai.com/v1",
+    api_key_env: "OPENAI_API_KEY",
+    timeout_s: 120,
+  }),
+  /** Anthropic's API, its key in `ANTHROPIC_API_KEY`. */
+  anthropic: Object.freeze({
+    type: "anthropic",
+    base_url: "https://api.anthropic.com",
+    api_key_env: "ANTHROPIC_API_KEY",
+    timeout_s: 120,
+  }),
+  /** Ollama on this machine, no key. */
+  ollama: Object.freeze({ type: "ollama", base_url: "http://127.0.0.1:11434", timeout_s: 120 }),
 });
 
 /** Options of {@linkcode parseRuntimeConfig}. */
 export interface ParseRuntimeConfigOptions {
   /** The config's absolute path: errors name it and relative paths resolve against its folder. */
   path: string;
+  /**
+   * The absolute state folder when the text sets no `[runtime] state_dir`:
+   * the caller finds the per-user one (see `defaultStateDir` of `runtime/load.ts`).
+   * Default `.ironclaw` in the config's folder.
+   */
+  stateDir?: string;
 }
 
 /**
@@ -336,12 +373,21 @@ export interface ParseRuntimeConfigOptions {
  * @example
  * ```ts
  * import { parseRuntimeConfig } from "./runtime_config.ts";
- * const c = parseRuntimeConfig(`[log]\nformat = "json"\n`, { path: "/srv/ironclaw.toml" });
- * if (c.runtime.state_dir !== "/srv/.ironclaw" || c.log.format !== "json") throw new Error("unexpected");
+ * const c = parseRuntimeConfig(`[log]\nformat = "json"\n`, {
+ *   path: "/srv/ironclaw.toml",
+ *   stateDir: "/home/ada/.local/state/ironclaw",
+ * });
+ * if (c.runtime.state_dir !== "/home/ada/.local/state/ironclaw" || c.log.format !== "json") {
+ *   throw new Error("unexpected");
+ * }
  * ```
  */
 export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOptions): RuntimeConfig {
-  const doc = readDocument<Omit<RuntimeConfig, "file" | "at">>(text, options.path, CONFIG_SCHEMA);
+  const doc = readDocument<
+    Omit<RuntimeConfig, "file" | "at" | "runtime"> & {
+      runtime: Omit<RuntimeConfig["runtime"], "state_dir"> & { state_dir?: string };
+    }
+  >(text, options.path, CONFIG_SCHEMA);
   for (const [name, secret] of Object.entries(doc.value?.secrets ?? {})) {
     if (secret && (secret.env === undefined) === (secret.file === undefined)) {
       doc.issue(
@@ -371,10 +417,16 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
     /** Or the file holding it, absolute. */
     file: options.path,
     /** `[runtime]`, paths absolute. */
-    runtime: { plugins_dir: abs(value.runtime.plugins_dir), state_dir: abs(value.runtime.state_dir) },
+    runtime: {
+      plugins_dir: abs(value.runtime.plugins_dir),
+      state_dir: value.runtime.state_dir === undefined
+        ? posix.resolve(dir, options.stateDir ?? ".ironclaw")
+        : abs(value.runtime.state_dir),
+      sandbox: value.runtime.sandbox,
+    },
     /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },
-    /** `[providers.NAME]`, the built-in `local` included unless redefined. */
+    /** `[providers.NAME]`, the built-in ones included unless redefined. */
     providers: {
       ...DEFAULT_PROVIDERS,
       ...Object.fromEntries(
@@ -397,15 +449,23 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
 /**
  * The configuration in force when there is no `ironclaw.toml`.
  *
- * @param dir The folder that relative defaults (state, plugins) resolve against: the working directory.
+ * @param dir The folder that relative defaults (plugins, and state without `stateDir`) resolve against: the working directory.
+ * @param options `stateDir`: the absolute state folder (the per-user one); default `.ironclaw` in `dir`.
  * @returns The built-in defaults.
  * @example
  * ```ts
  * import { defaultRuntimeConfig } from "./runtime_config.ts";
- * const c = defaultRuntimeConfig("/srv");
- * if (c.file !== "(defaults)" || c.limits.memory_mb !== 1024) throw new Error("unexpected");
+ * const c = defaultRuntimeConfig("/srv", { stateDir: "/var/lib/ironclaw" });
+ * if (c.file !== "(defaults)" || c.runtime.state_dir !== "/var/lib/ironclaw") throw new Error("unexpected");
+ * if (c.providers.openai?.api_key_env !== "OPENAI_API_KEY") throw new Error("unexpected");
  * ```
  */
-export function defaultRuntimeConfig(dir: string): RuntimeConfig {
-  return { ...parseRuntimeConfig("", { path: posix.join(dir, "ironclaw.toml") }), file: "(defaults)" };
+export function defaultRuntimeConfig(
+  dir: string,
+  options: Pick<ParseRuntimeConfigOptions, "stateDir"> = {},
+): RuntimeConfig {
+  return {
+    ...parseRuntimeConfig("", { path: posix.join(dir, "ironclaw.toml"), ...options }),
+    file: "(defaults)",
+  };
 }

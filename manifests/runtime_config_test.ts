@@ -3,7 +3,7 @@ import { defaultRuntimeConfig, parseRuntimeConfig } from "./runtime_config.ts";
 import { InvalidDocumentError } from "./errors.ts";
 import { schemaFiles } from "./write_schema.ts";
 
-Deno.test("parseRuntimeConfig() resolves paths and keeps the built-in provider", () => {
+Deno.test("parseRuntimeConfig() resolves paths and keeps the built-in providers", () => {
   const c = parseRuntimeConfig(
     `[runtime]
 plugins_dir = "my-plugins"
@@ -25,7 +25,7 @@ hosts = ["api.github.com"]
   assert.equal(c.runtime.state_dir, "/var/lib/ironclaw");
   assert.equal(c.log.file, "/etc/ic/logs/ironclaw.log");
   assert.equal(c.providers.mock?.transcript, "/etc/ic/t.json");
-  assert.equal(c.providers.local?.type, "ollama");
+  assert.deepEqual(Object.keys(c.providers).sort(), ["anthropic", "mock", "ollama", "openai"]);
   assert.deepEqual(c.secrets.gh, {
     file: "/etc/ic/secrets/gh",
     hosts: ["api.github.com"],
@@ -65,10 +65,151 @@ Deno.test("parseRuntimeConfig() refuses bad tables with positions", async (t) =>
   }
 });
 
-Deno.test("defaultRuntimeConfig() needs no file", () => {
-  const c = defaultRuntimeConfig("/srv/here");
-  assert.equal(c.runtime.state_dir, "/srv/here/.ironclaw");
-  assert.equal(c.log.level, "warning");
+Deno.test("defaultRuntimeConfig() needs no file", async (t) => {
+  await t.step("state beside the working directory without a state folder given", () => {
+    const c = defaultRuntimeConfig("/srv/here");
+    assert.equal(c.runtime.state_dir, "/srv/here/.ironclaw");
+    assert.equal(c.runtime.plugins_dir, "/srv/here/plugins");
+    assert.equal(c.runtime.sandbox, "process");
+    assert.equal(c.log.level, "warning");
+  });
+  await t.step("the per-user state folder when given", () => {
+    const c = defaultRuntimeConfig("/srv/here", { stateDir: "/home/ada/.local/state/ironclaw" });
+    assert.equal(c.runtime.state_dir, "/home/ada/.local/state/ironclaw");
+    assert.equal(c.file, "(defaults)");
+  });
+});
+
+Deno.test("parseRuntimeConfig() has the built-in providers openai, anthropic and ollama", async (t) => {
+  const builtIn = {
+    openai: {
+      type: "openai",
+      base_url: "https://api.openai.com/v1",
+      api_key_env: "OPENAI_API_KEY",
+      timeout_s: 120,
+    },
+    anthropic: {
+      type: "anthropic",
+      base_url: "https://api.anthropic.com",
+      api_key_env: "ANTHROPIC_API_KEY",
+      timeout_s: 120,
+    },
+    ollama: { type: "ollama", base_url: "http://127.0.0.1:11434", timeout_s: 120 },
+  };
+  const cases: [string, string, Record<string, unknown>][] = [
+    ["no [providers]: the three", "", builtIn],
+    [
+      "a new name adds to them",
+      `[providers.lab]
+type = "openai"
+base_url = "http://10.0.0.5:8000/v1"
+`,
+      { ...builtIn, lab: { type: "openai", base_url: "http://10.0.0.5:8000/v1", timeout_s: 120 } },
+    ],
+    [
+      "the same name replaces one, whole",
+      `[providers.ollama]
+type = "ollama"
+base_url = "http://gpu-box:11434"
+timeout_s = 600
+`,
+      { ...builtIn, ollama: { type: "ollama", base_url: "http://gpu-box:11434", timeout_s: 600 } },
+    ],
+    [
+      "a scripted provider may take a built-in name",
+      `[providers.openai]
+type = "scripted"
+transcript = "t.json"
+`,
+      { ...builtIn, openai: { type: "scripted", transcript: "/c/t.json", timeout_s: 120 } },
+    ],
+  ];
+  for (const [name, text, expected] of cases) {
+    await t.step(name, () => {
+      const c = parseRuntimeConfig(text, { path: "/c/ironclaw.toml" });
+      assert.deepEqual(c.providers, expected);
+    });
+  }
+});
+
+Deno.test("parseRuntimeConfig() finds the state folder", async (t) => {
+  const perUser = "/home/ada/.local/state/ironclaw";
+  const cases: [string, string, string | undefined, string][] = [
+    // name, text, the per-user folder passed in, the state folder in force
+    ["unset: the per-user folder", "", perUser, perUser],
+    ["unset, none passed in: beside the config", "", undefined, "/c/.ironclaw"],
+    [
+      "relative: against the config's folder",
+      `[runtime]
+state_dir = "records"
+`,
+      perUser,
+      "/c/records",
+    ],
+    [
+      "absolute",
+      `[runtime]
+state_dir = "/var/lib/ironclaw"
+`,
+      perUser,
+      "/var/lib/ironclaw",
+    ],
+  ];
+  for (const [name, text, stateDir, expected] of cases) {
+    await t.step(name, () => {
+      const options = stateDir === undefined
+        ? { path: "/c/ironclaw.toml" }
+        : { path: "/c/ironclaw.toml", stateDir };
+      assert.equal(parseRuntimeConfig(text, options).runtime.state_dir, expected);
+    });
+  }
+});
+
+Deno.test("parseRuntimeConfig() reads [runtime] sandbox", async (t) => {
+  const cases: [string, string, string | null][] = [
+    ["absent: process", "", "process"],
+    [
+      "process",
+      `[runtime]
+sandbox = "process"
+`,
+      "process",
+    ],
+    [
+      "worker",
+      `[runtime]
+sandbox = "worker"
+`,
+      "worker",
+    ],
+    [
+      "anything else is refused",
+      `[runtime]
+sandbox = "wroker"
+`,
+      null,
+    ],
+  ];
+  for (const [name, text, expected] of cases) {
+    await t.step(name, () => {
+      if (expected !== null) {
+        assert.equal(parseRuntimeConfig(text, { path: "/c/ironclaw.toml" }).runtime.sandbox, expected);
+        return;
+      }
+      try {
+        parseRuntimeConfig(text, { path: "/c/ironclaw.toml" });
+        assert.fail("should be refused");
+      } catch (e) {
+        assert.ok(e instanceof InvalidDocumentError, String(e));
+        assert.deepEqual(e.issues.map((i) => [i.code, i.pos.key, i.pos.line]), [[
+          "ERR_VALUE",
+          "runtime.sandbox",
+          2,
+        ]]);
+        assert.equal(e.issues[0]?.hint, 'did you mean "worker"?');
+      }
+    });
+  }
 });
 
 Deno.test("the published JSON Schemas are current", async () => {

@@ -331,7 +331,7 @@ export class HostGate {
       );
     }
     // Symlinks: the real path of the target (or of its nearest existing ancestor) must stay inside a grant.
-    const real = realPathOrAncestor(path);
+    const real = realPathOrAncestor(path, raw, lexical.g.path);
     if (!grants.some(({ g }) => isWithin(g.path, real))) {
       throw denied(
         `"${raw}" leads through a symbolic link out of the granted folders`,
@@ -751,13 +751,26 @@ function asGateError(e: unknown): GateError {
   return mapIoError(e, "the request");
 }
 
-function realPathOrAncestor(path: string): string {
+/**
+ * The real path of `path`, or of its nearest existing ancestor joined with the rest. Climbing past a
+ * granted folder that does not exist reaches folders the sandbox may not read: that is "not found".
+ */
+function realPathOrAncestor(path: string, raw: string, grant: string): string {
   const tail: string[] = [];
   let p = path;
   for (;;) {
     try {
       return posix.join(Deno.realPathSync(p), ...tail.reverse());
     } catch (e) {
+      const refused = e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied;
+      if (refused && tail.length > 0 && !isWithin(grant, p)) {
+        throw new GateError(
+          "ERR_NOT_FOUND",
+          `"${raw}" does not exist: the granted "${grant}" is missing`,
+          `create "${grant}", or change the grant in the manifest's [capabilities.fs]`,
+          "io",
+        );
+      }
       if (!(e instanceof Deno.errors.NotFound) || p === "/") throw mapIoError(e, path);
       tail.push(posix.basename(p));
       p = posix.dirname(p);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { basename, delimiter, dirname, join, resolve } from "node:path";
+import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import { InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
@@ -50,30 +50,85 @@ export async function readTextFile(path: string, what: string): Promise<string> 
 export interface LoadConfigOptions {
   /** `--config`: this file, which must exist. */
   path?: string;
-  /** Where to look for `ironclaw.toml`, and what defaults resolve against; default the working directory. */
+  /** Where to look for `ironclaw.toml` first, and what defaults resolve against; default the working directory. */
   cwd?: string;
+  /** The manifest's folder: its `ironclaw.toml` is used when the working directory has none. */
+  manifestDir?: string;
+  /** The state folder when the config sets no `[runtime] state_dir`; default {@linkcode defaultStateDir}. */
+  stateDir?: string;
 }
 
 /**
- * Finds the runtime config in force: `--config`, then `./ironclaw.toml`, then built-in defaults.
+ * Finds the runtime config in force: `--config`, then `ironclaw.toml` in the
+ * working directory, then `ironclaw.toml` in the manifest's folder, then the
+ * built-in defaults. Without `[runtime] state_dir`, records go to the per-user
+ * state folder ({@linkcode defaultStateDir}).
  *
- * @param options The explicit path and the working directory.
+ * @param options The explicit path, the working directory and the manifest's folder.
  * @returns The config.
  * @throws {IronclawError} When `--config` names a missing file, or the file is invalid.
  */
 export async function loadRuntimeConfig(options: LoadConfigOptions = {}): Promise<RuntimeConfig> {
   const cwd = options.cwd ?? Deno.cwd();
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const parseOptions = (path: string) => ({ path, ...(stateDir === undefined ? {} : { stateDir }) });
   if (options.path !== undefined) {
     const path = resolve(cwd, options.path);
-    return parseRuntimeConfig(await readTextFile(path, "runtime config"), { path });
+    return parseRuntimeConfig(await readTextFile(path, "runtime config"), parseOptions(path));
   }
-  const local = join(cwd, "ironclaw.toml");
-  try {
-    return parseRuntimeConfig(await Deno.readTextFile(local), { path: local });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return defaultRuntimeConfig(cwd);
-    throw e;
+  const candidates = [join(cwd, "ironclaw.toml")];
+  if (options.manifestDir !== undefined) {
+    const beside = join(resolve(cwd, options.manifestDir), "ironclaw.toml");
+    if (beside !== candidates[0]) candidates.push(beside);
   }
+  for (const path of candidates) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw new IronclawError(
+        "ERR_READ",
+        `Cannot read the runtime config "${path}": ${(e as Error).message}`,
+        {
+          hint: "make it a readable file, or name another with --config",
+          cause: e,
+        },
+      );
+    }
+    return parseRuntimeConfig(text, parseOptions(path));
+  }
+  return defaultRuntimeConfig(cwd, stateDir === undefined ? {} : { stateDir });
+}
+
+/**
+ * The per-user folder of run records and caches when the runtime config sets
+ * none, XDG style: `$XDG_STATE_HOME/ironclaw`, else `$HOME/.local/state/ironclaw`.
+ * Relative values are ignored, as the XDG specification says.
+ *
+ * @param getEnv Reads an environment variable; default the process's (unset when not allowed).
+ * @returns The folder, or undefined when neither variable gives one (the config's folder then holds `.ironclaw`).
+ * @example
+ * ```ts
+ * import { defaultStateDir } from "./load.ts";
+ * const env: Record<string, string> = { HOME: "/home/ada" };
+ * if (defaultStateDir((name) => env[name]) !== "/home/ada/.local/state/ironclaw") throw new Error("unexpected");
+ * ```
+ */
+export function defaultStateDir(
+  getEnv: (name: string) => string | undefined = (name) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined; // no --allow-env: no per-user folder
+    }
+  },
+): string | undefined {
+  const xdg = getEnv("XDG_STATE_HOME");
+  if (xdg && isAbsolute(xdg)) return join(xdg, "ironclaw");
+  const home = getEnv("HOME");
+  if (home && isAbsolute(home)) return join(home, ".local", "state", "ironclaw");
+  return undefined;
 }
 
 /**

@@ -120,7 +120,17 @@ export async function runAgent(
       // Only ops that reach the network, a program, the model or a plugin wait; without them every call answers at once.
       const waits = policy.net.length > 0 || (policy.run.dangerous && policy.run.programs.length > 0) ||
         policy.model !== null || policy.plugins.length > 0;
-      const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy), { waits });
+      const prepared = await prepareComponent(bytes, stateDir, maxPagesOf(policy), {
+        waits,
+        ...(options.onProgress
+          ? {
+            onProgress: (phase) =>
+              options.onProgress!(
+                phase === "transpile-start" ? "Transpiling the component (once per build)" : null,
+              ),
+          }
+          : {}),
+      });
       module = { kind: "component", dir: prepared.dir, maxPages: maxPagesOf(policy), waits };
       run = withRuntimePaths(policy, { read: [prepared.dir], write: [], moduleFormat: "component" });
     } else if (format === "preview1") {

@@ -5,6 +5,12 @@ import { fileURLToPath } from "node:url";
 /** The repository's root folder. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
+/**
+ * The per-user state folder the CLI gets in tests unless a test names its own: one temporary folder for
+ * this test process, so runs without a config never land in the real `~/.local/state/ironclaw`.
+ */
+export const TEST_STATE_HOME: string = Deno.makeTempDirSync({ prefix: "ironclaw-test-state-" });
+
 /** What a CLI run printed and how it ended. */
 export interface CliResult {
   code: number;
@@ -20,7 +26,7 @@ export async function runCli(
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", `${ROOT}mod.ts`, ...args],
     cwd: options.cwd ?? ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME, ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, runCli } from "./_cli.ts";
+import { defaultStateDir } from "../runtime/load.ts";
 
 Deno.test("ironclaw --help, --version and help <command>", async (t) => {
   await t.step("--help prints examples first, on stdout", async () => {
@@ -72,7 +73,8 @@ Deno.test("ironclaw check --json prints one object", async () => {
   assert.ok(Array.isArray(out.flags) && out.flags.includes("--no-prompt"));
   assert.ok(!out.flags.includes("-A"));
   assert.deepEqual(out.warnings, []);
-  assert.equal(out.command.at(-1), join(ROOT, "runtime", "sandbox.ts"));
+  // The sandbox runs the bundle of this checkout's sources, kept in the cache folder by their fingerprint.
+  assert.match(out.command.at(-1), /\/sandbox\/[0-9a-f]{16}\/sandbox\.js$/);
   assert.deepEqual(out.command.slice(1, -1), ["run", ...out.flags]);
 });
 
@@ -196,5 +198,174 @@ Deno.test("ironclaw writes its diagnostics where [log] says", async (t) => {
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ironclaw check warns when a granted folder or the module does not exist", async (t) => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.writeTextFile(
+      join(dir, "agent.toml"),
+      `[agent]\nname = "x"\nkind = "wasm"\nmodule = "bin/x.wasm"\n[capabilities.fs]\nread = ["notes"]\nwrite = ["out"]\n`,
+    );
+    await Deno.mkdir(join(dir, "out"));
+    await t.step("text: warnings, exit 0", async () => {
+      const r = await runCli(["check", "agent.toml"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        /warning: The read grant ".*\/notes" does not exist: create it, or the agent cannot use it \(agent\.toml:6:9\)/,
+      );
+      assert.match(
+        r.stdout,
+        /warning: The module ".*\/bin\/x\.wasm" does not exist: build it before running the agent \(agent\.toml:4:1\)/,
+      );
+      assert.doesNotMatch(r.stdout, /write grant/, "out exists");
+    });
+    await t.step("--json: in warnings, with their lines", async () => {
+      const r = await runCli(["check", "agent.toml", "--json"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.valid, true);
+      assert.deepEqual(
+        out.warnings.map((w: { key: string; line: number; message: string }) => [w.key, w.line, w.message]),
+        [
+          [
+            "capabilities.fs.read[0]",
+            6,
+            `The read grant "${join(dir, "notes")}" does not exist: create it, or the agent cannot use it`,
+          ],
+          [
+            "agent.module",
+            4,
+            `The module "${join(dir, "bin/x.wasm")}" does not exist: build it before running the agent`,
+          ],
+        ],
+      );
+    });
+    await t.step("once they exist: no warnings", async () => {
+      await Deno.mkdir(join(dir, "notes"));
+      await Deno.mkdir(join(dir, "bin"));
+      await Deno.writeFile(join(dir, "bin", "x.wasm"), new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+      const r = await runCli(["check", "agent.toml", "--json"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout).warnings, []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ironclaw check finds the config: --config, ./ironclaw.toml, beside the manifest, defaults", async (t) => {
+  const root = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    // The agent asks for more memory than the config beside it allows: that config in force means exit 2.
+    await Deno.mkdir(join(root, "agent"));
+    await Deno.mkdir(join(root, "work"));
+    await Deno.mkdir(join(root, "elsewhere"));
+    await Deno.writeTextFile(
+      join(root, "agent", "agent.toml"),
+      `[agent]\nname = "x"\nkind = "wasm"\nmodule = "x.wasm"\n[limits]\nmemory_mb = 300\n`,
+    );
+    await Deno.writeTextFile(join(root, "agent", "ironclaw.toml"), `[limits]\nmemory_mb = 256\n`);
+    await Deno.writeTextFile(join(root, "work", "ironclaw.toml"), `[limits]\nmemory_mb = 512\n`);
+    await Deno.writeTextFile(join(root, "roomy.toml"), `[limits]\nmemory_mb = 2048\n`);
+    const manifest = join(root, "agent", "agent.toml");
+    const cases: [string, string, string[], number, RegExp][] = [
+      // name, working directory, extra arguments, exit code, what the output says
+      ["--config first", "work", ["--config", "../roomy.toml"], 0, /config +\S+\/roomy\.toml\n/],
+      ["then ./ironclaw.toml", "work", [], 0, /config +\S+\/work\/ironclaw\.toml\n/],
+      [
+        "then ironclaw.toml beside the manifest",
+        "elsewhere",
+        [],
+        2,
+        /ceiling of 256\n.*raise \[limits\] memory_mb in ".*\/agent\/ironclaw\.toml"/,
+      ],
+    ];
+    for (const [name, cwd, extra, code, said] of cases) {
+      await t.step(name, async () => {
+        const r = await runCli(["check", manifest, ...extra], { cwd: join(root, cwd) });
+        assert.equal(r.code, code, r.stderr);
+        assert.match(code === 0 ? r.stdout : r.stderr, said);
+      });
+    }
+    await t.step("then the built-in defaults", async () => {
+      await Deno.remove(join(root, "agent", "ironclaw.toml"));
+      const r = await runCli(["check", manifest], { cwd: join(root, "elsewhere") });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /config +\(defaults\)\n/);
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("ironclaw --help and the commands' help say where the config is found", async (t) => {
+  for (const args of [["--help"], ["help", "run"], ["help", "check"]]) {
+    await t.step(args.join(" "), async () => {
+      const r = await runCli(args);
+      assert.equal(r.code, 0);
+      assert.match(
+        r.stdout,
+        /--config <file> +Runtime config; without it: \.\/ironclaw\.toml, then ironclaw\.toml\s+beside\s+the manifest/,
+      );
+    });
+  }
+});
+
+Deno.test("ironclaw check: the built-in providers need no config; an unknown one gets a did-you-mean", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const agent = (provider: string) =>
+      `[agent]\nname = "x"\nkind = "react"\ninstructions = "Answer."\n[model]\nprovider = "${provider}"\nname = "m"\n`;
+    const known: [string, RegExp][] = [
+      ["openai", /model +openai \(openai\) m, /],
+      ["anthropic", /model +anthropic \(anthropic\) m, /],
+      ["ollama", /model +ollama \(ollama\) m, /],
+    ];
+    for (const [provider, row] of known) {
+      await t.step(provider, async () => {
+        await Deno.writeTextFile(join(dir, "agent.toml"), agent(provider));
+        const r = await runCli(["check", "agent.toml"], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /config +\(defaults\)/);
+        assert.match(r.stdout, row);
+      });
+    }
+    await t.step("a typo: exit 2, did you mean", async () => {
+      await Deno.writeTextFile(join(dir, "agent.toml"), agent("antropic"));
+      const r = await runCli(["check", "agent.toml"], { cwd: dir });
+      assert.equal(r.code, 2);
+      assert.match(
+        r.stderr,
+        /agent\.toml:6:1: ERR_PROVIDER_UNKNOWN at model\.provider: No provider named "antropic"/,
+      );
+      assert.match(r.stderr, /hint: did you mean "anthropic"\?/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("defaultStateDir() follows XDG: $XDG_STATE_HOME, then $HOME", async (t) => {
+  const cases: [string, Record<string, string>, string | undefined][] = [
+    ["XDG_STATE_HOME wins", { XDG_STATE_HOME: "/xdg/state", HOME: "/home/ada" }, "/xdg/state/ironclaw"],
+    ["else HOME", { HOME: "/home/ada" }, "/home/ada/.local/state/ironclaw"],
+    [
+      "an empty XDG_STATE_HOME is unset",
+      { XDG_STATE_HOME: "", HOME: "/home/ada" },
+      "/home/ada/.local/state/ironclaw",
+    ],
+    [
+      "a relative XDG_STATE_HOME is ignored",
+      { XDG_STATE_HOME: "state", HOME: "/home/ada" },
+      "/home/ada/.local/state/ironclaw",
+    ],
+    ["neither: none", {}, undefined],
+    ["a relative HOME: none", { HOME: "ada" }, undefined],
+  ];
+  for (const [name, env, expected] of cases) {
+    await t.step(name, () => assert.equal(defaultStateDir((k) => env[k]), expected));
   }
 });

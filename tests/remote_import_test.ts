@@ -66,7 +66,7 @@ Deno.test("IronClaw imported from an HTTP URL checks a manifest and runs an agen
       await Deno.copyFile(join(ROOT, "examples/hello", f), join(agent, f));
     }
     await Deno.writeTextFile(join(agent, "ironclaw.toml"), `[runtime]\nstate_dir = "state"\n`);
-    const env = { IRONCLAW_CACHE_DIR: join(tmp, "cache") };
+    const env = { IRONCLAW_CACHE_DIR: join(tmp, "cache"), XDG_STATE_HOME: join(tmp, "state") };
     const flags = ["run", "-A", "--quiet", "--no-lock", `--import-map=${map}`];
 
     await t.step("a script imports mod.ts from the URL, checks the manifest and runs it", async () => {

@@ -7,6 +7,14 @@ import { agentDir, PROBE } from "./_sandbox.ts";
 
 const CONFIG = ["--config", "tests/ironclaw.test.toml"];
 
+/**
+ * The per-user state folder of the runs below that name no config: a temporary
+ * folder, so no test writes into the real home.
+ */
+const STATE_HOME = await Deno.makeTempDir({ prefix: "ironclaw-state-home-" });
+const HERMETIC = { XDG_STATE_HOME: STATE_HOME };
+globalThis.addEventListener("unload", () => Deno.removeSync(STATE_HOME, { recursive: true }));
+
 Deno.test("ironclaw run prints the agent's answer and records the run", async () => {
   const r = await runCli(["run", "examples/hello/agent.toml", "--task", "summarize", ...CONFIG]);
   assert.equal(r.code, 0, r.stderr);
@@ -51,6 +59,7 @@ Deno.test("ironclaw run exit codes", async (t) => {
     await using agent = await agentDir(PROBE);
     const r = await runCli(["run", agent.manifest, "--task", JSON.stringify({ do: "throw" })], {
       cwd: agent.dir,
+      env: HERMETIC,
     });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /error: The agent failed: the probe failed on purpose \[ERR_AGENT\]/);
@@ -59,6 +68,7 @@ Deno.test("ironclaw run exit codes", async (t) => {
     await using agent = await agentDir(PROBE, "[limits]\ntimeout_s = 1\n");
     const r = await runCli(["run", agent.manifest, "--task", JSON.stringify({ do: "loop" })], {
       cwd: agent.dir,
+      env: HERMETIC,
     });
     assert.equal(r.code, 124);
     assert.match(r.stderr, /raise \[limits\] timeout_s/);
@@ -67,26 +77,27 @@ Deno.test("ironclaw run exit codes", async (t) => {
     await using agent = await agentDir(PROBE, "[limits]\nmemory_mb = 32\n");
     const r = await runCli(["run", agent.manifest, "--task", JSON.stringify({ do: "bomb" })], {
       cwd: agent.dir,
+      env: HERMETIC,
     });
     assert.equal(r.code, 125);
   });
   await t.step("invalid manifest: 2", async () => {
     await using agent = await agentDir(PROBE, "[limits]\nmemory_mb = 0\n");
-    const r = await runCli(["run", agent.manifest], { cwd: agent.dir });
+    const r = await runCli(["run", agent.manifest], { cwd: agent.dir, env: HERMETIC });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /ERR_VALUE at limits\.memory_mb/);
   });
   await t.step("a link out of the grants: 2, before anything runs", async () => {
     await using agent = await agentDir(PROBE);
     await Deno.symlink(join(agent.dir, "secret.txt"), join(agent.dir, "notes", "leak"));
-    const r = await runCli(["run", agent.manifest], { cwd: agent.dir });
+    const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir, env: HERMETIC });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /ERR_PATH_SYMLINK .*notes\/leak" is a symbolic link out of the granted folders/);
     assert.deepEqual([...Deno.readDirSync(join(agent.dir))].some((e) => e.name === "state"), false);
   });
   await t.step("a missing module: 1, with a hint", async () => {
     await using agent = await agentDir(join(ROOT, "tests/agents/out/missing.wasm"));
-    const r = await runCli(["run", agent.manifest], { cwd: agent.dir });
+    const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir, env: HERMETIC });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /ERR_NOT_FOUND[\s\S]*hint: build it first/);
   });
@@ -113,7 +124,7 @@ Deno.test("Ctrl-C: interrupted, 130; the sandbox does not outlive the CLI", asyn
         cwd: agent.dir,
         stdout: "piped",
         stderr: "piped",
-        env: { NO_COLOR: "1" },
+        env: { NO_COLOR: "1", ...HERMETIC },
       }).spawn();
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";
@@ -164,10 +175,10 @@ Deno.test("ironclaw build makes a component that runs", async () => {
       join(dir, "agent.toml"),
       `[agent]\nname = "built"\nkind = "wasm"\nmodule = "agent.wasm"\n[capabilities.fs]\nread = ["in"]\n`,
     );
-    const b = await runCli(["build", "agent.ts"], { cwd: dir });
+    const b = await runCli(["build", "agent.ts"], { cwd: dir, env: HERMETIC });
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /built .*agent\.wasm/);
-    const r = await runCli(["run", "agent.toml", "--task", "files:"], { cwd: dir });
+    const r = await runCli(["run", "agent.toml", "--task", "files:"], { cwd: dir, env: HERMETIC });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "files: 1\n");
     const bad = await runCli(["build", "missing.js"], { cwd: dir });
@@ -176,4 +187,127 @@ Deno.test("ironclaw build makes a component that runs", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A copy of examples/hello in a temporary folder; `agent` adds lines to its [agent] table. */
+async function hello(options: { agent?: string; notes?: boolean; config?: string } = {}) {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-hello-" }));
+  const src = join(ROOT, "examples/hello");
+  const manifest = await Deno.readTextFile(join(src, "agent.toml"));
+  await Deno.writeTextFile(
+    join(dir, "agent.toml"),
+    manifest.replace('module = "agent.wasm"\n', `module = "agent.wasm"\n${options.agent ?? ""}`),
+  );
+  await Deno.copyFile(join(src, "agent.wasm"), join(dir, "agent.wasm"));
+  await Deno.mkdir(join(dir, "out"));
+  if (options.notes ?? true) {
+    await Deno.mkdir(join(dir, "notes"));
+    await Deno.copyFile(join(src, "notes", "monday.md"), join(dir, "notes", "monday.md"));
+  }
+  if (options.config !== undefined) await Deno.writeTextFile(join(dir, "ironclaw.toml"), options.config);
+  return {
+    dir,
+    manifest: join(dir, "agent.toml"),
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+/** The ids of the runs recorded in a state folder. */
+async function runIds(stateDir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(join(stateDir, "runs")))).map((e) => e.name).sort();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
+Deno.test("ironclaw run needs --task unless the agent says otherwise", async (t) => {
+  const state = await Deno.makeTempDir();
+  try {
+    const env = { XDG_STATE_HOME: state };
+    const cases: [string, string, string[], number, RegExp | null][] = [
+      // name, [agent] line, extra arguments, exit code, what stderr says
+      ["default: without --task, a usage error", "", [], 2, /The agent "hello" needs a task \[ERR_USAGE\]/],
+      ["required: with --task, it runs", 'task = "required"\n', ["--task", "go"], 0, null],
+      ["optional: without --task, it runs", 'task = "optional"\n', [], 0, null],
+      ["optional: with --task, it runs", 'task = "optional"\n', ["--task", "go"], 0, null],
+      ["none: without --task, it runs", 'task = "none"\n', [], 0, null],
+      [
+        "none: --task is a usage error",
+        'task = "none"\n',
+        ["--task", "go"],
+        2,
+        /takes no task \[ERR_USAGE\]/,
+      ],
+    ];
+    for (const [name, line, extra, code, stderr] of cases) {
+      await t.step(name, async () => {
+        await using agent = await hello({ agent: line });
+        const before = await runIds(join(state, "ironclaw"));
+        const r = await runCli(["run", agent.manifest, ...extra], { cwd: agent.dir, env });
+        assert.equal(r.code, code, r.stderr);
+        const after = await runIds(join(state, "ironclaw"));
+        if (stderr) {
+          assert.match(r.stderr, stderr);
+          assert.match(r.stderr, /hint: .*(--task|task = "optional" under \[agent\])/);
+          assert.deepEqual(after, before, "a usage error starts no run");
+        } else {
+          assert.equal(r.stdout, "Summarized 1 note into out/summary.md\n");
+          assert.equal(after.length, before.length + 1);
+        }
+      });
+    }
+    await t.step("--json: the usage error is the end line", async () => {
+      await using agent = await hello();
+      const r = await runCli(["run", agent.manifest, "--json"], { cwd: agent.dir, env });
+      assert.equal(r.code, 2);
+      const end = JSON.parse(r.stdout.trim());
+      assert.deepEqual([end.type, end.state, end.error.code], ["end", "error", "ERR_USAGE"]);
+    });
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
+// The $HOME fallback is tested on defaultStateDir() (tests/cli_test.ts): a child with another HOME would
+// also look for Deno's own cache there.
+Deno.test("ironclaw run records in one state folder per user unless the config says otherwise", async (t) => {
+  const home = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const run = (agent: { dir: string; manifest: string }, env: Record<string, string>, cwd = agent.dir) =>
+      runCli(["run", agent.manifest, "--task", "x"], { cwd, env });
+    await t.step("$XDG_STATE_HOME/ironclaw", async () => {
+      await using agent = await hello();
+      const r = await run(agent, { XDG_STATE_HOME: join(home, "xdg") });
+      assert.equal(r.code, 0, r.stderr);
+      const id = r.stderr.match(/run (\S+): ok/)?.[1];
+      assert.deepEqual(await runIds(join(home, "xdg", "ironclaw")), [id]);
+      assert.deepEqual(
+        await runIds(join(agent.dir, ".ironclaw")),
+        [],
+        "not in the folder the command ran from",
+      );
+      const list = await runCli(["runs", "list"], { env: { XDG_STATE_HOME: join(home, "xdg") } });
+      assert.match(list.stdout, new RegExp(`^${id}  ok`, "m"));
+    });
+    await t.step("[runtime] state_dir of the config beside the manifest wins", async () => {
+      await using agent = await hello({ config: '[runtime]\nstate_dir = "records"\n' });
+      const r = await run(agent, { XDG_STATE_HOME: join(home, "xdg2") }, home);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await runIds(join(agent.dir, "records"))).length, 1);
+      assert.deepEqual(await runIds(join(home, "xdg2", "ironclaw")), []);
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("ironclaw run: a granted folder that does not exist says so", async () => {
+  await using agent = await hello({ notes: false });
+  const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir, env: HERMETIC });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ERR_NOT_FOUND/);
+  assert.match(r.stderr, /notes\\?" does not exist: the granted \\?".*\/notes\\?" is missing/);
+  assert.doesNotMatch(r.stderr, /may not reach/);
 });
