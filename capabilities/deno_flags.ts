@@ -1,6 +1,7 @@
 /**
  * `toDenoFlags`: the exact permission flags of the sandbox process, each with
- * the reason it is there.
+ * the reason it is there, computed from {@linkcode denoGrants} (which a
+ * Worker's permissions read too).
  *
  * @module
  */
@@ -16,6 +17,127 @@ export interface FlagExplanation {
   why: string;
   /** The manifest or plugin lines that caused it; empty for flags that are always there. */
   from: readonly GrantOrigin[];
+}
+
+/** A permission kind the sandbox may be granted: the `--allow-<kind>` flags and the Worker permission keys. */
+export type DenoGrantKind = "read" | "write" | "net" | "env" | "run";
+
+/** One grant of a Deno permission to the sandbox, and why it is there. */
+export interface DenoGrant {
+  /** The permission, as Deno names it (`--allow-read`, a Worker's `read`). */
+  kind: DenoGrantKind;
+  /** What is granted: paths, `host[:port]` values, variable names or programs; never empty. */
+  values: readonly string[];
+  /** In words. */
+  why: string;
+  /** The manifest or plugin lines that caused it. */
+  from: readonly GrantOrigin[];
+}
+
+/**
+ * Every Deno permission the sandbox gets for a Policy, in command-line order:
+ * the one computation that both {@linkcode explainDenoFlags} (process flags)
+ * and `toWorkerPermissions` (a Worker's permissions) read, so the two walls
+ * cannot drift apart. Model hosts are never granted: the parent brokers model
+ * calls; `run` only when the Policy is dangerous; never `sys`, `ffi` or `import`.
+ *
+ * @param policy A resolved Policy.
+ * @returns The grants, each with at least one value.
+ * @example
+ * ```ts
+ * import { parseManifest } from "../manifests/agent_manifest.ts";
+ * import { defaultRuntimeConfig } from "../manifests/runtime_config.ts";
+ * import { resolvePolicy } from "./policy.ts";
+ * import { denoGrants } from "./deno_flags.ts";
+ * const m = parseManifest(`[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\n`, { path: "/srv/a/agent.toml" });
+ * const grants = denoGrants(resolvePolicy(m, defaultRuntimeConfig("/srv")));
+ * if (grants[0]?.kind !== "read" || grants[0].values[0] !== "/srv/a/a.wasm") throw new Error("unexpected");
+ * ```
+ */
+export function denoGrants(policy: Policy): DenoGrant[] {
+  const out: DenoGrant[] = [];
+  if (policy.runtimeRead.length > 0) {
+    out.push({
+      kind: "read",
+      values: policy.runtimeRead,
+      why: "the runtime's own read-only assets",
+      from: [],
+    });
+  }
+  // Write implies read: the host gate must resolve symlinks under a write grant before it writes there.
+  const readPaths: { path: string; from: readonly GrantOrigin[] }[] = [];
+  for (const g of [...policy.fs.read, ...policy.fs.write]) {
+    if (!readPaths.some((r) => r.path === g.path)) readPaths.push(g);
+  }
+  if (policy.agent.module !== null && !readPaths.some((g) => g.path === policy.agent.module)) {
+    readPaths.push({ path: policy.agent.module, from: [] });
+  }
+  if (readPaths.length > 0) {
+    const parts = ["[capabilities.fs] read"];
+    if (policy.fs.write.length > 0) parts.push("write (which implies read)");
+    if (policy.agent.module !== null) parts.push("the agent's module");
+    out.push({
+      kind: "read",
+      values: readPaths.map((g) => g.path),
+      why: parts.join(", "),
+      from: readPaths.flatMap((g) => g.from),
+    });
+  }
+  if (policy.runtimeWrite.length > 0) {
+    out.push({
+      kind: "write",
+      values: policy.runtimeWrite,
+      why: "the runtime's own files of this run (the pipes that carry a WASI guest's output)",
+      from: [],
+    });
+  }
+  const writePaths: { path: string; from: readonly GrantOrigin[] }[] = [...policy.fs.write];
+  const preopenOnly = policy.agent.moduleFormat === "preview1"
+    ? policy.fs.read.filter((r) => !writePaths.some((w) => w.path === r.path))
+    : [];
+  if (writePaths.length > 0) {
+    out.push({
+      kind: "write",
+      values: writePaths.map((g) => g.path),
+      why: "[capabilities.fs] write",
+      from: writePaths.flatMap((g) => g.from),
+    });
+  }
+  if (preopenOnly.length > 0) {
+    out.push({
+      kind: "write",
+      values: preopenOnly.map((g) => g.path),
+      why:
+        "node:wasi needs write access to preopen a folder; these stay read-only for the WASI guest by the " +
+        "gate's WASI guard alone (a component guest has no such flag)",
+      from: preopenOnly.flatMap((g) => g.from),
+    });
+  }
+  if (policy.net.length > 0) {
+    out.push({
+      kind: "net",
+      values: [...new Set(policy.net.map(denoNetValue))],
+      why: "[capabilities.net] allow (the host gate narrows further: methods, paths, private addresses)",
+      from: policy.net.flatMap((g) => g.from),
+    });
+  }
+  if (policy.env.length > 0) {
+    out.push({
+      kind: "env",
+      values: policy.env.map((e) => e.name),
+      why: "[capabilities.env] allow",
+      from: policy.env.flatMap((e) => e.from),
+    });
+  }
+  if (policy.run.dangerous && policy.run.programs.length > 0) {
+    out.push({
+      kind: "run",
+      values: policy.run.programs.map((p) => p.path ?? p.name),
+      why: "[capabilities.run] allow with dangerous = true: these programs run unconfined",
+      from: policy.run.programs.flatMap((p) => p.from),
+    });
+  }
+  return out;
 }
 
 /**
@@ -38,7 +160,7 @@ export interface FlagExplanation {
  * ```
  */
 export function explainDenoFlags(policy: Policy): FlagExplanation[] {
-  const out: FlagExplanation[] = [
+  return [
     { flag: "--no-prompt", why: "always: a permission not granted is refused, never asked for", from: [] },
     { flag: "--cached-only", why: "always: no code is downloaded, so no remote import can run", from: [] },
     {
@@ -51,82 +173,12 @@ export function explainDenoFlags(policy: Policy): FlagExplanation[] {
       why: `JS heap capped at limits.memory_mb = ${policy.limits.memoryMb} MiB`,
       from: policy.limitOrigins.memoryMb ? [policy.limitOrigins.memoryMb] : [],
     },
+    ...denoGrants(policy).map((g) => ({
+      flag: `--allow-${g.kind}=${g.values.join(",")}`,
+      why: g.why,
+      from: g.from,
+    })),
   ];
-  if (policy.runtimeRead.length > 0) {
-    out.push({
-      flag: `--allow-read=${policy.runtimeRead.join(",")}`,
-      why: "the runtime's own read-only assets",
-      from: [],
-    });
-  }
-  // Write implies read: the host gate must resolve symlinks under a write grant before it writes there.
-  const readPaths: { path: string; from: readonly GrantOrigin[] }[] = [];
-  for (const g of [...policy.fs.read, ...policy.fs.write]) {
-    if (!readPaths.some((r) => r.path === g.path)) readPaths.push(g);
-  }
-  if (policy.agent.module !== null && !readPaths.some((g) => g.path === policy.agent.module)) {
-    readPaths.push({ path: policy.agent.module, from: [] });
-  }
-  if (readPaths.length > 0) {
-    const parts = ["[capabilities.fs] read"];
-    if (policy.fs.write.length > 0) parts.push("write (which implies read)");
-    if (policy.agent.module !== null) parts.push("the agent's module");
-    out.push({
-      flag: `--allow-read=${readPaths.map((g) => g.path).join(",")}`,
-      why: parts.join(", "),
-      from: readPaths.flatMap((g) => g.from),
-    });
-  }
-  if (policy.runtimeWrite.length > 0) {
-    out.push({
-      flag: `--allow-write=${policy.runtimeWrite.join(",")}`,
-      why: "the runtime's own files of this run (the pipes that carry a WASI guest's output)",
-      from: [],
-    });
-  }
-  const writePaths: { path: string; from: readonly GrantOrigin[] }[] = [...policy.fs.write];
-  const preopenOnly = policy.agent.moduleFormat === "preview1"
-    ? policy.fs.read.filter((r) => !writePaths.some((w) => w.path === r.path))
-    : [];
-  if (writePaths.length > 0) {
-    out.push({
-      flag: `--allow-write=${writePaths.map((g) => g.path).join(",")}`,
-      why: "[capabilities.fs] write",
-      from: writePaths.flatMap((g) => g.from),
-    });
-  }
-  if (preopenOnly.length > 0) {
-    out.push({
-      flag: `--allow-write=${preopenOnly.map((g) => g.path).join(",")}`,
-      why:
-        "node:wasi needs write access to preopen a folder; these stay read-only for the WASI guest by the " +
-        "gate's WASI guard alone (a component guest has no such flag)",
-      from: preopenOnly.flatMap((g) => g.from),
-    });
-  }
-  if (policy.net.length > 0) {
-    const hosts = [...new Set(policy.net.map(denoNetValue))];
-    out.push({
-      flag: `--allow-net=${hosts.join(",")}`,
-      why: "[capabilities.net] allow (the host gate narrows further: methods, paths, private addresses)",
-      from: policy.net.flatMap((g) => g.from),
-    });
-  }
-  if (policy.env.length > 0) {
-    out.push({
-      flag: `--allow-env=${policy.env.map((e) => e.name).join(",")}`,
-      why: "[capabilities.env] allow",
-      from: policy.env.flatMap((e) => e.from),
-    });
-  }
-  if (policy.run.dangerous && policy.run.programs.length > 0) {
-    out.push({
-      flag: `--allow-run=${policy.run.programs.map((p) => p.path ?? p.name).join(",")}`,
-      why: "[capabilities.run] allow with dangerous = true: these programs run unconfined",
-      from: policy.run.programs.flatMap((p) => p.from),
-    });
-  }
-  return out;
 }
 
 /**

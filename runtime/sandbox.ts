@@ -3,6 +3,11 @@
  * <policy flags>`, speaks the protocol on stdin/stdout, builds the host gate
  * from the Policy it is sent, and runs the agent's WebAssembly.
  *
+ * With `--mode=worker` (a compiled binary, or `[runtime] sandbox = "worker"`)
+ * the process's main thread only relays the protocol, and this same module,
+ * loaded again as a Worker with the Policy's permissions, is the agent side
+ * (see `sandbox_worker.ts`).
+ *
  * Nothing but protocol messages reaches stdout: the console is redirected into
  * events before any agent or plugin code loads.
  *
@@ -14,22 +19,39 @@ import type { ToolRunner } from "./plugin_host.ts";
 import {
   type ChildMessage,
   encodeMessage,
+  type ParentMessage,
   parseParentMessage,
   PROTOCOL_VERSION,
   readLines,
+  type ResultMessage,
   type RunEvent,
   type StartMessage,
 } from "./protocol.ts";
+import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
 import type { GuestOutcome } from "./wasm/outcome.ts";
 import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
 import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
 
-const stdout = Deno.stdout;
-function send(message: ChildMessage) {
+/**
+ * What this copy of the module is: the whole sandbox (process mode), the
+ * relay on the main thread of worker mode, or the agent side in its Worker.
+ */
+const ROLE: "process" | "relay" | "agent" = inWorker()
+  ? "agent"
+  : Deno.args.includes(WORKER_MODE_ARG)
+  ? "relay"
+  : "process";
+
+function writeStdout(message: ChildMessage) {
   const bytes = encodeMessage(message);
   let n = 0;
-  while (n < bytes.length) n += stdout.writeSync(bytes.subarray(n));
+  while (n < bytes.length) n += Deno.stdout.writeSync(bytes.subarray(n));
 }
+
+/** Sends a message to the supervisor: on stdout, or from the Worker as one line for the relay to check. */
+const send: (message: ChildMessage) => void = ROLE === "agent"
+  ? (message) => (globalThis as unknown as Worker).postMessage(JSON.stringify(message))
+  : writeStdout;
 const emit = (event: RunEvent) => send({ v: PROTOCOL_VERSION, type: "event", event });
 
 // Whatever prints from now on becomes an event, never a stray line in the protocol.
@@ -73,6 +95,17 @@ function pyodideWithAssets(
 ): (options: CodeSessionOptions) => Promise<CodeSession> {
   const indexURL = start.assets?.pyodide;
   return (options) => create(indexURL ? { ...options, indexURL } : options);
+}
+
+/** The result of a run whose sandbox itself failed. */
+function sandboxFailure(message: string): ResultMessage {
+  return {
+    v: PROTOCOL_VERSION,
+    type: "result",
+    state: "error",
+    output: null,
+    error: { code: "ERR_SANDBOX", message, hint: "" },
+  };
 }
 
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
@@ -121,57 +154,82 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   return await runPreview1(module, start.task, policy, gate, emit);
 }
 
+let started = false;
+
+/**
+ * Handles a `start` or `reply` from the supervisor on the agent side; `done`
+ * runs once the run's result has been sent.
+ */
+function onParentMessage(message: ParentMessage, done: () => void): void {
+  if (message.type === "start") {
+    if (started) throw new Error("A second start message");
+    started = true;
+    // Run without blocking the reader, so a stop message is seen while the agent works.
+    runAgent(message).then(
+      (outcome) => {
+        send({ v: PROTOCOL_VERSION, type: "result", ...outcome });
+        done();
+      },
+      (e) => {
+        send(sandboxFailure(`The sandbox failed: ${e instanceof Error ? e.message : String(e)}`));
+        done();
+      },
+    );
+  } else if (message.type === "reply") {
+    const waiting = pending.get(message.id);
+    if (!waiting) throw new Error(`A reply to request ${message.id}, which is not open`);
+    pending.delete(message.id);
+    if (message.ok) waiting.resolve(message.result);
+    else {
+      waiting.reject(Object.assign(new Error(message.error?.message ?? "refused"), {
+        code: message.error?.code,
+        hint: message.error?.hint ?? "",
+      }));
+    }
+  }
+}
+
 async function main() {
   send({ v: PROTOCOL_VERSION, type: "ready" });
-  let started = false;
   for await (const line of readLines(Deno.stdin.readable)) {
     if (line.trim() === "") continue;
     const message = parseParentMessage(line);
-    if (message.type === "start") {
-      if (started) throw new Error("A second start message");
-      started = true;
-      // Run without blocking the reader, so a stop message is seen while the agent works.
-      runAgent(message).then(
-        (outcome) => {
-          send({ v: PROTOCOL_VERSION, type: "result", ...outcome });
-          Deno.exit(0);
-        },
-        (e) => {
-          send({
-            v: PROTOCOL_VERSION,
-            type: "result",
-            state: "error",
-            output: null,
-            error: {
-              code: "ERR_SANDBOX",
-              message: `The sandbox failed: ${e instanceof Error ? e.message : String(e)}`,
-              hint: "",
-            },
-          });
-          Deno.exit(0);
-        },
-      );
-    } else if (message.type === "reply") {
-      const waiting = pending.get(message.id);
-      if (!waiting) throw new Error(`A reply to request ${message.id}, which is not open`);
-      pending.delete(message.id);
-      if (message.ok) waiting.resolve(message.result);
-      else {
-        waiting.reject(Object.assign(new Error(message.error?.message ?? "refused"), {
-          code: message.error?.code,
-          hint: message.error?.hint ?? "",
-        }));
-      }
-    } else if (message.type === "stop") {
+    if (message.type === "stop") {
       emit({ type: "stopped", reason: message.reason });
       Deno.exit(0);
     }
+    onParentMessage(message, () => Deno.exit(0));
   }
   // The supervisor closed our stdin: nobody is listening any more.
   Deno.exit(0);
 }
 
-main().catch((e) => {
-  emit({ type: "sandbox-error", message: e instanceof Error ? e.message : String(e) });
-  Deno.exit(3);
-});
+/**
+ * The agent side of worker mode: the relay posts the start and the replies;
+ * the relay ends the run after the result, so nothing here exits. A Worker that
+ * would end without a result (Deno.exit or close from code it loaded) says so
+ * first, or the relay would wait for the wall-time limit.
+ */
+function agentSide() {
+  const scope = globalThis as unknown as { close(): void; onmessage: ((e: MessageEvent) => void) | null };
+  const exit = Deno.exit;
+  const close = scope.close.bind(scope);
+  Deno.exit = (code?: number): never => {
+    send(sandboxFailure(`The sandbox's code called Deno.exit(${code ?? 0}) in its Worker`));
+    return exit(code);
+  };
+  scope.close = () => {
+    send(sandboxFailure("The sandbox's code closed its Worker"));
+    close();
+  };
+  scope.onmessage = (e: MessageEvent<ParentMessage>) => onParentMessage(e.data, () => {});
+}
+
+if (ROLE === "agent") agentSide();
+else if (ROLE === "relay") Deno.exit(await relayToWorker(import.meta.url, writeStdout));
+else {
+  main().catch((e) => {
+    emit({ type: "sandbox-error", message: e instanceof Error ? e.message : String(e) });
+    Deno.exit(3);
+  });
+}

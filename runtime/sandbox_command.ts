@@ -19,8 +19,9 @@ export interface SandboxCommandOptions {
   entry?: SandboxEntry;
   /**
    * `process` (default): the Policy's Deno flags on the sandbox process.
-   * `worker`: the same flags, and the agent side in a Worker whose permissions
-   * are the Policy's. A compiled binary always uses `worker`.
+   * `worker`: the same flags (and read access to the entry file, for the main
+   * thread to make the Worker from it), and the agent side in a Worker whose
+   * permissions are the Policy's. A compiled binary always uses `worker`.
    */
   mode?: SandboxMode;
   /**
@@ -46,7 +47,11 @@ export function sandboxCommand(policy: Policy, options: SandboxCommandOptions = 
   if (entry.kind === "self") return [entry.path, SANDBOX_SUBCOMMAND, "--mode=worker"];
   const deno = options.deno ?? Deno.execPath();
   if ((options.mode ?? "process") === "process") return [deno, "run", ...toDenoFlags(policy), entry.path];
-  const flags = options.unsafeWidenProcessFlags ? WIDE_FLAGS : toDenoFlags(policy);
+  // The main thread makes the Worker from the entry's own file, which Deno checks against the process's
+  // read permission (not the Worker's): grant that one file, whatever the Policy's paths say.
+  const flags = options.unsafeWidenProcessFlags
+    ? WIDE_FLAGS
+    : [...toDenoFlags(policy), `--allow-read=${entry.path}`];
   return [deno, "run", ...flags, "--unstable-worker-options", entry.path, "--mode=worker"];
 }
 

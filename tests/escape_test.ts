@@ -2,13 +2,17 @@
  * Escapes attempted from inside real agents, against real sandboxes: each is
  * refused by the host gate with its exact code, and refused again by the
  * sandbox process's Deno flags when a test-only switch turns the gate off.
- * Every test checks the effect on the world (the file, the socket, the
- * process), not only the answer.
+ * The same suite runs in worker mode (the agent side in a Worker whose
+ * permissions are the Policy's, as in a compiled binary): with the gate, and
+ * with the gate off and the process widened to `--allow-all`, so the Worker's
+ * permissions are the only wall left. Every test checks the effect on the
+ * world (the file, the socket, the process), not only the answer.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, countingServer, PROBE, probeCalls } from "./_sandbox.ts";
+import type { RunAgentOptions } from "../runtime/run.ts";
 
 const TEST_VAR = "IRONCLAW_ESCAPE_TEST_VAR";
 
@@ -91,8 +95,20 @@ function attacks(dir: string, port: number, closedPort: number): Attack[] {
   ];
 }
 
-for (const gate of ["on", "off"] as const) {
-  Deno.test(`escapes from a component agent are refused (gate ${gate})`, async (t) => {
+/** The walls each run of the suite leaves standing. */
+const WALLS: { name: string; gate: "on" | "off"; options: Omit<RunAgentOptions, "task" | "onEvent"> }[] = [
+  { name: "gate on", gate: "on", options: {} },
+  { name: "gate off", gate: "off", options: { unsafeDisableGateChecks: true } },
+  { name: "worker mode, gate on", gate: "on", options: { sandboxMode: "worker" } },
+  {
+    name: "worker mode, gate off, process --allow-all: the Worker's permissions alone",
+    gate: "off",
+    options: { sandboxMode: "worker", unsafeDisableGateChecks: true, unsafeWidenProcessFlags: true },
+  },
+];
+
+for (const { name, gate, options } of WALLS) {
+  Deno.test(`escapes from a component agent are refused (${name})`, async (t) => {
     await using server = countingServer();
     await using other = countingServer();
     const extra = `[capabilities.net]\nallow = ["127.0.0.1:${server.port}"]\n\n` +
@@ -108,10 +124,15 @@ for (const gate of ["on", "off"] as const) {
       ["env.get", { name: TEST_VAR }],
       ["proc.run", { cmd: "echo", args: ["from", "echo"] }],
     ];
-    const { replies, ran } = await probeCalls(agent, [...allowed, ...list.map((a) => a.call)], {
-      unsafeDisableGateChecks: gate === "off",
-    });
+    const { replies, ran } = await probeCalls(agent, [...allowed, ...list.map((a) => a.call)], options);
     Deno.env.delete(TEST_VAR);
+
+    await t.step("the sandbox ran with the walls this run means", () => {
+      const command = ran.events.find((e) => e.type === "run")?.command as string[];
+      assert.equal(command.includes("--mode=worker"), options.sandboxMode === "worker");
+      assert.equal(command.includes("--allow-all"), options.unsafeWidenProcessFlags === true);
+      assert.ok(!command.includes("--allow-all") || options.sandboxMode === "worker");
+    });
 
     await t.step("what is granted works", async () => {
       const [read, write, ls, fetched, env, proc] = replies as { ok: Record<string, unknown> }[];

@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { parseManifest } from "../manifests/agent_manifest.ts";
+import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
+import { type Policy, resolvePolicy, type ResolvePolicyOptions, withRuntimePaths } from "./policy.ts";
+import { toDenoFlags } from "./deno_flags.ts";
+import { toWorkerPermissions, type WorkerPermissions } from "./worker_permissions.ts";
+
+const CONFIG = parseRuntimeConfig(
+  `[providers.openai]\ntype = "openai"\nbase_url = "https://api.openai.com/v1"\napi_key_env = "OPENAI_API_KEY"\n`,
+  { path: "/etc/ironclaw/ironclaw.toml" },
+);
+
+function policyOf(body: string, options: ResolvePolicyOptions = {}, head = 'module = "t.wasm"'): Policy {
+  const text = `[agent]\nname = "t"\nkind = "wasm"\n${head}\n${body}`;
+  return resolvePolicy(parseManifest(text, { path: "/srv/t/agent.toml" }), CONFIG, {
+    findProgram: (n) => `/usr/bin/${n}`,
+    ...options,
+  });
+}
+
+const KEYS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
+
+/** What the process flags grant, kind by kind, the values of repeated flags added up in order. */
+function grantedByFlags(policy: Policy): Record<string, string[] | false> {
+  const out: Record<string, string[] | false> = Object.fromEntries(KEYS.map((k) => [k, false]));
+  for (const flag of toDenoFlags(policy)) {
+    const m = /^--allow-([a-z]+)=(.*)$/.exec(flag);
+    if (!m) continue;
+    const values = (out[m[1]!] || []) as string[];
+    for (const v of m[2]!.split(",")) if (!values.includes(v)) values.push(v);
+    out[m[1]!] = values;
+  }
+  return out;
+}
+
+const CASES: { name: string; policy: () => Policy; expect: Partial<WorkerPermissions> }[] = [
+  {
+    name: "nothing granted: only the module is readable",
+    policy: () => policyOf(""),
+    expect: { read: ["/srv/t/t.wasm"], write: false, net: false, env: false, run: false },
+  },
+  {
+    name: "an agent without a module: nothing at all",
+    policy: noModule,
+    expect: { read: false, write: false, net: false, env: false, run: false },
+  },
+  {
+    name: "fs read and write: write implies read",
+    policy: () => policyOf(`[capabilities.fs]\nread = ["notes", "/srv/shared"]\nwrite = ["out"]\n`),
+    expect: {
+      read: ["/srv/t/notes", "/srv/shared", "/srv/t/out", "/srv/t/t.wasm"],
+      write: ["/srv/t/out"],
+    },
+  },
+  {
+    name: "runtime paths of a component come first",
+    policy: () =>
+      withRuntimePaths(policyOf(`[capabilities.fs]\nread = ["notes"]\n`), {
+        read: ["/cache/component"],
+        write: [],
+        moduleFormat: "component",
+      }),
+    expect: { read: ["/cache/component", "/srv/t/notes", "/srv/t/t.wasm"], write: false },
+  },
+  {
+    name: "a WASI module's read grants are writable to be preopened, as with the flags",
+    policy: () =>
+      withRuntimePaths(policyOf(`[capabilities.fs]\nread = ["notes"]\nwrite = ["out"]\n`), {
+        read: ["/dev/null"],
+        write: ["/state/pipes/1/stdout", "/state/pipes/1/stderr"],
+        moduleFormat: "preview1",
+      }),
+    expect: {
+      read: ["/dev/null", "/srv/t/notes", "/srv/t/out", "/srv/t/t.wasm"],
+      write: ["/state/pipes/1/stdout", "/state/pipes/1/stderr", "/srv/t/out", "/srv/t/notes"],
+    },
+  },
+  {
+    name: "net: hosts, ports, IPv6, wildcards and URL grants, each host once",
+    policy: () =>
+      policyOf(
+        `[capabilities.net]\nallow = ["api.github.com", "x.example:8080", "[::1]:9000", "*.example.org", ` +
+          `{ url = "https://y.example/v1/", methods = ["GET"] }, "https://y.example/v2/"]\n`,
+      ),
+    expect: { net: ["api.github.com", "x.example:8080", "[::1]:9000", "*.example.org", "y.example:443"] },
+  },
+  {
+    name: "env: names and prefixes",
+    policy: () => policyOf(`[capabilities.env]\nallow = ["TZ", "APP_*"]\n`),
+    expect: { env: ["TZ", "APP_*"] },
+  },
+  {
+    name: "run: the programs of a dangerous Policy",
+    policy: () => policyOf(`[capabilities.run]\ndangerous = true\nallow = ["git", "echo"]\n`),
+    expect: { run: ["/usr/bin/git", "/usr/bin/echo"] },
+  },
+  {
+    name: "run: dangerous without programs grants none",
+    policy: () => policyOf(`[capabilities.run]\ndangerous = true\n`),
+    expect: { run: false },
+  },
+  {
+    name: "model hosts and keys are never granted: the parent brokers model calls",
+    policy: () => policyOf(`[model]\nprovider = "openai"\nname = "gpt-4o-mini"\n`),
+    expect: { net: false, env: false },
+  },
+];
+
+function noModule(): Policy {
+  return resolvePolicy(
+    parseManifest(
+      `[agent]\nname = "t"\nkind = "react"\ninstructions = "i"\n\n[model]\nprovider = "openai"\nname = "m"\n`,
+      {
+        path: "/srv/t/agent.toml",
+      },
+    ),
+    CONFIG,
+  );
+}
+
+Deno.test("toWorkerPermissions() grants exactly what the process flags grant", async (t) => {
+  for (const c of CASES) {
+    await t.step(c.name, () => {
+      const policy = c.policy();
+      const perms = toWorkerPermissions(policy);
+      for (const [key, value] of Object.entries(c.expect)) {
+        assert.deepEqual(perms[key as keyof WorkerPermissions], value, key);
+      }
+      assert.deepEqual({ ...perms }, grantedByFlags(policy));
+    });
+  }
+});
+
+Deno.test("toWorkerPermissions() spells out every key, and none inherits", async (t) => {
+  for (const c of CASES) {
+    await t.step(c.name, () => {
+      const perms = toWorkerPermissions(c.policy());
+      assert.deepEqual(Object.keys(perms).sort(), [...KEYS].sort());
+      for (const key of KEYS) {
+        const value: unknown = perms[key];
+        assert.ok(value === false || (Array.isArray(value) && value.length > 0), `${key}: ${value}`);
+        assert.notEqual(value, "inherit");
+        assert.notEqual(value, true);
+      }
+      assert.equal(perms.ffi, false);
+      assert.equal(perms.sys, false);
+      assert.equal(perms.import, false);
+    });
+  }
+});
+
+Deno.test("toWorkerPermissions() fits Deno's Worker options and shares no array with the Policy", () => {
+  const policy = policyOf(`[capabilities.fs]\nread = ["notes"]\n`);
+  const perms: Deno.PermissionOptionsObject = toWorkerPermissions(policy);
+  assert.ok(Array.isArray(perms.read));
+  (perms.read as string[]).push("/etc");
+  assert.deepEqual(toWorkerPermissions(policy).read, ["/srv/t/notes", "/srv/t/t.wasm"]);
+});
