@@ -10,3 +10,4 @@ export * from "./commands.ts";
 export * from "./policy.ts";
 export * from "./deno_flags.ts";
 export type { Checked } from "./_result.ts";
+export * from "./worker_permissions.ts";

@@ -79,7 +79,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     await configureLogging(config.log, { stdoutReserved: json });
     const policy = await loadPolicy(manifest, config);
     const warnings = [...policy.warnings, ...await missingPaths(policy, manifest, pathExists)];
-    const command = sandboxCommand(policy);
+    const command = sandboxCommand(policy, { mode: config.runtime.sandbox });
     logger("check").debug("Resolved the policy of {agent} under {config}", {
       agent: policy.agent.name,
       config: config.file,

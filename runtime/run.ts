@@ -70,11 +70,6 @@ async function readSecrets(policy: Policy): Promise<SecretValue[]> {
   return out;
 }
 
-/** The runtime config's `[runtime] sandbox`, or `process`. */
-function configuredMode(config: RuntimeConfig): "process" | "worker" {
-  return (config.runtime as { sandbox?: "process" | "worker" }).sandbox ?? "process";
-}
-
 /** Pages of WebAssembly memory a Policy allows each memory. */
 function maxPagesOf(policy: Policy): number {
   return policy.limits.memoryMb * 16;
@@ -185,7 +180,7 @@ export async function runAgent(
     ...options,
     entry,
     assets,
-    sandboxMode: options.sandboxMode ?? configuredMode(config),
+    sandboxMode: options.sandboxMode ?? config.runtime.sandbox,
     id,
     stateDir,
     module,

@@ -369,3 +369,22 @@ Deno.test("defaultStateDir() follows XDG: $XDG_STATE_HOME, then $HOME", async (t
     await t.step(name, () => assert.equal(defaultStateDir((k) => env[k]), expected));
   }
 });
+
+Deno.test("ironclaw check shows the worker-mode command when the config asks for it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "agent.toml"),
+      `[agent]\nname = "x"\nkind = "wasm"\nmodule = "x.wasm"\n`,
+    );
+    await Deno.writeTextFile(join(dir, "ironclaw.toml"), `[runtime]\nsandbox = "worker"\n`);
+    const r = await runCli(["check", "agent.toml", "--json"], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const { command } = JSON.parse(r.stdout);
+    assert.ok(command.includes("--unstable-worker-options"), command.join(" "));
+    assert.equal(command.at(-1), "--mode=worker");
+    assert.ok(!command.includes("--allow-all"), "a run from source keeps the process flags as well");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
