@@ -208,6 +208,13 @@ export interface SandboxEntry {
   path: string;
   /** The folder the sandbox process reads its own code from (granted read-only). */
   dir: string;
+  /**
+   * A Deno cache folder warmed by loading the entry once (Deno's compiled code
+   * of the bundle and of the `node:` modules it uses): each run's sandbox starts
+   * from a copy of it, which is about 2.5 times faster to start than from an
+   * empty one. Absent until {@linkcode ensureSandboxEntry} made it.
+   */
+  seed?: string;
 }
 
 /**
@@ -271,24 +278,81 @@ function sourceFingerprint(rootDir: string): string {
 export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<SandboxEntry> {
   const root = options.root ?? packageRoot();
   const entry = sandboxEntry(options);
-  if (entry.kind === "self" || await exists(entry.path)) return entry;
-  if (packageSource(root) === "remote") {
-    options.onProgress?.("Fetching the sandbox runtime");
+  if (entry.kind === "self") return entry;
+  if (!await exists(entry.path)) {
+    const remote = packageSource(root) === "remote";
+    options.onProgress?.(
+      remote
+        ? "Fetching the sandbox runtime"
+        : "Building the sandbox runtime (once per change of IronClaw's sources)",
+    );
     try {
-      await packageFile(SANDBOX_BUNDLE, options);
+      if (remote) await packageFile(SANDBOX_BUNDLE, options);
+      else {
+        await bundleSandbox(fileURLToPath(root), entry.path);
+        await pruneBundles(dirname(entry.dir), entry.dir);
+      }
     } finally {
       options.onProgress?.(null);
     }
-    return entry;
   }
-  options.onProgress?.("Building the sandbox runtime (once per change of IronClaw's sources)");
-  try {
-    await bundleSandbox(fileURLToPath(root), entry.path);
-  } finally {
-    options.onProgress?.(null);
-  }
-  return entry;
+  const seed = await ensureSeed(entry.path);
+  return seed ? { ...entry, seed } : entry;
 }
+
+/**
+ * Makes the warmed Deno cache folder of a bundle (see {@linkcode SandboxEntry}`.seed`)
+ * by starting it once with its stdin closed: it says ready and exits, and no
+ * agent code runs. Only a speed-up: when it fails, runs start from an empty folder.
+ */
+async function ensureSeed(bundle: string, deno: string = Deno.execPath()): Promise<string | undefined> {
+  const seed = `${bundle}.deno-cache`;
+  if (await exists(join(seed, SEED_MARK))) return seed;
+  const tmp = `${seed}.${crypto.randomUUID()}.tmp`;
+  try {
+    await new Deno.Command(deno, {
+      args: ["run", "--no-prompt", "--cached-only", "--no-config", bundle],
+      clearEnv: true,
+      env: { DENO_DIR: tmp, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    await Deno.writeTextFile(join(tmp, SEED_MARK), "");
+    await Deno.rename(tmp, seed);
+    return seed;
+  } catch {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    // Another process may have made it at the same time.
+    return await exists(join(seed, SEED_MARK)) ? seed : undefined;
+  }
+}
+
+/** How many older bundles of a checkout are kept, and for at least how long (a run may be about to start one). */
+const KEEP_BUNDLES = 3;
+const KEEP_BUNDLES_MS = 60 * 60 * 1000;
+
+/** Removes the bundles of a checkout's earlier sources, but the newest few and any made in the last hour. */
+async function pruneBundles(parent: string, current: string): Promise<void> {
+  const found: { path: string; mtime: number }[] = [];
+  try {
+    for await (const e of Deno.readDir(parent)) {
+      const path = join(parent, e.name);
+      if (!e.isDirectory || path === current) continue;
+      found.push({ path, mtime: (await Deno.stat(path)).mtime?.getTime() ?? 0 });
+    }
+  } catch {
+    return;
+  }
+  found.sort((a, b) => b.mtime - a.mtime);
+  for (const old of found.slice(KEEP_BUNDLES)) {
+    if (Date.now() - old.mtime < KEEP_BUNDLES_MS) continue;
+    await Deno.remove(old.path, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The file that marks a seed folder as complete (it is made last). */
+export const SEED_MARK = ".complete";
 
 /**
  * Bundles `runtime/sandbox.ts` of a checkout, with every npm package it uses,
@@ -299,11 +363,37 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
  * @param deno The Deno executable; default this process's.
  * @throws {IronclawError} `ERR_ASSET` with Deno's message when bundling fails.
  */
-export async function bundleSandbox(
+export function bundleSandbox(
   rootDir: string,
   output: string,
   deno: string = Deno.execPath(),
 ): Promise<void> {
+  return bundleModule(join(rootDir, "runtime", "sandbox.ts"), output, {
+    config: join(rootDir, "deno.json"),
+    deno,
+  });
+}
+
+/** Options of {@linkcode bundleModule}. */
+export interface BundleOptions {
+  /** The `deno.json` whose imports and lockfile resolve the module's packages. */
+  config: string;
+  /** The Deno executable; default this process's. */
+  deno?: string;
+}
+
+/**
+ * Bundles a module with every npm package it uses into one JavaScript file
+ * whose only imports are `node:` built-ins, so it runs with `--no-config
+ * --cached-only` on any Deno cache, an empty one included.
+ *
+ * @param entry The module to bundle.
+ * @param output The bundle's path (written atomically).
+ * @param options The config that resolves its packages, and the Deno executable.
+ * @throws {IronclawError} `ERR_ASSET` with Deno's message when bundling fails.
+ */
+export async function bundleModule(entry: string, output: string, options: BundleOptions): Promise<void> {
+  const deno = options.deno ?? Deno.execPath();
   await Deno.mkdir(dirname(output), { recursive: true });
   const tmp = `${output}.${crypto.randomUUID()}.tmp.js`;
   let result: Deno.CommandOutput;
@@ -314,10 +404,10 @@ export async function bundleSandbox(
         "--quiet",
         "--platform=deno",
         "--format=esm",
-        `--config=${join(rootDir, "deno.json")}`,
+        `--config=${options.config}`,
         "-o",
         tmp,
-        join(rootDir, "runtime", "sandbox.ts"),
+        entry,
       ],
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
       stdout: "piped",

@@ -3,8 +3,9 @@
  * process, it starts a Python session and tries to leave the process's Deno
  * permissions from Python, then prints one JSON line `{ name: CodeStepResult }`.
  *
- * Usage: `deno run --no-prompt --cached-only --no-config --allow-read=<pyodide>,<granted>
- * pyodide_probe_child.ts <json>` where `<json>` is `{ secretFile, grantedFile, port, envName }`.
+ * Usage: bundled (as the sandbox is), `deno run --no-prompt --cached-only --no-config
+ * --allow-read=<pyodide>,<granted> probe.js <json>` where `<json>` is `{ secretFile, grantedFile, port,
+ * envName, indexURL }`.
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface ProbeArgs {
   port: number;
   /** A variable set in the child's environment. */
   envName: string;
+  /** Pyodide's folder (the probe runs bundled, as the sandbox does, and cannot look it up). */
+  indexURL?: string;
 }
 
 /**
@@ -57,6 +60,7 @@ if (import.meta.main) {
     memoryBytes: 256 * 2 ** 20,
     stepDeadlineMs: 5000,
     maxOutputBytes: 4096,
+    ...(args.indexURL ? { indexURL: args.indexURL } : {}),
   });
   const results: Record<string, CodeStepResult> = {};
   for (const [name, code] of Object.entries(probeAttacks(args))) results[name] = await session.run(code);

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleModule } from "../assets.ts";
 import {
   type CodeSession,
   type CodeSessionOptions,
@@ -212,6 +214,11 @@ Deno.test("Python in a restricted child cannot pass the process's Deno flags", o
       port: server.addr.port,
       envName: "IRONCLAW_PROBE_SECRET",
     };
+    // Bundled and run on an empty Deno cache, as the sandbox runs.
+    const probe = join(outside, "probe.js");
+    await bundleModule(fileURLToPath(new URL("./pyodide_probe_child.ts", import.meta.url)), probe, {
+      config: fileURLToPath(new URL("../../deno.json", import.meta.url)),
+    });
     const child = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -219,10 +226,15 @@ Deno.test("Python in a restricted child cannot pass the process's Deno flags", o
         "--cached-only",
         "--no-config",
         `--allow-read=${pyodideAssetsDir()},${granted}`,
-        fileURLToPath(new URL("./pyodide_probe_child.ts", import.meta.url)),
-        JSON.stringify(args),
+        probe,
+        JSON.stringify({ ...args, indexURL: pyodideAssetsDir() }),
       ],
-      env: { IRONCLAW_PROBE_SECRET: envSecret, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      env: {
+        IRONCLAW_PROBE_SECRET: envSecret,
+        DENO_NO_UPDATE_CHECK: "1",
+        NO_COLOR: "1",
+        DENO_DIR: join(outside, "empty-deno-cache"),
+      },
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { bundleModule } from "../assets.ts";
 import { type CodeSession, type CodeSessionOptions, createQuickJsSession } from "./quickjs_session.ts";
 
 const MiB = 1024 * 1024;
@@ -535,9 +537,14 @@ session.dispose();
 console.log(JSON.stringify(step));
 `,
     );
+    // Bundled and run on an empty Deno cache, as the sandbox runs.
+    const bundle = `${dir}/child.js`;
+    await bundleModule(script, bundle, {
+      config: fileURLToPath(new URL("../../deno.json", import.meta.url)),
+    });
     const child = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", "--cached-only", "--no-config", "--no-lock", script],
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      args: ["run", "--no-prompt", "--cached-only", "--no-config", bundle],
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", DENO_DIR: `${dir}/empty-deno-cache` },
       stdout: "piped",
       stderr: "piped",
     }).output();
