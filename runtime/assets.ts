@@ -69,8 +69,15 @@ export const BUILTIN_PLUGIN_FILES: readonly string[] = [
 /** The WIT world agents are built against, relative to the package root. */
 export const WIT_FILE = "wit/agent.wit";
 
-/** The shipped sandbox bundle of a published package, relative to its root. */
-export const SANDBOX_BUNDLE = "dist/sandbox.js";
+/**
+ * The folder of the shipped sandbox bundle of a published package, relative to
+ * its root: `sandbox.js`, the chunks it loads as it needs them, and
+ * {@linkcode BUNDLE_FILES} listing them all.
+ */
+export const SANDBOX_BUNDLE = "dist/sandbox/";
+
+/** The file of a bundle folder that lists its files (written last: its presence means the folder is whole). */
+export const BUNDLE_FILES = "files.json";
 
 /**
  * The sources the sandbox bundle is made of, relative to the package root:
@@ -147,12 +154,15 @@ async function exists(path: string): Promise<boolean> {
  * @returns Its absolute local path.
  * @throws {IronclawError} `ERR_ASSET` when a remote file cannot be fetched or stored.
  */
-export async function packageFile(path: string, options: AssetOptions = {}): Promise<string> {
+export async function packageFile(
+  path: string,
+  options: AssetOptions & { remotePath?: string } = {},
+): Promise<string> {
   const root = options.root ?? packageRoot();
   if (packageSource(root) !== "remote") return fileURLToPath(new URL(path, root));
   const local = join(options.cacheDir ?? defaultCacheDir(), "remote", remoteFolderName(root), path);
   if (await exists(local)) return local;
-  const url = new URL(path, root);
+  const url = new URL(options.remotePath ?? path, root);
   let bytes: Uint8Array;
   try {
     const response = await fetch(url);
@@ -166,7 +176,7 @@ export async function packageFile(path: string, options: AssetOptions = {}): Pro
       "ERR_ASSET",
       `Cannot fetch IronClaw's file "${url.href}": ${(e as Error).message}`,
       {
-        hint: path === SANDBOX_BUNDLE
+        hint: path.startsWith(SANDBOX_BUNDLE)
           ? "the package was published without its sandbox bundle: run `deno task bundle` before publishing"
           : "check the network, or install IronClaw from a checkout",
         cause: e,
@@ -232,11 +242,11 @@ export function sandboxEntry(options: AssetOptions = {}): SandboxEntry {
     case "compiled":
       return { kind: "self", path: Deno.execPath(), dir: fileURLToPath(new URL("runtime/", root)) };
     case "remote": {
-      const path = join(cache, "remote", remoteFolderName(root), SANDBOX_BUNDLE);
-      return { kind: "module", path, dir: dirname(path) };
+      const dir = join(cache, "remote", remoteFolderName(root), SANDBOX_BUNDLE);
+      return { kind: "module", path: join(dir, "sandbox.js"), dir };
     }
     case "checkout": {
-      const dir = join(cache, "sandbox", sourceFingerprint(fileURLToPath(root)));
+      const dir = join(cache, "sandbox", sourceFingerprint(fileURLToPath(root)), "bundle");
       return { kind: "module", path: join(dir, "sandbox.js"), dir };
     }
   }
@@ -279,7 +289,7 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
   const root = options.root ?? packageRoot();
   const entry = sandboxEntry(options);
   if (entry.kind === "self") return entry;
-  if (!await exists(entry.path)) {
+  if (!await exists(join(entry.dir, BUNDLE_FILES))) {
     const remote = packageSource(root) === "remote";
     options.onProgress?.(
       remote
@@ -287,16 +297,16 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
         : "Building the sandbox runtime (once per change of IronClaw's sources)",
     );
     try {
-      if (remote) await packageFile(SANDBOX_BUNDLE, options);
+      if (remote) await fetchBundle(options);
       else {
-        await bundleSandbox(fileURLToPath(root), entry.path);
-        await pruneBundles(dirname(entry.dir), entry.dir);
+        await bundleSandbox(fileURLToPath(root), entry.dir);
+        await pruneBundles(dirname(dirname(entry.dir)), dirname(entry.dir));
       }
     } finally {
       options.onProgress?.(null);
     }
   }
-  const seed = await ensureSeed(entry.path);
+  const seed = await ensureSeed(entry);
   return seed ? { ...entry, seed } : entry;
 }
 
@@ -305,8 +315,9 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
  * by starting it once with its stdin closed: it says ready and exits, and no
  * agent code runs. Only a speed-up: when it fails, runs start from an empty folder.
  */
-async function ensureSeed(bundle: string, deno: string = Deno.execPath()): Promise<string | undefined> {
-  const seed = `${bundle}.deno-cache`;
+async function ensureSeed(entry: SandboxEntry, deno: string = Deno.execPath()): Promise<string | undefined> {
+  const seed = join(dirname(entry.dir), "deno-cache");
+  const bundle = entry.path;
   if (await exists(join(seed, SEED_MARK))) return seed;
   const tmp = `${seed}.${crypto.randomUUID()}.tmp`;
   try {
@@ -326,6 +337,26 @@ async function ensureSeed(bundle: string, deno: string = Deno.execPath()): Promi
     // Another process may have made it at the same time.
     return await exists(join(seed, SEED_MARK)) ? seed : undefined;
   }
+}
+
+/** Fetches the shipped bundle folder of a remote package: its list of files, then each, the list kept last. */
+async function fetchBundle(options: AssetOptions): Promise<void> {
+  const list = await packageFile(`${SANDBOX_BUNDLE}${BUNDLE_FILES}.pending`, {
+    ...options,
+    remotePath: `${SANDBOX_BUNDLE}${BUNDLE_FILES}`,
+  });
+  const files = JSON.parse(await Deno.readTextFile(list)) as unknown;
+  if (!Array.isArray(files) || !files.every((f) => typeof f === "string" && /^[\w.-]+\.js$/.test(f))) {
+    throw new IronclawError(
+      "ERR_ASSET",
+      `The package's "${SANDBOX_BUNDLE}${BUNDLE_FILES}" is not a list of files`,
+      {
+        hint: "republish the package after `deno task bundle`",
+      },
+    );
+  }
+  for (const file of files as string[]) await packageFile(`${SANDBOX_BUNDLE}${file}`, options);
+  await Deno.rename(list, join(dirname(list), BUNDLE_FILES));
 }
 
 /** How many older bundles of a checkout are kept, and for at least how long (a run may be about to start one). */
@@ -356,22 +387,42 @@ export const SEED_MARK = ".complete";
 
 /**
  * Bundles `runtime/sandbox.ts` of a checkout, with every npm package it uses,
- * into one JavaScript file whose only imports are `node:` built-ins.
+ * into a folder of JavaScript files whose only imports are `node:` built-ins and
+ * each other: `sandbox.js`, and chunks loaded only when a run needs them (the
+ * QuickJS engine only for JavaScript CodeAct, say). {@linkcode BUNDLE_FILES}
+ * lists them. The folder appears whole or not at all.
  *
  * @param rootDir The checkout.
- * @param output The bundle's path (written atomically).
+ * @param outDir The bundle's folder (replaced).
  * @param deno The Deno executable; default this process's.
  * @throws {IronclawError} `ERR_ASSET` with Deno's message when bundling fails.
  */
-export function bundleSandbox(
+export async function bundleSandbox(
   rootDir: string,
-  output: string,
+  outDir: string,
   deno: string = Deno.execPath(),
 ): Promise<void> {
-  return bundleModule(join(rootDir, "runtime", "sandbox.ts"), output, {
-    config: join(rootDir, "deno.json"),
-    deno,
-  });
+  const tmp = `${outDir.replace(/\/+$/, "")}.${crypto.randomUUID()}.tmp`;
+  try {
+    await runBundler(deno, [
+      "--code-splitting",
+      `--config=${join(rootDir, "deno.json")}`,
+      `--outdir=${tmp}`,
+      join(rootDir, "runtime", "sandbox.ts"),
+    ]);
+    const files: string[] = [];
+    for await (const e of Deno.readDir(tmp)) if (e.isFile && e.name.endsWith(".js")) files.push(e.name);
+    files.sort();
+    for (const f of files) await stripCachePaths(join(tmp, f));
+    await Deno.writeTextFile(join(tmp, BUNDLE_FILES), JSON.stringify(files, null, 1) + "\n");
+    await Deno.remove(outDir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(dirname(outDir), { recursive: true });
+    await Deno.rename(tmp, outDir);
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    // Another process may have built the same folder at the same time.
+    if (e instanceof IronclawError || !await exists(join(outDir, BUNDLE_FILES))) throw e;
+  }
 }
 
 /** Options of {@linkcode bundleModule}. */
@@ -393,22 +444,24 @@ export interface BundleOptions {
  * @throws {IronclawError} `ERR_ASSET` with Deno's message when bundling fails.
  */
 export async function bundleModule(entry: string, output: string, options: BundleOptions): Promise<void> {
-  const deno = options.deno ?? Deno.execPath();
   await Deno.mkdir(dirname(output), { recursive: true });
   const tmp = `${output}.${crypto.randomUUID()}.tmp.js`;
+  try {
+    await runBundler(options.deno ?? Deno.execPath(), [`--config=${options.config}`, "-o", tmp, entry]);
+    await stripCachePaths(tmp);
+    await Deno.rename(tmp, output);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Runs `deno bundle` for Deno, as ES modules, with these arguments. */
+async function runBundler(deno: string, args: string[]): Promise<void> {
   let result: Deno.CommandOutput;
   try {
     result = await new Deno.Command(deno, {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform=deno",
-        "--format=esm",
-        `--config=${options.config}`,
-        "-o",
-        tmp,
-        entry,
-      ],
+      args: ["bundle", "--quiet", "--platform=deno", "--format=esm", ...args],
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
@@ -420,19 +473,15 @@ export async function bundleModule(entry: string, output: string, options: Bundl
     });
   }
   if (!result.success) {
-    await Deno.remove(tmp).catch(() => {});
     const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-8).join("\n");
     throw new IronclawError("ERR_ASSET", `Cannot build the sandbox runtime:\n${stderr}`, {
       hint: "run `deno task bundle` in the checkout to see the whole error",
     });
   }
-  try {
-    // esbuild labels modules by their path: keep the machine's cache folder out of the bundle.
-    const text = await Deno.readTextFile(tmp);
-    await Deno.writeTextFile(tmp, text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/"));
-    await Deno.rename(tmp, output);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+}
+
+/** esbuild labels modules by their path: keeps the machine's cache folder out of a bundle file. */
+async function stripCachePaths(file: string): Promise<void> {
+  const text = await Deno.readTextFile(file);
+  await Deno.writeTextFile(file, text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/"));
 }

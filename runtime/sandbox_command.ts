@@ -47,11 +47,11 @@ export function sandboxCommand(policy: Policy, options: SandboxCommandOptions = 
   if (entry.kind === "self") return [entry.path, SANDBOX_SUBCOMMAND, "--mode=worker"];
   const deno = options.deno ?? Deno.execPath();
   if ((options.mode ?? "process") === "process") return [deno, "run", ...toDenoFlags(policy), entry.path];
-  // The main thread makes the Worker from the entry's own file, which Deno checks against the process's
-  // read permission (not the Worker's): grant that one file, whatever the Policy's paths say.
+  // The main thread makes the Worker from the entry's own file, whose module graph (the bundle's chunks)
+  // Deno checks against the process's read permission, not the Worker's: grant the entry's folder.
   const flags = options.unsafeWidenProcessFlags
     ? WIDE_FLAGS
-    : [...toDenoFlags(policy), `--allow-read=${entry.path}`];
+    : [...toDenoFlags(policy), `--allow-read=${entry.dir}`];
   return [deno, "run", ...flags, "--unstable-worker-options", entry.path, "--mode=worker"];
 }
 

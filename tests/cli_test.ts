@@ -74,7 +74,7 @@ Deno.test("ironclaw check --json prints one object", async () => {
   assert.ok(!out.flags.includes("-A"));
   assert.deepEqual(out.warnings, []);
   // The sandbox runs the bundle of this checkout's sources, kept in the cache folder by their fingerprint.
-  assert.match(out.command.at(-1), /\/sandbox\/[0-9a-f]{16}\/sandbox\.js$/);
+  assert.match(out.command.at(-1), /\/sandbox\/[0-9a-f]{16}\/bundle\/sandbox\.js$/);
   assert.deepEqual(out.command.slice(1, -1), ["run", ...out.flags]);
 });
 

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { extname, join, normalize, relative } from "node:path";
 import { ROOT } from "./_cli.ts";
-import { bundleSandbox, SANDBOX_BUNDLE } from "../runtime/assets.ts";
+import { BUNDLE_FILES, bundleSandbox, SANDBOX_BUNDLE } from "../runtime/assets.ts";
 
 const TYPES: Record<string, string> = {
   ".ts": "application/typescript",
@@ -17,13 +17,16 @@ const TYPES: Record<string, string> = {
   ".json": "application/json",
 };
 
-/** Serves the checkout read-only, and `dist/sandbox.js` from a bundle built for the test. */
+/** Serves the checkout read-only, and `dist/sandbox/` from a bundle built for the test. */
 function serveCheckout(bundle: string, requests: string[]): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = decodeURIComponent(new URL(req.url).pathname).slice(1);
     requests.push(path);
-    const file = path === SANDBOX_BUNDLE ? bundle : normalize(join(ROOT, path));
-    if (file !== bundle && relative(ROOT, file).startsWith("..")) return new Response("no", { status: 403 });
+    const [base, dir] = path.startsWith(SANDBOX_BUNDLE)
+      ? [bundle, path.slice(SANDBOX_BUNDLE.length)]
+      : [ROOT, path];
+    const file = normalize(join(base, dir));
+    if (relative(base, file).startsWith("..")) return new Response("no", { status: 403 });
     try {
       const body = await Deno.readFile(file);
       return new Response(body, { headers: { "content-type": TYPES[extname(file)] ?? "text/plain" } });
@@ -48,7 +51,7 @@ async function run(args: string[], cwd: string, env: Record<string, string>) {
 
 Deno.test("IronClaw imported from an HTTP URL checks a manifest and runs an agent", async (t) => {
   const tmp = await Deno.makeTempDir({ prefix: "ironclaw-remote-" });
-  const bundle = join(tmp, "sandbox.js");
+  const bundle = join(tmp, "bundle");
   await bundleSandbox(ROOT, bundle);
   const requests: string[] = [];
   const server = serveCheckout(bundle, requests);
@@ -92,7 +95,8 @@ console.log(JSON.stringify({ name: manifest.agent.name, state: outcome.state, ou
       });
       assert.match(await Deno.readTextFile(join(agent, "out/summary.md")), /# Summary of 2 notes/);
       // The sandbox ran the bundle the "package" ships, fetched once into the cache folder.
-      assert.ok(requests.includes(SANDBOX_BUNDLE), requests.join(" "));
+      assert.ok(requests.includes(`${SANDBOX_BUNDLE}sandbox.js`), requests.join(" "));
+      assert.ok(requests.includes(`${SANDBOX_BUNDLE}${BUNDLE_FILES}`), requests.join(" "));
     });
 
     await t.step("the CLI runs straight from the URL", async () => {
