@@ -67,7 +67,9 @@ async function spawn(
       "run",
       "--no-prompt",
       "--cached-only",
-      "--no-config",
+      // The project's config and lockfile resolve Pyodide as the parent did (a child without them needs
+      // registry metadata the parent never fetched); the sandbox itself runs a bundle instead.
+      `--config=${fileURLToPath(new URL("../deno.json", import.meta.url))}`,
       `--allow-read=${read.join(",")}`,
       fileURLToPath(import.meta.url),
       mode,
