@@ -19,14 +19,25 @@ export interface CliResult {
 }
 
 /** Runs `ironclaw ...args` as a real process, as a user would with `deno run -A mod.ts`. */
-export async function runCli(
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return runDeno(["run", "-A", "--quiet", `${ROOT}mod.ts`, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { XDG_STATE_HOME: TEST_STATE_HOME, ...options.env },
+  });
+}
+
+/** Runs `deno ...args` (this process's Deno) with stdin closed, and collects what it printed. */
+export async function runDeno(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", `${ROOT}mod.ts`, ...args],
+    args,
     cwd: options.cwd ?? ROOT,
-    env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME, ...options.env },
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,7 +1,7 @@
 /** The agents' build script without clang, and `ironclaw build`'s progress line. */
 
 import { join } from "node:path";
-import { ROOT, runCli } from "./_cli.ts";
+import { ROOT, runCli, runDeno } from "./_cli.ts";
 import { CLANG_PACKAGES } from "./agents/build.ts";
 
 function assert(ok: boolean, message: string): asserts ok {
@@ -12,16 +12,9 @@ function assert(ok: boolean, message: string): asserts ok {
 async function buildWithoutPath(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const empty = await Deno.makeTempDir();
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", join(ROOT, "tests/agents/build.ts"), ...args],
-      cwd: ROOT,
-      env: { PATH: empty, NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    return await runDeno(["run", "-A", "--quiet", join(ROOT, "tests/agents/build.ts"), ...args], {
+      env: { PATH: empty },
+    });
   } finally {
     await Deno.remove(empty, { recursive: true });
   }

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { extname, join, normalize, relative } from "node:path";
-import { ROOT } from "./_cli.ts";
+import { ROOT, runDeno } from "./_cli.ts";
 import { BUNDLE_FILES, bundleSandbox, SANDBOX_BUNDLE } from "../runtime/assets.ts";
 
 const TYPES: Record<string, string> = {
@@ -36,17 +36,8 @@ function serveCheckout(bundle: string, requests: string[]): Deno.HttpServer<Deno
   });
 }
 
-async function run(args: string[], cwd: string, env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function run(args: string[], cwd: string, env: Record<string, string>) {
+  return runDeno(args, { cwd, env });
 }
 
 Deno.test("IronClaw imported from an HTTP URL checks a manifest and runs an agent", async (t) => {
