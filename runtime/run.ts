@@ -22,7 +22,13 @@ import { createModelBroker } from "./models/mod.ts";
 export interface RunAgentOptions extends
   Pick<
     RunOptions,
-    "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "deno" | "sandboxMode" | "unsafeWidenProcessFlags"
+    | "onEvent"
+    | "graceMs"
+    | "unsafeDisableGateChecks"
+    | "deno"
+    | "sandboxMode"
+    | "unsafeWidenProcessFlags"
+    | "entry"
   > {
   /** The task text. */
   task: string;
@@ -175,7 +181,8 @@ export async function runAgent(
   }
   const model = policy.model === null ? undefined : await createModelBroker(policy.model);
   const secrets = await readSecrets(policy);
-  const entry = await ensureSandboxEntry(options.onProgress ? { onProgress: options.onProgress } : {});
+  const entry = options.entry ??
+    await ensureSandboxEntry(options.onProgress ? { onProgress: options.onProgress } : {});
   const handle = startRun(run, {
     ...options,
     entry,

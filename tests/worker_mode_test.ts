@@ -13,6 +13,7 @@ import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadPolicy } from "../runtime/load.ts";
 import { runAgent, type RunAgentOptions } from "../runtime/run.ts";
 import type { RunEvent } from "../runtime/protocol.ts";
+import type { SandboxEntry } from "../runtime/assets.ts";
 import { ROOT } from "./_cli.ts";
 import { code, loopAgent } from "./_loops.ts";
 import { agentDir, countingServer, PROBE, PROBE_C, probeCalls, run } from "./_sandbox.ts";
@@ -260,4 +261,48 @@ Deno.test("the relay lets only checked protocol messages out of the Worker", asy
   } finally {
     await Deno.remove(pluginsDir, { recursive: true });
   }
+});
+
+/**
+ * A stand-in for a compiled binary, run from source: a program that is `deno run -A
+ * --unstable-worker-options mod.ts` (the permissions `deno task compile` bakes in), started by the
+ * supervisor the way it starts a binary, as `<program> __sandbox --mode=worker`.
+ */
+async function binaryStandIn(dir: string): Promise<SandboxEntry> {
+  const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+    .output();
+  const denoDir = (JSON.parse(new TextDecoder().decode(info.stdout)) as { denoDir: string }).denoDir;
+  const path = join(dir, "ironclaw-binary");
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\n# A compiled binary carries its npm packages; the stand-in reads them from the test's Deno cache.\n` +
+      `export DENO_DIR=${q(denoDir)}\n` +
+      `exec ${q(Deno.execPath())} run -A --unstable-worker-options --quiet --config ${
+        q(join(ROOT, "deno.json"))
+      } ${q(join(ROOT, "mod.ts"))} "$@"\n`,
+  );
+  await Deno.chmod(path, 0o755);
+  return { kind: "self", path, dir: join(ROOT, "runtime") };
+}
+
+Deno.test("a compiled binary's design, from source: the binary runs itself as the sandbox", async (t) => {
+  await using agent = await agentDir(PROBE);
+  const entry = await binaryStandIn(agent.dir);
+  await t.step("granted work: the command is the binary's, and the run is ok", async () => {
+    const { replies, ran } = await probeCalls(agent, [["fs.read", { path: "notes/a.txt" }]], { entry });
+    assert.deepEqual(commandOf(ran.events), [entry.path, "__sandbox", "--mode=worker"]);
+    assert.ok(replies[0]?.ok !== undefined, JSON.stringify(replies));
+  });
+  await t.step(
+    "with the gate's checks off, the Worker's permissions alone refuse what is not granted",
+    async () => {
+      const secret = join(agent.dir, "secret.txt");
+      const { replies } = await probeCalls(agent, [["fs.read", { path: secret }]], {
+        entry,
+        unsafeDisableGateChecks: true,
+      });
+      assert.equal(replies[0]?.error?.code, "ERR_CAPABILITY_DENIED", JSON.stringify(replies));
+    },
+  );
 });
