@@ -342,6 +342,9 @@ async function callTool(
   }
 }
 
+/** What every step of a session whose interpreter failed answers. */
+const DEAD = "RuntimeError: the Python interpreter failed and cannot run more steps";
+
 class PyodideSession implements CodeSession {
   readonly #pyodide: Pyodide;
   readonly #session: PySession;
@@ -352,8 +355,12 @@ class PyodideSession implements CodeSession {
   #failStep: (err: unknown) => void = () => {};
   readonly #onRejection = (event: PromiseRejectionEvent): void => {
     const reason: unknown = event.reason;
-    if (typeof reason === "object" && reason !== null && "pyodide_fatal_error" in reason) {
+    const fatal = (typeof reason === "object" && reason !== null && "pyodide_fatal_error" in reason) ||
+      // A JS stack overflow inside the interpreter that surfaces after its step ended (at its deadline).
+      (reason instanceof RangeError && /call stack/i.test(reason.message));
+    if (fatal) {
       event.preventDefault();
+      this.#dead ??= DEAD;
       this.#failStep(reason);
     } else if (
       reason instanceof this.#PythonError &&
@@ -436,7 +443,7 @@ class PyodideSession implements CodeSession {
     if (fatal !== null) {
       const message = fatal instanceof Error ? fatal.message : String(fatal);
       const outOfMemory = /memory|OOM/i.test(message);
-      this.#dead = "RuntimeError: the Python interpreter failed and cannot run more steps";
+      this.#dead = DEAD;
       return {
         output: output.text(),
         error: `RuntimeError: the Python interpreter failed: ${message.split("\n")[0]}`,
