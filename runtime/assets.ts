@@ -9,15 +9,15 @@
  * - **remote**: the modules came over `https:` (JSR) or `http:`. Each file is
  *   fetched once into the cache folder (under a name made from the package's
  *   URL, which JSR never changes for a version), the sandbox entry being the
- *   bundle the package ships as `dist/sandbox.js` (`deno task bundle`).
+ *   bundle the package ships in `dist/sandbox/` (`deno task bundle`).
  * - **compiled**: a `deno compile` binary. Files live in the binary's
  *   virtual file system (`deno task compile` includes them), and the sandbox
  *   process is the binary itself (see {@linkcode sandboxEntry}).
  *
- * In every case the sandbox process runs one self-contained JavaScript file
- * (or the binary) whose only imports are `node:` built-ins: it resolves no npm
- * package and downloads nothing, so it never depends on what the caller's Deno
- * cache holds. Nothing here runs at module load: a module of this package
+ * In every case the sandbox process runs a self-contained bundle (or the
+ * binary) whose only imports are `node:` built-ins and its own chunks: it
+ * resolves no npm package and downloads nothing, so it never depends on what
+ * the caller's Deno cache holds. Nothing here runs at module load: a module of this package
  * loads from any URL.
  *
  * @module
