@@ -32,10 +32,10 @@
 
 export * from "./manifests/mod.ts";
 export * from "./capabilities/mod.ts";
-export { type LoadConfigOptions, loadManifest, loadPolicy, loadRuntimeConfig } from "./runtime/load.ts";
+export { type LoadConfigOptions, loadManifest, loadPolicy, loadRuntimeConfig } from "./supervisor/load.ts";
 export { main, VERSION } from "./cli/main.ts";
-export type { Io } from "./cli/_output.ts";
-export { runAgent, type RunAgentOptions } from "./runtime/run.ts";
+export type { Io } from "./cli/output.ts";
+export { runAgent, type RunAgentOptions } from "./supervisor/run.ts";
 export {
   type EndState,
   EXIT_CODES,
@@ -45,7 +45,7 @@ export {
   type RunOptions,
   type RunOutcome,
   startRun,
-} from "./runtime/supervisor.ts";
+} from "./supervisor/supervisor.ts";
 export {
   GATE_ABI_VERSION,
   GateError,
@@ -53,15 +53,15 @@ export {
   type GateReply,
   HostGate,
   type HostGateOptions,
-} from "./runtime/gate.ts";
-export { listRuns, type RunSummary, showRun } from "./runtime/records.ts";
+} from "./sandbox/gate.ts";
+export { listRuns, type RunSummary, showRun } from "./supervisor/records.ts";
 export {
   type AgentModule,
   PROTOCOL_VERSION,
   type RunEvent,
   type SandboxAssets,
   type SecretValue,
-} from "./runtime/protocol.ts";
+} from "./protocol/protocol.ts";
 export {
   type AssetOptions,
   defaultCacheDir,
@@ -70,17 +70,21 @@ export {
   packageSource,
   type SandboxEntry,
   sandboxEntry,
-} from "./runtime/assets.ts";
-export { sandboxCommand, type SandboxCommandOptions, type SandboxMode } from "./runtime/sandbox_command.ts";
+} from "./supervisor/assets.ts";
+export {
+  sandboxCommand,
+  type SandboxCommandOptions,
+  type SandboxMode,
+} from "./supervisor/sandbox_command.ts";
 export * from "./plugins/mod.ts";
 
-export * from "./runtime/models/mod.ts";
+export * from "./supervisor/models/mod.ts";
 
 if (import.meta.main) {
   if (Deno.args[0] === "__sandbox") {
     // A compiled binary has no separate deno to spawn: it runs itself as the sandbox process
-    // (runtime/sandbox_command.ts), which speaks the protocol on stdio and runs the agent in a Worker.
-    await import("./runtime/sandbox.ts");
+    // (supervisor/sandbox_command.ts), which speaks the protocol on stdio and runs the agent in a Worker.
+    await import("./sandbox/sandbox.ts");
   } else {
     const { main } = await import("./cli/main.ts");
     Deno.exit(await main(Deno.args));

@@ -12,9 +12,9 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { runAgent } from "../runtime/run.ts";
-import type { RunEvent } from "../runtime/protocol.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { runAgent } from "../supervisor/run.ts";
+import type { RunEvent } from "../protocol/protocol.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STEPS = Number(Deno.env.get("BENCH_STEPS") ?? 200);

@@ -20,7 +20,7 @@ import {
   createPyodideSessionFromSnapshot,
   makePyodideSnapshot,
   pyodideAssetsDir,
-} from "../runtime/codeact/pyodide_session.ts";
+} from "../sandbox/codeact/pyodide_session.ts";
 
 const OPTIONS: CodeSessionOptions = {
   tools: {},

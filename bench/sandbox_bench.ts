@@ -15,8 +15,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { runAgent } from "../runtime/run.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { runAgent } from "../supervisor/run.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DENO = Deno.execPath();

@@ -17,9 +17,9 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { runAgent } from "../runtime/run.ts";
-import { ensureSandboxEntry } from "../runtime/assets.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { runAgent } from "../supervisor/run.ts";
+import { ensureSandboxEntry } from "../supervisor/assets.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DENO = Deno.execPath();
@@ -70,7 +70,7 @@ try {
     floor.push(await timeStart(["run", "--quiet", join(work, "empty.ts")]));
     empty.push(await timeStart([...flags, entry.path], { DENO_DIR: fresh("empty") }));
     seeded.push(await timeStart([...flags, entry.path], { DENO_DIR: await copySeed() }));
-    source.push(await timeStart([...flags, join(ROOT, "runtime", "sandbox.ts")]));
+    source.push(await timeStart([...flags, join(ROOT, "sandbox", "sandbox.ts")]));
   }
 
   // Hello, from a supervisor that is up: process mode and worker mode, paired.
@@ -108,7 +108,7 @@ try {
     ["sandbox bundle, empty Deno cache folder", f(median(empty)), ratio(empty, floor)],
     ["sandbox bundle, copy of the warmed seed (each run)", f(median(seeded)), ratio(seeded, floor)],
     [
-      "unbundled runtime/sandbox.ts, the caller's warm cache (before)",
+      "unbundled sandbox/sandbox.ts, the caller's warm cache (before)",
       f(median(source)),
       ratio(source, floor),
     ],

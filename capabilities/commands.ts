@@ -5,7 +5,7 @@
  */
 
 import { posix } from "node:path";
-import { type Checked, refuse } from "./_result.ts";
+import { type Checked, refuse } from "./result.ts";
 
 /**
  * Programs that run arbitrary code given to them (shells, Deno, language

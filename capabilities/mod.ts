@@ -9,5 +9,5 @@ export * from "./net.ts";
 export * from "./commands.ts";
 export * from "./policy.ts";
 export * from "./deno_flags.ts";
-export type { Checked } from "./_result.ts";
+export type { Checked } from "./result.ts";
 export * from "./worker_permissions.ts";

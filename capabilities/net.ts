@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Checked, refuse } from "./_result.ts";
+import { type Checked, refuse } from "./result.ts";
 
 /** HTTP methods a grant may name. */
 export const HTTP_METHODS: readonly string[] = Object.freeze([

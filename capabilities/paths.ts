@@ -5,7 +5,7 @@
  */
 
 import { posix } from "node:path";
-import { type Checked, refuse } from "./_result.ts";
+import { type Checked, refuse } from "./result.ts";
 
 /** Options of {@linkcode checkPathGrant}. */
 export interface PathGrantOptions {

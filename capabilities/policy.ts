@@ -14,8 +14,8 @@ import {
 } from "../manifests/agent_manifest.ts";
 import type { ProviderConfig, RuntimeConfig } from "../manifests/runtime_config.ts";
 import { InvalidDocumentError, type Issue, type SourcePos } from "../manifests/errors.ts";
-import { closest } from "../manifests/_schema.ts";
-import type { Checked } from "./_result.ts";
+import { closest } from "../manifests/schema.ts";
+import type { Checked } from "./result.ts";
 import { checkPathGrant, isWithin } from "./paths.ts";
 import { matchNet, type NetGrant, parseNetGrant } from "./net.ts";
 import { checkEnvGrant, checkProgramGrant } from "./commands.ts";

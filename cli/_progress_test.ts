@@ -95,7 +95,7 @@ Deno.test("progressEnabled() is false with --json and when standard error is not
 });
 
 Deno.test("prepareComponent() tells onProgress of a transpile, and nothing on a cache hit", async () => {
-  const { prepareComponent } = await import("../runtime/wasm/component_cache.ts");
+  const { prepareComponent } = await import("../supervisor/component_cache.ts");
   const wasm = await Deno.readFile(new URL("../examples/hello/agent.wasm", import.meta.url)).catch(() => {
     throw new Error("examples/hello/agent.wasm is missing: run deno task build-agents");
   });
@@ -114,7 +114,7 @@ Deno.test("prepareComponent() tells onProgress of a transpile, and nothing on a 
 });
 
 Deno.test("prepareComponent() ends its progress when the transpile fails", async () => {
-  const { prepareComponent } = await import("../runtime/wasm/component_cache.ts");
+  const { prepareComponent } = await import("../supervisor/component_cache.ts");
   const stateDir = await Deno.makeTempDir();
   try {
     const phases: string[] = [];

@@ -1,9 +1,9 @@
 /** `ironclaw build agent.js -o agent.wasm`: a JavaScript or TypeScript agent becomes a component. */
 
 import { basename, dirname, extname, join, resolve } from "node:path";
-import { packageFile, WIT_FILE } from "../runtime/assets.ts";
+import { packageFile, WIT_FILE } from "../supervisor/assets.ts";
 import { IronclawError } from "../manifests/errors.ts";
-import { type Io, parseCommandArgs, reportError, UsageError } from "./_output.ts";
+import { type Io, parseCommandArgs, reportError, UsageError } from "./output.ts";
 import { progressEnabled, startProgress } from "./_progress.ts";
 
 /** Help of `ironclaw build`. */

@@ -4,10 +4,10 @@ import { dirname, relative, resolve } from "node:path";
 import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
 import { denoNetValue } from "../capabilities/net.ts";
-import { loadManifest, loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
-import { configureLogging, logger } from "../runtime/logging.ts";
+import { loadManifest, loadPolicy, loadRuntimeConfig } from "../supervisor/load.ts";
+import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
-import { sandboxCommand } from "../runtime/sandbox_command.ts";
+import { sandboxCommand } from "../supervisor/sandbox_command.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -17,7 +17,7 @@ import {
   reportError,
   styles,
   UsageError,
-} from "./_output.ts";
+} from "./output.ts";
 
 /** Help of `ironclaw check`. */
 export const CHECK_HELP = `Validate an agent manifest and show what it grants

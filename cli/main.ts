@@ -6,9 +6,9 @@ import { RUN_HELP, runCommand } from "./run.ts";
 import { RUNS_HELP, runsCommand } from "./runs.ts";
 import { BUILD_HELP, buildCommand } from "./build.ts";
 import { PLUGINS_HELP, pluginsCommand } from "./plugins.ts";
-import { type Io, processIo, reportError, UsageError } from "./_output.ts";
-import { closeLogging } from "../runtime/logging.ts";
-import { closest } from "../manifests/_schema.ts";
+import { type Io, processIo, reportError, UsageError } from "./output.ts";
+import { closeLogging } from "../supervisor/logging.ts";
+import { closest } from "../manifests/schema.ts";
 
 /** IronClaw's version, from `deno.json`. */
 export const VERSION: string = denoJson.version;

@@ -1,9 +1,9 @@
 /** `ironclaw plugins list` and `ironclaw plugins show <name>`: the plugins a run can use. */
 
 import { formatIssue, InvalidDocumentError, printable } from "../manifests/errors.ts";
-import { loadRuntimeConfig } from "../runtime/load.ts";
+import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { indexPlugins } from "../plugins/plugin_index.ts";
-import { builtinPluginsDir } from "../runtime/assets.ts";
+import { builtinPluginsDir } from "../supervisor/assets.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -12,8 +12,8 @@ import {
   reportError,
   styles,
   UsageError,
-} from "./_output.ts";
-import { closest } from "../manifests/_schema.ts";
+} from "./output.ts";
+import { closest } from "../manifests/schema.ts";
 import { IronclawError } from "../manifests/errors.ts";
 
 /** Help of `ironclaw plugins`. */

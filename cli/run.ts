@@ -3,10 +3,10 @@
 import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
 import { printableLines } from "../manifests/errors.ts";
-import type { RunEvent } from "../runtime/protocol.ts";
-import { loadPolicy, loadRuntimeConfig } from "../runtime/load.ts";
-import { configureLogging, logger } from "../runtime/logging.ts";
-import { runAgent } from "../runtime/run.ts";
+import type { RunEvent } from "../protocol/protocol.ts";
+import { loadPolicy, loadRuntimeConfig } from "../supervisor/load.ts";
+import { configureLogging, logger } from "../supervisor/logging.ts";
+import { runAgent } from "../supervisor/run.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -16,7 +16,7 @@ import {
   reportError,
   styles,
   UsageError,
-} from "./_output.ts";
+} from "./output.ts";
 import { type Progress, progressEnabled, startProgress } from "./_progress.ts";
 
 /** Help of `ironclaw run`. */

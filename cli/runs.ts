@@ -1,8 +1,8 @@
 /** `ironclaw runs list` and `ironclaw runs show <id>`: the recorded runs. */
 
 import { printable } from "../manifests/errors.ts";
-import { loadRuntimeConfig } from "../runtime/load.ts";
-import { listRuns, showRun } from "../runtime/records.ts";
+import { loadRuntimeConfig } from "../supervisor/load.ts";
+import { listRuns, showRun } from "../supervisor/records.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -11,7 +11,7 @@ import {
   reportError,
   styles,
   UsageError,
-} from "./_output.ts";
+} from "./output.ts";
 
 /** Help of `ironclaw runs`. */
 export const RUNS_HELP = `List and show recorded runs

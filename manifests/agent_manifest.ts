@@ -6,8 +6,8 @@
 
 import { posix } from "node:path";
 import type { Issue, SourcePos } from "./errors.ts";
-import { readDocument } from "./_document.ts";
-import type { ArrayNode, IntegerNode, StringNode, TableNode } from "./_schema.ts";
+import { readDocument } from "./document.ts";
+import type { ArrayNode, IntegerNode, StringNode, TableNode } from "./schema.ts";
 
 const NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,62}$";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { AGENT_SCHEMA, parseManifest } from "./agent_manifest.ts";
 import { parseRuntimeConfig } from "./runtime_config.ts";
 import { InvalidDocumentError } from "./errors.ts";
-import type { Node } from "./_schema.ts";
+import type { Node } from "./schema.ts";
 import { type Policy, resolvePolicy } from "../capabilities/policy.ts";
 
 /** A manifest that sets every key to something other than its default. */

@@ -7,7 +7,7 @@
 
 import { AGENT_SCHEMA } from "./agent_manifest.ts";
 import { CONFIG_SCHEMA } from "./runtime_config.ts";
-import { MAX_STRING, type Node, type TableNode } from "./_schema.ts";
+import { MAX_STRING, type Node, type TableNode } from "./schema.ts";
 
 /** A JSON Schema document, as plain data. */
 export type JsonSchema = { [key: string]: unknown };

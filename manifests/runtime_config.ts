@@ -7,8 +7,8 @@
 
 import { posix } from "node:path";
 import type { SourcePos } from "./errors.ts";
-import { readDocument } from "./_document.ts";
-import type { IntegerNode, TableNode } from "./_schema.ts";
+import { readDocument } from "./document.ts";
+import type { IntegerNode, TableNode } from "./schema.ts";
 
 const ceiling = (description: string, maximum: number, fallback: number): IntegerNode => ({
   /** The wire protocol. */

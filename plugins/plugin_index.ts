@@ -13,7 +13,7 @@ import { parsePluginManifest, type PluginManifest } from "./plugin_manifest.ts";
 import { checkPathGrant } from "../capabilities/paths.ts";
 import { parseNetGrant } from "../capabilities/net.ts";
 import { checkEnvGrant, checkProgramGrant } from "../capabilities/commands.ts";
-import type { Checked } from "../capabilities/_result.ts";
+import type { Checked } from "../capabilities/result.ts";
 
 /** The plugins found, and the ones that could not be read. */
 export interface PluginIndex {

@@ -8,8 +8,8 @@
 
 import { posix } from "node:path";
 import type { Issue, SourcePos } from "../manifests/errors.ts";
-import { readDocument } from "../manifests/_document.ts";
-import type { ArrayNode, TableNode } from "../manifests/_schema.ts";
+import { readDocument } from "../manifests/document.ts";
+import type { ArrayNode, TableNode } from "../manifests/schema.ts";
 import { AGENT_SCHEMA } from "../manifests/agent_manifest.ts";
 import type { NetEntry } from "../manifests/agent_manifest.ts";
 import { schemaProblems } from "./json_schema.ts";

@@ -2,10 +2,10 @@
 
 import { join } from "node:path";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { runAgent } from "../runtime/run.ts";
-import type { RunOutcome } from "../runtime/supervisor.ts";
-import type { RunEvent } from "../runtime/protocol.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { runAgent } from "../supervisor/run.ts";
+import type { RunOutcome } from "../supervisor/supervisor.ts";
+import type { RunEvent } from "../protocol/protocol.ts";
 
 /** A scripted turn: what the model says next. */
 export interface Turn {

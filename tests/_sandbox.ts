@@ -3,10 +3,10 @@
 import { join } from "node:path";
 import { ROOT } from "./_cli.ts";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { runAgent, type RunAgentOptions } from "../runtime/run.ts";
-import type { RunOutcome } from "../runtime/supervisor.ts";
-import type { RunEvent } from "../runtime/protocol.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
+import type { RunOutcome } from "../supervisor/supervisor.ts";
+import type { RunEvent } from "../protocol/protocol.ts";
 import type { Policy } from "../capabilities/policy.ts";
 
 /** The built test agents (deno task build-agents). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, runCli } from "./_cli.ts";
-import { defaultStateDir } from "../runtime/load.ts";
+import { defaultStateDir } from "../supervisor/load.ts";
 
 Deno.test("ironclaw --help, --version and help <command>", async (t) => {
   await t.step("--help prints examples first, on stdout", async () => {

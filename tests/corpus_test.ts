@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidDocumentError, type Issue, loadPolicy, loadRuntimeConfig } from "../mod.ts";
-import { MAX_DOCUMENT } from "../manifests/_document.ts";
+import { MAX_DOCUMENT } from "../manifests/document.ts";
 import { runCli } from "./_cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, countingServer, PROBE, probeCalls } from "./_sandbox.ts";
-import type { RunAgentOptions } from "../runtime/run.ts";
+import type { RunAgentOptions } from "../supervisor/run.ts";
 
 const TEST_VAR = "IRONCLAW_ESCAPE_TEST_VAR";
 

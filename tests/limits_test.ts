@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, gone, PROBE, PROBE_C, run } from "./_sandbox.ts";
-import { startRun } from "../runtime/supervisor.ts";
-import { loadPolicy } from "../runtime/load.ts";
+import { startRun } from "../supervisor/supervisor.ts";
+import { loadPolicy } from "../supervisor/load.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
 import { ROOT } from "./_cli.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
-import { loadPolicy } from "../runtime/load.ts";
+import { loadPolicy } from "../supervisor/load.ts";
 import { ROOT } from "./_cli.ts";
 import { agentDir, countingServer, PROBE, probeCalls, run } from "./_sandbox.ts";
 import { loopAgent, runLoop } from "./_loops.ts";

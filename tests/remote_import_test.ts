@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { extname, join, normalize, relative } from "node:path";
 import { ROOT, runDeno } from "./_cli.ts";
-import { BUNDLE_FILES, bundleSandbox, SANDBOX_BUNDLE } from "../runtime/assets.ts";
+import { BUNDLE_FILES, bundleSandbox, SANDBOX_BUNDLE } from "../supervisor/assets.ts";
 
 const TYPES: Record<string, string> = {
   ".ts": "application/typescript",

@@ -8,10 +8,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, gone, PROBE } from "./_sandbox.ts";
-import { startRun } from "../runtime/supervisor.ts";
-import { runAgent } from "../runtime/run.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { showRun } from "../runtime/records.ts";
+import { startRun } from "../supervisor/supervisor.ts";
+import { runAgent } from "../supervisor/run.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { showRun } from "../supervisor/records.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
 import { ROOT } from "./_cli.ts";
 

@@ -10,10 +10,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../runtime/load.ts";
-import { runAgent, type RunAgentOptions } from "../runtime/run.ts";
-import type { RunEvent } from "../runtime/protocol.ts";
-import type { SandboxEntry } from "../runtime/assets.ts";
+import { loadPolicy } from "../supervisor/load.ts";
+import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
+import type { RunEvent } from "../protocol/protocol.ts";
+import type { SandboxEntry } from "../supervisor/assets.ts";
 import { ROOT } from "./_cli.ts";
 import { code, loopAgent } from "./_loops.ts";
 import { agentDir, countingServer, PROBE, PROBE_C, probeCalls, run } from "./_sandbox.ts";
@@ -283,7 +283,7 @@ async function binaryStandIn(dir: string): Promise<SandboxEntry> {
       } ${q(join(ROOT, "mod.ts"))} "$@"\n`,
   );
   await Deno.chmod(path, 0o755);
-  return { kind: "self", path, dir: join(ROOT, "runtime") };
+  return { kind: "self", path, dir: join(ROOT, "sandbox") };
 }
 
 Deno.test("a compiled binary's design, from source: the binary runs itself as the sandbox", async (t) => {

@@ -1,0 +1,128 @@
+/**
+ * Running a prepared component inside the sandbox: instantiate it fresh, give
+ * it the `ironclaw:agent/host` interface (backed by the host gate) and nothing
+ * else, and call `run(task)`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { toFileUrl } from "../file_url.ts";
+import type { GateReply, HostGate } from "../gate.ts";
+import type { RunEvent } from "../../protocol/protocol.ts";
+import type { GuestOutcome } from "../../protocol/outcome.ts";
+
+/** Ops whose answer must be awaited: the guest is suspended (JSPI) until it comes. */
+const WAITING_OPS = new Set(["http.fetch", "proc.run", "model.complete", "tool.call"]);
+
+/** The longest guest log message kept, in characters. */
+const MAX_LOG = 64 * 1024;
+
+interface Agent {
+  run(task: string): Promise<string>;
+}
+
+/**
+ * Instantiates the component in `dir` and runs it on `task`.
+ *
+ * @param module The prepared component's cache folder, and whether its calls may wait.
+ * @param task The task text.
+ * @param gate The run's host gate.
+ * @param emit Where guest logs go.
+ * @returns How the guest ended.
+ */
+export async function runComponent(
+  module: { dir: string; waits: boolean },
+  task: string,
+  gate: HostGate,
+  emit: (event: RunEvent) => void,
+): Promise<GuestOutcome> {
+  const { dir, waits } = module;
+  const { instantiate } = await import(toFileUrl(join(dir, "agent.js")));
+  const host = {
+    // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
+    // Ops that need not wait answer at once: a component prepared without waiting (no net or program
+    // grants) never suspends, and one prepared to wait suspends (JSPI) only for http.fetch and proc.run.
+    call: (op: unknown, args: unknown): string | Promise<string> => {
+      const name = String(op);
+      const unwrap = (reply: GateReply) => {
+        if (reply.ok) return reply.json;
+        throw JSON.stringify(reply.error);
+      };
+      return waits && WAITING_OPS.has(name)
+        ? gate.call(name, String(args)).then(unwrap)
+        : unwrap(gate.callSync(name, String(args)));
+    },
+    log: (level: unknown, message: unknown) => {
+      const text = String(message);
+      emit({
+        type: "log",
+        level: String(level).slice(0, 16),
+        message: text.length > MAX_LOG ? text.slice(0, MAX_LOG) + "..." : text,
+      });
+    },
+  };
+  const getCoreModule = async (name: string) =>
+    await WebAssembly.compile(await Deno.readFile(join(dir, name)));
+  let agent: Agent;
+  try {
+    agent = await instantiate(getCoreModule, { "ironclaw:agent/host": host });
+  } catch (e) {
+    return {
+      state: "error",
+      output: null,
+      error: {
+        code: "ERR_MODULE_INVALID",
+        message: `The component cannot be instantiated: ${describe(e)}`,
+        hint: "build it against wit/agent.wit",
+      },
+    };
+  }
+  try {
+    const output = await agent.run(task);
+    if (typeof output !== "string") {
+      return {
+        state: "error",
+        output: null,
+        error: {
+          code: "ERR_AGENT",
+          message: "run() returned something other than a string",
+          hint: "return a string from run()",
+        },
+      };
+    }
+    return { state: "ok", output, error: null };
+  } catch (e) {
+    if (typeof e === "string") {
+      if (/^out of memory$/i.test(e.trim()) || /InternalError: out of memory/.test(e)) {
+        return {
+          state: "oom",
+          output: null,
+          error: {
+            code: "ERR_MEMORY",
+            message: "The agent ran out of WebAssembly memory",
+            hint: "raise [limits] memory_mb in the manifest",
+          },
+        };
+      }
+      return {
+        state: "error",
+        output: null,
+        error: { code: "ERR_AGENT", message: `The agent failed: ${e.slice(0, 4096)}`, hint: "" },
+      };
+    }
+    return {
+      state: "error",
+      output: null,
+      error: {
+        code: "ERR_AGENT_TRAP",
+        message: `The agent trapped: ${describe(e)}`,
+        hint: "a component must return a string or throw an Error or string",
+      },
+    };
+  }
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}

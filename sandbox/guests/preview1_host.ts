@@ -1,0 +1,212 @@
+/**
+ * Running a WASI preview1 core module inside the sandbox, with node:wasi.
+ * Its preopens are exactly the granted folders (read-only ones wrapped so they
+ * stay read-only), its stdout and stderr go to pipes the supervisor reads,
+ * and the host gate is reached through the `ironclaw` import module
+ * (`docs/abi.md`): `call`, `take` and `log`.
+ *
+ * @module
+ */
+
+import { closeSync, openSync } from "node:fs";
+import { posix } from "node:path";
+import process from "node:process";
+import { WASI } from "node:wasi";
+import type { Policy } from "../../capabilities/policy.ts";
+import { isWithin } from "../../capabilities/paths.ts";
+import type { GateReply, HostGate } from "../gate.ts";
+import type { AgentModule, RunEvent } from "../../protocol/protocol.ts";
+import { capMemories, WASM_PAGE } from "../../protocol/memory_cap.ts";
+import { guardWasi } from "./wasi_guard.ts";
+import type { GuestOutcome } from "../../protocol/outcome.ts";
+
+/** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
+export function guestPath(policy: Policy, hostPath: string): string {
+  if (isWithin(policy.baseDir, hostPath)) return "/" + posix.relative(policy.baseDir, hostPath);
+  return hostPath;
+}
+
+/** The WASI preopens of a Policy: every granted folder, read-only ones listed with their fds. */
+export function preopensOf(policy: Policy): { preopens: Record<string, string>; readOnlyFds: number[] } {
+  const preopens: Record<string, string> = {};
+  const readOnlyFds: number[] = [];
+  const writable = new Set(policy.fs.write.map((g) => g.path));
+  const folders = [...new Set([...policy.fs.write, ...policy.fs.read].map((g) => g.path))].filter(isFolder);
+  folders.forEach((path, n) => {
+    preopens[guestPath(policy, path)] = path;
+    if (!writable.has(path)) readOnlyFds.push(3 + n);
+  });
+  return { preopens, readOnlyFds };
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"];
+
+/**
+ * Runs a preview1 module on `task` (given as its first argument).
+ *
+ * @param module The module's path, memory cap and output pipes.
+ * @param task The task text.
+ * @param policy The run's Policy.
+ * @param gate The run's host gate.
+ * @param emit Where events go.
+ * @returns How the guest ended; its output is what it wrote to stdout, collected by the supervisor.
+ */
+export async function runPreview1(
+  module: Extract<AgentModule, { kind: "preview1" }>,
+  task: string,
+  policy: Policy,
+  gate: HostGate,
+  emit: (event: RunEvent) => void,
+): Promise<GuestOutcome> {
+  let wasm: Uint8Array<ArrayBuffer>;
+  try {
+    wasm = capMemories(await Deno.readFile(module.path), module.maxPages).bytes;
+  } catch (e) {
+    return fail(
+      "ERR_MODULE_INVALID",
+      `The module cannot be loaded: ${(e as Error).message}`,
+      "check that it is a WASI preview1 module",
+    );
+  }
+  const { preopens, readOnlyFds } = preopensOf(policy);
+  const stdoutFd = openSync(module.stdout, "w");
+  const stderrFd = openSync(module.stderr, "w");
+  const stdinFd = openSync("/dev/null", "r");
+  // node:wasi announces itself as experimental on stderr once; that line is noise in every run's record.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = () => {};
+  try {
+    const wasi = new WASI({
+      version: "preview1",
+      args: ["agent", task],
+      env: {},
+      preopens,
+      stdin: stdinFd,
+      stdout: stdoutFd,
+      stderr: stderrFd,
+      returnOnExit: true,
+    });
+    const guest: { memory?: WebAssembly.Memory } = {};
+    const mem = () => {
+      if (!guest.memory) throw new WebAssembly.RuntimeError("ironclaw: the module exports no memory");
+      return guest.memory;
+    };
+    const imports = {
+      wasi_snapshot_preview1: guardWasi(
+        wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
+        readOnlyFds,
+        mem,
+        (call) =>
+          emit({
+            type: "gate",
+            op: `wasi.${call}`,
+            decision: "deny",
+            rule: call === "path_symlink" ? "fs.no-symlinks" : "fs.read-only",
+            code: "ERR_CAPABILITY_DENIED",
+          }),
+      ),
+      ironclaw: ironclawImports(gate, mem, emit),
+    };
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm), imports);
+    } catch (e) {
+      return fail(
+        "ERR_MODULE_INVALID",
+        `The module cannot be instantiated: ${(e as Error).message}`,
+        "it may import only wasi_snapshot_preview1 and ironclaw",
+      );
+    }
+    const exported = instance.exports.memory;
+    if (exported instanceof WebAssembly.Memory) guest.memory = exported;
+    const memory = guest.memory;
+    let code: number;
+    try {
+      code = wasi.start(instance) as number;
+    } catch (e) {
+      // A trap with the memory (nearly) at its cap is taken for running out of it: an allocator
+      // fails as soon as the next block does not fit, which can be a few pages short of the cap.
+      const cap = module.maxPages * WASM_PAGE;
+      const full = memory !== undefined &&
+        memory.buffer.byteLength >= cap - Math.max(2 * 1024 * 1024, cap / 8);
+      if (full) {
+        return {
+          state: "oom",
+          output: null,
+          error: {
+            code: "ERR_MEMORY",
+            message: `The agent ran out of WebAssembly memory (${module.maxPages / 16} MiB)`,
+            hint: "raise [limits] memory_mb in the manifest",
+          },
+        };
+      }
+      return fail("ERR_AGENT_TRAP", `The agent trapped: ${(e as Error).message}`, "");
+    }
+    if (code !== 0) return fail("ERR_AGENT", `The agent exited with code ${code}`, "");
+    return { state: "ok", output: null, error: null };
+  } finally {
+    process.emitWarning = emitWarning;
+    for (const fd of [stdoutFd, stderrFd, stdinFd]) closeSync(fd);
+  }
+}
+
+function fail(code: string, message: string, hint: string): GuestOutcome {
+  return { state: "error", output: null, error: { code, message, hint } };
+}
+
+/** The `ironclaw` import module: `call`, `take`, `log` over the guest's memory. */
+function ironclawImports(gate: HostGate, memory: () => WebAssembly.Memory, emit: (e: RunEvent) => void) {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const encoder = new TextEncoder();
+  let pending: Uint8Array | null = null;
+  const view = (ptr: number, len: number): Uint8Array => {
+    const buffer = memory().buffer;
+    if (ptr < 0 || len < 0 || ptr + len > buffer.byteLength) {
+      throw new WebAssembly.RuntimeError("ironclaw: a pointer is out of bounds");
+    }
+    return new Uint8Array(buffer, ptr, len);
+  };
+  const text = (ptr: number, len: number) => {
+    try {
+      return decoder.decode(view(ptr, len));
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
+      throw new WebAssembly.RuntimeError("ironclaw: a string is not valid UTF-8");
+    }
+  };
+  const deliver = (payload: Uint8Array, out: number, cap: number) => {
+    if (payload.length <= cap) {
+      view(out, payload.length).set(payload);
+      pending = null;
+    } else {
+      pending = payload;
+    }
+    return payload.length;
+  };
+  return {
+    call(opPtr: number, opLen: number, argsPtr: number, argsLen: number, out: number, cap: number): number {
+      const reply: GateReply = gate.callSync(text(opPtr, opLen), text(argsPtr, argsLen));
+      if (reply.ok) return deliver(encoder.encode(reply.json), out, cap);
+      return -deliver(encoder.encode(JSON.stringify(reply.error)), out, cap) - 1;
+    },
+    take(out: number, cap: number): number {
+      if (pending === null || pending.length > cap) return -1;
+      const n = pending.length;
+      view(out, n).set(pending);
+      pending = null;
+      return n;
+    },
+    log(level: number, ptr: number, len: number): void {
+      const message = text(ptr, Math.min(len, 64 * 1024));
+      emit({ type: "log", level: LOG_LEVELS[level] ?? "info", message });
+    },
+  };
+}

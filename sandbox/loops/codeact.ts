@@ -1,0 +1,137 @@
+/**
+ * The built-in CodeAct loop: the model answers with a code block, which runs
+ * in a persistent interpreter inside the sandbox (JavaScript in QuickJS
+ * compiled to WebAssembly, or Python in Pyodide) with the granted tools as
+ * async functions; the output and errors come back as the observation. An
+ * answer without a code block is the final answer.
+ *
+ * @module
+ */
+
+import type { Policy } from "../../capabilities/policy.ts";
+import type { HostGate } from "../gate.ts";
+import type { ChatMessage } from "../../protocol/model_types.ts";
+import type { RunEvent } from "../../protocol/protocol.ts";
+import type { GuestOutcome } from "../../protocol/outcome.ts";
+import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
+import { callTool, cap, type LoopTool, toolsFor } from "./tools.ts";
+import type { CodeSession, CodeSessionOptions, CodeStepResult } from "../codeact/session.ts";
+
+/** Finds the first fenced code block of the language, or undefined. */
+export function codeBlock(text: string, language: "javascript" | "python"): string | undefined {
+  const names = language === "javascript" ? "(?:javascript|js|typescript|ts)" : "(?:python|py)";
+  const m = text.match(new RegExp("```" + names + "[^\\n]*\\n([\\s\\S]*?)```", "i")) ??
+    text.match(/```\n([\s\S]*?)```/);
+  return m?.[1];
+}
+
+/** The system prompt: the agent's instructions, then how to act. */
+export function codeActPrompt(policy: Policy, tools: LoopTool[]): string {
+  const lang = policy.agent.language === "python" ? "python" : "javascript";
+  const call = lang === "python"
+    ? 'await tools.read_file({"path": "notes/a.txt"})'
+    : 'await tools.read_file({ path: "notes/a.txt" })';
+  const print = lang === "python" ? "print()" : "console.log()";
+  const list = tools.map((t) =>
+    `- tools.${t.spec.name}(${
+      JSON.stringify(Object.keys((t.spec.parameters.properties ?? {}) as object))
+    }): ${t.spec.description}`
+  );
+  return [
+    policy.agent.instructions ?? "",
+    "",
+    `To act, answer with exactly one fenced \`\`\`${lang} code block. It runs in a ${
+      lang === "python" ? "Python" : "JavaScript"
+    } session that`,
+    `keeps its variables between steps. Top-level await works. Use ${print} to see values: its output, the value of the`,
+    "last expression and any error come back to you as the observation. There is no network or file access except",
+    `through these async tool functions, each taking one object of arguments (for example \`${call}\`):`,
+    ...(list.length ? list : ["- (no tools are granted to this agent)"]),
+    "When you know the answer, reply with the answer itself and no code block.",
+  ].join("\n");
+}
+
+function observation(r: CodeStepResult, deadlineS: number): string {
+  const parts: string[] = [];
+  if (r.output) parts.push(`Output:\n${r.output}`);
+  if (r.value !== null) parts.push(`Value: ${r.value}`);
+  if (r.error !== null) parts.push(`Error: ${r.error}`);
+  if (r.timedOut) parts.push(`The step was stopped after ${deadlineS} s (limits.step_timeout_s).`);
+  if (r.outOfMemory) parts.push("The step ran out of memory (limits.memory_mb).");
+  return cap(parts.length ? parts.join("\n") : "(no output)");
+}
+
+/**
+ * Runs the CodeAct loop on a task.
+ *
+ * @param policy The run's Policy.
+ * @param task The user's task.
+ * @param gate The run's host gate.
+ * @param emit Where step events go.
+ * @param makeSession Makes the interpreter (QuickJS or Pyodide).
+ * @returns How the loop ended.
+ */
+export async function runCodeAct(
+  policy: Policy,
+  task: string,
+  gate: HostGate,
+  emit: (e: RunEvent) => void,
+  makeSession: (options: CodeSessionOptions) => Promise<CodeSession>,
+): Promise<GuestOutcome> {
+  const language = policy.agent.language === "python" ? "python" : "javascript";
+  const tools = toolsFor(policy);
+  const bridged: CodeSessionOptions["tools"] = {};
+  for (const tool of tools) {
+    bridged[tool.spec.name] = async (args) => {
+      const result = await callTool(gate, tool, (args ?? {}) as Record<string, unknown>);
+      emit({ type: "tool", tool: tool.spec.name, ok: result.ok, observation: result.text.slice(0, 500) });
+      if (!result.ok) throw new Error(result.text);
+      return result.value;
+    };
+  }
+  const session = await makeSession({
+    tools: bridged,
+    memoryBytes: policy.limits.memoryMb * 1024 * 1024,
+    stepDeadlineMs: policy.limits.stepTimeoutS * 1000,
+    maxOutputBytes: 16 * 1024,
+  });
+  const messages: ChatMessage[] = [
+    { role: "system", content: codeActPrompt(policy, tools) },
+    { role: "user", content: task },
+  ];
+  try {
+    for (let step = 1; step <= policy.limits.maxSteps; step++) {
+      emit({ type: "step", step, loop: "codeact" });
+      let answer;
+      try {
+        answer = await completeThroughGate(gate, { messages });
+      } catch (e) {
+        if (e instanceof LoopModelError) {
+          return { state: "error", output: null, error: { code: e.code, message: e.message, hint: e.hint } };
+        }
+        throw e;
+      }
+      const content = answer.message.content;
+      const code = codeBlock(content, language);
+      if (code === undefined) return { state: "ok", output: content, error: null };
+      const started = performance.now();
+      const result = await session.run(code);
+      const text = observation(result, policy.limits.stepTimeoutS);
+      emit({
+        type: "code",
+        step,
+        language,
+        code: code.length > 4000 ? code.slice(0, 4000) + "..." : code,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        error: result.error,
+        timedOut: result.timedOut,
+        outOfMemory: result.outOfMemory,
+        observation: text.slice(0, 1000),
+      });
+      messages.push({ role: "assistant", content }, { role: "user", content: `Observation:\n${text}` });
+    }
+  } finally {
+    session.dispose();
+  }
+  return outOfSteps(policy);
+}

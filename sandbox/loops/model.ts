@@ -1,0 +1,43 @@
+/** Calling the model from a built-in loop: through the gate, like any other action. */
+
+import type { Policy } from "../../capabilities/policy.ts";
+import type { HostGate } from "../gate.ts";
+import type { GuestOutcome } from "../../protocol/outcome.ts";
+import type { CompletionRequest, CompletionResult } from "../../protocol/model_types.ts";
+
+/** A model call that failed: the loop ends with its code. */
+export class LoopModelError extends Error {
+  /** The broker's code, such as ERR_MODEL_BUDGET. */
+  readonly code: string;
+  /** What to change. */
+  readonly hint: string;
+  /** @param code The code. @param message What happened. @param hint What to change. */
+  constructor(code: string, message: string, hint: string) {
+    super(message);
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** One completion through the gate's `model.complete`. */
+export async function completeThroughGate(
+  gate: HostGate,
+  request: CompletionRequest,
+): Promise<CompletionResult> {
+  const reply = await gate.call("model.complete", JSON.stringify(request));
+  if (!reply.ok) throw new LoopModelError(reply.error.code, reply.error.message, reply.error.hint);
+  return JSON.parse(reply.json) as CompletionResult;
+}
+
+/** How a loop ends when its steps run out without a final answer. */
+export function outOfSteps(policy: Policy): GuestOutcome {
+  return {
+    state: "error",
+    output: null,
+    error: {
+      code: "ERR_MAX_STEPS",
+      message: `The agent gave no final answer within ${policy.limits.maxSteps} steps`,
+      hint: "raise [limits] max_steps in the manifest, or make the task smaller",
+    },
+  };
+}

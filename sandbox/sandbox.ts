@@ -1,0 +1,235 @@
+/**
+ * The sandbox process's entry: runs inside `deno run --no-prompt --cached-only
+ * <policy flags>`, speaks the protocol on stdin/stdout, builds the host gate
+ * from the Policy it is sent, and runs the agent's WebAssembly.
+ *
+ * With `--mode=worker` (a compiled binary, or `[runtime] sandbox = "worker"`)
+ * the process's main thread only relays the protocol, and this same module,
+ * loaded again as a Worker with the Policy's permissions, is the agent side
+ * (see `sandbox_worker.ts`).
+ *
+ * Nothing but protocol messages reaches stdout: the console is redirected into
+ * events before any agent or plugin code loads.
+ *
+ * @module
+ */
+
+import { HostGate } from "./gate.ts";
+import type { ToolRunner } from "./plugin_host.ts";
+import {
+  type ChildMessage,
+  encodeMessage,
+  type ParentMessage,
+  parseParentMessage,
+  PROTOCOL_VERSION,
+  readLines,
+  type ResultMessage,
+  type RunEvent,
+  type StartMessage,
+} from "../protocol/protocol.ts";
+import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
+import type { GuestOutcome } from "../protocol/outcome.ts";
+import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
+import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
+
+/**
+ * What this copy of the module is: the whole sandbox (process mode), the
+ * relay on the main thread of worker mode, or the agent side in its Worker.
+ */
+const ROLE: "process" | "relay" | "agent" = inWorker()
+  ? "agent"
+  : Deno.args.includes(WORKER_MODE_ARG)
+  ? "relay"
+  : "process";
+
+function writeStdout(message: ChildMessage) {
+  const bytes = encodeMessage(message);
+  let n = 0;
+  while (n < bytes.length) n += Deno.stdout.writeSync(bytes.subarray(n));
+}
+
+/** Sends a message to the supervisor: on stdout, or from the Worker as one line for the relay to check. */
+const send: (message: ChildMessage) => void = ROLE === "agent"
+  ? (message) => (globalThis as unknown as Worker).postMessage(JSON.stringify(message))
+  : writeStdout;
+const emit = (event: RunEvent) => send({ v: PROTOCOL_VERSION, type: "event", event });
+
+// Whatever prints from now on becomes an event, never a stray line in the protocol.
+for (const level of ["log", "info", "debug", "warn", "error"] as const) {
+  console[level] = (...args: unknown[]) =>
+    emit({
+      type: "sandbox-log",
+      level,
+      message: args.map((a) => (typeof a === "string" ? a : Deno.inspect(a))).join(" "),
+    });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Requests to the supervisor awaiting their reply, by id. */
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextRequest = 1;
+function request(op: string, args: Record<string, unknown>): Promise<unknown> {
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    send({ v: PROTOCOL_VERSION, type: "request", id, op, args });
+  });
+}
+
+async function resolveHost(host: string): Promise<string[]> {
+  const result = await request("dns.resolve", { host }) as { addresses: string[] };
+  return result.addresses;
+}
+
+/** Pyodide's sessions, loading its files from the folder the supervisor found (the bundle cannot look it up). */
+function pyodideWithAssets(
+  create: (options: PyodideSessionOptions) => Promise<CodeSession>,
+  start: StartMessage,
+): (options: CodeSessionOptions) => Promise<CodeSession> {
+  const indexURL = start.assets?.pyodide;
+  return (options) => create(indexURL ? { ...options, indexURL } : options);
+}
+
+/** The result of a run whose sandbox itself failed. */
+function sandboxFailure(message: string): ResultMessage {
+  return {
+    v: PROTOCOL_VERSION,
+    type: "result",
+    state: "error",
+    output: null,
+    error: { code: "ERR_SANDBOX", message, hint: "" },
+  };
+}
+
+async function runAgent(start: StartMessage): Promise<GuestOutcome> {
+  const policy = deepFreeze(start.policy);
+  let runTool: ToolRunner | undefined;
+  const gate = new HostGate(policy, {
+    emit,
+    checks: start.gateChecks,
+    resolveHost,
+    complete: (req) => request("model.complete", req),
+    tools: (name, input) => runTool!(name, input),
+    secrets: start.secrets ?? [],
+  });
+  if (policy.plugins.length > 0) {
+    const { loadPlugins } = await import("./plugin_host.ts");
+    runTool = await loadPlugins(policy, gate, emit, start.pluginData ?? {});
+  }
+  const module = start.module;
+  if (module === null && policy.agent.kind === "react") {
+    const { runReact } = await import("./loops/react.ts");
+    return await runReact(policy, start.task, gate, emit);
+  }
+  if (module === null && policy.agent.kind === "codeact") {
+    const { runCodeAct } = await import("./loops/codeact.ts");
+    const makeSession = policy.agent.language === "python"
+      ? pyodideWithAssets((await import("./codeact/pyodide_session.ts")).createPyodideSession, start)
+      : (await import("./codeact/quickjs_session.ts")).createQuickJsSession;
+    return await runCodeAct(policy, start.task, gate, emit, makeSession);
+  }
+  if (module === null) {
+    return {
+      state: "error",
+      output: null,
+      error: {
+        code: "ERR_UNSUPPORTED",
+        message: `Agents of kind "${policy.agent.kind}" cannot run in this version yet`,
+        hint: 'use kind = "wasm" with a component or WASI preview1 module',
+      },
+    };
+  }
+  if (module.kind === "component") {
+    const { runComponent } = await import("./guests/component_host.ts");
+    return await runComponent(module, start.task, gate, emit);
+  }
+  const { runPreview1 } = await import("./guests/preview1_host.ts");
+  return await runPreview1(module, start.task, policy, gate, emit);
+}
+
+let started = false;
+
+/**
+ * Handles a `start` or `reply` from the supervisor on the agent side; `done`
+ * runs once the run's result has been sent.
+ */
+function onParentMessage(message: ParentMessage, done: () => void): void {
+  if (message.type === "start") {
+    if (started) throw new Error("A second start message");
+    started = true;
+    // Run without blocking the reader, so a stop message is seen while the agent works.
+    runAgent(message).then(
+      (outcome) => {
+        send({ v: PROTOCOL_VERSION, type: "result", ...outcome });
+        done();
+      },
+      (e) => {
+        send(sandboxFailure(`The sandbox failed: ${e instanceof Error ? e.message : String(e)}`));
+        done();
+      },
+    );
+  } else if (message.type === "reply") {
+    const waiting = pending.get(message.id);
+    if (!waiting) throw new Error(`A reply to request ${message.id}, which is not open`);
+    pending.delete(message.id);
+    if (message.ok) waiting.resolve(message.result);
+    else {
+      waiting.reject(Object.assign(new Error(message.error?.message ?? "refused"), {
+        code: message.error?.code,
+        hint: message.error?.hint ?? "",
+      }));
+    }
+  }
+}
+
+async function main() {
+  send({ v: PROTOCOL_VERSION, type: "ready" });
+  for await (const line of readLines(Deno.stdin.readable)) {
+    if (line.trim() === "") continue;
+    const message = parseParentMessage(line);
+    if (message.type === "stop") {
+      emit({ type: "stopped", reason: message.reason });
+      Deno.exit(0);
+    }
+    onParentMessage(message, () => Deno.exit(0));
+  }
+  // The supervisor closed our stdin: nobody is listening any more.
+  Deno.exit(0);
+}
+
+/**
+ * The agent side of worker mode: the relay posts the start and the replies;
+ * the relay ends the run after the result, so nothing here exits. A Worker that
+ * would end without a result (Deno.exit or close from code it loaded) says so
+ * first, or the relay would wait for the wall-time limit.
+ */
+function agentSide() {
+  const scope = globalThis as unknown as { close(): void; onmessage: ((e: MessageEvent) => void) | null };
+  const exit = Deno.exit;
+  const close = scope.close.bind(scope);
+  Deno.exit = (code?: number): never => {
+    send(sandboxFailure(`The sandbox's code called Deno.exit(${code ?? 0}) in its Worker`));
+    return exit(code);
+  };
+  scope.close = () => {
+    send(sandboxFailure("The sandbox's code closed its Worker"));
+    close();
+  };
+  scope.onmessage = (e: MessageEvent<ParentMessage>) => onParentMessage(e.data, () => {});
+}
+
+if (ROLE === "agent") agentSide();
+else if (ROLE === "relay") Deno.exit(await relayToWorker(import.meta.url, writeStdout));
+else {
+  main().catch((e) => {
+    emit({ type: "sandbox-error", message: e instanceof Error ? e.message : String(e) });
+    Deno.exit(3);
+  });
+}

@@ -1,0 +1,223 @@
+/**
+ * Reading manifests and runtime configs from disk, and resolving their Policy
+ * with this machine's facts (home folder, symlinks, programs on PATH).
+ *
+ * @module
+ */
+
+import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
+import { InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
+import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
+import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
+import { checkManifest, type Policy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
+import { sniffModuleFormat } from "./module_format.ts";
+import { indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
+import { builtinPluginsDir, sandboxEntry } from "./assets.ts";
+import type { PluginGrants } from "../capabilities/policy.ts";
+
+/**
+ * Reads a text file, turning "not found" and "not allowed" into errors that say what to do.
+ *
+ * @param path The file.
+ * @param what What the file is, for the message ("manifest", "runtime config").
+ * @returns Its text.
+ * @throws {IronclawError} `ERR_NOT_FOUND` or `ERR_READ`.
+ */
+export async function readTextFile(path: string, what: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) {
+      throw new IronclawError("ERR_NOT_FOUND", `The ${what} "${path}" is a folder`, {
+        hint: `give the path of the ${what} file inside it`,
+      });
+    }
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof IronclawError) throw e;
+    if (e instanceof Deno.errors.NotFound) {
+      throw new IronclawError("ERR_NOT_FOUND", `The ${what} "${path}" does not exist`, {
+        hint: "check the path",
+        cause: e,
+      });
+    }
+    throw new IronclawError("ERR_READ", `Cannot read the ${what} "${path}": ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Options of {@linkcode loadRuntimeConfig}. */
+export interface LoadConfigOptions {
+  /** `--config`: this file, which must exist. */
+  path?: string;
+  /** Where to look for `ironclaw.toml` first, and what defaults resolve against; default the working directory. */
+  cwd?: string;
+  /** The manifest's folder: its `ironclaw.toml` is used when the working directory has none. */
+  manifestDir?: string;
+  /** The state folder when the config sets no `[runtime] state_dir`; default {@linkcode defaultStateDir}. */
+  stateDir?: string;
+}
+
+/**
+ * Finds the runtime config in force: `--config`, then `ironclaw.toml` in the
+ * working directory, then `ironclaw.toml` in the manifest's folder, then the
+ * built-in defaults. Without `[runtime] state_dir`, records go to the per-user
+ * state folder ({@linkcode defaultStateDir}).
+ *
+ * @param options The explicit path, the working directory and the manifest's folder.
+ * @returns The config.
+ * @throws {IronclawError} When `--config` names a missing file, or the file is invalid.
+ */
+export async function loadRuntimeConfig(options: LoadConfigOptions = {}): Promise<RuntimeConfig> {
+  const cwd = options.cwd ?? Deno.cwd();
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const parseOptions = (path: string) => ({ path, ...(stateDir === undefined ? {} : { stateDir }) });
+  if (options.path !== undefined) {
+    const path = resolve(cwd, options.path);
+    return parseRuntimeConfig(await readTextFile(path, "runtime config"), parseOptions(path));
+  }
+  const candidates = [join(cwd, "ironclaw.toml")];
+  if (options.manifestDir !== undefined) {
+    const beside = join(resolve(cwd, options.manifestDir), "ironclaw.toml");
+    if (beside !== candidates[0]) candidates.push(beside);
+  }
+  for (const path of candidates) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw new IronclawError(
+        "ERR_READ",
+        `Cannot read the runtime config "${path}": ${(e as Error).message}`,
+        {
+          hint: "make it a readable file, or name another with --config",
+          cause: e,
+        },
+      );
+    }
+    return parseRuntimeConfig(text, parseOptions(path));
+  }
+  return defaultRuntimeConfig(cwd, stateDir === undefined ? {} : { stateDir });
+}
+
+/**
+ * The per-user folder of run records and caches when the runtime config sets
+ * none, XDG style: `$XDG_STATE_HOME/ironclaw`, else `$HOME/.local/state/ironclaw`.
+ * Relative values are ignored, as the XDG specification says.
+ *
+ * @param getEnv Reads an environment variable; default the process's (unset when not allowed).
+ * @returns The folder, or undefined when neither variable gives one (the config's folder then holds `.ironclaw`).
+ * @example
+ * ```ts
+ * import { defaultStateDir } from "./load.ts";
+ * const env: Record<string, string> = { HOME: "/home/ada" };
+ * if (defaultStateDir((name) => env[name]) !== "/home/ada/.local/state/ironclaw") throw new Error("unexpected");
+ * ```
+ */
+export function defaultStateDir(
+  getEnv: (name: string) => string | undefined = (name) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined; // no --allow-env: no per-user folder
+    }
+  },
+): string | undefined {
+  const xdg = getEnv("XDG_STATE_HOME");
+  if (xdg && isAbsolute(xdg)) return join(xdg, "ironclaw");
+  const home = getEnv("HOME");
+  if (home && isAbsolute(home)) return join(home, ".local", "state", "ironclaw");
+  return undefined;
+}
+
+/**
+ * Reads and parses a manifest (stops at its schema problems; {@linkcode loadPolicy} reports all).
+ *
+ * @param path The manifest file, absolute or relative to the working directory.
+ * @returns The manifest, with relative paths to resolve against its folder.
+ * @throws {IronclawError} When it is missing or invalid.
+ */
+export async function loadManifest(path: string): Promise<Manifest> {
+  const abs = resolve(path);
+  return parseManifest(await readTextFile(abs, "manifest"), { path: abs });
+}
+
+/** This machine's facts for {@linkcode resolvePolicy}: home, symlinks, PATH. */
+export function machineFacts(): Pick<
+  ResolvePolicyOptions,
+  "home" | "realPath" | "findProgram" | "runtimeRead"
+> {
+  const home = Deno.env.get("HOME");
+  return {
+    ...(home ? { home } : {}),
+    realPath: (p) => {
+      try {
+        return Deno.realPathSync(p);
+      } catch {
+        return undefined;
+      }
+    },
+    findProgram: (name) => {
+      for (const dir of (Deno.env.get("PATH") ?? "").split(delimiter)) {
+        if (!dir) continue;
+        const candidate = join(dir, name);
+        try {
+          if (Deno.statSync(candidate).isFile) return Deno.realPathSync(candidate);
+        } catch { /* not here */ }
+      }
+      return undefined;
+    },
+    // The sandbox reads its own code (its entry's folder) and nothing else of the runtime.
+    runtimeRead: [sandboxEntry().dir],
+  };
+}
+
+/**
+ * The plugins a manifest may use: the built-in ones and those of the runtime
+ * config's plugins_dir (only their plugin.toml is read). A broken plugin that
+ * the manifest uses is an error here, with its own file and line.
+ */
+async function usablePlugins(
+  text: string,
+  path: string,
+  config: RuntimeConfig,
+): Promise<Record<string, PluginGrants>> {
+  const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
+  const used = parseManifest(text, { path, collect: [] }).plugins?.use ?? [];
+  const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
+    b.error instanceof InvalidDocumentError ? b.error.issues : [{
+      code: b.error.code,
+      message: b.error.message,
+      hint: b.error.hint,
+      pos: { file: b.dir, line: 1, column: 1, key: "" },
+    }]
+  );
+  if (issues.length) throw new InvalidDocumentError(issues);
+  return Object.fromEntries([...index.plugins].map(([name, m]) => [name, pluginGrants(m)]));
+}
+
+/**
+ * Reads a manifest and resolves its Policy under a runtime config.
+ *
+ * @param path The manifest file.
+ * @param config The runtime config in force.
+ * @param options Overrides of this machine's facts (tests use them).
+ * @returns The frozen Policy.
+ * @throws {IronclawError} When the manifest is missing or any grant is refused.
+ */
+export async function loadPolicy(
+  path: string,
+  config: RuntimeConfig,
+  options: ResolvePolicyOptions = {},
+): Promise<Policy> {
+  const abs = resolve(path);
+  const text = await readTextFile(abs, "manifest");
+  const plugins = options.plugins ?? await usablePlugins(text, abs, config);
+  const opts = { ...machineFacts(), ...options, plugins, path: abs };
+  const policy = checkManifest(text, config, opts);
+  if (policy.agent.module === null || options.moduleFormat !== undefined) return policy;
+  // The flags of a WASI guest differ (its folders are preopened): tell them apart by the module's first bytes.
+  const format = await sniffModuleFormat(policy.agent.module);
+  return format ? checkManifest(text, config, { ...opts, moduleFormat: format }) : policy;
+}
