@@ -7,6 +7,7 @@
  */
 
 import type { Policy } from "../capabilities/policy.ts";
+import { IronclawError } from "../manifests/errors.ts";
 
 /** The protocol version both sides must speak. */
 export const PROTOCOL_VERSION = 1;
@@ -133,11 +134,11 @@ export interface RequestMessage {
 /** Any message the child sends. */
 export type ChildMessage = ReadyMessage | EventMessage | ResultMessage | RequestMessage;
 
-/** A message that breaks the protocol. */
-export class ProtocolError extends Error {
+/** A message that breaks the protocol (`ERR_PROTOCOL`). */
+export class ProtocolError extends IronclawError {
   /** @param message What was wrong with the message. */
   constructor(message: string) {
-    super(message);
+    super("ERR_PROTOCOL", message, { hint: "this is a bug in the sandbox, or a hostile child" });
     this.name = "ProtocolError";
   }
 }

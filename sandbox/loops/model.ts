@@ -1,21 +1,17 @@
 /** Calling the model from a built-in loop: through the gate, like any other action. */
 
 import type { Policy } from "../../capabilities/policy.ts";
+import { IronclawError } from "../../manifests/errors.ts";
 import type { HostGate } from "../gate.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { CompletionRequest, CompletionResult } from "../../protocol/model_types.ts";
 
-/** A model call that failed: the loop ends with its code. */
-export class LoopModelError extends Error {
-  /** The broker's code, such as ERR_MODEL_BUDGET. */
-  readonly code: string;
-  /** What to change. */
-  readonly hint: string;
-  /** @param code The code. @param message What happened. @param hint What to change. */
+/** A model call that failed: the loop ends with its code (such as `ERR_MODEL_BUDGET`). */
+export class LoopModelError extends IronclawError {
+  /** @param code The broker's code. @param message What happened. @param hint What to change. */
   constructor(code: string, message: string, hint: string) {
-    super(message);
-    this.code = code;
-    this.hint = hint;
+    super(code, message, { hint });
+    this.name = "LoopModelError";
   }
 }
 
