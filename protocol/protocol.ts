@@ -8,6 +8,8 @@
 
 import type { Policy } from "../capabilities/policy.ts";
 import { IronclawError } from "../manifests/errors.ts";
+import { SUPERVISOR_EVENTS } from "./events.ts";
+export { SUPERVISOR_EVENTS } from "./events.ts";
 
 /** The protocol version both sides must speak. */
 export const PROTOCOL_VERSION = 1;
@@ -168,23 +170,6 @@ function parseLine(line: string): Record<string, unknown> {
 const isError = (e: unknown) =>
   e === null || (typeof e === "object" && typeof (e as Record<string, unknown>).code === "string" &&
     typeof (e as Record<string, unknown>).message === "string");
-
-/**
- * Event types only the supervisor writes into a run's record: the sandbox is not
- * trusted, so it cannot forge an end state, a model call, a limit or a stop.
- */
-export const SUPERVISOR_EVENTS: ReadonlySet<string> = new Set([
-  "run",
-  "state",
-  "end",
-  "model",
-  "model-usage",
-  "limit",
-  "stop",
-  "warning",
-  "protocol-error",
-  "sandbox-stderr",
-]);
 
 /** Parses and checks a line from the child. */
 export function parseChildMessage(line: string): ChildMessage {

@@ -1,0 +1,126 @@
+/**
+ * Every event type a run's record can hold, in one table: who may write it,
+ * its fields and what it means. The protocol's check of the child's messages
+ * ({@linkcode SUPERVISOR_EVENTS}) and the event table of `docs/protocol.md`
+ * (`deno task docs`) are made from it.
+ *
+ * @module
+ */
+
+/** Who writes an event: the trusted supervisor only, or the sandbox (which the supervisor then records). */
+export type EventSource = "supervisor" | "sandbox";
+
+/** One event type's entry. */
+export interface EventSpec {
+  /** Who may write it. */
+  readonly from: EventSource;
+  /** Its fields besides `type` (and the record's `seq` and `ms`), as documentation. */
+  readonly fields: string;
+  /** What it means. */
+  readonly doc: string;
+}
+
+/** The event types, in the order a run usually writes them. */
+export const RUN_EVENTS = {
+  run: {
+    from: "supervisor",
+    fields: "`id`, `agent`, `kind`, `manifest`, `command` (the sandbox's argv)",
+    doc: "the run is created; always first",
+  },
+  state: {
+    from: "supervisor",
+    fields: "`state` (`created`, `starting`, `running`, `stopping`, `exited`), `reason`, `code`, `signal`",
+    doc: "the sandbox's life",
+  },
+  gate: {
+    from: "sandbox",
+    fields:
+      "`op`, `decision` (`allow`, `deny`, `error`), `rule`, `code`, `args` (no file contents or bodies), `us`",
+    doc: "one decision of the host gate",
+  },
+  step: { from: "sandbox", fields: "`step`, `loop` (`react`, `codeact`)", doc: "a loop starts a step" },
+  code: {
+    from: "sandbox",
+    fields: "`step`, `language`, `code`, `durationMs`, `error`, `timedOut`, `outOfMemory`, `observation`",
+    doc: "CodeAct ran one block of code",
+  },
+  tool: {
+    from: "sandbox",
+    fields: "`tool`, `ok`, `observation` (its first 500 characters); ReAct adds `step`, `durationMs`",
+    doc: "a loop called a tool",
+  },
+  model: {
+    from: "supervisor",
+    fields:
+      "`model`, `inputTokens`, `outputTokens`, `stopReason`, `toolCalls`, `content` (2,000 characters at most), " +
+      "`durationMs`; or `error` and `message`",
+    doc: "one model call, brokered by the supervisor",
+  },
+  log: {
+    from: "sandbox",
+    fields: "`level`, `message`; `source` for a plugin's",
+    doc: "a guest's or plugin's log",
+  },
+  stdout: { from: "sandbox", fields: "`data`", doc: "a WASI guest's standard output" },
+  stderr: { from: "sandbox", fields: "`data`", doc: "a WASI guest's standard error" },
+  "sandbox-log": { from: "sandbox", fields: "`level`, `message`", doc: "the sandbox's own console" },
+  "sandbox-error": { from: "sandbox", fields: "`message`", doc: "the sandbox's entry failed" },
+  limit: { from: "supervisor", fields: "`limit`, `value`", doc: "a limit ended the run" },
+  stop: { from: "supervisor", fields: "`reason`", doc: "the supervisor killed the sandbox" },
+  stopped: { from: "sandbox", fields: "`reason`", doc: "the sandbox stopped when asked" },
+  warning: { from: "supervisor", fields: "`message`", doc: "something the operator should know" },
+  "protocol-error": { from: "supervisor", fields: "`message`", doc: "the sandbox broke the protocol" },
+  "sandbox-stderr": {
+    from: "supervisor",
+    fields: "`data` (its last 4 KiB)",
+    doc: "the sandbox's standard error",
+  },
+  "model-usage": {
+    from: "supervisor",
+    fields: "`calls`, `inputTokens`, `outputTokens`, `maxCalls`, `maxTokens`",
+    doc: "what the run used of its model budget",
+  },
+  end: {
+    from: "supervisor",
+    fields: "`state`, `output`, `error`, `exitCode`",
+    doc: "the run's outcome; always last",
+  },
+} as const satisfies Record<string, EventSpec>;
+
+/** An event type of {@linkcode RUN_EVENTS}. */
+export type RunEventType = keyof typeof RUN_EVENTS;
+
+/**
+ * Whether a string names an event type of {@linkcode RUN_EVENTS}.
+ *
+ * @param type Any string.
+ * @returns True for a known event type.
+ * @example
+ * ```ts
+ * import { isRunEventType } from "./events.ts";
+ * if (!isRunEventType("gate") || isRunEventType("nope")) throw new Error();
+ * ```
+ */
+export function isRunEventType(type: string): type is RunEventType {
+  return Object.hasOwn(RUN_EVENTS, type);
+}
+
+/**
+ * Event types only the supervisor writes into a run's record: the sandbox is not
+ * trusted, so it cannot forge an end state, a model call, a limit or a stop.
+ */
+export const SUPERVISOR_EVENTS: ReadonlySet<string> = new Set(
+  Object.entries(RUN_EVENTS).filter(([, spec]) => spec.from === "supervisor").map(([type]) => type),
+);
+
+/**
+ * The event table of `docs/protocol.md`, as Markdown.
+ *
+ * @returns The table.
+ */
+export function eventTableMarkdown(): string {
+  const rows = Object.entries(RUN_EVENTS).map(([type, spec]) =>
+    `| \`${type}\` | ${spec.from} | ${spec.fields} | ${spec.doc} |`
+  );
+  return ["| event | written by | fields | meaning |", "| --- | --- | --- | --- |", ...rows].join("\n");
+}
