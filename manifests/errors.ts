@@ -26,6 +26,39 @@ export interface IronclawErrorOptions {
 }
 
 /**
+ * A failure as data: what every error of IronClaw carries, and what crosses
+ * the protocol, the gate's replies and a run's outcome.
+ */
+export interface Failure {
+  /** Stable machine-readable code, such as `ERR_CAPABILITY_DENIED`. */
+  code: string;
+  /** What went wrong. */
+  message: string;
+  /** What to change; empty when there is nothing useful to say. */
+  hint: string;
+}
+
+/**
+ * The {@linkcode Failure} of any thrown value: an {@linkcode IronclawError}'s
+ * own code and hint, else `fallback` with the value's message.
+ *
+ * @param e What was thrown.
+ * @param fallback The code for values that are not IronClaw errors.
+ * @returns The failure.
+ * @example
+ * ```ts
+ * import { failureOf, IronclawError } from "./errors.ts";
+ * const f = failureOf(new IronclawError("ERR_X", "Bad", { hint: "fix it" }), "ERR_OTHER");
+ * if (f.code !== "ERR_X" || f.hint !== "fix it") throw new Error();
+ * if (failureOf(new Error("boom"), "ERR_OTHER").code !== "ERR_OTHER") throw new Error();
+ * ```
+ */
+export function failureOf(e: unknown, fallback: string): Failure {
+  if (e instanceof IronclawError) return { code: e.code, message: e.message, hint: e.hint };
+  return { code: fallback, message: e instanceof Error ? e.message : String(e), hint: "" };
+}
+
+/**
  * The base of every error IronClaw raises on purpose. `code` is stable and
  * meant for programs; `message` and `hint` are for people.
  *

@@ -9,6 +9,7 @@
 import type { Policy } from "../capabilities/policy.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import { SUPERVISOR_EVENTS } from "./events.ts";
+import type { Failure } from "../manifests/errors.ts";
 export { SUPERVISOR_EVENTS } from "./events.ts";
 
 /** The protocol version both sides must speak. */
@@ -87,7 +88,7 @@ export interface ReplyMessage {
   id: number;
   ok: boolean;
   result?: unknown;
-  error?: { code: string; message: string; hint: string };
+  error?: Failure;
 }
 
 /** Any message the parent sends. */
@@ -121,7 +122,7 @@ export interface ResultMessage {
   /** ok: the agent returned; error: it failed; oom: its memory limit stopped it. */
   state: "ok" | "error" | "oom";
   output: string | null;
-  error: { code: string; message: string; hint: string } | null;
+  error: Failure | null;
 }
 
 /** Child to parent: ask the supervisor for something only it may do (resolve a host name). */
