@@ -7,7 +7,7 @@
  *
  * @example Resolve a manifest's Policy and its sandbox flags
  * ```ts
- * import { defaultRuntimeConfig, parseManifest, resolvePolicy, toDenoFlags } from "./mod.ts";
+ * import { defaultRuntimeConfig, parseManifest, resolvePolicy, toDenoFlags } from "./policy.ts";
  *
  * const manifest = parseManifest(
  *   `[agent]
@@ -30,12 +30,42 @@
  * @module
  */
 
-export * from "./manifests/mod.ts";
-export * from "./capabilities/mod.ts";
-export { type LoadConfigOptions, loadManifest, loadPolicy, loadRuntimeConfig } from "./supervisor/load.ts";
+// The policy half (parse, resolve, flags) is `@ironclaw/cli/policy`; plugins are `@ironclaw/cli/plugin`;
+// test helpers are `@ironclaw/cli/testing`. This entry is the CLI and the run API.
 export { main, VERSION } from "./cli/main.ts";
 export type { Io } from "./cli/output.ts";
-export { runAgent, type RunAgentOptions } from "./supervisor/run.ts";
+export {
+  type Failure,
+  failureOf,
+  formatIssue,
+  InvalidDocumentError,
+  IronclawError,
+  type IronclawErrorOptions,
+  type Issue,
+  type SourcePos,
+} from "./manifests/errors.ts";
+// The types of the policy half, which the run API's signatures use (its functions are in ./policy.ts).
+export type * from "./manifests/mod.ts";
+export type * from "./capabilities/mod.ts";
+export type * from "./protocol/model_types.ts";
+export {
+  loadAgent,
+  type LoadConfigOptions,
+  type LoadedAgent,
+  loadManifest,
+  loadPolicy,
+  loadRuntimeConfig,
+} from "./supervisor/load.ts";
+export {
+  PLACEHOLDER_RUN_ID,
+  planAgent,
+  type PlanOptions,
+  planRun,
+  type PlanSource,
+  type RunPlan,
+  type RuntimePaths,
+} from "./supervisor/plan.ts";
+export { runAgent, type RunAgentOptions, runPlanned, type RunPlannedOptions } from "./supervisor/run.ts";
 export {
   type EndState,
   EXIT_CODES,
@@ -46,39 +76,11 @@ export {
   type RunOutcome,
   startRun,
 } from "./supervisor/supervisor.ts";
-export {
-  GATE_ABI_VERSION,
-  GateError,
-  type GateErrorCode,
-  type GateReply,
-  HostGate,
-  type HostGateOptions,
-} from "./sandbox/gate.ts";
 export { listRuns, type RunSummary, showRun } from "./supervisor/records.ts";
-export {
-  type AgentModule,
-  PROTOCOL_VERSION,
-  type RunEvent,
-  type SandboxAssets,
-  type SecretValue,
-} from "./protocol/protocol.ts";
-export {
-  type AssetOptions,
-  defaultCacheDir,
-  ensureSandboxEntry,
-  type PackageSource,
-  packageSource,
-  type SandboxEntry,
-  sandboxEntry,
-} from "./supervisor/assets.ts";
-export {
-  sandboxCommand,
-  type SandboxCommandOptions,
-  type SandboxMode,
-} from "./supervisor/sandbox_command.ts";
-export * from "./plugins/mod.ts";
-
-export * from "./supervisor/models/mod.ts";
+export { RUN_EVENTS, type RunEventType } from "./protocol/events.ts";
+export type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "./protocol/protocol.ts";
+export type { SandboxEntry } from "./supervisor/assets.ts";
+export type { SandboxMode } from "./supervisor/sandbox_command.ts";
 
 if (import.meta.main) {
   if (Deno.args[0] === "__sandbox") {

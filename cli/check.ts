@@ -4,10 +4,12 @@ import { dirname, relative, resolve } from "node:path";
 import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
 import { denoNetValue } from "../capabilities/net.ts";
-import { loadManifest, loadPolicy, loadRuntimeConfig } from "../supervisor/load.ts";
+import type { Manifest } from "../manifests/agent_manifest.ts";
+import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
-import { sandboxCommand } from "../supervisor/sandbox_command.ts";
+import { PLACEHOLDER_RUN_ID, planRun } from "../supervisor/plan.ts";
+import { preparingProgress } from "./run.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -29,9 +31,11 @@ Examples:
 
 Usage: ironclaw check <agent.toml> [options]
 
-Prints the effective grants, the exact command line of the sandbox process, and
-for each flag the manifest line that caused it, then warnings: dangerous grants, and
-granted folders or a module that do not exist.
+Prints the effective grants, the exact command line of the sandbox process (the
+one ironclaw run spawns, with read access to the prepared component or Pyodide: a
+component not yet prepared is transpiled now), and for each flag the manifest line
+that caused it, then warnings: dangerous grants, and granted folders or a module
+that do not exist.
 
 Options:
   --json            Print one JSON object: {agent, config, grants, limits, command, flags, explain, warnings}
@@ -77,17 +81,20 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
       manifestDir: dirname(resolve(manifest)),
     });
     await configureLogging(config.log, { stdoutReserved: json });
-    const policy = await loadPolicy(manifest, config);
-    const warnings = [...policy.warnings, ...await missingPaths(policy, manifest, pathExists)];
-    const command = sandboxCommand(policy, { mode: config.runtime.sandbox });
+    // Transpiling a new component takes seconds, once: the run then finds it in the cache.
+    const preparing = preparingProgress(io, json);
+    const plan = await planRun(manifest, config, { check: true, onProgress: preparing.onProgress })
+      .finally(preparing.stop);
+    const { policy, sandboxPolicy, command } = plan;
+    const warnings = [...policy.warnings, ...await missingPaths(policy, plan.manifest, pathExists)];
     logger("check").debug("Resolved the policy of {agent} under {config}", {
       agent: policy.agent.name,
       config: config.file,
     });
     if (json) {
-      io.out(JSON.stringify(checkJson(policy, config.file, command, warnings)) + "\n");
+      io.out(JSON.stringify(checkJson(sandboxPolicy, config.file, command, warnings)) + "\n");
     } else {
-      io.out(checkText(policy, config.file, command, warnings, io));
+      io.out(checkText(sandboxPolicy, config.file, command, warnings, io));
     }
     return 0;
   } catch (e) {
@@ -111,7 +118,7 @@ function where(o: GrantOrigin, cwd = Deno.cwd()): string {
  */
 async function missingPaths(
   policy: Policy,
-  manifestPath: string,
+  manifest: Manifest | null,
   exists: (path: string) => Promise<boolean>,
 ): Promise<PolicyWarning[]> {
   const out: PolicyWarning[] = [];
@@ -130,7 +137,8 @@ async function missingPaths(
   }
   const module = policy.agent.module;
   if (module !== null && !await exists(module)) {
-    const at = (await loadManifest(manifestPath)).at(["agent", "module"]);
+    const at = manifest?.at(["agent", "module"]) ??
+      { file: policy.manifestFile, line: 1, column: 1, key: "" };
     out.push({
       message: `The module "${module}" does not exist: build it before running the agent`,
       at: { source: "manifest", ...at },
@@ -152,7 +160,7 @@ async function pathExists(path: string): Promise<boolean> {
 function checkJson(
   policy: Policy,
   configFile: string,
-  command: string[],
+  command: readonly string[],
   warnings: readonly PolicyWarning[],
 ): Record<string, unknown> {
   const origin = (o: GrantOrigin) => ({
@@ -208,7 +216,7 @@ function checkJson(
 function checkText(
   policy: Policy,
   configFile: string,
-  command: string[],
+  command: readonly string[],
   warnings: readonly PolicyWarning[],
   io: Io,
 ): string {
@@ -274,12 +282,13 @@ function checkText(
   );
   lines.push("", s.bold("Sandbox command"));
   lines.push(`  ${printable(command.map(shellQuote).join(" "))}`);
-  lines.push(
-    s.dim(
-      "  (a run adds read access to its prepared component in the state folder, or, for a WASI module, /dev/null\n" +
-        "   and write access to the two pipes that carry its output)",
-    ),
-  );
+  if (command.some((arg) => arg.includes(PLACEHOLDER_RUN_ID))) {
+    lines.push(
+      s.dim(
+        `  (${PLACEHOLDER_RUN_ID} stands for the run's id: each run gets its own pipes for the guest's output)`,
+      ),
+    );
+  }
   lines.push("", s.bold("Why each flag"));
   for (const f of explainDenoFlags(policy)) {
     const from = f.from.length

@@ -4,9 +4,10 @@ import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
 import { printableLines } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
-import { loadPolicy, loadRuntimeConfig } from "../supervisor/load.ts";
+import { loadAgent, loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
-import { runAgent } from "../supervisor/run.ts";
+import { planAgent } from "../supervisor/plan.ts";
+import { runPlanned } from "../supervisor/run.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -98,21 +99,17 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     });
     await configureLogging(config.log, { stdoutReserved: json });
     const log = logger("run");
-    const policy = await loadPolicy(manifest, config);
+    const agent = await loadAgent(manifest, config);
+    const { policy } = agent;
     checkTask(policy, values.task);
     const pythonStart = pythonStartProgress(policy, io, json);
-    let preparing: Progress | null = null;
-    const handle = await runAgent(policy, config, {
+    // Building the sandbox runtime or transpiling a new component takes seconds, once.
+    const preparing = preparingProgress(io, json);
+    // The plan `ironclaw check` prints: the run spawns its command.
+    const plan = await planAgent(agent, config, { onProgress: preparing.onProgress });
+    const handle = await runPlanned(plan, {
       task: values.task ?? "",
       graceMs,
-      // Building the sandbox runtime or transpiling a new component takes seconds, once.
-      onProgress: (message) => {
-        preparing?.stop();
-        preparing = message === null ? null : startProgress(message, {
-          enabled: progressEnabled({ json }),
-          write: io.err,
-        });
-      },
       onEvent: (e) => {
         if (json) io.out(JSON.stringify(e) + "\n");
         pythonStart.onEvent(e);
@@ -131,7 +128,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     } finally {
       for (const [s, f] of signals) Deno.removeSignalListener(s, f);
       pythonStart.stop();
-      (preparing as Progress | null)?.stop();
+      preparing.stop();
     }
     log.info("Run {id} ended {state}", { id: outcome.id, state: outcome.state });
     if (!json) {
@@ -157,6 +154,34 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     }
     return reportError(io, e);
   }
+}
+
+/**
+ * The progress line of the slow steps of preparing a run (building the sandbox runtime, transpiling a new
+ * component), shown only on a terminal and never with `--json`.
+ *
+ * @param io Where to write.
+ * @param json Whether stdout carries JSON.
+ * @returns The callback for the steps, and a stop for the line.
+ */
+export function preparingProgress(
+  io: Io,
+  json: boolean,
+): { onProgress(message: string | null): void; stop(): void } {
+  let line: Progress | null = null;
+  const stop = () => {
+    line?.stop();
+    line = null;
+  };
+  return {
+    onProgress(message) {
+      stop();
+      if (message !== null) {
+        line = startProgress(message, { enabled: progressEnabled({ json }), write: io.err });
+      }
+    },
+    stop,
+  };
 }
 
 /**

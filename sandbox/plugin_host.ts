@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import type { Policy, PolicyPlugin } from "../capabilities/policy.ts";
-import { GateError, type HostGate } from "./gate.ts";
+import { GateError, type HostGate } from "./gate/mod.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { toFileUrl } from "./file_url.ts";
 import { inputProblem } from "../plugins/json_schema.ts";

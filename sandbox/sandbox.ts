@@ -14,7 +14,7 @@
  * @module
  */
 
-import { HostGate } from "./gate.ts";
+import { HostGate } from "./gate/mod.ts";
 import type { ToolRunner } from "./plugin_host.ts";
 import {
   type ChildMessage,

@@ -6,10 +6,16 @@
  */
 
 import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
-import { InvalidDocumentError, IronclawError } from "../manifests/errors.ts";
+import { InvalidDocumentError, IronclawError, type Issue } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
-import { checkManifest, type Policy, type ResolvePolicyOptions } from "../capabilities/policy.ts";
+import {
+  checkManifest,
+  type ModuleFormat,
+  type Policy,
+  resolvePolicy,
+  type ResolvePolicyOptions,
+} from "../capabilities/policy.ts";
 import { sniffModuleFormat } from "./module_format.ts";
 import { indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
 import { builtinPluginsDir, sandboxEntry } from "./assets.ts";
@@ -179,12 +185,11 @@ export function machineFacts(): Pick<
  * the manifest uses is an error here, with its own file and line.
  */
 async function usablePlugins(
-  text: string,
-  path: string,
+  manifest: Manifest,
   config: RuntimeConfig,
 ): Promise<Record<string, PluginGrants>> {
   const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
-  const used = parseManifest(text, { path, collect: [] }).plugins?.use ?? [];
+  const used = manifest.plugins?.use ?? [];
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{
       code: b.error.code,
@@ -195,6 +200,67 @@ async function usablePlugins(
   );
   if (issues.length) throw new InvalidDocumentError(issues);
   return Object.fromEntries([...index.plugins].map(([name, m]) => [name, pluginGrants(m)]));
+}
+
+/**
+ * The format of the module a manifest names, from the file's first bytes, read
+ * before the Policy is resolved (a WASI guest's flags differ: its folders are
+ * preopened). Undefined without a module, or when it is missing or not WebAssembly.
+ */
+function manifestModuleFormat(manifest: Manifest): Promise<ModuleFormat | undefined> {
+  const module = manifest.agent?.module;
+  // A path the Policy will refuse is not read: resolvePolicy reports it.
+  if (typeof module !== "string" || module === "" || module.startsWith("~") || module.includes("\0")) {
+    return Promise.resolve(undefined);
+  }
+  return sniffModuleFormat(resolve(manifest.dir, module));
+}
+
+/** A manifest read and parsed once, and its Policy resolved once. */
+export interface LoadedAgent {
+  /** The manifest (its `at()` tells where each key sits, for warnings). */
+  manifest: Manifest;
+  /** The plugins the manifest may use, by name (built-in and the runtime config's plugins_dir). */
+  plugins: Readonly<Record<string, PluginGrants>>;
+  /** The frozen Policy. */
+  policy: Policy;
+}
+
+/**
+ * Reads a manifest once and resolves its Policy once under a runtime config:
+ * the plugin index and the module's format (its first bytes) are found first.
+ *
+ * @param path The manifest file.
+ * @param config The runtime config in force.
+ * @param options Overrides of this machine's facts, the plugin index or the module's format (tests use them).
+ * @returns The manifest, the plugins it may use and the Policy.
+ * @throws {IronclawError} When the manifest is missing or unreadable.
+ * @throws {InvalidDocumentError} With every problem of the manifest and its grants.
+ */
+export async function loadAgent(
+  path: string,
+  config: RuntimeConfig,
+  options: ResolvePolicyOptions = {},
+): Promise<LoadedAgent> {
+  const abs = resolve(path);
+  const text = await readTextFile(abs, "manifest");
+  const issues: Issue[] = [];
+  const manifest = parseManifest(text, { path: abs, collect: issues });
+  const plugins = options.plugins ?? await usablePlugins(manifest, config);
+  const format = options.moduleFormat ?? await manifestModuleFormat(manifest);
+  const opts = {
+    ...machineFacts(),
+    ...options,
+    plugins,
+    path: abs,
+    ...(format ? { moduleFormat: format } : {}),
+  };
+  // A manifest with schema problems goes to checkManifest, which parses it again to report them together
+  // with those of its well-formed grants; a valid one is parsed once.
+  const policy = issues.length === 0
+    ? resolvePolicy(manifest, config, opts)
+    : checkManifest(text, config, opts);
+  return { manifest, plugins, policy };
 }
 
 /**
@@ -211,13 +277,5 @@ export async function loadPolicy(
   config: RuntimeConfig,
   options: ResolvePolicyOptions = {},
 ): Promise<Policy> {
-  const abs = resolve(path);
-  const text = await readTextFile(abs, "manifest");
-  const plugins = options.plugins ?? await usablePlugins(text, abs, config);
-  const opts = { ...machineFacts(), ...options, plugins, path: abs };
-  const policy = checkManifest(text, config, opts);
-  if (policy.agent.module === null || options.moduleFormat !== undefined) return policy;
-  // The flags of a WASI guest differ (its folders are preopened): tell them apart by the module's first bytes.
-  const format = await sniffModuleFormat(policy.agent.module);
-  return format ? checkManifest(text, config, { ...opts, moduleFormat: format }) : policy;
+  return (await loadAgent(path, config, options)).policy;
 }

@@ -10,6 +10,7 @@ export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
  * this test process, so runs without a config never land in the real `~/.local/state/ironclaw`.
  */
 export const TEST_STATE_HOME: string = Deno.makeTempDirSync({ prefix: "ironclaw-test-state-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(TEST_STATE_HOME, { recursive: true }));
 
 /** What a CLI run printed and how it ended. */
 export interface CliResult {

@@ -1,19 +1,26 @@
 /** Making real agent folders and running real sandboxes in tests. */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ROOT } from "./_cli.ts";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../supervisor/load.ts";
+import { loadPolicy, machineFacts } from "../supervisor/load.ts";
 import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
-import type { RunOutcome } from "../supervisor/supervisor.ts";
+import { type RunHandle, type RunOutcome, startRun } from "../supervisor/supervisor.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { Policy } from "../capabilities/policy.ts";
+import { toDenoFlags } from "../capabilities/deno_flags.ts";
 
 /** The built test agents (deno task build-agents). */
 export const PROBE = join(ROOT, "tests/agents/out/probe.wasm");
 export const PROBE_C = join(ROOT, "tests/agents/out/probe_c.wasm");
 
-/** A temporary agent folder: notes/ (read), out/ (write), secret.txt beside them (not granted). */
+/** The test plugins (calculator, kv-memory, evil, granty). */
+export const TEST_PLUGINS = join(ROOT, "tests/plugins");
+
+/** A child that breaks the protocol or the limits on purpose (tests/children/hostile.ts). */
+const HOSTILE = join(ROOT, "tests/children/hostile.ts");
+
+/** A temporary agent folder with its manifest and runtime config; removed when disposed. */
 export interface AgentDir {
   dir: string;
   manifest: string;
@@ -22,31 +29,58 @@ export interface AgentDir {
 }
 
 /**
- * Makes an agent folder with a manifest for `module` and the given extra TOML.
- * Default grants: read notes, write out.
+ * Makes a temporary folder holding `files` (relative path: text; a path ending in `/` is an empty folder)
+ * and `manifest` as agent.toml. Its config keeps records in `state/` and is not written (see
+ * {@linkcode withConfig}).
  */
-export async function agentDir(
-  module: string,
-  extra = "",
-  grants = 'read = ["notes"]\nwrite = ["out"]',
-): Promise<AgentDir> {
+export async function agentFolder(files: Record<string, string>, manifest: string): Promise<AgentDir> {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-test-" }));
-  await Deno.mkdir(join(dir, "notes"));
-  await Deno.mkdir(join(dir, "out"));
-  await Deno.writeTextFile(join(dir, "notes", "a.txt"), "note a\n");
-  await Deno.writeTextFile(join(dir, "secret.txt"), "the secret\n");
-  const manifest = join(dir, "agent.toml");
-  await Deno.writeTextFile(
-    manifest,
-    `[agent]\nname = "probe"\nkind = "wasm"\nmodule = "${module}"\n\n[capabilities.fs]\n${grants}\n${extra}\n`,
-  );
+  for (const [path, text] of Object.entries(files)) {
+    if (path.endsWith("/")) {
+      await Deno.mkdir(join(dir, path), { recursive: true });
+      continue;
+    }
+    await Deno.mkdir(dirname(join(dir, path)), { recursive: true });
+    await Deno.writeTextFile(join(dir, path), text);
+  }
+  await Deno.writeTextFile(join(dir, "agent.toml"), manifest);
   const config = parseRuntimeConfig(`[runtime]\nstate_dir = "state"\n`, { path: join(dir, "ironclaw.toml") });
   return {
     dir,
-    manifest,
+    manifest: join(dir, "agent.toml"),
     config,
     [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
   };
+}
+
+/** Writes `text` as the agent folder's ironclaw.toml and makes it the agent's config. */
+export async function withConfig(agent: AgentDir, text: string): Promise<AgentDir> {
+  const path = join(agent.dir, "ironclaw.toml");
+  await Deno.writeTextFile(path, text);
+  agent.config = parseRuntimeConfig(text, { path });
+  return agent;
+}
+
+/**
+ * A probe agent's folder: notes/ (read), out/ (write), secret.txt beside them (not granted), and a manifest
+ * for `module` with the given extra TOML.
+ */
+export function agentDir(module: string, extra = ""): Promise<AgentDir> {
+  return agentFolder(
+    { "notes/a.txt": "note a\n", "out/": "", "secret.txt": "the secret\n" },
+    `[agent]\nname = "probe"\nkind = "wasm"\nmodule = "${module}"\n\n` +
+      `[capabilities.fs]\nread = ["notes"]\nwrite = ["out"]\n${extra}\n`,
+  );
+}
+
+/** A probe agent that uses `plugins`, found in `pluginsDir` (the test plugins unless given). */
+export async function pluginAgent(
+  plugins: string[],
+  options: { pluginsDir?: string; extra?: string } = {},
+): Promise<AgentDir> {
+  const agent = await agentDir(PROBE, `[plugins]\nuse = ${JSON.stringify(plugins)}\n${options.extra ?? ""}`);
+  const pluginsDir = options.pluginsDir ?? TEST_PLUGINS;
+  return await withConfig(agent, `[runtime]\nstate_dir = "state"\nplugins_dir = "${pluginsDir}"\n`);
 }
 
 /** What a run did. */
@@ -85,6 +119,47 @@ export async function probeCalls(
   return { replies: JSON.parse(ran.outcome.output!), ran };
 }
 
+/**
+ * Starts tests/children/hostile.ts with `args` in place of a sandbox, under the flags of the agent's Policy,
+ * as the supervisor starts a sandbox.
+ */
+export async function hostileRun(agent: AgentDir, ...args: string[]): Promise<RunHandle> {
+  const policy = await loadPolicy(agent.manifest, agent.config);
+  return startRun(policy, {
+    task: "",
+    stateDir: agent.config.runtime.state_dir,
+    module: null,
+    command: [Deno.execPath(), "run", ...toDenoFlags(policy), HOSTILE, ...args],
+  });
+}
+
+/** What the evil test plugin tries, `[what, target]`, against an agent folder and a port it must not reach. */
+export function evilTries(dir: string, port: number): [string, string][] {
+  const secret = join(dir, "secret.txt");
+  return [
+    ["read", secret],
+    ["read", "/etc/hostname"],
+    ["env", "HOME"],
+    ["socket", String(port)],
+    ["spawn", "/usr/bin/id"],
+    ["import", "https://example.com/evil.js"],
+    ["import", new URL(`file://${secret}`).href],
+    ["write", join(dir, "notes", "pwned.txt")],
+  ];
+}
+
+/** The probe's call of the evil test plugin's tool. */
+export function evilCall(input: Record<string, string>): [string, unknown] {
+  return ["tool.call", { name: "evil.attempt", input }];
+}
+
+/** A program's absolute path, found on PATH as the supervisor finds the programs a manifest grants. */
+export function which(name: string): string {
+  const path = machineFacts().findProgram?.(name);
+  if (!path) throw new Error(`${name} is not installed`);
+  return path;
+}
+
 /** True when no process has this id any more. */
 export function gone(pid: number | null): boolean {
   if (pid === null) return true;
@@ -96,12 +171,38 @@ export function gone(pid: number | null): boolean {
   }
 }
 
-/** A loopback HTTP server that counts the requests it gets. */
-export function countingServer(): { port: number; hits: string[]; [Symbol.asyncDispose](): Promise<void> } {
+/** A loopback HTTP server that keeps what it was sent; shut down when disposed. */
+export interface LoopbackServer extends AsyncDisposable {
+  port: number;
+  /** `http://127.0.0.1:<port>`. */
+  origin: string;
+  /** Each request as `METHOD /path`. */
+  hits: string[];
+  /** Each request's headers. */
+  headers: Headers[];
+}
+
+/**
+ * Starts a {@linkcode LoopbackServer} on 127.0.0.1; `answer` gets each request and its 1-based number
+ * (by default a plain text answer).
+ */
+export function countingServer(
+  answer: (req: Request, n: number) => Response | Promise<Response> = () =>
+    new Response("hello from loopback", { headers: { "x-test": "1" } }),
+): LoopbackServer {
   const hits: string[] = [];
+  const headers: Headers[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     hits.push(`${req.method} ${new URL(req.url).pathname}`);
-    return new Response("hello from loopback", { headers: { "x-test": "1" } });
+    headers.push(req.headers);
+    return answer(req, hits.length);
   });
-  return { port: server.addr.port, hits, [Symbol.asyncDispose]: () => server.shutdown() };
+  const port = server.addr.port;
+  return {
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    hits,
+    headers,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
 }

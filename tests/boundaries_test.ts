@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { checkBoundaries, importsOf } from "./boundaries.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { ROOT } from "./_cli.ts";
 
 Deno.test("the repository keeps to its boundaries", async () => {
   assert.deepEqual(await checkBoundaries(ROOT), []);

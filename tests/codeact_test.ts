@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { code, loopAgent, runLoop, type Turn } from "./_loops.ts";
+import { code, loopAgent, type Turn } from "./_loops.ts";
+import { run } from "./_sandbox.ts";
 
 /** One code step, then a final answer that the observation must make possible. */
 function step(source: string, observed: string): Turn[] {
@@ -18,7 +19,7 @@ function step(source: string, observed: string): Turn[] {
 
 async function codeact(turns: Turn[], extra = "") {
   await using agent = await loopAgent({ kind: "codeact", turns, extra });
-  const ran = await runLoop(agent);
+  const ran = await run(agent, "go");
   const observations = ran.events.filter((e) => e.type === "code").map((e) => String(e.observation));
   return {
     ...ran,

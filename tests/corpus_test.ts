@@ -11,12 +11,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { InvalidDocumentError, type Issue, loadPolicy, loadRuntimeConfig } from "../mod.ts";
 import { MAX_DOCUMENT } from "../manifests/document.ts";
-import { runCli } from "./_cli.ts";
+import { ROOT, runCli } from "./_cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CORPUS = join(ROOT, "tests", "corpus");
 const CONFIG_PATH = join(CORPUS, "ironclaw.toml");
 /** The home folder every corpus manifest is checked against (the HOME variable is not consulted). */

@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { agentDir, countingServer, PROBE, probeCalls } from "./_sandbox.ts";
+import { agentDir, countingServer, PROBE, probeCalls, run, which } from "./_sandbox.ts";
 import type { RunAgentOptions } from "../supervisor/run.ts";
 
 const TEST_VAR = "IRONCLAW_ESCAPE_TEST_VAR";
@@ -23,16 +23,6 @@ interface Attack {
   rule: string;
   /** Checked after the run: the attack had no effect. */
   noEffect?: (dir: string) => Promise<void>;
-}
-
-/** A program's absolute path (the sandbox has no PATH, so attacks name programs by path). */
-function which(name: string): string {
-  for (const dir of ["/usr/bin", "/bin"]) {
-    try {
-      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
-    } catch { /* not here */ }
-  }
-  throw new Error(`${name} is not installed`);
 }
 
 async function absent(path: string) {
@@ -208,7 +198,6 @@ Deno.test("the gate refuses bad arguments and unknown ops with typed errors", as
 
 Deno.test("a guest sees no ambient globals", async () => {
   await using agent = await agentDir(PROBE);
-  const { run } = await import("./_sandbox.ts");
   const ran = await run(agent, JSON.stringify({ do: "globals" }));
   assert.deepEqual(JSON.parse(ran.outcome.output!), {
     fetch: "undefined",

@@ -6,23 +6,18 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
 import { loadPolicy } from "../supervisor/load.ts";
-import { ROOT } from "./_cli.ts";
-import { agentDir, countingServer, PROBE, probeCalls, run } from "./_sandbox.ts";
-import { loopAgent, runLoop } from "./_loops.ts";
-
-const TEST_PLUGINS = join(ROOT, "tests/plugins");
-
-/** A probe agent that uses the given plugins, with the test plugins' folder as plugins_dir. */
-async function pluginAgent(use: string[], extra = "") {
-  const agent = await agentDir(PROBE, `[plugins]\nuse = ${JSON.stringify(use)}\n${extra}`);
-  const text = `[runtime]\nstate_dir = "state"\nplugins_dir = "${TEST_PLUGINS}"\n`;
-  await Deno.writeTextFile(join(agent.dir, "ironclaw.toml"), text);
-  agent.config = parseRuntimeConfig(text, { path: join(agent.dir, "ironclaw.toml") });
-  return agent;
-}
+import {
+  countingServer,
+  evilCall,
+  evilTries,
+  pluginAgent,
+  probeCalls,
+  run,
+  TEST_PLUGINS,
+} from "./_sandbox.ts";
+import { code, loopAgent } from "./_loops.ts";
 
 Deno.test("a component reaches a plugin tool through tool.call; input is checked first", async () => {
   await using agent = await pluginAgent(["calculator"]);
@@ -82,7 +77,7 @@ Deno.test("ReAct and CodeAct see plugin tools next to the built-in ones", async 
         { expect: { lastRole: "tool", contains: "42" }, reply: { content: "42" } },
       ],
     });
-    const { outcome } = await runLoop(agent);
+    const { outcome } = await run(agent, "go");
     assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
     assert.equal(outcome.output, "42");
   });
@@ -92,15 +87,15 @@ Deno.test("ReAct and CodeAct see plugin tools next to the built-in ones", async 
       extra: `[plugins]\nuse = ["calculator"]\n`,
       turns: [
         {
-          reply: {
-            content:
-              '```javascript\nconst r = await tools.calculator__evaluate({ expression: "2 ^ 8" });\nconsole.log(r.value);\n```',
-          },
+          reply: code(
+            "javascript",
+            'const r = await tools.calculator__evaluate({ expression: "2 ^ 8" });\nconsole.log(r.value);',
+          ),
         },
         { expect: { lastRole: "user", contains: "256" }, reply: { content: "256" } },
       ],
     });
-    const { outcome } = await runLoop(agent);
+    const { outcome } = await run(agent, "go");
     assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
   });
 });
@@ -108,26 +103,15 @@ Deno.test("ReAct and CodeAct see plugin tools next to the built-in ones", async 
 Deno.test("a malicious plugin is stopped by the sandbox's flags and limits", async (t) => {
   await using server = countingServer();
   await using agent = await pluginAgent(["evil"]);
-  const secret = join(agent.dir, "secret.txt");
-  const tries: [string, string][] = [
-    ["read", secret],
-    ["read", "/etc/hostname"],
-    ["env", "HOME"],
-    ["socket", String(server.port)],
-    ["spawn", "/usr/bin/id"],
-    ["import", "https://example.com/evil.js"],
-    ["write", join(agent.dir, "notes", "pwned.txt")],
-  ];
+  const tries = evilTries(agent.dir, server.port);
   const { replies, ran } = await probeCalls(agent, [
-    ...tries.map((
-      [what, target],
-    ): [string, unknown] => ["tool.call", { name: "evil.attempt", input: { what, target } }]),
-    ["tool.call", { name: "evil.attempt", input: { what: "throw-number" } }],
-    ["tool.call", { name: "evil.attempt", input: { what: "throw-object" } }],
-    ["tool.call", { name: "evil.attempt", input: { what: "huge" } }],
+    ...tries.map(([what, target]) => evilCall({ what, target })),
+    evilCall({ what: "throw-number" }),
+    evilCall({ what: "throw-object" }),
+    evilCall({ what: "huge" }),
   ]);
   for (const [i, [what, target]] of tries.entries()) {
-    await t.step(`${what} ${target}`, () => {
+    await t.step(`${what} ${target.replace(agent.dir, "<agent>")}`, () => {
       const output = (replies[i]?.ok as { output: Record<string, string> })?.output;
       assert.ok(output?.refused, `${what} was not refused: ${JSON.stringify(replies[i])}`);
       assert.doesNotMatch(JSON.stringify(output), /the secret/);
@@ -146,19 +130,13 @@ Deno.test("a malicious plugin is stopped by the sandbox's flags and limits", asy
     assert.equal(replies[n + 2]?.error?.code, "ERR_LIMIT");
   });
   await t.step("a handler that never answers is cut off at step_timeout_s", async () => {
-    await using hanging = await pluginAgent(["evil"], "[limits]\nstep_timeout_s = 1\n");
-    const { replies: r } = await probeCalls(hanging, [["tool.call", {
-      name: "evil.attempt",
-      input: { what: "hang" },
-    }]]);
+    await using hanging = await pluginAgent(["evil"], { extra: "[limits]\nstep_timeout_s = 1\n" });
+    const { replies: r } = await probeCalls(hanging, [evilCall({ what: "hang" })]);
     assert.equal(r[0]?.error?.code, "ERR_LIMIT");
   });
   await t.step("a plugin that blocks forever ends the run at its wall-time limit", async () => {
-    await using looping = await pluginAgent(["evil"], "[limits]\ntimeout_s = 1\n");
-    const ran2 = await run(
-      looping,
-      JSON.stringify({ calls: [["tool.call", { name: "evil.attempt", input: { what: "loop" } }]] }),
-    );
+    await using looping = await pluginAgent(["evil"], { extra: "[limits]\ntimeout_s = 1\n" });
+    const ran2 = await run(looping, JSON.stringify({ calls: [evilCall({ what: "loop" })] }));
     assert.equal(ran2.outcome.state, "timeout");
   });
 });

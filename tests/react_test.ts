@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loopAgent, runLoop } from "./_loops.ts";
+import { loopAgent } from "./_loops.ts";
+import { countingServer, run } from "./_sandbox.ts";
 
 Deno.test("ReAct: tool calls, then a final answer", async () => {
   await using agent = await loopAgent({
@@ -15,7 +16,7 @@ Deno.test("ReAct: tool calls, then a final answer", async () => {
       { expect: { lastRole: "tool", contains: "1\\n2\\n3" }, reply: { content: "The numbers sum to 6." } },
     ],
   });
-  const { outcome, events } = await runLoop(agent);
+  const { outcome, events } = await run(agent, "go");
   assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
   assert.equal(outcome.output, "The numbers sum to 6.");
   assert.deepEqual(events.filter((e) => e.type === "step").map((e) => e.step), [1, 2]);
@@ -47,7 +48,7 @@ Deno.test("ReAct: a denied tool call reaches the model as an observation with it
       },
     ],
   });
-  const { outcome, events } = await runLoop(agent);
+  const { outcome, events } = await run(agent, "go");
   assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
   const tools = events.filter((e) => e.type === "tool");
   assert.deepEqual(tools.map((e) => e.ok), [false, false, false]);
@@ -62,7 +63,7 @@ Deno.test("ReAct: max_steps reached", async () => {
     turns: [again, again, again],
     extra: "[limits]\nmax_steps = 2\n",
   });
-  const { outcome } = await runLoop(agent);
+  const { outcome } = await run(agent, "go");
   assert.equal(outcome.state, "error");
   assert.equal(outcome.error?.code, "ERR_MAX_STEPS");
   assert.equal(outcome.exitCode, 1);
@@ -73,39 +74,22 @@ Deno.test("ReAct: the model budget runs out", async (t) => {
     reply: { content: "", toolCalls: [{ name: "list_dir", arguments: { path: "data" } }] },
     usage: { inputTokens: 600, outputTokens: 10 },
   };
-  await t.step("max_calls", async () => {
-    await using agent = await loopAgent({ kind: "react", turns: [again, again, again] });
-    await Deno.writeTextFile(
-      agent.manifest,
-      (await Deno.readTextFile(agent.manifest)).replace(
-        'name = "test-model"',
-        'name = "test-model"\nmax_calls = 2',
-      ),
-    );
-    const { outcome } = await runLoop(agent);
-    assert.equal(outcome.error?.code, "ERR_MODEL_BUDGET");
-  });
-  await t.step("max_tokens", async () => {
-    await using agent = await loopAgent({ kind: "react", turns: [again, again, again] });
-    await Deno.writeTextFile(
-      agent.manifest,
-      (await Deno.readTextFile(agent.manifest)).replace(
-        'name = "test-model"',
-        'name = "test-model"\nmax_tokens = 1000',
-      ),
-    );
-    const { outcome } = await runLoop(agent);
-    assert.equal(outcome.error?.code, "ERR_MODEL_BUDGET");
-  });
+  for (const limit of ["max_calls = 2", "max_tokens = 1000"]) {
+    await t.step(limit, async () => {
+      await using agent = await loopAgent({ kind: "react", turns: [again, again, again], model: limit });
+      const { outcome } = await run(agent, "go");
+      assert.equal(outcome.error?.code, "ERR_MODEL_BUDGET");
+    });
+  }
 });
 
 Deno.test("ReAct against a local OpenAI-compatible server: only granted tools, the key stays in the supervisor", async () => {
   const KEY = "sk-test-" + crypto.randomUUID();
-  const seen: { auth: string | null; body: Record<string, unknown> }[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const bodies: Record<string, unknown>[] = [];
+  await using server = countingServer(async (req, n) => {
     const body = await req.json();
-    seen.push({ auth: req.headers.get("authorization"), body });
-    const first = seen.length === 1;
+    bodies.push(body);
+    const first = n === 1;
     return Response.json({
       id: "chatcmpl-1",
       object: "chat.completion",
@@ -133,17 +117,17 @@ Deno.test("ReAct against a local OpenAI-compatible server: only granted tools, t
     await using agent = await loopAgent({
       kind: "react",
       provider:
-        `type = "openai"\nbase_url = "http://127.0.0.1:${server.addr.port}/v1"\napi_key_env = "IRONCLAW_TEST_MODEL_KEY"\n`,
+        `type = "openai"\nbase_url = "${server.origin}/v1"\napi_key_env = "IRONCLAW_TEST_MODEL_KEY"\n`,
     });
-    const { outcome, events } = await runLoop(agent);
+    const { outcome, events } = await run(agent, "go");
     assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
     assert.equal(outcome.output, "data holds numbers.csv");
-    assert.equal(seen.length, 2);
-    assert.equal(seen[0]?.auth, `Bearer ${KEY}`);
-    const tools = (seen[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name)
+    assert.equal(bodies.length, 2);
+    assert.equal(server.headers[0]?.get("authorization"), `Bearer ${KEY}`);
+    const tools = (bodies[0]!.tools as { function: { name: string } }[]).map((t) => t.function.name)
       .sort();
     assert.deepEqual(tools, ["list_dir", "read_file", "write_file"]);
-    const second = seen[1]!.body.messages as { role: string; tool_call_id?: string }[];
+    const second = bodies[1]!.messages as { role: string; tool_call_id?: string }[];
     assert.equal(second.at(-1)?.role, "tool");
     assert.equal(second.at(-1)?.tool_call_id, "call_1");
     const record = await Deno.readTextFile(join(outcome.recordDir, "events.jsonl"));
@@ -151,17 +135,13 @@ Deno.test("ReAct against a local OpenAI-compatible server: only granted tools, t
     assert.ok(!JSON.stringify(events).includes(KEY));
   } finally {
     Deno.env.delete("IRONCLAW_TEST_MODEL_KEY");
-    await server.shutdown();
   }
 });
 
 Deno.test("ReAct against a local Ollama server (native /api/chat)", async () => {
-  let calls = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    assert.equal(new URL(req.url).pathname, "/api/chat");
+  await using server = countingServer(async (req, n) => {
     const body = await req.json();
-    calls++;
-    const message = calls === 1
+    const message = n === 1
       ? {
         role: "assistant",
         content: "",
@@ -177,17 +157,14 @@ Deno.test("ReAct against a local Ollama server (native /api/chat)", async () => 
       eval_count: 5,
     });
   });
-  try {
-    await using agent = await loopAgent({
-      kind: "react",
-      provider: `type = "ollama"\nbase_url = "http://127.0.0.1:${server.addr.port}"\n`,
-    });
-    const { outcome } = await runLoop(agent);
-    assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
-    assert.match(outcome.output ?? "", /^last said: \d+ chars$/);
-  } finally {
-    await server.shutdown();
-  }
+  await using agent = await loopAgent({
+    kind: "react",
+    provider: `type = "ollama"\nbase_url = "${server.origin}"\n`,
+  });
+  const { outcome } = await run(agent, "go");
+  assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
+  assert.match(outcome.output ?? "", /^last said: \d+ chars$/);
+  assert.deepEqual(server.hits, ["POST /api/chat", "POST /api/chat"]);
 });
 
 Deno.test("ReAct: a refused model connection ends the run with a typed error", async () => {
@@ -195,7 +172,7 @@ Deno.test("ReAct: a refused model connection ends the run with a typed error", a
     kind: "react",
     provider: `type = "ollama"\nbase_url = "http://127.0.0.1:9"\n`,
   });
-  const { outcome } = await runLoop(agent);
+  const { outcome } = await run(agent, "go");
   assert.equal(outcome.state, "error");
   assert.equal(outcome.error?.code, "ERR_MODEL_UNREACHABLE");
   assert.ok((outcome.error?.hint ?? "").length > 0);
@@ -212,7 +189,7 @@ Deno.test("the run reports what it used of the model budget", async () => {
       { reply: { content: "ok" }, usage: { inputTokens: 150, outputTokens: 3 } },
     ],
   });
-  const { outcome, events } = await runLoop(agent);
+  const { outcome, events } = await run(agent, "go");
   assert.deepEqual(outcome.modelUsage, {
     calls: 2,
     inputTokens: 250,

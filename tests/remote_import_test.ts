@@ -67,7 +67,8 @@ Deno.test("IronClaw imported from an HTTP URL checks a manifest and runs an agen
       const script = join(tmp, "use.ts");
       await Deno.writeTextFile(
         script,
-        `import { loadPolicy, loadRuntimeConfig, parseManifest, runAgent } from "${base}mod.ts";
+        `import { loadPolicy, loadRuntimeConfig, runAgent } from "${base}mod.ts";
+import { parseManifest } from "${base}policy.ts";
 const text = await Deno.readTextFile("hello/agent.toml");
 const manifest = parseManifest(text, { path: Deno.cwd() + "/hello/agent.toml" });
 const config = await loadRuntimeConfig({ path: "hello/ironclaw.toml" });

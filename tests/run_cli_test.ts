@@ -2,26 +2,20 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runCli } from "./_cli.ts";
+import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
 import { agentDir, PROBE } from "./_sandbox.ts";
 
 const CONFIG = ["--config", "tests/ironclaw.test.toml"];
 
-/**
- * The per-user state folder of the runs below that name no config: a temporary
- * folder, so no test writes into the real home.
- */
-const STATE_HOME = await Deno.makeTempDir({ prefix: "ironclaw-state-home-" });
-const HERMETIC = { XDG_STATE_HOME: STATE_HOME };
-globalThis.addEventListener("unload", () => Deno.removeSync(STATE_HOME, { recursive: true }));
-
 Deno.test("ironclaw run prints the agent's answer and records the run", async () => {
-  const r = await runCli(["run", "examples/hello/agent.toml", "--task", "summarize", ...CONFIG]);
+  // A copy of the example, so no other test writing its out/ at the same time changes what is read here.
+  await using agent = await hello();
+  const r = await runCli(["run", agent.manifest, "--task", "summarize", ...CONFIG]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "Summarized 2 notes into out/summary.md\n");
   const id = r.stderr.match(/run (\S+): ok/)?.[1];
   assert.ok(id, r.stderr);
-  const summary = await Deno.readTextFile(join(ROOT, "examples/hello/out/summary.md"));
+  const summary = await Deno.readTextFile(join(agent.dir, "out/summary.md"));
   assert.match(summary, /# Summary of 2 notes/);
   const show = await runCli(["runs", "show", id, "--json", ...CONFIG]);
   assert.equal(show.code, 0, show.stderr);
@@ -55,51 +49,63 @@ Deno.test("ironclaw run --json streams events and ends with the end line", async
 });
 
 Deno.test("ironclaw run exit codes", async (t) => {
-  await t.step("agent error: 1", async () => {
-    await using agent = await agentDir(PROBE);
-    const r = await runCli(["run", agent.manifest, "--task", JSON.stringify({ do: "throw" })], {
-      cwd: agent.dir,
-      env: HERMETIC,
+  const cases: {
+    name: string;
+    module?: string;
+    extra?: string;
+    task?: string;
+    code: number;
+    stderr?: RegExp;
+  }[] = [
+    {
+      name: "agent error: 1",
+      task: JSON.stringify({ do: "throw" }),
+      code: 1,
+      stderr: /error: The agent failed: the probe failed on purpose \[ERR_AGENT\]/,
+    },
+    {
+      name: "timeout: 124",
+      extra: "[limits]\ntimeout_s = 1\n",
+      task: JSON.stringify({ do: "loop" }),
+      code: 124,
+      stderr: /raise \[limits\] timeout_s/,
+    },
+    {
+      name: "memory: 125",
+      extra: "[limits]\nmemory_mb = 32\n",
+      task: JSON.stringify({ do: "bomb" }),
+      code: 125,
+    },
+    {
+      name: "invalid manifest: 2",
+      extra: "[limits]\nmemory_mb = 0\n",
+      code: 2,
+      stderr: /ERR_VALUE at limits\.memory_mb/,
+    },
+    {
+      name: "a missing module: 1, with a hint",
+      module: join(ROOT, "tests/agents/out/missing.wasm"),
+      task: "x",
+      code: 1,
+      stderr: /ERR_NOT_FOUND[\s\S]*hint: build it first/,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using agent = await agentDir(c.module ?? PROBE, c.extra);
+      const task = c.task === undefined ? [] : ["--task", c.task];
+      const r = await runCli(["run", agent.manifest, ...task], { cwd: agent.dir });
+      assert.equal(r.code, c.code, r.stderr);
+      if (c.stderr) assert.match(r.stderr, c.stderr);
     });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /error: The agent failed: the probe failed on purpose \[ERR_AGENT\]/);
-  });
-  await t.step("timeout: 124", async () => {
-    await using agent = await agentDir(PROBE, "[limits]\ntimeout_s = 1\n");
-    const r = await runCli(["run", agent.manifest, "--task", JSON.stringify({ do: "loop" })], {
-      cwd: agent.dir,
-      env: HERMETIC,
-    });
-    assert.equal(r.code, 124);
-    assert.match(r.stderr, /raise \[limits\] timeout_s/);
-  });
-  await t.step("memory: 125", async () => {
-    await using agent = await agentDir(PROBE, "[limits]\nmemory_mb = 32\n");
-    const r = await runCli(["run", agent.manifest, "--task", JSON.stringify({ do: "bomb" })], {
-      cwd: agent.dir,
-      env: HERMETIC,
-    });
-    assert.equal(r.code, 125);
-  });
-  await t.step("invalid manifest: 2", async () => {
-    await using agent = await agentDir(PROBE, "[limits]\nmemory_mb = 0\n");
-    const r = await runCli(["run", agent.manifest], { cwd: agent.dir, env: HERMETIC });
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /ERR_VALUE at limits\.memory_mb/);
-  });
+  }
   await t.step("a link out of the grants: 2, before anything runs", async () => {
     await using agent = await agentDir(PROBE);
     await Deno.symlink(join(agent.dir, "secret.txt"), join(agent.dir, "notes", "leak"));
-    const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir, env: HERMETIC });
+    const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /ERR_PATH_SYMLINK .*notes\/leak" is a symbolic link out of the granted folders/);
     assert.deepEqual([...Deno.readDirSync(join(agent.dir))].some((e) => e.name === "state"), false);
-  });
-  await t.step("a missing module: 1, with a hint", async () => {
-    await using agent = await agentDir(join(ROOT, "tests/agents/out/missing.wasm"));
-    const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir, env: HERMETIC });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /ERR_NOT_FOUND[\s\S]*hint: build it first/);
   });
 });
 
@@ -117,14 +123,16 @@ Deno.test("Ctrl-C: interrupted, 130; the sandbox does not outlive the CLI", asyn
           agent.manifest,
           "--json",
           "--grace",
-          "500",
+          // One signal waits out the grace period (the guest never stops); with two, a grace period longer
+          // than any delay in delivering the second makes the second signal what ends the run.
+          signals === 1 ? "500" : "60000",
           "--task",
           JSON.stringify({ do: "loop" }),
         ],
         cwd: agent.dir,
         stdout: "piped",
         stderr: "piped",
-        env: { NO_COLOR: "1", ...HERMETIC },
+        env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME },
       }).spawn();
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";
@@ -175,10 +183,10 @@ Deno.test("ironclaw build makes a component that runs", async () => {
       join(dir, "agent.toml"),
       `[agent]\nname = "built"\nkind = "wasm"\nmodule = "agent.wasm"\n[capabilities.fs]\nread = ["in"]\n`,
     );
-    const b = await runCli(["build", "agent.ts"], { cwd: dir, env: HERMETIC });
+    const b = await runCli(["build", "agent.ts"], { cwd: dir });
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /built .*agent\.wasm/);
-    const r = await runCli(["run", "agent.toml", "--task", "files:"], { cwd: dir, env: HERMETIC });
+    const r = await runCli(["run", "agent.toml", "--task", "files:"], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "files: 1\n");
     const bad = await runCli(["build", "missing.js"], { cwd: dir });
@@ -202,7 +210,9 @@ async function hello(options: { agent?: string; notes?: boolean; config?: string
   await Deno.mkdir(join(dir, "out"));
   if (options.notes ?? true) {
     await Deno.mkdir(join(dir, "notes"));
-    await Deno.copyFile(join(src, "notes", "monday.md"), join(dir, "notes", "monday.md"));
+    for (const note of ["monday.md", "tuesday.md"]) {
+      await Deno.copyFile(join(src, "notes", note), join(dir, "notes", note));
+    }
   }
   if (options.config !== undefined) await Deno.writeTextFile(join(dir, "ironclaw.toml"), options.config);
   return {
@@ -253,7 +263,7 @@ Deno.test("ironclaw run needs --task unless the agent says otherwise", async (t)
           assert.match(r.stderr, /hint: .*(--task|task = "optional" under \[agent\])/);
           assert.deepEqual(after, before, "a usage error starts no run");
         } else {
-          assert.equal(r.stdout, "Summarized 1 note into out/summary.md\n");
+          assert.equal(r.stdout, "Summarized 2 notes into out/summary.md\n");
           assert.equal(after.length, before.length + 1);
         }
       });
@@ -305,7 +315,7 @@ Deno.test("ironclaw run records in one state folder per user unless the config s
 
 Deno.test("ironclaw run: a granted folder that does not exist says so", async () => {
   await using agent = await hello({ notes: false });
-  const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir, env: HERMETIC });
+  const r = await runCli(["run", agent.manifest, "--task", "x"], { cwd: agent.dir });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /ERR_NOT_FOUND/);
   assert.match(r.stderr, /notes\\?" does not exist: the granted \\?".*\/notes\\?" is missing/);

@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { code, loopAgent, runLoop, type Turn } from "./_loops.ts";
+import { code, loopAgent, script } from "./_loops.ts";
+import { run } from "./_sandbox.ts";
 
 const WRITE = [
   "import js",
@@ -44,10 +45,6 @@ const READ = [
   "print('found', ' '.join(found))",
 ].join("\n");
 
-async function transcript(dir: string, turns: Turn[]) {
-  await Deno.writeTextFile(join(dir, "transcript.json"), JSON.stringify({ label: "test", turns }));
-}
-
 Deno.test("nothing a sandbox stores without a permission reaches the next run", async () => {
   await using agent = await loopAgent({
     kind: "codeact",
@@ -55,24 +52,24 @@ Deno.test("nothing a sandbox stores without a permission reaches the next run", 
     turns: [],
     extra: "\n[limits]\nmemory_mb = 256\ntimeout_s = 120\nstep_timeout_s = 30\n",
   });
-  await transcript(agent.dir, [
+  await script(agent, [
     { reply: code("python", WRITE) },
     { expect: { lastRole: "user", contains: "wrote" }, reply: { content: "stored" } },
   ]);
-  const first = await runLoop(agent);
+  const first = await run(agent, "go");
   assert.equal(first.outcome.state, "ok", JSON.stringify(first.outcome.error));
   const wrote = JSON.stringify(first.events.filter((e) => e.type === "code" || e.type === "step"));
   // The storage exists inside a run (so the second run's "none" means something).
   assert.match(wrote, /wrote caches localStorage/, wrote);
 
-  await transcript(agent.dir, [
+  await script(agent, [
     { reply: code("python", READ) },
     {
       expect: { lastRole: "user", contains: "found caches:none localStorage:none" },
       reply: { content: "nothing left" },
     },
   ]);
-  const second = await runLoop(agent);
+  const second = await run(agent, "go");
   assert.equal(
     second.outcome.state,
     "ok",

@@ -2,18 +2,26 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { agentDir, PROBE, probeCalls, run } from "./_sandbox.ts";
+import {
+  agentDir,
+  countingServer,
+  type LoopbackServer,
+  PROBE,
+  probeCalls,
+  run,
+  withConfig,
+} from "./_sandbox.ts";
 
+/** A loopback server that answers with the Authorization header it got, in the body and a header. */
 function echoServer() {
-  const seen: (string | null)[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+  return countingServer((req) => {
     const auth = req.headers.get("authorization");
-    seen.push(auth);
     return new Response(`you sent: ${auth}`, { headers: { "x-echo": auth ?? "" } });
   });
-  return { port: server.addr.port, seen, [Symbol.asyncDispose]: () => server.shutdown() };
 }
+
+/** The Authorization header of each request a server got. */
+const auths = (server: LoopbackServer) => server.headers.map((h) => h.get("authorization"));
 
 Deno.test("a granted secret goes to its host only, and never back to the agent or into the record", async () => {
   const VALUE = `s3cr3t-${crypto.randomUUID()}`;
@@ -23,9 +31,10 @@ Deno.test("a granted secret goes to its host only, and never back to the agent o
     PROBE,
     `[capabilities.net]\nallow = ["127.0.0.1:${bound.port}", "127.0.0.1:${other.port}"]\n[capabilities.secrets]\nuse = ["svc"]\n`,
   );
-  const text =
-    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_SECRET"\nhosts = ["127.0.0.1:${bound.port}"]\n`;
-  agent.config = parseRuntimeConfig(text, { path: join(agent.dir, "ironclaw.toml") });
+  await withConfig(
+    agent,
+    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_SECRET"\nhosts = ["127.0.0.1:${bound.port}"]\n`,
+  );
   Deno.env.set("IRONCLAW_TEST_SECRET", VALUE);
   try {
     const { replies, ran } = await probeCalls(agent, [
@@ -33,8 +42,8 @@ Deno.test("a granted secret goes to its host only, and never back to the agent o
       ["http.fetch", { url: `http://127.0.0.1:${other.port}/` }],
       ["env.get", { name: "IRONCLAW_TEST_SECRET" }],
     ]);
-    assert.deepEqual(bound.seen, [`Bearer ${VALUE}`]);
-    assert.deepEqual(other.seen, [null]);
+    assert.deepEqual(auths(bound), [`Bearer ${VALUE}`]);
+    assert.deepEqual(auths(other), [null]);
     const first = replies[0]?.ok as { body: string; headers: Record<string, string> };
     assert.equal(first.body, "you sent: Bearer [redacted]");
     assert.equal(first.headers["x-echo"], "Bearer [redacted]");
@@ -48,8 +57,9 @@ Deno.test("a granted secret goes to its host only, and never back to the agent o
 
 Deno.test("a granted secret without a value stops the run before it starts", async () => {
   await using agent = await agentDir(PROBE, `[capabilities.secrets]\nuse = ["svc"]\n`);
-  const text =
-    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_UNSET_SECRET"\nhosts = ["api.example.com"]\n`;
-  agent.config = parseRuntimeConfig(text, { path: join(agent.dir, "ironclaw.toml") });
+  await withConfig(
+    agent,
+    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_UNSET_SECRET"\nhosts = ["api.example.com"]\n`,
+  );
   await assert.rejects(() => run(agent, "{}"), /ERR_SECRET_MISSING|has no value/);
 });

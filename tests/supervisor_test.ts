@@ -6,28 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { agentDir, gone, PROBE } from "./_sandbox.ts";
-import { startRun } from "../supervisor/supervisor.ts";
+import { type AgentDir, agentDir, gone, hostileRun, PROBE, run } from "./_sandbox.ts";
 import { runAgent } from "../supervisor/run.ts";
 import { loadPolicy } from "../supervisor/load.ts";
 import { showRun } from "../supervisor/records.ts";
-import { toDenoFlags } from "../capabilities/deno_flags.ts";
-import { ROOT } from "./_cli.ts";
 
-const HOSTILE = join(ROOT, "tests/children/hostile.ts");
-
+/** Runs the hostile child doing `what`; the caller disposes of the agent. */
 async function hostile(what: string, limits = "[limits]\ntimeout_s = 5\n") {
   const agent = await agentDir(PROBE, limits);
-  const policy = await loadPolicy(agent.manifest, agent.config);
-  const handle = startRun(policy, {
-    task: "",
-    stateDir: agent.config.runtime.state_dir,
-    module: null,
-    command: [Deno.execPath(), "run", ...toDenoFlags(policy), HOSTILE, what],
-  });
-  const outcome = await handle.done;
-  return { agent, outcome, pid: handle.pid };
+  const handle = await hostileRun(agent, what);
+  return { agent, outcome: await handle.done, pid: handle.pid };
 }
 
 const cases: [string, string, string][] = [
@@ -74,7 +62,7 @@ Deno.test("a crashed child's record is intact", async () => {
 });
 
 /** Starts a probe busy in a WebAssembly loop, and resolves once the guest is in it. */
-async function loopingRun(agent: Awaited<ReturnType<typeof agentDir>>, graceMs: number) {
+async function loopingRun(agent: AgentDir, graceMs: number) {
   const policy = await loadPolicy(agent.manifest, agent.config);
   let looping!: () => void;
   const inLoop = new Promise<void>((r) => looping = r);
@@ -117,7 +105,6 @@ Deno.test("a program the agent started does not outlive its run", async () => {
   const seconds = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
   const extra = `[capabilities.run]\ndangerous = true\nallow = ["sleep"]\n[limits]\ntimeout_s = 1\n`;
   await using agent = await agentDir(PROBE, extra);
-  const { run } = await import("./_sandbox.ts");
   const ran = await run(agent, JSON.stringify({ calls: [["proc.run", { cmd: "sleep", args: [seconds] }]] }));
   assert.equal(ran.outcome.state, "timeout");
   const alive: number[] = [];

@@ -9,14 +9,22 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { loadPolicy } from "../supervisor/load.ts";
-import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
+import type { RunAgentOptions } from "../supervisor/run.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { SandboxEntry } from "../supervisor/assets.ts";
 import { ROOT } from "./_cli.ts";
 import { code, loopAgent } from "./_loops.ts";
-import { agentDir, countingServer, PROBE, PROBE_C, probeCalls, run } from "./_sandbox.ts";
+import {
+  agentDir,
+  countingServer,
+  evilCall,
+  evilTries,
+  pluginAgent,
+  PROBE,
+  PROBE_C,
+  probeCalls,
+  run,
+} from "./_sandbox.ts";
 
 type Mode = Omit<RunAgentOptions, "task" | "onEvent">;
 
@@ -68,14 +76,7 @@ Deno.test("a CodeAct JavaScript run gives the same answer in every mode", async 
   for (const { name, options } of MODES) {
     await t.step(name, async () => {
       await using agent = await loopAgent({ kind: "codeact", turns });
-      const policy = await loadPolicy(agent.manifest, agent.config, { home: "/nonexistent-home" });
-      const events: RunEvent[] = [];
-      const handle = await runAgent(policy, agent.config, {
-        ...options,
-        task: "go",
-        onEvent: (e) => events.push(e),
-      });
-      const outcome = await handle.done;
+      const { outcome, events } = await run(agent, "go", options);
       assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
       assert.equal(outcome.output, "The total is 6.");
       assert.deepEqual(events.filter((e) => e.type === "code").map((e) => e.observation), [
@@ -124,14 +125,7 @@ Deno.test("Python that reaches Deno through js is refused by the Worker alone (p
     language: "python",
     turns: [{ reply: code("python", source) }, { reply: { content: "done" } }],
   });
-  const policy = await loadPolicy(agent.manifest, agent.config, { home: "/nonexistent-home" });
-  const events: RunEvent[] = [];
-  const handle = await runAgent(policy, agent.config, {
-    ...WIDE,
-    task: "go",
-    onEvent: (e) => events.push(e),
-  });
-  const outcome = await handle.done;
+  const { outcome, events } = await run(agent, "go", WIDE);
   assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
   assert.ok(commandOf(events).includes("--allow-all"));
   const observation = String(events.find((e) => e.type === "code")?.observation);
@@ -140,34 +134,13 @@ Deno.test("Python that reaches Deno through js is refused by the Worker alone (p
   assert.doesNotMatch(observation, /READ/);
 });
 
-/** A probe agent that uses `plugins` from `pluginsDir`. */
-async function pluginAgent(use: string[], pluginsDir: string) {
-  const agent = await agentDir(PROBE, `[plugins]\nuse = ${JSON.stringify(use)}\n`);
-  const text = `[runtime]\nstate_dir = "state"\nplugins_dir = "${pluginsDir}"\n`;
-  await Deno.writeTextFile(join(agent.dir, "ironclaw.toml"), text);
-  agent.config = parseRuntimeConfig(text, { path: join(agent.dir, "ironclaw.toml") });
-  return agent;
-}
-
 Deno.test("plugin code in the Worker is confined by its permissions alone (process --allow-all)", async (t) => {
   await using server = countingServer();
-  await using agent = await pluginAgent(["evil"], join(ROOT, "tests/plugins"));
-  const secret = join(agent.dir, "secret.txt");
-  const tries: [string, string][] = [
-    ["read", secret],
-    ["read", "/etc/hostname"],
-    ["env", "HOME"],
-    ["socket", String(server.port)],
-    ["spawn", "/usr/bin/id"],
-    ["import", "https://example.com/evil.js"],
-    ["import", new URL(`file://${secret}`).href],
-    ["write", join(agent.dir, "notes", "pwned.txt")],
-  ];
+  await using agent = await pluginAgent(["evil"]);
+  const tries = evilTries(agent.dir, server.port);
   const { replies, ran } = await probeCalls(
     agent,
-    tries.map((
-      [what, target],
-    ): [string, unknown] => ["tool.call", { name: "evil.attempt", input: { what, target } }]),
+    tries.map(([what, target]) => evilCall({ what, target })),
     WIDE,
   );
   assert.ok(commandOf(ran.events).includes("--allow-all"));
@@ -246,7 +219,7 @@ Deno.test("the relay lets only checked protocol messages out of the Worker", asy
   try {
     for (const c of cases) {
       await t.step(`${c.what} ${c.data ?? ""}`.trim(), async () => {
-        await using agent = await pluginAgent(["relay-attacker"], pluginsDir);
+        await using agent = await pluginAgent(["relay-attacker"], { pluginsDir });
         const ran = await run(
           agent,
           JSON.stringify({ calls: [["tool.call", { name: "relay-attacker.act", input: c }]] }),

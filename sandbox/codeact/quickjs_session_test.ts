@@ -13,7 +13,8 @@ function open(overrides: Partial<CodeSessionOptions> = {}): Promise<CodeSession>
         Promise.reject(Object.assign(new Error("no such file: data/a.csv"), { code: "ERR_NOT_FOUND" })),
     },
     memoryBytes: 16 * MiB,
-    stepDeadlineMs: 300,
+    // Far above any ordinary step (milliseconds): only the tests of the deadline set one that code reaches.
+    stepDeadlineMs: 10_000,
     maxOutputBytes: 1024,
     ...overrides,
   });
@@ -386,9 +387,11 @@ Deno.test("createQuickJsSession() keeps prototype pollution inside QuickJS", asy
 });
 
 Deno.test("createQuickJsSession() enforces the step deadline", async (t) => {
+  // The steps that time out never end by themselves; the others take a few ms, far below the deadline.
+  const DEADLINE_MS = 500;
   let releaseSlow: (() => void) | undefined;
   const session = await open({
-    stepDeadlineMs: 200,
+    stepDeadlineMs: DEADLINE_MS,
     tools: {
       slow: () => new Promise((resolve) => releaseSlow = () => resolve("late")),
       echo: (args) => Promise.resolve(args),
@@ -401,7 +404,7 @@ Deno.test("createQuickJsSession() enforces the step deadline", async (t) => {
       const took = performance.now() - started;
       assert.equal(step.timedOut, true);
       assert.match(step.error ?? "", /^InternalError: interrupted/);
-      assert.ok(took >= 190 && took < 1000, `took ${took} ms`);
+      assert.ok(took >= DEADLINE_MS - 10 && took < 10 * DEADLINE_MS, `took ${took} ms`);
     });
     await t.step("catching the interrupt is impossible", async () => {
       const step = await session.run('try { while (true) {} } catch { console.log("caught") } "after"');
@@ -413,7 +416,7 @@ Deno.test("createQuickJsSession() enforces the step deadline", async (t) => {
       const step = await session.run('console.log("waiting"); await tools.slow({})');
       assert.equal(step.timedOut, true);
       assert.equal(step.output, "waiting");
-      assert.ok(performance.now() - started < 1000);
+      assert.ok(performance.now() - started < 10 * DEADLINE_MS);
     });
     await t.step("a call that settles after its step ended is dropped", async () => {
       releaseSlow?.();
@@ -530,7 +533,7 @@ Deno.test("createQuickJsSession() loads in a sandbox child with no permissions",
       `import { createQuickJsSession } from ${JSON.stringify(moduleUrl)};
 const session = await createQuickJsSession({
   tools: { add: (a) => Promise.resolve((a as { x: number }).x + 1) },
-  memoryBytes: 8 * 1024 * 1024, stepDeadlineMs: 1000, maxOutputBytes: 100,
+  memoryBytes: 8 * 1024 * 1024, stepDeadlineMs: 30_000, maxOutputBytes: 100,
 });
 const step = await session.run("await tools.add({ x: 41 })");
 session.dispose();
@@ -560,36 +563,4 @@ console.log(JSON.stringify(step));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("createQuickJsSession() costs (printed)", async () => {
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const creations: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const started = performance.now();
-    const session = await open();
-    creations.push(performance.now() - started);
-    session.dispose();
-  }
-  const session = await open({ stepDeadlineMs: 5_000 });
-  const steps: number[] = [];
-  const bare: number[] = [];
-  try {
-    for (let i = 0; i < 500; i++) {
-      let started = performance.now();
-      const step = await session.run(`const r${i} = await tools.echo({ i: ${i} }); r${i}.i`);
-      steps.push(performance.now() - started);
-      assert.equal(step.value, String(i));
-      started = performance.now();
-      await session.run(`${i} + 1`);
-      bare.push(performance.now() - started);
-    }
-  } finally {
-    session.dispose();
-  }
-  console.log(
-    `session creation median ${median(creations).toFixed(2)} ms (first ${creations[0]!.toFixed(1)} ms); ` +
-      `step with one tool call median ${(median(steps) * 1000).toFixed(0)} µs; ` +
-      `step without tool median ${(median(bare) * 1000).toFixed(0)} µs`,
-  );
 });

@@ -8,12 +8,10 @@
 
 import { join } from "node:path";
 import { toFileUrl } from "../file_url.ts";
-import type { GateReply, HostGate } from "../gate.ts";
+import type { GateReply, HostGate } from "../gate/mod.ts";
+import { isWaitingOp } from "../../protocol/gate_ops.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
-
-/** Ops whose answer must be awaited: the guest is suspended (JSPI) until it comes. */
-const WAITING_OPS = new Set(["http.fetch", "proc.run", "model.complete", "tool.call"]);
 
 /** The longest guest log message kept, in characters. */
 const MAX_LOG = 64 * 1024;
@@ -41,15 +39,16 @@ export async function runComponent(
   const { instantiate } = await import(toFileUrl(join(dir, "agent.js")));
   const host = {
     // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
-    // Ops that need not wait answer at once: a component prepared without waiting (no net or program
-    // grants) never suspends, and one prepared to wait suspends (JSPI) only for http.fetch and proc.run.
+    // Ops that need not wait answer at once: a component prepared without waiting (no waiting op granted,
+    // see componentWaits) never suspends, and one prepared to wait suspends (JSPI) only for the ops that
+    // wait in GATE_OPS.
     call: (op: unknown, args: unknown): string | Promise<string> => {
       const name = String(op);
       const unwrap = (reply: GateReply) => {
         if (reply.ok) return reply.json;
         throw JSON.stringify(reply.error);
       };
-      return waits && WAITING_OPS.has(name)
+      return waits && isWaitingOp(name)
         ? gate.call(name, String(args)).then(unwrap)
         : unwrap(gate.callSync(name, String(args)));
     },
@@ -93,34 +92,39 @@ export async function runComponent(
     }
     return { state: "ok", output, error: null };
   } catch (e) {
-    if (typeof e === "string") {
-      if (/^out of memory$/i.test(e.trim()) || /InternalError: out of memory/.test(e)) {
-        return {
-          state: "oom",
-          output: null,
-          error: {
-            code: "ERR_MEMORY",
-            message: "The agent ran out of WebAssembly memory",
-            hint: "raise [limits] memory_mb in the manifest",
-          },
-        };
-      }
+    return thrownOutcome(e);
+  }
+}
+
+/** How a run that threw ended: a string is the agent's own error (or its OOM), anything else a trap. */
+function thrownOutcome(e: unknown): GuestOutcome {
+  if (typeof e === "string") {
+    if (/^out of memory$/i.test(e.trim()) || /InternalError: out of memory/.test(e)) {
       return {
-        state: "error",
+        state: "oom",
         output: null,
-        error: { code: "ERR_AGENT", message: `The agent failed: ${e.slice(0, 4096)}`, hint: "" },
+        error: {
+          code: "ERR_MEMORY",
+          message: "The agent ran out of WebAssembly memory",
+          hint: "raise [limits] memory_mb in the manifest",
+        },
       };
     }
     return {
       state: "error",
       output: null,
-      error: {
-        code: "ERR_AGENT_TRAP",
-        message: `The agent trapped: ${describe(e)}`,
-        hint: "a component must return a string or throw an Error or string",
-      },
+      error: { code: "ERR_AGENT", message: `The agent failed: ${e.slice(0, 4096)}`, hint: "" },
     };
   }
+  return {
+    state: "error",
+    output: null,
+    error: {
+      code: "ERR_AGENT_TRAP",
+      message: `The agent trapped: ${describe(e)}`,
+      hint: "a component must return a string or throw an Error or string",
+    },
+  };
 }
 
 function describe(e: unknown): string {

@@ -14,7 +14,7 @@ import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Policy } from "../../capabilities/policy.ts";
 import { isWithin } from "../../capabilities/paths.ts";
-import type { GateReply, HostGate } from "../gate.ts";
+import type { GateReply, HostGate } from "../gate/mod.ts";
 import type { AgentModule, RunEvent } from "../../protocol/protocol.ts";
 import { capMemories, WASM_PAGE } from "../../protocol/memory_cap.ts";
 import { guardWasi } from "./wasi_guard.ts";

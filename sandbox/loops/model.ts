@@ -2,7 +2,7 @@
 
 import type { Policy } from "../../capabilities/policy.ts";
 import { IronclawError } from "../../manifests/errors.ts";
-import type { HostGate } from "../gate.ts";
+import type { HostGate } from "../gate/mod.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { CompletionRequest, CompletionResult } from "../../protocol/model_types.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import type { Policy } from "../../capabilities/policy.ts";
-import type { HostGate } from "../gate.ts";
+import type { HostGate } from "../gate/mod.ts";
 import type { ChatMessage } from "../../protocol/model_types.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";

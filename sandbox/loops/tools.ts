@@ -7,8 +7,10 @@
 
 import { posix } from "node:path";
 import type { Policy } from "../../capabilities/policy.ts";
-import type { GateReply, HostGate } from "../gate.ts";
+import type { GateReply, HostGate } from "../gate/mod.ts";
 import type { ToolSpec } from "../../protocol/model_types.ts";
+import { GATE_OPS, type GateOpName, isOpGranted } from "../../protocol/gate_ops.ts";
+import { type Fields, jsonSchemaOf, objectOf, required, STRING } from "../../protocol/gate_shapes.ts";
 
 /** The most characters of one observation the model sees. */
 export const MAX_OBSERVATION = 16 * 1024;
@@ -17,35 +19,42 @@ export const MAX_OBSERVATION = 16 * 1024;
 export interface LoopTool {
   spec: ToolSpec;
   /** The gate op it calls. */
-  op: string;
+  op: GateOpName;
   /** The gate arguments for the model's arguments. */
   toArgs(args: Record<string, unknown>): Record<string, unknown>;
 }
 
-const str = (description: string) => ({ type: "string", description });
-const object = (properties: Record<string, unknown>, required: string[]) => ({
-  type: "object",
-  properties,
-  required,
-  additionalProperties: false,
-});
+/** The JSON Schema of an object with these fields (the gate op's own, or a few of them). */
+const params = (fields: Fields) => jsonSchemaOf(objectOf(fields));
 
-/** The loop tools a Policy grants. */
+/**
+ * The loop tools a Policy grants: one per granted gate op (its arguments'
+ * schema from {@linkcode GATE_OPS}), and one per plugin tool.
+ *
+ * @param policy The run's Policy.
+ * @returns The tools.
+ */
 export function toolsFor(policy: Policy): LoopTool[] {
+  return [...fileTools(policy), ...otherOpTools(policy), ...pluginTools(policy)];
+}
+
+/** The file tools: list and read with anything to read, write with a write grant. */
+function fileTools(policy: Policy): LoopTool[] {
   const shown = (paths: readonly { path: string }[]) =>
     paths.map((g) => {
       const rel = posix.relative(policy.baseDir, g.path);
       return rel && !rel.startsWith("..") ? rel : g.path;
     }).join(", ");
   const tools: LoopTool[] = [];
-  const readable = [...policy.fs.read, ...policy.fs.write];
-  if (readable.length > 0) {
-    const where = `Paths are relative to the agent's folder; readable: ${shown(readable)}`;
+  if (isOpGranted(policy, "fs.list")) {
+    const where = `Paths are relative to the agent's folder; readable: ${
+      shown([...policy.fs.read, ...policy.fs.write])
+    }`;
     tools.push({
       spec: {
         name: "list_dir",
         description: `List a folder. ${where}`,
-        parameters: object({ path: str("The folder") }, ["path"]),
+        parameters: params(GATE_OPS["fs.list"].args),
       },
       op: "fs.list",
       toArgs: (a) => ({ path: a.path }),
@@ -54,30 +63,33 @@ export function toolsFor(policy: Policy): LoopTool[] {
       spec: {
         name: "read_file",
         description: `Read a text file. ${where}`,
-        parameters: object({ path: str("The file") }, ["path"]),
+        parameters: params({ path: GATE_OPS["fs.read"].args.path }),
       },
       op: "fs.read",
       toArgs: (a) => ({ path: a.path }),
     });
   }
-  if (policy.fs.write.length > 0) {
+  if (isOpGranted(policy, "fs.write")) {
+    const { path, append } = GATE_OPS["fs.write"].args;
     tools.push({
       spec: {
         name: "write_file",
         description: `Write a text file (made or replaced; append adds to it). Writable: ${
           shown(policy.fs.write)
         }`,
-        parameters: object({
-          path: str("The file"),
-          content: str("The text to write"),
-          append: { type: "boolean", description: "Add to the end instead of replacing" },
-        }, ["path", "content"]),
+        parameters: params({ path, content: required(STRING, "The text to write"), append }),
       },
       op: "fs.write",
       toArgs: (a) => ({ path: a.path, data: a.content, ...(a.append === true ? { append: true } : {}) }),
     });
   }
-  if (policy.net.length > 0) {
+  return tools;
+}
+
+/** The network, program and environment tools, each when its op is granted. */
+function otherOpTools(policy: Policy): LoopTool[] {
+  const tools: LoopTool[] = [];
+  if (isOpGranted(policy, "http.fetch")) {
     const hosts = policy.net.map((g) => g.scheme ? `${g.scheme}://${g.host}${g.pathPrefix}` : g.host).join(
       ", ",
     );
@@ -85,45 +97,42 @@ export function toolsFor(policy: Policy): LoopTool[] {
       spec: {
         name: "http_fetch",
         description: `Make an HTTP request (redirects are returned, not followed). Allowed: ${hosts}`,
-        parameters: object({
-          url: str("The URL"),
-          method: str("GET, POST..."),
-          headers: { type: "object", additionalProperties: { type: "string" } },
-          body: str("The request body"),
-        }, ["url"]),
+        parameters: params(GATE_OPS["http.fetch"].args),
       },
       op: "http.fetch",
       toArgs: (a) => a,
     });
   }
-  if (policy.run.dangerous && policy.run.programs.length > 0) {
+  if (isOpGranted(policy, "proc.run")) {
     tools.push({
       spec: {
         name: "run_program",
         description: `Run a program (no shell). Allowed: ${
           policy.run.programs.map((p) => p.name).join(", ")
         }`,
-        parameters: object({
-          cmd: str("The program"),
-          args: { type: "array", items: { type: "string" } },
-          stdin: str("Text for its standard input"),
-        }, ["cmd"]),
+        parameters: params(GATE_OPS["proc.run"].args),
       },
       op: "proc.run",
       toArgs: (a) => a,
     });
   }
-  if (policy.env.length > 0) {
+  if (isOpGranted(policy, "env.get")) {
     tools.push({
       spec: {
         name: "get_env",
         description: `Read an environment variable. Allowed: ${policy.env.map((e) => e.name).join(", ")}`,
-        parameters: object({ name: str("The variable") }, ["name"]),
+        parameters: params(GATE_OPS["env.get"].args),
       },
       op: "env.get",
       toArgs: (a) => ({ name: a.name }),
     });
   }
+  return tools;
+}
+
+/** One tool per tool of each used plugin. */
+function pluginTools(policy: Policy): LoopTool[] {
+  const tools: LoopTool[] = [];
   for (const plugin of policy.plugins) {
     for (const tool of plugin.tools) {
       tools.push({

@@ -1,6 +1,17 @@
 /** Local stand-ins of the model APIs, for the tests of this folder. */
 
 import type { ModelPolicy } from "../../capabilities/policy.ts";
+import type { ToolSpec } from "../../protocol/model_types.ts";
+
+/** A signal that never aborts. */
+export const signal: AbortSignal = new AbortController().signal;
+
+/** The one tool the provider tests offer: read_file with a path. */
+export const TOOLS: ToolSpec[] = [{
+  name: "read_file",
+  description: "Reads a file",
+  parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+}];
 
 /** One request a test server received. */
 export interface Seen {

@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { ANTHROPIC_DEFAULT_MAX_TOKENS, anthropicProvider } from "./anthropic.ts";
 import { ModelBroker } from "./broker.ts";
-import type { ChatMessage, ToolSpec } from "../../protocol/model_types.ts";
-import { json, policyOf, serve } from "./_testing.ts";
+import type { ChatMessage } from "../../protocol/model_types.ts";
+import { json, policyOf, serve, signal, TOOLS } from "./_testing.ts";
 
-const signal = new AbortController().signal;
-const TOOLS: ToolSpec[] = [{
-  name: "read_file",
-  description: "Reads a file",
-  parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
-}];
 const ASK: ChatMessage[] = [
   { role: "system", content: "Be brief." },
   { role: "system", content: "Answer in English." },

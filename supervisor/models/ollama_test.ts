@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { ollamaProvider } from "./ollama.ts";
-import type { ChatMessage, ToolSpec } from "../../protocol/model_types.ts";
-import { json, serve } from "./_testing.ts";
+import type { ChatMessage } from "../../protocol/model_types.ts";
+import { json, serve, signal, TOOLS } from "./_testing.ts";
 
-const signal = new AbortController().signal;
-const TOOLS: ToolSpec[] = [{
-  name: "read_file",
-  description: "Reads a file",
-  parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
-}];
 const ASK: ChatMessage[] = [{ role: "user", content: "Compare notes/a.txt and notes/b.txt" }];
 
 /** An /api/chat answer (stream: false) whose message is `message`. */

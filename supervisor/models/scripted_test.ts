@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadTranscript, scriptedProvider, type Transcript } from "./scripted.ts";
 import type { ChatMessage } from "../../protocol/model_types.ts";
+import { signal } from "./_testing.ts";
 
-const signal = new AbortController().signal;
 const USER: ChatMessage[] = [{ role: "user", content: "Summarize my notes" }];
 const TRANSCRIPT: Transcript = {
   label: "summarize the notes",

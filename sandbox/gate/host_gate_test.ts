@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { HostGate, MAX_FILE_BYTES } from "./gate.ts";
-import { parseManifest } from "../manifests/agent_manifest.ts";
-import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { resolvePolicy } from "../capabilities/policy.ts";
-import type { RunEvent } from "../protocol/protocol.ts";
+import { HostGate, MAX_FILE_BYTES } from "./mod.ts";
+import { GATE_OP_NAMES, GATE_OPS } from "../../protocol/gate_ops.ts";
+import { parseManifest } from "../../manifests/agent_manifest.ts";
+import { parseRuntimeConfig } from "../../manifests/runtime_config.ts";
+import { resolvePolicy } from "../../capabilities/policy.ts";
+import type { RunEvent } from "../../protocol/protocol.ts";
 
 /** A real folder with notes/ (read), out/ (write) and a secret beside them, and a gate over it. */
 async function setup(extra = "", resolveHost?: (h: string) => Promise<string[]>) {
@@ -158,4 +159,28 @@ Deno.test("HostGate records decisions without file contents", async () => {
   assert.equal(e.decision, "allow");
   assert.deepEqual(e.args, { path: "out/x.txt", data: "<13 chars>" });
   assert.ok(!JSON.stringify(s.events).includes("private words"));
+});
+
+Deno.test("HostGate dispatches through GATE_OPS: unknown ops, uncounted and waiting ops", async (t) => {
+  await using s = await setup("[limits]\nmax_tool_calls = 1\n");
+  await t.step("an unknown op is refused with the table's ops as the hint", async () => {
+    const r = await s.gate.call("fs.delete", "{}");
+    assert.equal(!r.ok && r.error.code, "ERR_INVALID_ARGS");
+    assert.equal(!r.ok && r.error.hint, `the ops are ${GATE_OP_NAMES.join(", ")}`);
+    assert.equal(s.gate.calls, 1);
+  });
+  await t.step("model.complete does not count against max_tool_calls", async () => {
+    const r = await s.gate.call("model.complete", `{"messages":[]}`);
+    assert.equal(!r.ok && r.error.code, "ERR_CAPABILITY_DENIED");
+    assert.equal(s.gate.calls, 1);
+  });
+});
+
+Deno.test("HostGate.callSync answers ERR_UNSUPPORTED to the waiting ops it cannot precheck", async () => {
+  await using s = await setup(`[model]\nprovider = "ollama"\nname = "m"\n`);
+  for (const op of ["model.complete", "tool.call"] as const) {
+    assert.ok(GATE_OPS[op].waits);
+    const r = s.gate.callSync(op, "{}");
+    assert.equal(!r.ok && r.error.code, "ERR_UNSUPPORTED", op);
+  }
 });

@@ -1,0 +1,55 @@
+/**
+ * The model op: `model.complete`, brokered by the supervisor (the sandbox
+ * holds no key). Its errors keep the broker's codes; the record keeps the
+ * request's size, not its text.
+ *
+ * @module
+ */
+
+import type { CompletionResult } from "../../protocol/model_types.ts";
+import { denied, GateError, type GateErrorCode } from "./errors.ts";
+import type { FamilyOps, GateContext } from "./family.ts";
+
+/** How `model.complete` reaches the model. */
+export interface ModelIo {
+  /** Asks the supervisor's model broker for a completion; absent when the run has none. */
+  complete: ((request: Record<string, unknown>) => Promise<unknown>) | undefined;
+}
+
+/**
+ * The model op of one gate.
+ *
+ * @param ctx The gate's Policy.
+ * @param model The broker.
+ * @returns The handler of `model.complete`.
+ */
+export function modelOps(ctx: GateContext, model: ModelIo): FamilyOps<"model"> {
+  return {
+    "model.complete": {
+      run: async (args) => {
+        const { complete } = model;
+        if (ctx.policy.model === null || !complete) {
+          throw denied("The agent has no model access", "add a [model] table to the manifest", "model");
+        }
+        try {
+          // The broker answers a CompletionResult; the gate passes it on as it is.
+          return {
+            value: await complete(args) as CompletionResult,
+            rule: `model:${ctx.policy.model.provider}`,
+          };
+        } catch (e) {
+          const err = e as { code?: string; message?: string; hint?: string };
+          const code: GateErrorCode = err.code?.startsWith("ERR_MODEL_") || err.code === "ERR_INVALID_ARGS"
+            ? err.code as GateErrorCode
+            : "ERR_IO";
+          throw new GateError(code, err.message ?? String(e), err.hint ?? "", "model");
+        }
+      },
+      // A model request in the record: its size, not its text (the supervisor records the answer).
+      summarize: (args) => ({
+        messages: Array.isArray(args.messages) ? args.messages.length : 0,
+        tools: Array.isArray(args.tools) ? args.tools.map((t) => (t as { name?: unknown })?.name) : [],
+      }),
+    },
+  };
+}

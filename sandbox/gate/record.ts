@@ -1,0 +1,80 @@
+/**
+ * What the run's record keeps of each gate call: the decision, the rule, and a
+ * safe summary of the arguments.
+ *
+ * @module
+ */
+
+import type { RunEvent } from "../../protocol/protocol.ts";
+import type { GateError } from "./errors.ts";
+
+/**
+ * A short, safe summary of a request's arguments for the event log (no file contents or bodies).
+ *
+ * @example
+ * ```ts
+ * import { summarize } from "./record.ts";
+ * const s = summarize({ path: "out/a.txt", data: "private" });
+ * if (JSON.stringify(s) !== '{"path":"out/a.txt","data":"<7 chars>"}') throw new Error(JSON.stringify(s));
+ * ```
+ *
+ * @param args The arguments.
+ * @returns The summary.
+ */
+export function summarize(args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (k === "data" || k === "body" || k === "stdin") {
+      out[k] = typeof v === "string" ? `<${v.length} chars>` : typeof v;
+    } else if (k === "headers" && typeof v === "object" && v) out[k] = Object.keys(v);
+    else out[k] = typeof v === "string" && v.length > 200 ? v.slice(0, 200) + "..." : v;
+  }
+  return out;
+}
+
+/**
+ * The record of an allowed call.
+ *
+ * @param op The op.
+ * @param rule The rule that allowed it.
+ * @param args The summary of its arguments.
+ * @param started When it started (`performance.now()`).
+ * @returns The event.
+ */
+export function allowedEvent(
+  op: string,
+  rule: string,
+  args: Record<string, unknown>,
+  started: number,
+): RunEvent {
+  return {
+    type: "gate",
+    op,
+    decision: "allow",
+    rule,
+    args,
+    us: Math.round((performance.now() - started) * 1000),
+  };
+}
+
+/**
+ * The record of a refused or failed call: refusals (by a grant or a limit) are "deny", failures "error".
+ *
+ * @param op The op.
+ * @param argsJson Its arguments as sent (the first 300 characters are kept).
+ * @param error Why.
+ * @param started When it started (`performance.now()`).
+ * @returns The event.
+ */
+export function deniedEvent(op: string, argsJson: string, error: GateError, started: number): RunEvent {
+  return {
+    type: "gate",
+    op,
+    decision: error.code === "ERR_CAPABILITY_DENIED" || error.code === "ERR_LIMIT" ? "deny" : "error",
+    rule: error.rule,
+    code: error.code,
+    message: error.message,
+    args: argsJson.length > 300 ? argsJson.slice(0, 300) + "..." : argsJson,
+    us: Math.round((performance.now() - started) * 1000),
+  };
+}

@@ -1,0 +1,327 @@
+/**
+ * One run of a sandbox, from the supervisor's side: the record, the process,
+ * the protocol conversation, the limits and the end. `startRun` makes one;
+ * each part is its own module (spawn, requests, limits, outcome, guest pipes).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Policy } from "../capabilities/policy.ts";
+import type { Failure } from "../manifests/errors.ts";
+import {
+  type ChildMessage,
+  encodeMessage,
+  type ParentMessage,
+  parseChildMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  readLines,
+  type ResultMessage,
+  type RunEvent,
+} from "../protocol/protocol.ts";
+import { readGuestPipes } from "./guest_pipes.ts";
+import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
+import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
+import { RunRecord } from "./records.ts";
+import { RequestBroker } from "./requests.ts";
+import { sandboxCommand } from "./sandbox_command.ts";
+import { SandboxProcess } from "./spawn.ts";
+import type { RunHandle, RunOptions } from "./supervisor.ts";
+
+/** How much of the sandbox's stderr is kept, for the record and to tell an out-of-memory death. */
+const STDERR_TAIL = 16 * 1024;
+
+/** The argv of a run: the options' command (a plan's, or a test's), else computed from the Policy. */
+function commandOf(policy: Policy, options: RunOptions): string[] {
+  return options.command ?? sandboxCommand(policy, {
+    ...(options.deno !== undefined ? { deno: options.deno } : {}),
+    ...(options.entry !== undefined ? { entry: options.entry } : {}),
+    ...(options.sandboxMode !== undefined ? { mode: options.sandboxMode } : {}),
+    ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
+  });
+}
+
+/** One run of a sandbox: made by `startRun`, which returns its {@linkcode RunSession.handle}. */
+export class RunSession {
+  readonly #policy: Policy;
+  readonly #options: RunOptions;
+  readonly #id: string;
+  readonly #record: RunRecord;
+  readonly #limits: RunLimits;
+  readonly #end = new FirstEnd();
+  readonly #denoDir: string;
+  readonly #process: SandboxProcess | null;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  readonly #requests: RequestBroker;
+  #stopping = false;
+  #ready = false;
+  #stderrTail = "";
+  #timers: ReturnType<typeof setTimeout>[] = [];
+
+  /**
+   * Opens the record and spawns the sandbox.
+   *
+   * @param policy The run's Policy.
+   * @param options The run's options.
+   * @param id The run's id.
+   */
+  constructor(policy: Policy, options: RunOptions, id: string) {
+    this.#policy = policy;
+    this.#options = options;
+    this.#id = id;
+    this.#limits = new RunLimits(policy);
+    this.#record = RunRecord.create(options.stateDir, {
+      id,
+      agent: policy.agent.name,
+      manifest: policy.manifestFile,
+      task: options.task,
+      started: new Date().toISOString(),
+    });
+    // The sandbox gets a Deno cache folder of its own, removed with the run: it runs a bundle that resolves no
+    // package, so it needs nothing from the caller's cache, and what Deno keeps there without a permission
+    // (CacheStorage, the transpiled plugin code) lives and dies with this run.
+    this.#denoDir = join(options.stateDir, "sandbox-cache", id);
+    const argv = commandOf(policy, options);
+    const { agent } = policy;
+    this.#emit({
+      type: "run",
+      id,
+      agent: agent.name,
+      kind: agent.kind,
+      manifest: policy.manifestFile,
+      command: argv,
+    });
+    this.#emit({ type: "state", state: "created" });
+    this.#emit({ type: "state", state: "starting" });
+    this.#process = this.#spawn(argv);
+    this.#writer = this.#process?.child.stdin.getWriter();
+    this.#requests = new RequestBroker(
+      (requestId, reply) => this.#send({ v: PROTOCOL_VERSION, type: "reply", id: requestId, ...reply }),
+      (event) => this.#emit(event),
+      options.model,
+    );
+  }
+
+  /**
+   * Starts the wall clock and the readers, and hands out the run's handle.
+   *
+   * @returns The handle: stop the run, await its outcome.
+   */
+  handle(): RunHandle {
+    this.#timers.push(setTimeout(() => this.#breach("timeout_s"), this.#limits.wallMs));
+    return { id: this.#id, pid: this.#process?.pid ?? null, stop: (r) => this.#stop(r), done: this.#done() };
+  }
+
+  #emit(event: RunEvent): void {
+    const stamped = this.#record.append(event);
+    try {
+      this.#options.onEvent?.(stamped);
+    } catch { /* a listener's failure must not end the run */ }
+  }
+
+  #send(message: ParentMessage): void {
+    this.#writer?.write(encodeMessage(message)).catch(() => {});
+  }
+
+  #fail(code: string, message: string, hint: string): void {
+    this.#end.decide({ state: "error", output: null, error: { code, message, hint } });
+  }
+
+  #spawn(argv: string[]): SandboxProcess | null {
+    try {
+      return SandboxProcess.spawn(argv, this.#policy, {
+        denoDir: this.#denoDir,
+        ...(this.#options.entry?.seed ? { seed: this.#options.entry.seed } : {}),
+      });
+    } catch (e) {
+      this.#fail(
+        "ERR_SANDBOX_START",
+        `Cannot start the sandbox: ${(e as Error).message}`,
+        "check that Deno is installed",
+      );
+      return null;
+    }
+  }
+
+  /** A limit was passed: the run ends by it, the record says which, and the sandbox is killed unless told not. */
+  #breach(limit: RunLimit, kill = true): void {
+    const { end, event } = limitBreach(this.#policy, limit);
+    this.#end.decide(end);
+    this.#emit(event);
+    if (kill) this.#process?.kill();
+  }
+
+  #stop(reason: string): void {
+    if (!this.#process) return;
+    const interrupted: Failure = {
+      code: "ERR_INTERRUPTED",
+      message: `The run was stopped: ${reason}`,
+      hint: "",
+    };
+    if (this.#stopping) {
+      this.#emit({ type: "stop", reason: "second signal: killed at once" });
+      this.#end.decide({ state: "interrupted", output: null, error: interrupted });
+      this.#process.kill();
+      return;
+    }
+    this.#stopping = true;
+    this.#emit({ type: "state", state: "stopping", reason });
+    this.#end.decide({ state: "interrupted", output: null, error: interrupted });
+    this.#send({ v: PROTOCOL_VERSION, type: "stop", reason });
+    const graceMs = this.#options.graceMs ?? 2000;
+    this.#timers.push(setTimeout(() => {
+      this.#emit({ type: "stop", reason: `grace period of ${graceMs} ms over: killed` });
+      this.#process?.kill();
+    }, graceMs));
+  }
+
+  #onMessage(m: ChildMessage): void {
+    if (m.type === "ready") {
+      if (this.#ready) throw new ProtocolError("A second ready message");
+      this.#ready = true;
+      this.#onReady();
+      return;
+    }
+    if (!this.#ready) {
+      throw new ProtocolError(`${m.type === "event" ? "An event" : `A ${m.type}`} before ready`);
+    }
+    if (m.type === "event") this.#onEvent(m.event);
+    else if (m.type === "result") this.#onResult(m);
+    else this.#requests.accept(m);
+  }
+
+  #onReady(): void {
+    const o = this.#options;
+    this.#emit({ type: "state", state: "running" });
+    this.#send({
+      v: PROTOCOL_VERSION,
+      type: "start",
+      runId: this.#id,
+      task: o.task,
+      policy: this.#policy,
+      module: o.module,
+      gateChecks: !o.unsafeDisableGateChecks,
+      pluginData: o.pluginData ?? {},
+      secrets: o.secrets ?? [],
+      ...(o.assets ? { assets: o.assets } : {}),
+    });
+    if (o.unsafeDisableGateChecks) {
+      this.#emit({ type: "warning", message: "TEST ONLY: the gate's checks are off" });
+    }
+  }
+
+  #onEvent(e: RunEvent): void {
+    const counted = e.type === "stdout" || e.type === "stderr" || e.type === "log";
+    const size = typeof e.data === "string"
+      ? e.data.length
+      : typeof e.message === "string"
+      ? e.message.length
+      : 0;
+    const over = this.#limits.addOutput(counted ? size : 0);
+    this.#emit(e);
+    if (over) this.#breach("max_output_kb");
+  }
+
+  #onResult(m: ResultMessage): void {
+    if (m.output !== null && !this.#limits.resultFits(m.output.length)) this.#breach("max_output_kb", false);
+    else this.#end.decide({ state: m.state, output: m.output, error: m.error });
+    this.#writer?.close().catch(() => {});
+  }
+
+  async #readStdout(process: SandboxProcess): Promise<void> {
+    let bytes = 0;
+    try {
+      for await (const line of readLines(process.child.stdout)) {
+        bytes += line.length + 1;
+        if (bytes > this.#limits.messageBytes) {
+          throw new ProtocolError(
+            `The sandbox wrote more than ${this.#limits.messageBytes} bytes of messages`,
+          );
+        }
+        if (line.trim() === "") continue;
+        this.#onMessage(parseChildMessage(line));
+      }
+    } catch (e) {
+      const message = e instanceof ProtocolError
+        ? e.message
+        : `Reading the sandbox failed: ${(e as Error).message}`;
+      if (!process.killed) {
+        this.#fail(
+          "ERR_PROTOCOL",
+          `The sandbox broke the protocol: ${message}`,
+          "this is a bug in the sandbox or a hostile child",
+        );
+        this.#emit({ type: "protocol-error", message });
+      }
+      process.kill();
+      await process.child.stdout.cancel().catch(() => {});
+    }
+  }
+
+  async #readStderr(process: SandboxProcess): Promise<void> {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of process.child.stderr) {
+        this.#stderrTail = (this.#stderrTail + dec.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
+      }
+    } catch { /* closed */ }
+  }
+
+  /** Waits for the sandbox to exit and its output to be read, then ends the run. */
+  async #done(): Promise<RunOutcome> {
+    const process = this.#process;
+    let guestStdout: (() => string) | null = null;
+    if (process) {
+      const pipes = this.#options.pipes && readGuestPipes(this.#options.pipes, {
+        keep: this.#limits.output,
+        onChunk: (stream, data, bytes) => {
+          const over = this.#limits.addOutput(bytes);
+          this.#emit({ type: stream, data });
+          if (over) this.#breach("max_output_kb");
+          return !over;
+        },
+      });
+      const [status] = await Promise.all([
+        process.child.status,
+        this.#readStdout(process),
+        this.#readStderr(process),
+      ]);
+      if (pipes) {
+        await pipes.settled();
+        guestStdout = pipes.stdout;
+      }
+      this.#clearTimers();
+      await this.#exited(process, status);
+    } else {
+      this.#clearTimers();
+    }
+    return this.#close(guestStdout);
+  }
+
+  #clearTimers(): void {
+    for (const t of this.#timers) clearTimeout(t);
+  }
+
+  /** The sandbox exited: a crash unless an end was decided; its last words and its group go; the cache folder too. */
+  async #exited(process: SandboxProcess, status: Deno.CommandStatus): Promise<void> {
+    if (!this.#end.value) this.#end.decide(crashEnd(status, this.#stderrTail, this.#policy.limits.memoryMb));
+    if (this.#stderrTail.trim()) this.#emit({ type: "sandbox-stderr", data: this.#stderrTail.slice(-4096) });
+    process.killGroup(); // whatever the sandbox started and left behind ends with the run
+    await Deno.remove(this.#denoDir, { recursive: true }).catch(() => {});
+    this.#requests.close();
+    this.#emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
+  }
+
+  /** Records the end and closes the record. */
+  #close(guestStdout: (() => string) | null): RunOutcome {
+    const final = { ...this.#end.value! };
+    if (guestStdout && final.state === "ok" && final.output === null) final.output = guestStdout();
+    const exitCode = EXIT_CODES[final.state];
+    const modelUsage = this.#options.model ? this.#options.model.usage() : null;
+    if (modelUsage) this.#emit({ type: "model-usage", ...modelUsage });
+    this.#emit({ type: "end", state: final.state, output: final.output, error: final.error, exitCode });
+    this.#record.close(final.state, exitCode);
+    return { id: this.#id, ...final, exitCode, recordDir: this.#record.dir, modelUsage };
+  }
+}
