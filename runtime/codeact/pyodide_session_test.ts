@@ -18,7 +18,8 @@ import type { ProbeArgs } from "./pyodide_probe_child.ts";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 const MiB = 2 ** 20;
-const DEADLINE_MS = 1000;
+// Generous for steps on a loaded machine; the deadline tests measure against it with a wide margin.
+const DEADLINE_MS = 3000;
 
 function options(overrides: Partial<CodeSessionOptions> = {}): CodeSessionOptions {
   return {
@@ -127,7 +128,7 @@ Deno.test("createPyodideSession() runs Python step by step", opts, async (t) => 
         const ms = performance.now() - start;
         assert.equal(r.timedOut, true);
         assert.match(r.error ?? "", /^TimeoutError: /);
-        assert.ok(ms >= DEADLINE_MS && ms < DEADLINE_MS + 1000, `stopped after ${ms} ms`);
+        assert.ok(ms >= DEADLINE_MS && ms < DEADLINE_MS + 5000, `stopped after ${ms} ms`);
       }
       ok(await session.run("x"), "41");
     });

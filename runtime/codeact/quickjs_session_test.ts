@@ -13,7 +13,8 @@ function open(overrides: Partial<CodeSessionOptions> = {}): Promise<CodeSession>
         Promise.reject(Object.assign(new Error("no such file: data/a.csv"), { code: "ERR_NOT_FOUND" })),
     },
     memoryBytes: 16 * MiB,
-    stepDeadlineMs: 300,
+    // Far above what any step here needs on a loaded machine; the deadline's own tests set theirs.
+    stepDeadlineMs: 10_000,
     maxOutputBytes: 1024,
     ...overrides,
   });
@@ -401,7 +402,7 @@ Deno.test("createQuickJsSession() enforces the step deadline", async (t) => {
       const took = performance.now() - started;
       assert.equal(step.timedOut, true);
       assert.match(step.error ?? "", /^InternalError: interrupted/);
-      assert.ok(took >= 190 && took < 1000, `took ${took} ms`);
+      assert.ok(took >= 190 && took < 5000, `took ${took} ms`);
     });
     await t.step("catching the interrupt is impossible", async () => {
       const step = await session.run('try { while (true) {} } catch { console.log("caught") } "after"');
@@ -413,7 +414,7 @@ Deno.test("createQuickJsSession() enforces the step deadline", async (t) => {
       const step = await session.run('console.log("waiting"); await tools.slow({})');
       assert.equal(step.timedOut, true);
       assert.equal(step.output, "waiting");
-      assert.ok(performance.now() - started < 1000);
+      assert.ok(performance.now() - started < 5000);
     });
     await t.step("a call that settles after its step ended is dropped", async () => {
       releaseSlow?.();
