@@ -136,25 +136,26 @@ export const INTERPRETERS: ReadonlySet<string> = new Set([
  */
 export function checkProgramGrant(program: string, allowInterpreters: boolean): Checked<string> {
   if (program.includes("\0") || program.includes(",") || /\s/.test(program)) {
-    return refuse(
-      "ERR_RUN_INVALID",
-      `"${program}" is not a program name`,
-      'write a name such as "git", without arguments',
-    );
+    return refuse({
+      code: "ERR_RUN_INVALID",
+      message: `"${program}" is not a program name`,
+      hint: 'write a name such as "git", without arguments',
+    });
   }
   if (isInterpreter(program) && !allowInterpreters) {
-    return refuse(
-      "ERR_RUN_INTERPRETER",
-      `"${program}" runs any code it is given, so granting it grants everything`,
-      "set allow_interpreters = true under [capabilities.run] only if you accept that, or grant the specific tool instead",
-    );
+    return refuse({
+      code: "ERR_RUN_INTERPRETER",
+      message: `"${program}" runs any code it is given, so granting it grants everything`,
+      hint:
+        "set allow_interpreters = true under [capabilities.run] only if you accept that, or grant the specific tool instead",
+    });
   }
   if (program.startsWith("/") && posix.normalize(program) !== program) {
-    return refuse(
-      "ERR_RUN_INVALID",
-      `"${program}" is not a normalised absolute path`,
-      `write "${posix.normalize(program)}"`,
-    );
+    return refuse({
+      code: "ERR_RUN_INVALID",
+      message: `"${program}" is not a normalised absolute path`,
+      hint: `write "${posix.normalize(program)}"`,
+    });
   }
   return { ok: true, value: program };
 }
@@ -230,15 +231,19 @@ export function matchEnv(patterns: readonly string[], name: string): boolean {
  */
 export function checkEnvGrant(pattern: string, reserved: ReadonlySet<string>): Checked<string> {
   if (pattern === "*") {
-    return refuse("ERR_ENV_WILDCARD", `"*" grants every variable`, "list the variables the agent needs");
+    return refuse({
+      code: "ERR_ENV_WILDCARD",
+      message: `"*" grants every variable`,
+      hint: "list the variables the agent needs",
+    });
   }
   for (const r of reserved) {
     if (matchEnv([pattern], r)) {
-      return refuse(
-        "ERR_ENV_SECRET",
-        `"${pattern}" would expose "${r}", which holds a key or secret the supervisor brokers`,
-        "use [model] or [capabilities.secrets]: the agent never needs the key itself",
-      );
+      return refuse({
+        code: "ERR_ENV_SECRET",
+        message: `"${pattern}" would expose "${r}", which holds a key or secret the supervisor brokers`,
+        hint: "use [model] or [capabilities.secrets]: the agent never needs the key itself",
+      });
     }
   }
   return pattern.endsWith("*")

@@ -56,19 +56,19 @@ export function parseNetGrant(entry: NetEntryInput): Checked<NetGrant> {
   const text = typeof entry === "string" ? entry : entry.url ?? entry.host ?? "";
   const methods = typeof entry === "string" || !entry.methods ? null : Object.freeze([...entry.methods]);
   if (typeof entry !== "string" && entry.host !== undefined && entry.host.includes("://")) {
-    return refuse(
-      "ERR_NET_INVALID",
-      `"${entry.host}" is a URL, not a host`,
-      `write url = "${entry.host}" instead of host = ...`,
-    );
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: `"${entry.host}" is a URL, not a host`,
+      hint: `write url = "${entry.host}" instead of host = ...`,
+    });
   }
   if (text.includes("://")) return parseUrlGrant(text, methods);
   if (typeof entry !== "string" && entry.url !== undefined) {
-    return refuse(
-      "ERR_NET_INVALID",
-      `"${text}" is not a URL`,
-      `write url = "https://${text}/" or host = "${text}"`,
-    );
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: `"${text}" is not a URL`,
+      hint: `write url = "https://${text}/" or host = "${text}"`,
+    });
   }
   const parsed = splitHostPort(text);
   if (!parsed.ok) return parsed;
@@ -83,19 +83,19 @@ export function parseNetGrant(entry: NetEntryInput): Checked<NetGrant> {
 function parseUrlGrant(text: string, methods: readonly string[] | null): Checked<NetGrant> {
   const scheme = text.slice(0, text.indexOf("://")).toLowerCase();
   if (scheme !== "http" && scheme !== "https") {
-    return refuse(
-      "ERR_NET_SCHEME",
-      `"${scheme}" URLs cannot be granted`,
-      'grant an "https://" (or "http://") URL',
-    );
+    return refuse({
+      code: "ERR_NET_SCHEME",
+      message: `"${scheme}" URLs cannot be granted`,
+      hint: 'grant an "https://" (or "http://") URL',
+    });
   }
   const authority = text.slice(text.indexOf("://") + 3).split(/[/?#]/, 1)[0] ?? "";
   if (authority.includes("@")) {
-    return refuse(
-      "ERR_NET_INVALID",
-      `"${text}" carries user info`,
-      "remove the user:password@ part; use [capabilities.secrets] for credentials",
-    );
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: `"${text}" carries user info`,
+      hint: "remove the user:password@ part; use [capabilities.secrets] for credentials",
+    });
   }
   const parsed = splitHostPort(authority);
   if (!parsed.ok) return parsed;
@@ -105,18 +105,18 @@ function parseUrlGrant(text: string, methods: readonly string[] | null): Checked
   try {
     url = new URL(text);
   } catch {
-    return refuse(
-      "ERR_NET_INVALID",
-      `"${text}" is not a valid URL`,
-      'write a URL such as "https://api.example.com/v1/"',
-    );
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: `"${text}" is not a valid URL`,
+      hint: 'write a URL such as "https://api.example.com/v1/"',
+    });
   }
   if (url.search || url.hash || text.includes("?") || text.includes("#")) {
-    return refuse(
-      "ERR_NET_INVALID",
-      `"${text}" has a query or fragment`,
-      "grant a path prefix only, without ? or #",
-    );
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: `"${text}" has a query or fragment`,
+      hint: "grant a path prefix only, without ? or #",
+    });
   }
   const port = parsed.value.port ?? (scheme === "https" ? 443 : 80);
   return done({ scheme, host: host.value, port, pathPrefix: url.pathname, methods }, host.warning);
@@ -133,28 +133,32 @@ function splitHostPort(text: string): Checked<{ host: string; port: number | nul
   if (text.startsWith("[")) {
     const end = text.indexOf("]");
     if (end < 0) {
-      return refuse(
-        "ERR_NET_INVALID",
-        `"${text}" has no closing "]"`,
-        'write an IPv6 address as "[::1]:8080"',
-      );
+      return refuse({
+        code: "ERR_NET_INVALID",
+        message: `"${text}" has no closing "]"`,
+        hint: 'write an IPv6 address as "[::1]:8080"',
+      });
     }
     host = text.slice(0, end + 1);
     const rest = text.slice(end + 1);
     if (rest) {
       if (!rest.startsWith(":")) {
-        return refuse("ERR_NET_INVALID", `"${text}" is not host:port`, 'write "[::1]:8080"');
+        return refuse({
+          code: "ERR_NET_INVALID",
+          message: `"${text}" is not host:port`,
+          hint: 'write "[::1]:8080"',
+        });
       }
       portText = rest.slice(1);
     }
   } else {
     const parts = text.split(":");
     if (parts.length > 2) {
-      return refuse(
-        "ERR_NET_INVALID",
-        `"${text}" has more than one ":"`,
-        'write an IPv6 address in brackets, as "[::1]:8080"',
-      );
+      return refuse({
+        code: "ERR_NET_INVALID",
+        message: `"${text}" has more than one ":"`,
+        hint: 'write an IPv6 address in brackets, as "[::1]:8080"',
+      });
     }
     host = parts[0]!;
     portText = parts[1];
@@ -162,65 +166,81 @@ function splitHostPort(text: string): Checked<{ host: string; port: number | nul
   if (portText === undefined) return { ok: true, value: { host, port: null } };
   const port = Number(portText);
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
-    return refuse("ERR_NET_PORT", `"${portText}" is not a port`, "write a port from 1 to 65535");
+    return refuse({
+      code: "ERR_NET_PORT",
+      message: `"${portText}" is not a port`,
+      hint: "write a port from 1 to 65535",
+    });
   }
   return { ok: true, value: { host, port } };
 }
 
 function checkHost(raw: string): Checked<string> {
   if (raw === "") {
-    return refuse("ERR_NET_INVALID", "The host is empty", 'write a host such as "api.github.com"');
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: "The host is empty",
+      hint: 'write a host such as "api.github.com"',
+    });
   }
   if (raw.startsWith("[") && raw.endsWith("]")) {
     const inner = raw.slice(1, -1).toLowerCase();
     if (!/^[0-9a-f:.]+$/.test(inner) || !inner.includes(":")) {
-      return refuse(
-        "ERR_NET_INVALID",
-        `"${raw}" is not an IPv6 address`,
-        'write an IPv6 address such as "[::1]"',
-      );
+      return refuse({
+        code: "ERR_NET_INVALID",
+        message: `"${raw}" is not an IPv6 address`,
+        hint: 'write an IPv6 address such as "[::1]"',
+      });
     }
     return isPrivateAddress(inner)
       ? { ok: true, value: inner, warning: `"${raw}" is a private or loopback address` }
       : { ok: true, value: inner };
   }
   if (raw === "*") {
-    return refuse("ERR_NET_WILDCARD", `"*" grants every host`, "list the hosts the agent needs");
+    return refuse({
+      code: "ERR_NET_WILDCARD",
+      message: `"*" grants every host`,
+      hint: "list the hosts the agent needs",
+    });
   }
   if (/[^\x21-\x7e]/.test(raw)) {
     let puny = "";
     try {
       puny = new URL(`http://${raw}`).hostname;
     } catch { /* not even a valid international name */ }
-    return refuse(
-      "ERR_NET_NOT_ASCII",
-      `"${raw}" has characters outside ASCII, which can imitate another host`,
-      puny && /^[\x21-\x7e]+$/.test(puny)
+    return refuse({
+      code: "ERR_NET_NOT_ASCII",
+      message: `"${raw}" has characters outside ASCII, which can imitate another host`,
+      hint: puny && /^[\x21-\x7e]+$/.test(puny)
         ? `if you really mean this name, write its ASCII form "${puny}"`
         : "write the host name in ASCII",
-    );
+    });
   }
   let host = raw.toLowerCase();
   if (host.endsWith(".")) host = host.slice(0, -1);
   const wildcard = host.startsWith("*.");
   const name = wildcard ? host.slice(2) : host;
   if (name.includes("*")) {
-    return refuse(
-      "ERR_NET_WILDCARD",
-      `"${raw}" has a "*" that is not a leading "*."`,
-      'a wildcard may only be a whole first label, as in "*.example.com"',
-    );
+    return refuse({
+      code: "ERR_NET_WILDCARD",
+      message: `"${raw}" has a "*" that is not a leading "*."`,
+      hint: 'a wildcard may only be a whole first label, as in "*.example.com"',
+    });
   }
   if (/^[0-9.]+$/.test(name)) {
     if (wildcard) {
-      return refuse("ERR_NET_WILDCARD", `"${raw}" puts a wildcard on an address`, "grant the address itself");
+      return refuse({
+        code: "ERR_NET_WILDCARD",
+        message: `"${raw}" puts a wildcard on an address`,
+        hint: "grant the address itself",
+      });
     }
     if (!isIPv4(name)) {
-      return refuse(
-        "ERR_NET_INVALID",
-        `"${raw}" is not a valid IPv4 address`,
-        'write four numbers 0-255 without leading zeros, as "192.0.2.10"',
-      );
+      return refuse({
+        code: "ERR_NET_INVALID",
+        message: `"${raw}" is not a valid IPv4 address`,
+        hint: 'write four numbers 0-255 without leading zeros, as "192.0.2.10"',
+      });
     }
     return isPrivateAddress(name)
       ? { ok: true, value: name, warning: `"${raw}" is a private or loopback address` }
@@ -229,19 +249,19 @@ function checkHost(raw: string): Checked<string> {
   const labels = name.split(".");
   const badLabel = labels.find((l) => !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l));
   if (badLabel !== undefined || name.length > 253) {
-    return refuse(
-      "ERR_NET_INVALID",
-      `"${raw}" is not a valid host name`,
-      "use letters, digits, '-' and '.', each label 1 to 63 characters",
-    );
+    return refuse({
+      code: "ERR_NET_INVALID",
+      message: `"${raw}" is not a valid host name`,
+      hint: "use letters, digits, '-' and '.', each label 1 to 63 characters",
+    });
   }
   if (wildcard) {
     if (labels.length < 2) {
-      return refuse(
-        "ERR_NET_WILDCARD",
-        `"${raw}" covers a whole top-level domain`,
-        'put the wildcard under a name you trust, as "*.example.com"',
-      );
+      return refuse({
+        code: "ERR_NET_WILDCARD",
+        message: `"${raw}" covers a whole top-level domain`,
+        hint: 'put the wildcard under a name you trust, as "*.example.com"',
+      });
     }
     return { ok: true, value: host, warning: `"${raw}" grants every subdomain of "${name}"` };
   }
@@ -277,7 +297,7 @@ export function denoNetValue(grant: NetGrant): string {
  *
  * @param grants The granted entries.
  * @param url The request's URL.
- * @param method The request's method.
+ * @param method The request's method (default `"GET"`, as for `fetch`).
  * @returns The grant that allows it, if any.
  * @example
  * ```ts
@@ -288,7 +308,7 @@ export function denoNetValue(grant: NetGrant): string {
  * if (matchNet([g.value], new URL("https://api.example.com/v10"), "GET")) throw new Error("should not");
  * ```
  */
-export function matchNet(grants: readonly NetGrant[], url: URL, method: string): NetGrant | undefined {
+export function matchNet(grants: readonly NetGrant[], url: URL, method = "GET"): NetGrant | undefined {
   const scheme = url.protocol.slice(0, -1);
   if (scheme !== "http" && scheme !== "https") return undefined;
   if (url.username || url.password) return undefined;

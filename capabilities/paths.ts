@@ -64,27 +64,35 @@ const HOME_SECRETS = [
  */
 export function checkPathGrant(raw: string, options: PathGrantOptions): Checked<string> {
   if (raw.length === 0) {
-    return refuse("ERR_PATH_EMPTY", "The path is empty", 'write a folder such as "notes"');
+    return refuse({
+      code: "ERR_PATH_EMPTY",
+      message: "The path is empty",
+      hint: 'write a folder such as "notes"',
+    });
   }
   if (raw.includes("\0")) {
-    return refuse("ERR_NUL_BYTE", "The path contains a NUL character", "remove the \\u0000 escape");
+    return refuse({
+      code: "ERR_NUL_BYTE",
+      message: "The path contains a NUL character",
+      hint: "remove the \\u0000 escape",
+    });
   }
   if (raw === "~" || raw.startsWith("~/")) {
-    return refuse(
-      "ERR_PATH_TILDE",
-      `"${raw}" starts with "~", which is not expanded`,
-      "write the absolute path, or a path relative to the manifest's folder",
-    );
+    return refuse({
+      code: "ERR_PATH_TILDE",
+      message: `"${raw}" starts with "~", which is not expanded`,
+      hint: "write the absolute path, or a path relative to the manifest's folder",
+    });
   }
   const relative = !posix.isAbsolute(raw);
   if (relative) {
     const norm = posix.normalize(raw);
     if (norm === ".." || norm.startsWith("../")) {
-      return refuse(
-        "ERR_PATH_ESCAPE",
-        `"${raw}" climbs out of the manifest's folder`,
-        "grant a folder inside the manifest's folder, or write the absolute path you mean",
-      );
+      return refuse({
+        code: "ERR_PATH_ESCAPE",
+        message: `"${raw}" climbs out of the manifest's folder`,
+        hint: "grant a folder inside the manifest's folder, or write the absolute path you mean",
+      });
     }
   }
   const lexical = stripSlash(posix.resolve(options.baseDir, raw));
@@ -94,19 +102,19 @@ export function checkPathGrant(raw: string, options: PathGrantOptions): Checked<
   if (real === lexical) return { ok: true, value: lexical };
   const realUnsafe = unsafeReason(real, options.home);
   if (realUnsafe) {
-    return refuse(
-      "ERR_PATH_SYMLINK",
-      `"${raw}" is a symbolic link to "${real}", which may not be granted: ${realUnsafe.message}`,
-      realUnsafe.hint,
-    );
+    return refuse({
+      code: "ERR_PATH_SYMLINK",
+      message: `"${raw}" is a symbolic link to "${real}", which may not be granted: ${realUnsafe.message}`,
+      hint: realUnsafe.hint,
+    });
   }
   const realBase = options.realPath ? realPathOfNearest(options.baseDir, options.realPath) : options.baseDir;
   if (relative && !isWithin(realBase, real)) {
-    return refuse(
-      "ERR_PATH_SYMLINK",
-      `"${raw}" is a symbolic link that leads out of the manifest's folder, to "${real}"`,
-      "grant the real folder by its absolute path if you mean it, or replace the link",
-    );
+    return refuse({
+      code: "ERR_PATH_SYMLINK",
+      message: `"${raw}" is a symbolic link that leads out of the manifest's folder, to "${real}"`,
+      hint: "grant the real folder by its absolute path if you mean it, or replace the link",
+    });
   }
   return { ok: true, value: real, warning: `"${raw}" is a symbolic link; "${real}" is granted` };
 }
@@ -129,44 +137,46 @@ function realPathOfNearest(path: string, realPath: (p: string) => string | undef
 
 function unsafeReason(path: string, home: string | undefined): Refusal | undefined {
   if (path === "/") {
-    return refuse(
-      "ERR_PATH_ROOT",
-      `"/" grants the whole file system`,
-      "grant only the folders the agent needs",
-    );
+    return refuse({
+      code: "ERR_PATH_ROOT",
+      message: `"/" grants the whole file system`,
+      hint: "grant only the folders the agent needs",
+    });
   }
   if (path.split("/").length === 2) {
-    return refuse(
-      "ERR_PATH_SYSTEM",
-      `"${path}" is directly under "/", where the system keeps its own folders`,
-      "grant a folder one level deeper that holds only what the agent needs",
-    );
+    return refuse({
+      code: "ERR_PATH_SYSTEM",
+      message: `"${path}" is directly under "/", where the system keeps its own folders`,
+      hint: "grant a folder one level deeper that holds only what the agent needs",
+    });
   }
   const tree = SYSTEM_TREES.find((t) => isWithin(t, path));
   if (tree !== undefined) {
-    return refuse(
-      "ERR_PATH_SYSTEM",
-      `"${path}" is inside "${tree}", which belongs to the system`,
-      "the system's files expose the whole machine: grant none of them",
-    );
+    return refuse({
+      code: "ERR_PATH_SYSTEM",
+      message: `"${path}" is inside "${tree}", which belongs to the system`,
+      hint: "the system's files expose the whole machine: grant none of them",
+    });
   }
   const h = home ? stripSlash(posix.normalize(home)) : undefined;
   if (h && h !== "/" && isWithin(path, h)) {
-    return refuse(
-      "ERR_PATH_HOME",
-      `"${path}" contains the home folder`,
-      "grant only the folders inside your home that the agent needs",
-    );
+    return refuse({
+      code: "ERR_PATH_HOME",
+      message: `"${path}" contains the home folder`,
+      hint: "grant only the folders inside your home that the agent needs",
+    });
   }
   const secret = h && h !== "/"
     ? HOME_SECRETS.map((s) => posix.join(h, s)).find((s) => isWithin(s, path) || isWithin(path, s))
     : undefined;
   if (secret !== undefined) {
-    return refuse(
-      "ERR_PATH_SECRET",
-      `"${path}" ${isWithin(secret, path) ? "is inside" : "contains"} "${secret}", which holds credentials`,
-      "grant a folder that holds only what the agent needs",
-    );
+    return refuse({
+      code: "ERR_PATH_SECRET",
+      message: `"${path}" ${
+        isWithin(secret, path) ? "is inside" : "contains"
+      } "${secret}", which holds credentials`,
+      hint: "grant a folder that holds only what the agent needs",
+    });
   }
   return undefined;
 }

@@ -1,3 +1,5 @@
+import type { Failure } from "../manifests/errors.ts";
+
 /**
  * The outcome of checking one grant: the value (perhaps with a warning), or
  * why it is refused, with a stable code and a hint.
@@ -6,7 +8,12 @@ export type Checked<T> =
   | { ok: true; value: T; warning?: string }
   | { ok: false; code: string; message: string; hint: string };
 
-/** A refusal. */
-export function refuse(code: string, message: string, hint: string): Extract<Checked<never>, { ok: false }> {
-  return { ok: false, code, message, hint };
+/**
+ * A refusal.
+ *
+ * @param failure Its stable code, its message and the hint that says what to change.
+ * @returns The refused {@linkcode Checked}.
+ */
+export function refuse(failure: Failure): Extract<Checked<never>, { ok: false }> {
+  return { ok: false, code: failure.code, message: failure.message, hint: failure.hint };
 }

@@ -102,11 +102,17 @@ Deno.test("prepareComponent() tells onProgress of a transpile, and nothing on a 
   const stateDir = await Deno.makeTempDir();
   try {
     const phases: string[] = [];
-    const first = await prepareComponent(wasm, stateDir, 1024, { onProgress: (p) => phases.push(p) });
+    const first = await prepareComponent(wasm, stateDir, {
+      maxPages: 1024,
+      onProgress: (p) => phases.push(p),
+    });
     assert(first.transpiled, "the first call transpiles");
     assert(phases.join() === "transpile-start,transpile-end", phases.join());
     phases.length = 0;
-    const second = await prepareComponent(wasm, stateDir, 1024, { onProgress: (p) => phases.push(p) });
+    const second = await prepareComponent(wasm, stateDir, {
+      maxPages: 1024,
+      onProgress: (p) => phases.push(p),
+    });
     assert(!second.transpiled && phases.length === 0, phases.join());
   } finally {
     await Deno.remove(stateDir, { recursive: true });
@@ -120,10 +126,11 @@ Deno.test("prepareComponent() ends its progress when the transpile fails", async
     const phases: string[] = [];
     // A component header with nothing after it: jco refuses it.
     const bad = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0xff]);
-    const error = await prepareComponent(bad, stateDir, 1024, { onProgress: (p) => phases.push(p) }).then(
-      () => null,
-      (e) => e,
-    );
+    const error = await prepareComponent(bad, stateDir, { maxPages: 1024, onProgress: (p) => phases.push(p) })
+      .then(
+        () => null,
+        (e) => e,
+      );
     assert(error !== null, "a broken component was prepared");
     assert(phases.join() === "transpile-start,transpile-end", phases.join());
   } finally {

@@ -441,7 +441,7 @@ export interface ParseManifestOptions {
  */
 export function parseManifest(text: string, options: ParseManifestOptions = {}): Manifest {
   const file = options.path ?? "/agent.toml";
-  const doc = readDocument<Omit<Manifest, "file" | "dir" | "at" | "has">>(text, file, AGENT_SCHEMA);
+  const doc = readDocument<Omit<Manifest, "file" | "dir" | "at" | "has">>({ text, file }, AGENT_SCHEMA);
   const net = doc.value?.capabilities?.net?.allow ?? [];
   net.forEach((entry, n) => {
     if (typeof entry !== "object" || entry === null) return;

@@ -3,7 +3,7 @@
 import { parse, TomlError } from "smol-toml";
 import { InvalidDocumentError, type Issue, type SourcePos } from "./errors.ts";
 import { formatKeyPath, type KeyPath, type LineCol, locateKeys } from "./_locate.ts";
-import { type Node, type RawIssue, validate } from "./schema.ts";
+import { type Node, validate } from "./schema.ts";
 
 /** The largest document accepted, in characters. */
 export const MAX_DOCUMENT = 256 * 1024;
@@ -24,11 +24,18 @@ export interface Document<T> {
 }
 
 /**
- * Parses `text` as TOML, checks it against `schema`, and returns the value with
+ * Parses `source.text` as TOML, checks it against `schema`, and returns the value with
  * defaults filled in. Syntax errors throw at once (nothing can be said past them);
  * schema problems are collected so the caller can add its own before finishing.
+ *
+ * @param source The document's text and the file it was read from (for positions).
+ * @param schema What the document must hold.
+ * @returns The document, its issues still open.
+ * @throws {InvalidDocumentError} When the text is too large or not TOML.
  */
-export function readDocument<T>(text: string, file: string, schema: Node): Document<T> {
+export function readDocument<T>(source: { text: string; file: string }, schema: Node): Document<T> {
+  const file = source.file;
+  let text = source.text;
   const fail = (code: string, message: string, hint: string, pos: LineCol) => {
     throw new InvalidDocumentError([{ code, message, hint, pos: { file, ...pos, key: "" } }]);
   };
@@ -61,9 +68,9 @@ export function readDocument<T>(text: string, file: string, schema: Node): Docum
     }
     return { file, line: 1, column: 1, key: formatKeyPath(path) };
   };
-  const raw: RawIssue[] = [];
-  const value = validate(schema, data, [], raw) as T;
-  const issues: Issue[] = raw.map((r) => ({
+  const checked = validate(schema, data);
+  const value = checked.value as T;
+  const issues: Issue[] = checked.issues.map((r) => ({
     code: r.code,
     message: r.message,
     hint: r.hint,

@@ -387,7 +387,7 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
     Omit<RuntimeConfig, "file" | "at" | "runtime"> & {
       runtime: Omit<RuntimeConfig["runtime"], "state_dir"> & { state_dir?: string };
     }
-  >(text, options.path, CONFIG_SCHEMA);
+  >({ text, file: options.path }, CONFIG_SCHEMA);
   for (const [name, secret] of Object.entries(doc.value?.secrets ?? {})) {
     if (secret && (secret.env === undefined) === (secret.file === undefined)) {
       doc.issue(

@@ -110,11 +110,21 @@ export interface RawIssue {
 export const MAX_STRING = 4096;
 
 /**
- * Checks `value` against `node`, returns a copy with defaults filled in, and pushes problems to `issues`.
+ * Checks `value` against `node` and returns a copy with defaults filled in, with the problems found.
  * An invalid value becomes undefined (or its default, for a table key), so later checks can still run
  * on what is valid; array items keep their indexes.
+ *
+ * @param node What the value must be.
+ * @param value The parsed value.
+ * @returns The checked copy and the problems, each at its key path.
  */
-export function validate(node: Node, value: unknown, path: KeyPath, issues: RawIssue[]): unknown {
+export function validate(node: Node, value: unknown): { value: unknown; issues: RawIssue[] } {
+  const issues: RawIssue[] = [];
+  return { value: check(node, value, [], issues), issues };
+}
+
+/** {@linkcode validate} at `path`, pushing problems to `issues`. */
+function check(node: Node, value: unknown, path: KeyPath, issues: RawIssue[]): unknown {
   const push = (code: string, message: string, hint: string, at: KeyPath = path) =>
     issues.push({ code, message, hint, path: at });
   switch (node.type) {
@@ -211,7 +221,7 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
         );
         return undefined;
       }
-      const out = value.map((item, n) => validate(node.items, item, [...path, n], issues));
+      const out = value.map((item, n) => check(node.items, item, [...path, n], issues));
       if (node.uniqueItems) {
         const seen = new Set<string>();
         value.forEach((item, n) => {
@@ -244,7 +254,7 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
           push("ERR_VALUE", `"${k}" is not a valid name`, node.keyHint, [...path, k]);
           continue;
         }
-        define(out, k, validate(node.values, v, [...path, k], issues));
+        define(out, k, check(node.values, v, [...path, k], issues));
       }
       return out;
     }
@@ -263,7 +273,7 @@ export function validate(node: Node, value: unknown, path: KeyPath, issues: RawI
         );
         return undefined;
       }
-      return validate(variant, value, path, issues);
+      return check(variant, value, path, issues);
     }
     case "table":
       return validateTable(node, value, path, issues);
@@ -296,7 +306,7 @@ function validateTable(node: TableNode, value: unknown, path: KeyPath, issues: R
       });
       continue;
     }
-    const checked = validate(field, v, [...path, k], issues);
+    const checked = check(field, v, [...path, k], issues);
     const fallback = checked === undefined ? defaultOf(field, [...path, k], issues) : checked;
     if (fallback !== undefined) define(out, k, fallback);
   }
@@ -363,7 +373,7 @@ function define(target: Record<string, unknown>, key: string, value: unknown) {
 
 /** The value an absent (or invalid) key takes: its default, or an implicit table's defaults. */
 function defaultOf(field: Node, path: KeyPath, issues: RawIssue[]): unknown {
-  if (field.type === "table" && field.implicit) return validate(field, {}, path, issues);
+  if (field.type === "table" && field.implicit) return check(field, {}, path, issues);
   if ("default" in field && field.default !== undefined) {
     return Array.isArray(field.default) ? [...field.default] : field.default;
   }

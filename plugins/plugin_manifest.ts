@@ -157,8 +157,7 @@ export function parsePluginManifest(text: string, path: string, collect?: Issue[
       config?: Record<string, unknown>;
     }
   >(
-    text,
-    path,
+    { text, file: path },
     PLUGIN_SCHEMA,
   );
   const seen = new Set<string>();

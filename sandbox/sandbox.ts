@@ -31,6 +31,8 @@ import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
 import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
+import type { AgentRunner, RunContext } from "./runner.ts";
+import type { Policy } from "../capabilities/policy.ts";
 
 /**
  * What this copy of the module is: the whole sandbox (process mode), the
@@ -108,6 +110,7 @@ function sandboxFailure(message: string): ResultMessage {
   };
 }
 
+/** Builds the run's gate (and its plugins), then runs the agent with the runner of its kind. */
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const policy = deepFreeze(start.policy);
   let runTool: ToolRunner | undefined;
@@ -119,39 +122,52 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
     tools: (name, input) => runTool!(name, input),
     secrets: start.secrets ?? [],
   });
+  const context: RunContext = { policy, task: start.task, gate, emit };
   if (policy.plugins.length > 0) {
     const { loadPlugins } = await import("./plugin_host.ts");
-    runTool = await loadPlugins(policy, gate, emit, start.pluginData ?? {});
+    runTool = await loadPlugins(context, { dataDirs: start.pluginData ?? {} });
   }
+  const run = await runnerFor(start, policy);
+  return await run(context);
+}
+
+/**
+ * The runner of the agent's kind, with what only that kind needs bound: a
+ * prepared module runs as a component or a preview1 module, no module as a
+ * built-in loop. Each is imported only when used.
+ */
+async function runnerFor(start: StartMessage, policy: Policy): Promise<AgentRunner> {
   const module = start.module;
-  if (module === null && policy.agent.kind === "react") {
-    const { runReact } = await import("./loops/react.ts");
-    return await runReact(policy, start.task, gate, emit);
+  if (module?.kind === "component") {
+    const { runComponent } = await import("./guests/component_host.ts");
+    return (context) => runComponent(context, { module });
   }
-  if (module === null && policy.agent.kind === "codeact") {
+  if (module?.kind === "preview1") {
+    const { runPreview1 } = await import("./guests/preview1_host.ts");
+    return (context) => runPreview1(context, { module });
+  }
+  if (policy.agent.kind === "react") return (await import("./loops/react.ts")).runReact;
+  if (policy.agent.kind === "codeact") {
     const { runCodeAct } = await import("./loops/codeact.ts");
     const makeSession = policy.agent.language === "python"
       ? pyodideWithAssets((await import("./codeact/pyodide_session.ts")).createPyodideSession, start)
       : (await import("./codeact/quickjs_session.ts")).createQuickJsSession;
-    return await runCodeAct(policy, start.task, gate, emit, makeSession);
+    return (context) => runCodeAct(context, { makeSession });
   }
-  if (module === null) {
-    return {
-      state: "error",
-      output: null,
-      error: {
-        code: "ERR_UNSUPPORTED",
-        message: `Agents of kind "${policy.agent.kind}" cannot run in this version yet`,
-        hint: 'use kind = "wasm" with a component or WASI preview1 module',
-      },
-    };
-  }
-  if (module.kind === "component") {
-    const { runComponent } = await import("./guests/component_host.ts");
-    return await runComponent(module, start.task, gate, emit);
-  }
-  const { runPreview1 } = await import("./guests/preview1_host.ts");
-  return await runPreview1(module, start.task, policy, gate, emit);
+  return unsupportedKind;
+}
+
+/** The runner of a kind this version cannot run. */
+function unsupportedKind({ policy }: RunContext): Promise<GuestOutcome> {
+  return Promise.resolve({
+    state: "error",
+    output: null,
+    error: {
+      code: "ERR_UNSUPPORTED",
+      message: `Agents of kind "${policy.agent.kind}" cannot run in this version yet`,
+      hint: 'use kind = "wasm" with a component or WASI preview1 module',
+    },
+  });
 }
 
 let started = false;

@@ -83,87 +83,115 @@ export function checkWorkerMessage(data: unknown): ChildMessage {
  */
 export function relayToWorker(entry: string | URL, send: (message: ChildMessage) => void): Promise<number> {
   return new Promise((resolve) => {
-    let worker: Worker | null = null;
-    let ended = false;
-    const end = (code: number) => {
-      if (ended) return;
-      ended = true;
-      worker?.terminate();
-      resolve(code);
-    };
-    const fail = (message: string) => {
-      if (ended) return;
-      send({
-        v: PROTOCOL_VERSION,
-        type: "result",
-        state: "error",
-        output: null,
-        error: {
-          code: "ERR_SANDBOX",
-          message,
-          hint: 'see the run\'s events; [runtime] sandbox = "process" runs the agent without a Worker',
-        },
-      });
-      end(0);
-    };
-    const start = (message: StartMessage) => {
-      try {
-        worker = new Worker(entry, {
-          type: "module",
-          name: "ironclaw-agent",
-          deno: { permissions: toWorkerPermissions(message.policy) },
-        });
-      } catch (e) {
-        fail(`The sandbox cannot start its Worker: ${e instanceof Error ? e.message : String(e)}`);
-        return;
-      }
-      worker.onmessage = (e: MessageEvent<unknown>) => {
-        if (ended) return;
-        let out: ChildMessage;
-        try {
-          out = checkWorkerMessage(e.data);
-        } catch (err) {
-          fail(`The sandbox's Worker broke the protocol: ${(err as Error).message}`);
-          return;
-        }
-        send(out);
-        if (out.type === "result") end(0);
-      };
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
-        fail(`The sandbox's Worker failed: ${e.message}`);
-      };
-      worker.onmessageerror = () => fail("The sandbox's Worker sent a message that cannot be read");
-      worker.postMessage(message);
-    };
-    const read = async () => {
-      send({ v: PROTOCOL_VERSION, type: "ready" });
-      for await (const line of readLines(Deno.stdin.readable)) {
-        if (ended) return;
-        if (line.trim() === "") continue;
-        const message = parseParentMessage(line);
-        if (message.type === "start") {
-          if (worker) throw new ProtocolError("A second start message");
-          start(message);
-        } else if (message.type === "reply") {
-          if (!worker) throw new ProtocolError("A reply before the start message");
-          worker.postMessage(message);
-        } else if (message.type === "stop") {
-          send({ v: PROTOCOL_VERSION, type: "event", event: { type: "stopped", reason: message.reason } });
-          end(0);
-          return;
-        }
-      }
-      // The supervisor closed our stdin: nobody is listening any more.
-      end(0);
-    };
-    read().catch((e) => {
+    const relay = new Relay(entry, send, resolve);
+    relay.read().catch((e) => {
       send({
         v: PROTOCOL_VERSION,
         type: "event",
         event: { type: "sandbox-error", message: e instanceof Error ? e.message : String(e) },
       });
-      end(3);
+      relay.end(3);
     });
   });
+}
+
+/** One relay of {@linkcode relayToWorker}: the agent-side Worker once started, and whether it has ended. */
+class Relay {
+  #worker: Worker | null = null;
+  #ended = false;
+  readonly #entry: string | URL;
+  readonly #send: (message: ChildMessage) => void;
+  readonly #resolve: (code: number) => void;
+
+  constructor(entry: string | URL, send: (message: ChildMessage) => void, resolve: (code: number) => void) {
+    this.#entry = entry;
+    this.#send = send;
+    this.#resolve = resolve;
+  }
+
+  /** Ends the relay once, with the process's exit code; the Worker is terminated first. */
+  end(code: number): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#worker?.terminate();
+    this.#resolve(code);
+  }
+
+  /** Ends the relay with an `ERR_SANDBOX` result. */
+  fail(message: string): void {
+    if (this.#ended) return;
+    this.#send({
+      v: PROTOCOL_VERSION,
+      type: "result",
+      state: "error",
+      output: null,
+      error: {
+        code: "ERR_SANDBOX",
+        message,
+        hint: 'see the run\'s events; [runtime] sandbox = "process" runs the agent without a Worker',
+      },
+    });
+    this.end(0);
+  }
+
+  /** Makes the Worker with the start's permissions, relays what it posts, and passes it the start. */
+  start(message: StartMessage): void {
+    let worker: Worker;
+    try {
+      worker = new Worker(this.#entry, {
+        type: "module",
+        name: "ironclaw-agent",
+        deno: { permissions: toWorkerPermissions(message.policy) },
+      });
+    } catch (e) {
+      this.fail(`The sandbox cannot start its Worker: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    this.#worker = worker;
+    worker.onmessage = (e: MessageEvent<unknown>) => {
+      if (this.#ended) return;
+      let out: ChildMessage;
+      try {
+        out = checkWorkerMessage(e.data);
+      } catch (err) {
+        this.fail(`The sandbox's Worker broke the protocol: ${(err as Error).message}`);
+        return;
+      }
+      this.#send(out);
+      if (out.type === "result") this.end(0);
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.fail(`The sandbox's Worker failed: ${e.message}`);
+    };
+    worker.onmessageerror = () => this.fail("The sandbox's Worker sent a message that cannot be read");
+    worker.postMessage(message);
+  }
+
+  /** Says `ready`, then reads the parent's messages from stdin until the end. */
+  async read(): Promise<void> {
+    this.#send({ v: PROTOCOL_VERSION, type: "ready" });
+    for await (const line of readLines(Deno.stdin.readable)) {
+      if (this.#ended) return;
+      if (line.trim() === "") continue;
+      const message = parseParentMessage(line);
+      if (message.type === "start") {
+        if (this.#worker) throw new ProtocolError("A second start message");
+        this.start(message);
+      } else if (message.type === "reply") {
+        if (!this.#worker) throw new ProtocolError("A reply before the start message");
+        this.#worker.postMessage(message);
+      } else if (message.type === "stop") {
+        this.#send({
+          v: PROTOCOL_VERSION,
+          type: "event",
+          event: { type: "stopped", reason: message.reason },
+        });
+        this.end(0);
+        return;
+      }
+    }
+    // The supervisor closed our stdin: nobody is listening any more.
+    this.end(0);
+  }
 }

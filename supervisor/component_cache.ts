@@ -22,6 +22,8 @@ const DEBUG_PROBE = "globalThis?.process?.env?.JCO_DEBUG";
 
 /** Options of {@linkcode prepareComponent}. */
 export interface PrepareOptions {
+  /** The cap on each memory, in 64 KiB pages (part of the cache key). */
+  maxPages: number;
   /**
    * Whether the guest's `call` may wait (http.fetch, proc.run): the component is then run with JSPI, which
    * costs a suspension on every call. A Policy that grants no network and no program needs no waiting.
@@ -63,18 +65,18 @@ async function sha256Hex(parts: Uint8Array[]): Promise<string> {
  *
  * @param wasm The component's bytes.
  * @param stateDir The runtime's state folder; the cache is `<state>/cache/components/<hash>`.
- * @param maxPages The cap on each memory, in 64 KiB pages (part of the cache key).
- * @param options Whether its calls may wait (part of the cache key), and a callback for the slow transpile.
+ * @param options The cap on each memory and whether its calls may wait (both part of the cache key), and a
+ *   callback for the slow transpile.
  * @returns Where the prepared component is.
  * @throws {IronclawError} `ERR_MODULE_INVALID` when jco cannot transpile it.
  */
 export async function prepareComponent(
   wasm: Uint8Array,
   stateDir: string,
-  maxPages: number,
-  options: PrepareOptions = {},
+  options: PrepareOptions,
 ): Promise<PreparedComponent> {
   const started = performance.now();
+  const maxPages = options.maxPages;
   const waits = options.waits ?? true;
   const key = new TextEncoder().encode(JSON.stringify({ v: CACHE_VERSION, maxPages, waits }));
   const hash = (await sha256Hex([wasm, key])).slice(0, 40);

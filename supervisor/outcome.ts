@@ -90,17 +90,21 @@ export class FirstEnd {
  * last words or its signal say so, else a crash.
  *
  * @param status How the process exited.
- * @param stderrTail The end of what it wrote on stderr.
- * @param memoryMb The run's memory limit, for the message.
+ * @param options `stderrTail`, the end of what it wrote on stderr, and `memoryMb`, the run's memory limit
+ *   (for the message).
  * @returns The end.
  * @example
  * ```ts
  * import { crashEnd } from "./outcome.ts";
- * const end = crashEnd({ success: false, code: 134, signal: "SIGABRT" }, "", 64);
+ * const end = crashEnd({ success: false, code: 134, signal: "SIGABRT" }, { stderrTail: "", memoryMb: 64 });
  * if (end.state !== "oom" || end.error?.code !== "ERR_MEMORY") throw new Error("unexpected");
  * ```
  */
-export function crashEnd(status: Deno.CommandStatus, stderrTail: string, memoryMb: number): RunEnd {
+export function crashEnd(
+  status: Deno.CommandStatus,
+  options: { stderrTail: string; memoryMb: number },
+): RunEnd {
+  const { stderrTail, memoryMb } = options;
   const oom = /out of memory|heap limit|Allocation failed/i.test(stderrTail) ||
     status.signal === "SIGABRT" ||
     status.signal === "SIGTRAP";

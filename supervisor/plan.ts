@@ -246,7 +246,8 @@ async function planModule(
   if (format === "component") {
     // Only the ops that wait (GATE_OPS) need JSPI; without any of them granted every call answers at once.
     const waits = componentWaits(policy);
-    const prepared = await prepareComponent(bytes, stateDir, maxPages, {
+    const prepared = await prepareComponent(bytes, stateDir, {
+      maxPages,
       waits,
       ...(onProgress
         ? {

@@ -42,8 +42,8 @@ Deno.test("planRun() of a component: its cache folder is read, and the command i
   const prepared = await prepareComponent(
     bytes,
     agent.config.runtime.state_dir,
-    plan.policy.limits.memoryMb * 16,
     {
+      maxPages: plan.policy.limits.memoryMb * 16,
       waits: componentWaits(plan.policy),
     },
   );

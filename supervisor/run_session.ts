@@ -305,7 +305,11 @@ export class RunSession {
 
   /** The sandbox exited: a crash unless an end was decided; its last words and its group go; the cache folder too. */
   async #exited(process: SandboxProcess, status: Deno.CommandStatus): Promise<void> {
-    if (!this.#end.value) this.#end.decide(crashEnd(status, this.#stderrTail, this.#policy.limits.memoryMb));
+    if (!this.#end.value) {
+      this.#end.decide(
+        crashEnd(status, { stderrTail: this.#stderrTail, memoryMb: this.#policy.limits.memoryMb }),
+      );
+    }
     if (this.#stderrTail.trim()) this.#emit({ type: "sandbox-stderr", data: this.#stderrTail.slice(-4096) });
     process.killGroup(); // whatever the sandbox started and left behind ends with the run
     await Deno.remove(this.#denoDir, { recursive: true }).catch(() => {});

@@ -33,11 +33,10 @@ export function envOps(ctx: GateContext, env: EnvIo = DENO_ENV): FamilyOps<"env"
           throw invalid('"name" must be a variable name', 'pass {"name": "TZ"}');
         }
         if (ctx.checks && !matchEnv(ctx.mine(ctx.policy.env).map((e) => e.name), name)) {
-          throw denied(
-            `Reading "${name}" is not granted`,
-            `add "${name}" to [capabilities.env] allow in the manifest`,
-            "env",
-          );
+          throw denied(`Reading "${name}" is not granted`, {
+            hint: `add "${name}" to [capabilities.env] allow in the manifest`,
+            rule: "env",
+          });
         }
         const value = io(() => env.get(name) ?? null, name);
         return { value: { value }, rule: ctx.checks ? `env:${name}` : "unchecked" };

@@ -63,12 +63,11 @@ export function invalid(message: string, hint: string): GateError {
  * Refused by the Policy.
  *
  * @param message What was refused.
- * @param hint What to grant.
- * @param rule The rule that refused.
+ * @param why What to grant (`hint`) and the rule that refused (`rule`).
  * @returns The error.
  */
-export function denied(message: string, hint: string, rule: string): GateError {
-  return new GateError("ERR_CAPABILITY_DENIED", message, hint, rule);
+export function denied(message: string, why: { hint: string; rule: string }): GateError {
+  return new GateError("ERR_CAPABILITY_DENIED", message, why.hint, why.rule);
 }
 
 /**

@@ -106,20 +106,18 @@ function pathGrant(
   );
   const lexical = grants.find(({ g }) => isWithin(g.path, path));
   if (!lexical) {
-    throw denied(
-      `"${raw}" is outside the granted folders`,
-      `add the folder to [capabilities.fs] ${verb} in the manifest`,
-      `fs.${verb}`,
-    );
+    throw denied(`"${raw}" is outside the granted folders`, {
+      hint: `add the folder to [capabilities.fs] ${verb} in the manifest`,
+      rule: `fs.${verb}`,
+    });
   }
   // Symlinks: the real path of the target (or of its nearest existing ancestor) must stay inside a grant.
   const real = realPathOrAncestor(fs, path, raw, lexical.g.path);
   if (!grants.some(({ g }) => isWithin(g.path, real))) {
-    throw denied(
-      `"${raw}" leads through a symbolic link out of the granted folders`,
-      "grant the real folder, or remove the link",
-      "symlink",
-    );
+    throw denied(`"${raw}" leads through a symbolic link out of the granted folders`, {
+      hint: "grant the real folder, or remove the link",
+      rule: "symlink",
+    });
   }
   return { path, rule: `fs.${lexical.kind}:${lexical.g.path}` };
 }

@@ -174,13 +174,13 @@ export class HostGate {
 
   #allowed(op: string, args: Args, result: Decided<unknown>, started: number): GateReply {
     const summary = isGateOp(op) ? this.#ops[op].summarize : undefined;
-    this.#options.emit(allowedEvent(op, result.rule, (summary ?? summarize)(args), started));
+    this.#options.emit(allowedEvent(op, { rule: result.rule, args: (summary ?? summarize)(args), started }));
     return { ok: true, json: JSON.stringify(result.value) };
   }
 
   #denied(op: string, argsJson: string, e: unknown, started: number): GateReply {
     const error = e instanceof GateError ? e : mapIoError(e, "the request");
-    this.#options.emit(deniedEvent(op, argsJson, error, started));
+    this.#options.emit(deniedEvent(op, { argsJson, error, started }));
     return { ok: false, error: error.toJSON() };
   }
 }

@@ -29,7 +29,10 @@ export function modelOps(ctx: GateContext, model: ModelIo): FamilyOps<"model"> {
       run: async (args) => {
         const { complete } = model;
         if (ctx.policy.model === null || !complete) {
-          throw denied("The agent has no model access", "add a [model] table to the manifest", "model");
+          throw denied("The agent has no model access", {
+            hint: "add a [model] table to the manifest",
+            rule: "model",
+          });
         }
         try {
           // The broker answers a CompletionResult; the gate passes it on as it is.

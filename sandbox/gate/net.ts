@@ -102,16 +102,18 @@ function netGrant(
     throw invalid(`"${args.method}" is not an HTTP method`, 'use "GET", "POST"...');
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw denied(`"${url.protocol}" URLs cannot be fetched`, "use an http or https URL", "net.scheme");
+    throw denied(`"${url.protocol}" URLs cannot be fetched`, {
+      hint: "use an http or https URL",
+      rule: "net.scheme",
+    });
   }
   if (!ctx.checks) return { url, method, rule: "unchecked", grantHost: null };
   const grant = matchNet(ctx.mine(ctx.policy.net), url, method);
   if (!grant) {
-    throw denied(
-      `${method} ${url.origin}${url.pathname} is not granted`,
-      `add "${url.host}" (or a URL prefix with ${method}) to [capabilities.net] allow in the manifest`,
-      "net",
-    );
+    throw denied(`${method} ${url.origin}${url.pathname} is not granted`, {
+      hint: `add "${url.host}" (or a URL prefix with ${method}) to [capabilities.net] allow in the manifest`,
+      rule: "net",
+    });
   }
   const port = grant.port ? `:${grant.port}` : "";
   const rule = `net:${grant.scheme ? `${grant.scheme}://` : ""}${grant.host}${port}${grant.pathPrefix}`;
@@ -163,18 +165,20 @@ async function refusePrivate(net: NetIo, url: URL, grantHost: string): Promise<v
     try {
       addresses = await net.resolveHost(host);
     } catch (e) {
-      throw denied(`"${host}" cannot be resolved: ${(e as Error).message}`, "check the host name", "net.dns");
+      throw denied(`"${host}" cannot be resolved: ${(e as Error).message}`, {
+        hint: "check the host name",
+        rule: "net.dns",
+      });
     }
   }
   const inside = addresses.find(isPrivateAddress);
   if (inside !== undefined) {
-    throw denied(
-      `"${host}" resolves to the private or loopback address ${inside}`,
-      `grant the address itself ("${inside.includes(":") ? `[${inside}]` : inside}${
+    throw denied(`"${host}" resolves to the private or loopback address ${inside}`, {
+      hint: `grant the address itself ("${inside.includes(":") ? `[${inside}]` : inside}${
         url.port ? `:${url.port}` : ""
       }") in [capabilities.net] allow if the agent must reach it`,
-      "net.private",
-    );
+      rule: "net.private",
+    });
   }
 }
 

@@ -113,11 +113,10 @@ function procGrant(
   let rule = "unchecked";
   if (ctx.checks) {
     if (!grant || !ctx.policy.run.dangerous) {
-      throw denied(
-        `Running "${cmd}" is not granted`,
-        `add "${cmd}" to [capabilities.run] allow (with dangerous = true) in the manifest`,
-        "run",
-      );
+      throw denied(`Running "${cmd}" is not granted`, {
+        hint: `add "${cmd}" to [capabilities.run] allow (with dangerous = true) in the manifest`,
+        rule: "run",
+      });
     }
     rule = `run:${grant.name}`;
   }

@@ -36,16 +36,13 @@ export function summarize(args: Record<string, unknown>): Record<string, unknown
  * The record of an allowed call.
  *
  * @param op The op.
- * @param rule The rule that allowed it.
- * @param args The summary of its arguments.
- * @param started When it started (`performance.now()`).
+ * @param call The rule that allowed it (`rule`), the summary of its arguments (`args`) and when it started
+ *   (`started`, from `performance.now()`).
  * @returns The event.
  */
 export function allowedEvent(
   op: string,
-  rule: string,
-  args: Record<string, unknown>,
-  started: number,
+  { rule, args, started }: { rule: string; args: Record<string, unknown>; started: number },
 ): RunEvent {
   return {
     type: "gate",
@@ -61,12 +58,14 @@ export function allowedEvent(
  * The record of a refused or failed call: refusals (by a grant or a limit) are "deny", failures "error".
  *
  * @param op The op.
- * @param argsJson Its arguments as sent (the first 300 characters are kept).
- * @param error Why.
- * @param started When it started (`performance.now()`).
+ * @param call Its arguments as sent (`argsJson`; the first 300 characters are kept), why (`error`) and when
+ *   it started (`started`, from `performance.now()`).
  * @returns The event.
  */
-export function deniedEvent(op: string, argsJson: string, error: GateError, started: number): RunEvent {
+export function deniedEvent(
+  op: string,
+  { argsJson, error, started }: { argsJson: string; error: GateError; started: number },
+): RunEvent {
   return {
     type: "gate",
     op,

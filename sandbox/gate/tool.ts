@@ -37,13 +37,12 @@ export function toolOps(ctx: GateContext, tools: ToolIo): FamilyOps<"tool"> {
         const used = ctx.policy.plugins.find((p) => p.name === plugin);
         const { run } = tools;
         if (!used || !used.tools.some((t) => `${plugin}.${t.name}` === name) || !run) {
-          throw denied(
-            `The tool "${name}" is not granted`,
-            used
+          throw denied(`The tool "${name}" is not granted`, {
+            hint: used
               ? `plugin "${plugin}" has tools ${used.tools.map((t) => `"${plugin}.${t.name}"`).join(", ")}`
               : `add "${plugin}" to [plugins] use in the manifest`,
-            "tool",
-          );
+            rule: "tool",
+          });
         }
         // The plugin host answers {output}.
         return { value: await run(name, args.input ?? {}) as { output: unknown }, rule: `plugin:${plugin}` };

@@ -8,10 +8,10 @@
 
 import { join } from "node:path";
 import { toFileUrl } from "../file_url.ts";
-import type { GateReply, HostGate } from "../gate/mod.ts";
+import type { GateReply } from "../gate/mod.ts";
 import { isWaitingOp } from "../../protocol/gate_ops.ts";
-import type { RunEvent } from "../../protocol/protocol.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
+import type { AgentRunner, RunContext } from "../runner.ts";
 
 /** The longest guest log message kept, in characters. */
 const MAX_LOG = 64 * 1024;
@@ -20,22 +20,23 @@ interface Agent {
   run(task: string): Promise<string>;
 }
 
+/** What a component run needs besides the {@linkcode RunContext}. */
+export interface ComponentOptions {
+  /** The prepared component's cache folder, and whether its calls may wait. */
+  module: { dir: string; waits: boolean };
+}
+
 /**
- * Instantiates the component in `dir` and runs it on `task`.
+ * Instantiates the prepared component and runs it on the context's task: an
+ * {@linkcode AgentRunner} with {@linkcode ComponentOptions}.
  *
- * @param module The prepared component's cache folder, and whether its calls may wait.
- * @param task The task text.
- * @param gate The run's host gate.
- * @param emit Where guest logs go.
+ * @param context The run: its task, its host gate, and where guest logs go.
+ * @param options The prepared component.
  * @returns How the guest ended.
  */
-export async function runComponent(
-  module: { dir: string; waits: boolean },
-  task: string,
-  gate: HostGate,
-  emit: (event: RunEvent) => void,
-): Promise<GuestOutcome> {
-  const { dir, waits } = module;
+export async function runComponent(context: RunContext, options: ComponentOptions): Promise<GuestOutcome> {
+  const { task, gate, emit } = context;
+  const { dir, waits } = options.module;
   const { instantiate } = await import(toFileUrl(join(dir, "agent.js")));
   const host = {
     // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
@@ -95,6 +96,9 @@ export async function runComponent(
     return thrownOutcome(e);
   }
 }
+
+// The one runner shape, checked.
+runComponent satisfies AgentRunner<ComponentOptions>;
 
 /** How a run that threw ended: a string is the agent's own error (or its OOM), anything else a trap. */
 function thrownOutcome(e: unknown): GuestOutcome {

@@ -19,6 +19,7 @@ import type { AgentModule, RunEvent } from "../../protocol/protocol.ts";
 import { capMemories, WASM_PAGE } from "../../protocol/memory_cap.ts";
 import { guardWasi } from "./wasi_guard.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
+import type { AgentRunner, RunContext } from "../runner.ts";
 
 /** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
 export function guestPath(policy: Policy, hostPath: string): string {
@@ -49,23 +50,25 @@ function isFolder(path: string): boolean {
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"];
 
+/** The prepared preview1 module: its path, memory cap and output pipes. */
+export type Preview1Module = Extract<AgentModule, { kind: "preview1" }>;
+
+/** What a preview1 run needs besides the {@linkcode RunContext}. */
+export interface Preview1Options {
+  /** The module's path, memory cap and output pipes. */
+  module: Preview1Module;
+}
+
 /**
- * Runs a preview1 module on `task` (given as its first argument).
+ * Runs a preview1 module on the context's task (given as its first argument):
+ * an {@linkcode AgentRunner} with {@linkcode Preview1Options}.
  *
- * @param module The module's path, memory cap and output pipes.
- * @param task The task text.
- * @param policy The run's Policy.
- * @param gate The run's host gate.
- * @param emit Where events go.
+ * @param context The run: its Policy (the preopens), task, host gate, and where events go.
+ * @param options The prepared module.
  * @returns How the guest ended; its output is what it wrote to stdout, collected by the supervisor.
  */
-export async function runPreview1(
-  module: Extract<AgentModule, { kind: "preview1" }>,
-  task: string,
-  policy: Policy,
-  gate: HostGate,
-  emit: (event: RunEvent) => void,
-): Promise<GuestOutcome> {
+export async function runPreview1(context: RunContext, options: Preview1Options): Promise<GuestOutcome> {
+  const { module } = options;
   let wasm: Uint8Array<ArrayBuffer>;
   try {
     wasm = capMemories(await Deno.readFile(module.path), module.maxPages).bytes;
@@ -76,7 +79,7 @@ export async function runPreview1(
       "check that it is a WASI preview1 module",
     );
   }
-  const { preopens, readOnlyFds } = preopensOf(policy);
+  const { preopens, readOnlyFds } = preopensOf(context.policy);
   const stdoutFd = openSync(module.stdout, "w");
   const stderrFd = openSync(module.stderr, "w");
   const stdinFd = openSync("/dev/null", "r");
@@ -86,7 +89,7 @@ export async function runPreview1(
   try {
     const wasi = new WASI({
       version: "preview1",
-      args: ["agent", task],
+      args: ["agent", context.task],
       env: {},
       preopens,
       stdin: stdinFd,
@@ -94,17 +97,42 @@ export async function runPreview1(
       stderr: stderrFd,
       returnOnExit: true,
     });
-    const guest: { memory?: WebAssembly.Memory } = {};
-    const mem = () => {
-      if (!guest.memory) throw new WebAssembly.RuntimeError("ironclaw: the module exports no memory");
-      return guest.memory;
-    };
-    const imports = {
-      wasi_snapshot_preview1: guardWasi(
-        wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
+    return await instantiateAndStart(context, { module, wasm, wasi, readOnlyFds });
+  } finally {
+    process.emitWarning = emitWarning;
+    for (const fd of [stdoutFd, stderrFd, stdinFd]) closeSync(fd);
+  }
+}
+
+// The one runner shape, checked.
+runPreview1 satisfies AgentRunner<Preview1Options>;
+
+/** A loaded module and its WASI, ready to instantiate. */
+interface Prepared {
+  module: Preview1Module;
+  /** The module's bytes, its memories capped. */
+  wasm: Uint8Array<ArrayBuffer>;
+  wasi: WASI;
+  /** The fds of read-only preopens. */
+  readOnlyFds: number[];
+}
+
+/** Instantiates the module with the guarded WASI imports and `ironclaw`, and runs its `_start`. */
+async function instantiateAndStart(context: RunContext, prepared: Prepared): Promise<GuestOutcome> {
+  const { gate, emit } = context;
+  const { module, wasm, wasi, readOnlyFds } = prepared;
+  const guest: { memory?: WebAssembly.Memory } = {};
+  const mem = () => {
+    if (!guest.memory) throw new WebAssembly.RuntimeError("ironclaw: the module exports no memory");
+    return guest.memory;
+  };
+  const imports = {
+    wasi_snapshot_preview1: guardWasi(
+      wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
+      {
         readOnlyFds,
-        mem,
-        (call) =>
+        memory: mem,
+        onRefused: (call) =>
           emit({
             type: "gate",
             op: `wasi.${call}`,
@@ -112,50 +140,51 @@ export async function runPreview1(
             rule: call === "path_symlink" ? "fs.no-symlinks" : "fs.read-only",
             code: "ERR_CAPABILITY_DENIED",
           }),
-      ),
-      ironclaw: ironclawImports(gate, mem, emit),
-    };
-    let instance: WebAssembly.Instance;
-    try {
-      instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm), imports);
-    } catch (e) {
-      return fail(
-        "ERR_MODULE_INVALID",
-        `The module cannot be instantiated: ${(e as Error).message}`,
-        "it may import only wasi_snapshot_preview1 and ironclaw",
-      );
-    }
-    const exported = instance.exports.memory;
-    if (exported instanceof WebAssembly.Memory) guest.memory = exported;
-    const memory = guest.memory;
-    let code: number;
-    try {
-      code = wasi.start(instance) as number;
-    } catch (e) {
-      // A trap with the memory (nearly) at its cap is taken for running out of it: an allocator
-      // fails as soon as the next block does not fit, which can be a few pages short of the cap.
-      const cap = module.maxPages * WASM_PAGE;
-      const full = memory !== undefined &&
-        memory.buffer.byteLength >= cap - Math.max(2 * 1024 * 1024, cap / 8);
-      if (full) {
-        return {
-          state: "oom",
-          output: null,
-          error: {
-            code: "ERR_MEMORY",
-            message: `The agent ran out of WebAssembly memory (${module.maxPages / 16} MiB)`,
-            hint: "raise [limits] memory_mb in the manifest",
-          },
-        };
-      }
-      return fail("ERR_AGENT_TRAP", `The agent trapped: ${(e as Error).message}`, "");
-    }
-    if (code !== 0) return fail("ERR_AGENT", `The agent exited with code ${code}`, "");
-    return { state: "ok", output: null, error: null };
-  } finally {
-    process.emitWarning = emitWarning;
-    for (const fd of [stdoutFd, stderrFd, stdinFd]) closeSync(fd);
+      },
+    ),
+    ironclaw: ironclawImports(gate, mem, emit),
+  };
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm), imports);
+  } catch (e) {
+    return fail(
+      "ERR_MODULE_INVALID",
+      `The module cannot be instantiated: ${(e as Error).message}`,
+      "it may import only wasi_snapshot_preview1 and ironclaw",
+    );
   }
+  const exported = instance.exports.memory;
+  if (exported instanceof WebAssembly.Memory) guest.memory = exported;
+  let code: number;
+  try {
+    code = wasi.start(instance) as number;
+  } catch (e) {
+    return trapOutcome(e, guest.memory, module.maxPages);
+  }
+  if (code !== 0) return fail("ERR_AGENT", `The agent exited with code ${code}`, "");
+  return { state: "ok", output: null, error: null };
+}
+
+/** How a module that trapped ended: out of memory when its memory is (nearly) at its cap, else a trap. */
+function trapOutcome(e: unknown, memory: WebAssembly.Memory | undefined, maxPages: number): GuestOutcome {
+  // A trap with the memory (nearly) at its cap is taken for running out of it: an allocator
+  // fails as soon as the next block does not fit, which can be a few pages short of the cap.
+  const cap = maxPages * WASM_PAGE;
+  const full = memory !== undefined &&
+    memory.buffer.byteLength >= cap - Math.max(2 * 1024 * 1024, cap / 8);
+  if (full) {
+    return {
+      state: "oom",
+      output: null,
+      error: {
+        code: "ERR_MEMORY",
+        message: `The agent ran out of WebAssembly memory (${maxPages / 16} MiB)`,
+        hint: "raise [limits] memory_mb in the manifest",
+      },
+    };
+  }
+  return fail("ERR_AGENT_TRAP", `The agent trapped: ${(e as Error).message}`, "");
 }
 
 function fail(code: string, message: string, hint: string): GuestOutcome {

@@ -40,21 +40,28 @@ const FD_WRITES: Record<string, number[]> = {
   fd_fdstat_set_flags: [0],
 };
 
+/** What {@linkcode guardWasi} keeps read-only, and where it reports refusals. */
+export interface WasiGuardOptions {
+  /** The fds of the read-only preopens (3, 4, ... in preopen order). */
+  readOnlyFds: readonly number[];
+  /** The guest's memory, once instantiated. */
+  memory: () => WebAssembly.Memory;
+  /** Told of each refused call, for the record. */
+  onRefused: (call: string) => void;
+}
+
 /**
  * Wraps WASI imports so that the given preopen fds, and every fd opened from them, stay read-only,
  * and no symbolic link can be made.
  *
  * @param wasi The `wasiImport` object of a node:wasi instance.
- * @param readOnlyFds The fds of the read-only preopens (3, 4, ... in preopen order).
- * @param memory The guest's memory, once instantiated.
- * @param onRefused Told of each refused call, for the record.
+ * @param guard The fds of the read-only preopens (`readOnlyFds`: 3, 4, ... in preopen order), the guest's
+ *   memory once instantiated (`memory`), and who is told of each refused call, for the record (`onRefused`).
  * @returns The wrapped import object.
  */
 export function guardWasi(
   wasi: Record<string, WasiFn>,
-  readOnlyFds: readonly number[],
-  memory: () => WebAssembly.Memory,
-  onRefused: (call: string) => void,
+  { readOnlyFds, memory, onRefused }: WasiGuardOptions,
 ): Record<string, WasiFn> {
   const ro = new Set(readOnlyFds);
   const out: Record<string, WasiFn> = { ...wasi };

@@ -9,13 +9,12 @@
  */
 
 import type { Policy } from "../../capabilities/policy.ts";
-import type { HostGate } from "../gate/mod.ts";
 import type { ChatMessage } from "../../protocol/model_types.ts";
-import type { RunEvent } from "../../protocol/protocol.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
 import { callTool, cap, type LoopTool, toolsFor } from "./tools.ts";
 import type { CodeSession, CodeSessionOptions, CodeStepResult } from "../codeact/session.ts";
+import type { AgentRunner, RunContext } from "../runner.ts";
 
 /** Finds the first fenced code block of the language, or undefined. */
 export function codeBlock(text: string, language: "javascript" | "python"): string | undefined {
@@ -61,29 +60,29 @@ function observation(r: CodeStepResult, deadlineS: number): string {
   return cap(parts.length ? parts.join("\n") : "(no output)");
 }
 
+/** What a CodeAct run needs besides the {@linkcode RunContext}. */
+export interface CodeActOptions {
+  /** Makes the interpreter (QuickJS or Pyodide). */
+  makeSession: (options: CodeSessionOptions) => Promise<CodeSession>;
+}
+
 /**
- * Runs the CodeAct loop on a task.
+ * Runs the CodeAct loop on the context's task: an {@linkcode AgentRunner}
+ * with {@linkcode CodeActOptions}.
  *
- * @param policy The run's Policy.
- * @param task The user's task.
- * @param gate The run's host gate.
- * @param emit Where step events go.
- * @param makeSession Makes the interpreter (QuickJS or Pyodide).
+ * @param context The run: its Policy, task, host gate, and where step events go.
+ * @param options The interpreter's factory.
  * @returns How the loop ended.
  */
-export async function runCodeAct(
-  policy: Policy,
-  task: string,
-  gate: HostGate,
-  emit: (e: RunEvent) => void,
-  makeSession: (options: CodeSessionOptions) => Promise<CodeSession>,
-): Promise<GuestOutcome> {
+export async function runCodeAct(context: RunContext, options: CodeActOptions): Promise<GuestOutcome> {
+  const { policy, task, gate, emit } = context;
+  const { makeSession } = options;
   const language = policy.agent.language === "python" ? "python" : "javascript";
   const tools = toolsFor(policy);
   const bridged: CodeSessionOptions["tools"] = {};
   for (const tool of tools) {
     bridged[tool.spec.name] = async (args) => {
-      const result = await callTool(gate, tool, (args ?? {}) as Record<string, unknown>);
+      const result = await callTool(gate, { tool, args: (args ?? {}) as Record<string, unknown> });
       emit({ type: "tool", tool: tool.spec.name, ok: result.ok, observation: result.text.slice(0, 500) });
       if (!result.ok) throw new Error(result.text);
       return result.value;
@@ -135,3 +134,6 @@ export async function runCodeAct(
   }
   return outOfSteps(policy);
 }
+
+// The one runner shape, checked.
+runCodeAct satisfies AgentRunner<CodeActOptions>;

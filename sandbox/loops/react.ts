@@ -5,29 +5,21 @@
  * @module
  */
 
-import type { Policy } from "../../capabilities/policy.ts";
-import type { HostGate } from "../gate/mod.ts";
 import type { ChatMessage } from "../../protocol/model_types.ts";
-import type { RunEvent } from "../../protocol/protocol.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
+import type { AgentRunner, RunContext } from "../runner.ts";
 import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
 import { callTool, toolsFor } from "./tools.ts";
 
 /**
- * Runs the ReAct loop on a task.
+ * Runs the ReAct loop on the context's task: an {@linkcode AgentRunner} that
+ * needs no options.
  *
- * @param policy The run's Policy (instructions, limits, grants).
- * @param task The user's task.
- * @param gate The run's host gate.
- * @param emit Where step events go.
+ * @param context The run: its Policy (instructions, limits, grants), task, host gate, and where step events go.
  * @returns How the loop ended: ok with the final answer, or an error (steps or model budget used up, model failure).
  */
-export async function runReact(
-  policy: Policy,
-  task: string,
-  gate: HostGate,
-  emit: (e: RunEvent) => void,
-): Promise<GuestOutcome> {
+export async function runReact(context: RunContext): Promise<GuestOutcome> {
+  const { policy, task, gate, emit } = context;
   const tools = toolsFor(policy);
   const byName = new Map(tools.map((t) => [t.spec.name, t]));
   const messages: ChatMessage[] = [
@@ -54,7 +46,7 @@ export async function runReact(
     for (const call of calls) {
       const tool = byName.get(call.name);
       const started = performance.now();
-      const result = tool ? await callTool(gate, tool, call.arguments) : {
+      const result = tool ? await callTool(gate, { tool, args: call.arguments }) : {
         ok: false,
         text: `Error ERR_INVALID_ARGS: There is no tool "${call.name}". Hint: use one of ${
           [...byName.keys()].join(", ") || "(none)"
@@ -75,3 +67,6 @@ export async function runReact(
   }
   return outOfSteps(policy);
 }
+
+// The one runner shape, checked.
+runReact satisfies AgentRunner;

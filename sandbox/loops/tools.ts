@@ -149,11 +149,16 @@ function pluginTools(policy: Policy): LoopTool[] {
   return tools;
 }
 
-/** Calls a loop tool through the gate; the reply as the model sees it, size-capped. */
+/**
+ * Calls a loop tool through the gate.
+ *
+ * @param gate The run's gate.
+ * @param call The tool (`tool`) and the arguments the model gave it (`args`).
+ * @returns The reply as the model sees it, size-capped, and its value.
+ */
 export async function callTool(
   gate: HostGate,
-  tool: LoopTool,
-  args: Record<string, unknown>,
+  { tool, args }: { tool: LoopTool; args: Record<string, unknown> },
 ): Promise<{ ok: boolean; text: string; value: unknown }> {
   const reply: GateReply = await gate.call(tool.op, JSON.stringify(tool.toArgs(args)));
   if (reply.ok) {

@@ -29,8 +29,9 @@ export interface ErrorDetail {
   hint?: string;
 }
 
-/** The Wire of a provider's options. */
-export function wireOf(options: HttpProviderOptions, type: string, api: string): Wire {
+/** The Wire of a provider's options; `type` names the provider when the options do not, `api` is what its URL points to. */
+export function wireOf(options: HttpProviderOptions, kind: { type: string; api: string }): Wire {
+  const { type, api } = kind;
   return {
     provider: options.provider ?? type,
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
@@ -68,8 +69,9 @@ export function shapeError(w: Wire, what: string): ModelError {
   );
 }
 
-/** A tool call's arguments, from JSON text to an object. */
-export function parseArguments(w: Wire, tool: string, text: string): Record<string, unknown> {
+/** A tool call's arguments, from JSON text to an object; `tool` names the tool in errors. */
+export function parseArguments(w: Wire, call: { tool: string; text: string }): Record<string, unknown> {
+  const { tool, text } = call;
   let args: unknown;
   try {
     args = text.trim() === "" ? {} : JSON.parse(text);
@@ -88,15 +90,20 @@ export function parseArguments(w: Wire, tool: string, text: string): Record<stri
 }
 
 /**
- * POSTs `body` as JSON to `baseUrl + path` and returns the JSON answer.
+ * POSTs `body` as JSON to `baseUrl + path` and returns the JSON answer; `detail` reads an error body.
  * Rejects with the signal's reason when it aborts, and with a ModelError otherwise.
  */
 export async function postJson(
   w: Wire,
-  path: string,
-  init: { headers: Record<string, string>; body: unknown; signal: AbortSignal },
-  detail: (body: unknown) => ErrorDetail | undefined,
+  init: {
+    path: string;
+    headers: Record<string, string>;
+    body: unknown;
+    signal: AbortSignal;
+    detail: (body: unknown) => ErrorDetail | undefined;
+  },
 ): Promise<unknown> {
+  const { path, detail } = init;
   let res: Response;
   let text: string;
   try {

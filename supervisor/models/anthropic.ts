@@ -39,11 +39,10 @@ const STOP_REASONS: Record<string, string> = {
  * ```
  */
 export function anthropicProvider(options: HttpProviderOptions): Provider {
-  const w = wireOf(
-    options,
-    "anthropic",
-    "the Anthropic Messages API (such as https://api.anthropic.com, without /v1)",
-  );
+  const w = wireOf(options, {
+    type: "anthropic",
+    api: "the Anthropic Messages API (such as https://api.anthropic.com, without /v1)",
+  });
   const headers: Record<string, string> = {
     "anthropic-version": "2023-06-01",
     ...(options.apiKey ? { "x-api-key": options.apiKey } : {}),
@@ -67,7 +66,10 @@ export function anthropicProvider(options: HttpProviderOptions): Provider {
           : {}),
         ...(req.temperature === undefined ? {} : { temperature: req.temperature }),
       };
-      return fromWire(w, await postJson(w, "/v1/messages", { headers, body, signal }, errorDetail));
+      return fromWire(
+        w,
+        await postJson(w, { path: "/v1/messages", headers, body, signal, detail: errorDetail }),
+      );
     },
   };
 }

@@ -24,7 +24,10 @@ import { type ErrorDetail, isCount, isRecord, postJson, shapeError, type Wire, w
  * ```
  */
 export function ollamaProvider(options: HttpProviderOptions): Provider {
-  const w = wireOf(options, "ollama", "an Ollama server (such as http://127.0.0.1:11434, without /api)");
+  const w = wireOf(options, {
+    type: "ollama",
+    api: "an Ollama server (such as http://127.0.0.1:11434, without /api)",
+  });
   const headers: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   const detail = (body: unknown): ErrorDetail | undefined => {
     const message = isRecord(body) && typeof body.error === "string" ? body.error : undefined;
@@ -61,7 +64,7 @@ export function ollamaProvider(options: HttpProviderOptions): Provider {
         (n, m) => n + (m.role === "assistant" ? m.toolCalls?.length ?? 0 : 0),
         0,
       );
-      return fromWire(w, await postJson(w, "/api/chat", { headers, body, signal }, detail), earlier);
+      return fromWire(w, await postJson(w, { path: "/api/chat", headers, body, signal, detail }), earlier);
     },
   };
 }

@@ -32,7 +32,10 @@ import {
  * ```
  */
 export function openaiProvider(options: HttpProviderOptions): Provider {
-  const w = wireOf(options, "openai", "an OpenAI-compatible API (its URL usually ends in /v1)");
+  const w = wireOf(options, {
+    type: "openai",
+    api: "an OpenAI-compatible API (its URL usually ends in /v1)",
+  });
   const headers: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   return {
     async complete(req: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {
@@ -50,7 +53,10 @@ export function openaiProvider(options: HttpProviderOptions): Provider {
         ...(req.maxTokens === undefined ? {} : { max_tokens: req.maxTokens }),
         ...(req.temperature === undefined ? {} : { temperature: req.temperature }),
       };
-      return fromWire(w, await postJson(w, "/chat/completions", { headers, body, signal }, errorDetail));
+      return fromWire(
+        w,
+        await postJson(w, { path: "/chat/completions", headers, body, signal, detail: errorDetail }),
+      );
     },
   };
 }
@@ -96,7 +102,7 @@ function fromWire(w: Wire, body: unknown): CompletionResult {
         `choices[0].message.tool_calls[${i}] needs an id, a function.name and function.arguments`,
       );
     }
-    return { id: c.id, name: f.name, arguments: parseArguments(w, f.name, f.arguments) };
+    return { id: c.id, name: f.name, arguments: parseArguments(w, { tool: f.name, text: f.arguments }) };
   });
   const usage = body.usage;
   if (!isRecord(usage) || !isCount(usage.prompt_tokens) || !isCount(usage.completion_tokens)) {
