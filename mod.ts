@@ -35,13 +35,20 @@
 export { main, VERSION } from "./cli/main.ts";
 export type { Io } from "./cli/output.ts";
 export {
+  ERROR_CODES,
+  type ErrorCode,
+  errorCodeOf,
   type Failure,
   failureOf,
   formatIssue,
   InvalidDocumentError,
   IronclawError,
   type IronclawErrorOptions,
+  isErrorCode,
+  isIssueCode,
   type Issue,
+  ISSUE_CODES,
+  type IssueCode,
   type SourcePos,
 } from "./manifests/errors.ts";
 // The types of the policy half, which the run API's signatures use (its functions are in ./policy.ts).
@@ -62,8 +69,8 @@ export {
   type PlanOptions,
   planRun,
   type PlanSource,
+  type RunPaths,
   type RunPlan,
-  type RuntimePaths,
 } from "./supervisor/plan.ts";
 export { runAgent, type RunAgentOptions, runPlanned, type RunPlannedOptions } from "./supervisor/run.ts";
 export {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { denoNetValue } from "./net.ts";
-import type { GrantOrigin, Policy } from "./policy.ts";
+import { denoNetValue, type NetGrant } from "./net.ts";
+import type { GrantOrigin, ModuleFormat, Policy, RuntimePaths } from "./policy.ts";
 
 /** One flag of the sandbox command line and why it is there. */
 export interface FlagExplanation {
@@ -22,8 +22,37 @@ export interface FlagExplanation {
 /** A permission kind the sandbox may be granted: the `--allow-<kind>` flags and the Worker permission keys. */
 export type DenoGrantKind = "read" | "write" | "net" | "env" | "run";
 
+/**
+ * What the sandbox's Deno permissions are computed from: a Policy, or the
+ * narrowed grant a sandbox receives (whose grants name only their source, `O`).
+ */
+export interface PermissionSource<O = GrantOrigin> {
+  /** The agent's module, and its format when known at resolve time. */
+  agent: { module: string | null; moduleFormat: ModuleFormat | null };
+  /** Granted paths. */
+  fs: {
+    read: readonly { path: string; from: readonly O[] }[];
+    write: readonly { path: string; from: readonly O[] }[];
+  };
+  /** Granted network destinations. */
+  net: readonly (NetGrant & { from: readonly O[] })[];
+  /** Granted environment variables. */
+  env: readonly { name: string; from: readonly O[] }[];
+  /** Granted programs. */
+  run: { dangerous: boolean; programs: readonly { name: string; path: string | null; from: readonly O[] }[] };
+}
+
+/** Options of {@linkcode denoGrants}, {@linkcode explainDenoFlags} and {@linkcode toDenoFlags}. */
+export interface DenoFlagsOptions {
+  /**
+   * The runtime's own paths of the run, granted besides the Policy's; their
+   * module format replaces the Policy's. Default none (the Policy alone).
+   */
+  runtime?: RuntimePaths;
+}
+
 /** One grant of a Deno permission to the sandbox, and why it is there. */
-export interface DenoGrant {
+export interface DenoGrant<O = GrantOrigin> {
   /** The permission, as Deno names it (`--allow-read`, a Worker's `read`). */
   kind: DenoGrantKind;
   /** What is granted: paths, `host[:port]` values, variable names or programs; never empty. */
@@ -31,7 +60,7 @@ export interface DenoGrant {
   /** In words. */
   why: string;
   /** The manifest or plugin lines that caused it. */
-  from: readonly GrantOrigin[];
+  from: readonly O[];
 }
 
 /**
@@ -41,7 +70,9 @@ export interface DenoGrant {
  * cannot drift apart. Model hosts are never granted: the parent brokers model
  * calls; `run` only when the Policy is dangerous; never `sys`, `ffi` or `import`.
  *
- * @param policy A resolved Policy.
+ * @typeParam O Where a grant came from: a Policy's {@linkcode GrantOrigin}, or a narrowed grant's source.
+ * @param policy A resolved Policy, or a sandbox's narrowed grant.
+ * @param options The runtime's own paths of the run.
  * @returns The grants, each with at least one value.
  * @example
  * ```ts
@@ -54,18 +85,22 @@ export interface DenoGrant {
  * if (grants[0]?.kind !== "read" || grants[0].values[0] !== "/srv/a/a.wasm") throw new Error("unexpected");
  * ```
  */
-export function denoGrants(policy: Policy): DenoGrant[] {
-  const out: DenoGrant[] = [];
-  if (policy.runtimeRead.length > 0) {
+export function denoGrants<O = GrantOrigin>(
+  policy: PermissionSource<O>,
+  options: DenoFlagsOptions = {},
+): DenoGrant<O>[] {
+  const runtime = options.runtime ?? { read: [], write: [], moduleFormat: policy.agent.moduleFormat };
+  const out: DenoGrant<O>[] = [];
+  if (runtime.read.length > 0) {
     out.push({
       kind: "read",
-      values: policy.runtimeRead,
+      values: runtime.read,
       why: "the runtime's own read-only assets",
       from: [],
     });
   }
   // Write implies read: the host gate must resolve symlinks under a write grant before it writes there.
-  const readPaths: { path: string; from: readonly GrantOrigin[] }[] = [];
+  const readPaths: { path: string; from: readonly O[] }[] = [];
   for (const g of [...policy.fs.read, ...policy.fs.write]) {
     if (!readPaths.some((r) => r.path === g.path)) readPaths.push(g);
   }
@@ -83,16 +118,16 @@ export function denoGrants(policy: Policy): DenoGrant[] {
       from: readPaths.flatMap((g) => g.from),
     });
   }
-  if (policy.runtimeWrite.length > 0) {
+  if (runtime.write.length > 0) {
     out.push({
       kind: "write",
-      values: policy.runtimeWrite,
+      values: runtime.write,
       why: "the runtime's own files of this run (the pipes that carry a WASI guest's output)",
       from: [],
     });
   }
-  const writePaths: { path: string; from: readonly GrantOrigin[] }[] = [...policy.fs.write];
-  const preopenOnly = policy.agent.moduleFormat === "preview1"
+  const writePaths: { path: string; from: readonly O[] }[] = [...policy.fs.write];
+  const preopenOnly = runtime.moduleFormat === "preview1"
     ? policy.fs.read.filter((r) => !writePaths.some((w) => w.path === r.path))
     : [];
   if (writePaths.length > 0) {
@@ -147,6 +182,7 @@ export function denoGrants(policy: Policy): DenoGrant[] {
  * Model hosts are never in `--allow-net`: the parent brokers model calls.
  *
  * @param policy A resolved Policy.
+ * @param options The runtime's own paths of the run.
  * @returns The flags with their reasons.
  * @example
  * ```ts
@@ -159,7 +195,7 @@ export function denoGrants(policy: Policy): DenoGrant[] {
  * if (flags[0]?.flag !== "--no-prompt") throw new Error("unexpected");
  * ```
  */
-export function explainDenoFlags(policy: Policy): FlagExplanation[] {
+export function explainDenoFlags(policy: Policy, options: DenoFlagsOptions = {}): FlagExplanation[] {
   return [
     { flag: "--no-prompt", why: "always: a permission not granted is refused, never asked for", from: [] },
     { flag: "--cached-only", why: "always: no code is downloaded, so no remote import can run", from: [] },
@@ -173,7 +209,7 @@ export function explainDenoFlags(policy: Policy): FlagExplanation[] {
       why: `JS heap capped at limits.memory_mb = ${policy.limits.memoryMb} MiB`,
       from: policy.limitOrigins.memoryMb ? [policy.limitOrigins.memoryMb] : [],
     },
-    ...denoGrants(policy).map((g) => ({
+    ...denoGrants(policy, options).map((g) => ({
       flag: `--allow-${g.kind}=${g.values.join(",")}`,
       why: g.why,
       from: g.from,
@@ -182,9 +218,11 @@ export function explainDenoFlags(policy: Policy): FlagExplanation[] {
 }
 
 /**
- * The exact permission flags of the sandbox process for a Policy.
+ * The exact permission flags of the sandbox process for a Policy, and the
+ * runtime's own paths of the run when given.
  *
  * @param policy A resolved Policy.
+ * @param options The runtime's own paths of the run.
  * @returns The flags, in order.
  * @example
  * ```ts
@@ -195,8 +233,12 @@ export function explainDenoFlags(policy: Policy): FlagExplanation[] {
  * const m = parseManifest(`[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\n`, { path: "/srv/a/agent.toml" });
  * const flags = toDenoFlags(resolvePolicy(m, defaultRuntimeConfig("/srv")));
  * if (flags.includes("-A") || !flags.includes("--allow-read=/srv/a/a.wasm")) throw new Error("unexpected");
+ * const run = toDenoFlags(resolvePolicy(m, defaultRuntimeConfig("/srv")), {
+ *   runtime: { read: ["/var/cache/x"], write: [], moduleFormat: "component" },
+ * });
+ * if (!run.includes("--allow-read=/var/cache/x")) throw new Error("unexpected");
  * ```
  */
-export function toDenoFlags(policy: Policy): string[] {
-  return explainDenoFlags(policy).map((f) => f.flag);
+export function toDenoFlags(policy: Policy, options: DenoFlagsOptions = {}): string[] {
+  return explainDenoFlags(policy, options).map((f) => f.flag);
 }

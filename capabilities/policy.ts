@@ -5,7 +5,6 @@
  * @module
  */
 
-import { posix } from "node:path";
 import {
   type Manifest,
   type ManifestAgent,
@@ -22,6 +21,20 @@ import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
 
 /** A WebAssembly component, or a WASI preview1 core module. */
 export type ModuleFormat = "component" | "preview1";
+
+/**
+ * The runtime's own paths of one run, kept apart from the Policy (which holds
+ * only what the manifest and its plugins grant): what the sandbox reads and
+ * writes besides the agent's grants, and what its module turned out to be.
+ */
+export interface RuntimePaths {
+  /** Read-only paths of the runtime (its sandbox entry, a component's cache folder, Pyodide, plugin files). */
+  read: readonly string[];
+  /** Paths of the runtime the sandbox writes for this run (a WASI guest's output pipes, plugin data). */
+  write: readonly string[];
+  /** What the agent's module is (a WASI preview1 guest's folders are preopened), or null when unknown. */
+  moduleFormat: ModuleFormat | null;
+}
 
 /** Where a grant came from: the manifest, or a plugin it uses. */
 export interface GrantOrigin extends SourcePos {
@@ -175,10 +188,6 @@ export interface Policy {
   limits: PolicyLimits;
   /** Limits as written, with where: `limits.memory_mb` and so on. */
   limitOrigins: Readonly<Record<keyof PolicyLimits, GrantOrigin | null>>;
-  /** Read-only assets of the runtime itself (its sandbox entry, WebAssembly hosts). */
-  runtimeRead: readonly string[];
-  /** Paths of the runtime itself the sandbox writes for this run (the pipes of a WASI guest's output). */
-  runtimeWrite: readonly string[];
   /** Grants allowed that deserve a second look. */
   warnings: readonly PolicyWarning[];
 }
@@ -239,10 +248,6 @@ export interface ResolvePolicyOptions {
   findProgram?: (name: string) => string | undefined;
   /** Plugins found in the plugin directory, by name. */
   plugins?: Readonly<Record<string, PluginGrants>>;
-  /** Read-only assets of the runtime to grant the sandbox. */
-  runtimeRead?: readonly string[];
-  /** Paths of the runtime the sandbox writes for this run. */
-  runtimeWrite?: readonly string[];
   /**
    * What the agent's module is, read from its first bytes by the caller: a WASI
    * preview1 guest's folders are preopened, which needs write access at the process layer.
@@ -272,7 +277,7 @@ interface Source {
  *
  * @param manifest A parsed manifest.
  * @param config The runtime config in force.
- * @param options Home folder, symlink and program resolvers, plugin index, runtime assets.
+ * @param options Home folder, symlink and program resolvers, plugin index, the module's format.
  * @returns The frozen Policy.
  * @throws {InvalidDocumentError} With every refused grant, each at its line.
  * @example
@@ -651,8 +656,6 @@ export function resolvePolicy(
     plugins,
     limits,
     limitOrigins,
-    runtimeRead: [...(options.runtimeRead ?? [])].map((p) => posix.normalize(p)),
-    runtimeWrite: [...(options.runtimeWrite ?? [])].map((p) => posix.normalize(p)),
     warnings,
   });
 }
@@ -733,34 +736,4 @@ export function checkManifest(
     }
   }
   throw new InvalidDocumentError(issues);
-}
-
-/**
- * A copy of a Policy with the runtime's own paths of one run added (a
- * prepared module's cache folder, the pipes of a guest's output) and the
- * module's format set. The grants stay as they are.
- *
- * @param policy A resolved Policy.
- * @param extra The runtime paths of this run, and the module's format.
- * @returns A new frozen Policy.
- * @example
- * ```ts
- * import { parseManifest } from "../manifests/agent_manifest.ts";
- * import { defaultRuntimeConfig } from "../manifests/runtime_config.ts";
- * import { resolvePolicy, withRuntimePaths } from "./policy.ts";
- * const p = resolvePolicy(parseManifest(`[agent]\nname = "a"\nkind = "wasm"\nmodule = "a.wasm"\n`, { path: "/srv/a/agent.toml" }), defaultRuntimeConfig("/srv"));
- * const q = withRuntimePaths(p, { read: ["/var/cache/x"], write: [], moduleFormat: "component" });
- * if (q.runtimeRead.at(-1) !== "/var/cache/x" || !Object.isFrozen(q)) throw new Error();
- * ```
- */
-export function withRuntimePaths(
-  policy: Policy,
-  extra: { read: readonly string[]; write: readonly string[]; moduleFormat: ModuleFormat | null },
-): Policy {
-  return deepFreeze({
-    ...policy,
-    agent: { ...policy.agent, moduleFormat: extra.moduleFormat },
-    runtimeRead: [...policy.runtimeRead, ...extra.read],
-    runtimeWrite: [...policy.runtimeWrite, ...extra.write],
-  });
 }

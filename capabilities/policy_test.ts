@@ -125,7 +125,9 @@ Deno.test("toDenoFlags() maps each capability kind", async (t) => {
     );
   });
   await t.step("runtime assets are a separate read flag", () => {
-    const flags = toDenoFlags(policyOf("", { runtimeRead: ["/opt/ironclaw/runtime"] }));
+    const flags = toDenoFlags(policyOf(""), {
+      runtime: { read: ["/opt/ironclaw/runtime"], write: [], moduleFormat: null },
+    });
     assert.ok(flags.includes("--allow-read=/opt/ironclaw/runtime"));
     assert.ok(flags.includes("--allow-read=/srv/t/t.wasm"));
   });

@@ -1,4 +1,4 @@
-import type { Failure } from "../manifests/errors.ts";
+import type { Failure, IssueCode } from "../manifests/errors.ts";
 
 /**
  * The outcome of checking one grant: the value (perhaps with a warning), or
@@ -6,7 +6,7 @@ import type { Failure } from "../manifests/errors.ts";
  */
 export type Checked<T> =
   | { ok: true; value: T; warning?: string }
-  | { ok: false; code: string; message: string; hint: string };
+  | { ok: false; code: IssueCode; message: string; hint: string };
 
 /**
  * A refusal.
@@ -14,6 +14,6 @@ export type Checked<T> =
  * @param failure Its stable code, its message and the hint that says what to change.
  * @returns The refused {@linkcode Checked}.
  */
-export function refuse(failure: Failure): Extract<Checked<never>, { ok: false }> {
+export function refuse(failure: Failure & { code: IssueCode }): Extract<Checked<never>, { ok: false }> {
   return { ok: false, code: failure.code, message: failure.message, hint: failure.hint };
 }

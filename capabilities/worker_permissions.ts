@@ -6,8 +6,12 @@
  * @module
  */
 
-import { type DenoGrantKind, denoGrants } from "./deno_flags.ts";
-import type { Policy } from "./policy.ts";
+import {
+  type DenoFlagsOptions,
+  type DenoGrantKind,
+  denoGrants,
+  type PermissionSource,
+} from "./deno_flags.ts";
 
 /**
  * A Worker's `deno.permissions` with every key spelled out: a key left out of
@@ -40,7 +44,8 @@ export interface WorkerPermissions {
  * (repeated `--allow-read` flags add up the same way), and `false` for every
  * kind the Policy does not grant.
  *
- * @param policy A resolved Policy.
+ * @param policy A resolved Policy, or a sandbox's narrowed grant.
+ * @param options The runtime's own paths of the run.
  * @returns Every permission key, none inherited.
  * @example
  * ```ts
@@ -53,8 +58,11 @@ export interface WorkerPermissions {
  * if (p.read === false || p.read[0] !== "/srv/a/a.wasm" || p.net !== false) throw new Error("unexpected");
  * ```
  */
-export function toWorkerPermissions(policy: Policy): WorkerPermissions {
-  const grants = denoGrants(policy);
+export function toWorkerPermissions(
+  policy: PermissionSource<unknown>,
+  options: DenoFlagsOptions = {},
+): WorkerPermissions {
+  const grants = denoGrants(policy, options);
   const of = (kind: DenoGrantKind): string[] | false => {
     const values = [...new Set(grants.filter((g) => g.kind === kind).flatMap((g) => g.values))];
     return values.length > 0 ? values : false;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { parseManifest } from "../manifests/agent_manifest.ts";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
-import { type Policy, resolvePolicy, type ResolvePolicyOptions, withRuntimePaths } from "./policy.ts";
-import { toDenoFlags } from "./deno_flags.ts";
+import { type Policy, resolvePolicy, type ResolvePolicyOptions } from "./policy.ts";
+import { type DenoFlagsOptions, toDenoFlags } from "./deno_flags.ts";
 import { toWorkerPermissions, type WorkerPermissions } from "./worker_permissions.ts";
 
 const CONFIG = parseRuntimeConfig(
@@ -21,9 +21,9 @@ function policyOf(body: string, options: ResolvePolicyOptions = {}, head = 'modu
 const KEYS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
 
 /** What the process flags grant, kind by kind, the values of repeated flags added up in order. */
-function grantedByFlags(policy: Policy): Record<string, string[] | false> {
+function grantedByFlags(policy: Policy, options: DenoFlagsOptions): Record<string, string[] | false> {
   const out: Record<string, string[] | false> = Object.fromEntries(KEYS.map((k) => [k, false]));
-  for (const flag of toDenoFlags(policy)) {
+  for (const flag of toDenoFlags(policy, options)) {
     const m = /^--allow-([a-z]+)=(.*)$/.exec(flag);
     if (!m) continue;
     const values = (out[m[1]!] || []) as string[];
@@ -33,7 +33,12 @@ function grantedByFlags(policy: Policy): Record<string, string[] | false> {
   return out;
 }
 
-const CASES: { name: string; policy: () => Policy; expect: Partial<WorkerPermissions> }[] = [
+const CASES: {
+  name: string;
+  policy: () => Policy;
+  options?: DenoFlagsOptions;
+  expect: Partial<WorkerPermissions>;
+}[] = [
   {
     name: "nothing granted: only the module is readable",
     policy: () => policyOf(""),
@@ -54,22 +59,20 @@ const CASES: { name: string; policy: () => Policy; expect: Partial<WorkerPermiss
   },
   {
     name: "runtime paths of a component come first",
-    policy: () =>
-      withRuntimePaths(policyOf(`[capabilities.fs]\nread = ["notes"]\n`), {
-        read: ["/cache/component"],
-        write: [],
-        moduleFormat: "component",
-      }),
+    policy: () => policyOf(`[capabilities.fs]\nread = ["notes"]\n`),
+    options: { runtime: { read: ["/cache/component"], write: [], moduleFormat: "component" } },
     expect: { read: ["/cache/component", "/srv/t/notes", "/srv/t/t.wasm"], write: false },
   },
   {
     name: "a WASI module's read grants are writable to be preopened, as with the flags",
-    policy: () =>
-      withRuntimePaths(policyOf(`[capabilities.fs]\nread = ["notes"]\nwrite = ["out"]\n`), {
+    policy: () => policyOf(`[capabilities.fs]\nread = ["notes"]\nwrite = ["out"]\n`),
+    options: {
+      runtime: {
         read: ["/dev/null"],
         write: ["/state/pipes/1/stdout", "/state/pipes/1/stderr"],
         moduleFormat: "preview1",
-      }),
+      },
+    },
     expect: {
       read: ["/dev/null", "/srv/t/notes", "/srv/t/out", "/srv/t/t.wasm"],
       write: ["/state/pipes/1/stdout", "/state/pipes/1/stderr", "/srv/t/out", "/srv/t/notes"],
@@ -122,11 +125,11 @@ Deno.test("toWorkerPermissions() grants exactly what the process flags grant", a
   for (const c of CASES) {
     await t.step(c.name, () => {
       const policy = c.policy();
-      const perms = toWorkerPermissions(policy);
+      const perms = toWorkerPermissions(policy, c.options);
       for (const [key, value] of Object.entries(c.expect)) {
         assert.deepEqual(perms[key as keyof WorkerPermissions], value, key);
       }
-      assert.deepEqual({ ...perms }, grantedByFlags(policy));
+      assert.deepEqual({ ...perms }, grantedByFlags(policy, c.options ?? {}));
     });
   }
 });
@@ -134,7 +137,7 @@ Deno.test("toWorkerPermissions() grants exactly what the process flags grant", a
 Deno.test("toWorkerPermissions() spells out every key, and none inherits", async (t) => {
   for (const c of CASES) {
     await t.step(c.name, () => {
-      const perms = toWorkerPermissions(c.policy());
+      const perms = toWorkerPermissions(c.policy(), c.options);
       assert.deepEqual(Object.keys(perms).sort(), [...KEYS].sort());
       for (const key of KEYS) {
         const value: unknown = perms[key];

@@ -8,7 +8,7 @@ import type { Manifest } from "../manifests/agent_manifest.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
-import { PLACEHOLDER_RUN_ID, planRun } from "../supervisor/plan.ts";
+import { PLACEHOLDER_RUN_ID, planRun, type RunPlan } from "../supervisor/plan.ts";
 import { preparingProgress } from "./run.ts";
 import {
   COMMON_OPTIONS,
@@ -85,16 +85,16 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     const preparing = preparingProgress(io, json);
     const plan = await planRun(manifest, config, { check: true, onProgress: preparing.onProgress })
       .finally(preparing.stop);
-    const { policy, sandboxPolicy, command } = plan;
+    const { policy } = plan;
     const warnings = [...policy.warnings, ...await missingPaths(policy, plan.manifest, pathExists)];
     logger("check").debug("Resolved the policy of {agent} under {config}", {
       agent: policy.agent.name,
       config: config.file,
     });
     if (json) {
-      io.out(JSON.stringify(checkJson(sandboxPolicy, config.file, command, warnings)) + "\n");
+      io.out(JSON.stringify(checkJson(plan, config.file, warnings)) + "\n");
     } else {
-      io.out(checkText(sandboxPolicy, config.file, command, warnings, io));
+      io.out(checkText(plan, config.file, warnings, io));
     }
     return 0;
   } catch (e) {
@@ -158,11 +158,12 @@ async function pathExists(path: string): Promise<boolean> {
 }
 
 function checkJson(
-  policy: Policy,
+  plan: Pick<RunPlan, "policy" | "paths" | "command">,
   configFile: string,
-  command: readonly string[],
   warnings: readonly PolicyWarning[],
 ): Record<string, unknown> {
+  const { policy, command } = plan;
+  const explained = explainDenoFlags(policy, { runtime: plan.paths });
   const origin = (o: GrantOrigin) => ({
     source: o.source,
     file: o.file,
@@ -207,19 +208,19 @@ function checkJson(
     },
     limits: policy.limits,
     command,
-    flags: explainDenoFlags(policy).map((f) => f.flag),
-    explain: explainDenoFlags(policy).map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
+    flags: explained.map((f) => f.flag),
+    explain: explained.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
     warnings: warnings.map((w) => ({ message: w.message, ...origin(w.at) })),
   };
 }
 
 function checkText(
-  policy: Policy,
+  plan: Pick<RunPlan, "policy" | "paths" | "command">,
   configFile: string,
-  command: readonly string[],
   warnings: readonly PolicyWarning[],
   io: Io,
 ): string {
+  const { policy, command } = plan;
   const s = styles(io);
   const lines: string[] = [];
   const a = policy.agent;
@@ -290,7 +291,7 @@ function checkText(
     );
   }
   lines.push("", s.bold("Why each flag"));
-  for (const f of explainDenoFlags(policy)) {
+  for (const f of explainDenoFlags(policy, { runtime: plan.paths })) {
     const from = f.from.length
       ? ` ${s.dim(`(${[...new Set(f.from.map((o) => where(o)))].join(", ")})`)}`
       : "";

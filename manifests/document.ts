@@ -1,7 +1,7 @@
 /** Reading a TOML document against a schema, with a position for every problem. */
 
 import { parse, TomlError } from "smol-toml";
-import { InvalidDocumentError, type Issue, type SourcePos } from "./errors.ts";
+import { InvalidDocumentError, type Issue, type IssueCode, type SourcePos } from "./errors.ts";
 import { formatKeyPath, type KeyPath, type LineCol, locateKeys } from "./_locate.ts";
 import { type Node, validate } from "./schema.ts";
 
@@ -18,7 +18,7 @@ export interface Document<T> {
   /** Issues found so far (by the schema); callers add their own, then call {@linkcode finish}. */
   issues: Issue[];
   /** Turns a raw issue into a positioned one. */
-  issue(code: string, message: string, hint: string, path: KeyPath): void;
+  issue(code: IssueCode, message: string, hint: string, path: KeyPath): void;
   /** Throws {@linkcode InvalidDocumentError} when any issue was recorded. */
   finish(): void;
 }
@@ -36,7 +36,7 @@ export interface Document<T> {
 export function readDocument<T>(source: { text: string; file: string }, schema: Node): Document<T> {
   const file = source.file;
   let text = source.text;
-  const fail = (code: string, message: string, hint: string, pos: LineCol) => {
+  const fail = (code: IssueCode, message: string, hint: string, pos: LineCol) => {
     throw new InvalidDocumentError([{ code, message, hint, pos: { file, ...pos, key: "" } }]);
   };
   if (text.length > MAX_DOCUMENT) {

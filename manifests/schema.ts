@@ -4,6 +4,7 @@
  */
 
 import type { KeyPath } from "./_locate.ts";
+import type { IssueCode } from "./errors.ts";
 
 /** Common fields of every schema node. */
 interface NodeBase {
@@ -100,7 +101,7 @@ export type Node =
 
 /** A problem found by {@linkcode validate}, before it gets a file position. */
 export interface RawIssue {
-  code: string;
+  code: IssueCode;
   message: string;
   hint: string;
   path: KeyPath;
@@ -125,7 +126,7 @@ export function validate(node: Node, value: unknown): { value: unknown; issues: 
 
 /** {@linkcode validate} at `path`, pushing problems to `issues`. */
 function check(node: Node, value: unknown, path: KeyPath, issues: RawIssue[]): unknown {
-  const push = (code: string, message: string, hint: string, at: KeyPath = path) =>
+  const push = (code: IssueCode, message: string, hint: string, at: KeyPath = path) =>
     issues.push({ code, message, hint, path: at });
   switch (node.type) {
     case "string": {

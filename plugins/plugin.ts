@@ -10,6 +10,8 @@
  * @module
  */
 
+import type { ErrorCode } from "../manifests/errors.ts";
+
 /** The plugin's logger: lines go to the run's record. */
 export interface PluginLogger {
   /** Writes a debug line. */
@@ -38,7 +40,7 @@ export interface PluginGate {
 /** A refusal or failure of the gate, as a plugin sees it. */
 export class PluginGateError extends Error {
   /** The gate's code, such as `ERR_CAPABILITY_DENIED`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** What to change. */
   readonly hint: string;
   /**
@@ -48,7 +50,7 @@ export class PluginGateError extends Error {
    * @param message What happened.
    * @param hint What to change.
    */
-  constructor(code: string, message: string, hint: string) {
+  constructor(code: ErrorCode, message: string, hint: string) {
     super(message);
     this.name = "PluginGateError";
     this.code = code;

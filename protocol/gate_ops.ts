@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Policy } from "../capabilities/policy.ts";
+import type { EnforcedGrant } from "./grant.ts";
 import {
   arrayOf,
   BOOLEAN,
@@ -52,8 +52,8 @@ export interface GateOpSpec {
   readonly args: Fields;
   /** The shape of its result. */
   readonly result: Shape;
-  /** Whether a Policy grants the op at all. */
-  readonly granted: (policy: Policy) => boolean;
+  /** Whether a Policy (or a sandbox's grant) grants the op at all. */
+  readonly granted: (policy: EnforcedGrant) => boolean;
 }
 
 const path = (what: string) => required(STRING, `The ${what}, relative to the manifest's folder`);
@@ -69,7 +69,7 @@ export const GATE_OPS = {
     description: "Reads a file (at most 8 MiB) inside a read or write grant",
     args: { path: path("file"), encoding: encoding("How the data comes back") },
     result: objectOf({ data: required(STRING, "The file's text, or its bytes in base64") }),
-    granted: (p: Policy): boolean => p.fs.read.length > 0 || p.fs.write.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.fs.read.length > 0 || p.fs.write.length > 0,
   },
   "fs.write": {
     family: "fs",
@@ -83,7 +83,7 @@ export const GATE_OPS = {
       append: optional(BOOLEAN, "Add to the end instead of replacing"),
     },
     result: objectOf({ bytes: required(NUMBER, "The bytes written") }),
-    granted: (p: Policy): boolean => p.fs.write.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.fs.write.length > 0,
   },
   "fs.list": {
     family: "fs",
@@ -101,7 +101,7 @@ export const GATE_OPS = {
         "The folder's entries",
       ),
     }),
-    granted: (p: Policy): boolean => p.fs.read.length > 0 || p.fs.write.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.fs.read.length > 0 || p.fs.write.length > 0,
   },
   "http.fetch": {
     family: "net",
@@ -119,7 +119,7 @@ export const GATE_OPS = {
       headers: required(recordOf(STRING), "The response headers"),
       body: required(STRING, "The response body (at most 8 MiB)"),
     }),
-    granted: (p: Policy): boolean => p.net.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.net.length > 0,
   },
   "proc.run": {
     family: "proc",
@@ -136,7 +136,7 @@ export const GATE_OPS = {
       stdout: required(STRING, "Its standard output (at most 1 MiB)"),
       stderr: required(STRING, "Its standard error (at most 1 MiB)"),
     }),
-    granted: (p: Policy): boolean => p.run.dangerous && p.run.programs.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.run.dangerous && p.run.programs.length > 0,
   },
   "env.get": {
     family: "env",
@@ -145,7 +145,7 @@ export const GATE_OPS = {
     description: "Reads a granted environment variable",
     args: { name: required(STRING, "The variable") },
     result: objectOf({ value: required(nullable(STRING), "Its value, null when unset") }),
-    granted: (p: Policy): boolean => p.env.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.env.length > 0,
   },
   "model.complete": {
     family: "model",
@@ -160,7 +160,7 @@ export const GATE_OPS = {
       temperature: optional(NUMBER, "Sampling temperature, 0 to 2"),
     },
     result: named("CompletionResult"),
-    granted: (p: Policy): boolean => p.model !== null,
+    granted: (p: EnforcedGrant): boolean => p.model !== null,
   },
   "tool.call": {
     family: "tool",
@@ -172,7 +172,7 @@ export const GATE_OPS = {
       input: optional(UNKNOWN, "The tool's input"),
     },
     result: objectOf({ output: required(UNKNOWN, "What the tool answered") }),
-    granted: (p: Policy): boolean => p.plugins.length > 0,
+    granted: (p: EnforcedGrant): boolean => p.plugins.length > 0,
   },
 } as const satisfies Record<string, GateOpSpec>;
 
@@ -244,7 +244,7 @@ export function unknownOpHint(): string {
  * @param op The op.
  * @returns True when the op can succeed for some arguments.
  */
-export function isOpGranted(policy: Policy, op: GateOpName): boolean {
+export function isOpGranted(policy: EnforcedGrant, op: GateOpName): boolean {
   return GATE_OPS[op].granted(policy);
 }
 
@@ -256,6 +256,6 @@ export function isOpGranted(policy: Policy, op: GateOpName): boolean {
  * @param policy The Policy.
  * @returns True when some granted op waits.
  */
-export function componentWaits(policy: Policy): boolean {
+export function componentWaits(policy: EnforcedGrant): boolean {
   return GATE_OP_NAMES.some((op) => GATE_OPS[op].waits && GATE_OPS[op].granted(policy));
 }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { ErrorCode } from "../manifests/errors.ts";
+
 /** A tool the model may call: a name, a description and a JSON Schema of its arguments. */
 export interface ToolSpec {
   /** Letters, digits and `_` only (every provider accepts that). */
@@ -65,15 +67,8 @@ export interface CompletionResult {
   model: string;
 }
 
-/** Error codes of the model broker. */
-export type ModelErrorCode =
-  | "ERR_MODEL_AUTH" // 401/403: the key is missing or wrong
-  | "ERR_MODEL_NOT_FOUND" // 404, or the provider does not know the model
-  | "ERR_MODEL_UNREACHABLE" // connection refused, DNS, TLS
-  | "ERR_MODEL_TIMEOUT" // no answer within the provider's timeout_s
-  | "ERR_MODEL_RESPONSE" // malformed JSON, or JSON of the wrong shape
-  | "ERR_MODEL_RATE_LIMIT" // 429 after every retry
-  | "ERR_MODEL_SERVER" // 5xx after every retry
-  | "ERR_MODEL_REQUEST" // another 4xx: the request was refused
-  | "ERR_MODEL_BUDGET" // max_calls or max_tokens of the manifest used up
-  | "ERR_MODEL_SCRIPT"; // a scripted transcript ran out or does not match
+/**
+ * Error codes of the model broker: the `ERR_MODEL_*` codes of
+ * {@linkcode ErrorCode} (their meanings are in `ERROR_CODES`).
+ */
+export type ModelErrorCode = Extract<ErrorCode, `ERR_MODEL_${string}`>;

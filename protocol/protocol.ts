@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Policy } from "../capabilities/policy.ts";
-import { IronclawError } from "../manifests/errors.ts";
+import type { SandboxGrant } from "./grant.ts";
+import { IronclawError, isErrorCode } from "../manifests/errors.ts";
 import { SUPERVISOR_EVENTS } from "./events.ts";
 import type { Failure } from "../manifests/errors.ts";
 export { SUPERVISOR_EVENTS } from "./events.ts";
@@ -42,7 +42,11 @@ export interface StartMessage {
   type: "start";
   runId: string;
   task: string;
-  policy: Policy;
+  /**
+   * What the sandbox enforces: the grant the supervisor narrowed from the
+   * Policy and the run's runtime paths (`narrowGrant`), not the Policy itself.
+   */
+  policy: SandboxGrant;
   module: AgentModule | null;
   /** Test-only: the gate executes without checking, to prove the process flags hold alone. */
   gateChecks: boolean;
@@ -168,8 +172,9 @@ function parseLine(line: string): Record<string, unknown> {
   return m;
 }
 
+// The child's code must be one of ERROR_CODES: anything else is a protocol error (ERR_PROTOCOL).
 const isError = (e: unknown) =>
-  e === null || (typeof e === "object" && typeof (e as Record<string, unknown>).code === "string" &&
+  e === null || (typeof e === "object" && isErrorCode((e as Record<string, unknown>).code) &&
     typeof (e as Record<string, unknown>).message === "string");
 
 /** Parses and checks a line from the child. */
@@ -204,7 +209,7 @@ export function parseChildMessage(line: string): ChildMessage {
         throw new ProtocolError("A result's output must be a string or null");
       }
       if (!isError(m.error)) {
-        throw new ProtocolError("A result's error must be {code, message, hint} or null");
+        throw new ProtocolError("A result's error must be {code, message, hint} with a known code, or null");
       }
       return m as unknown as ResultMessage;
     default:

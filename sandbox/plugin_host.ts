@@ -8,12 +8,15 @@
  */
 
 import { join } from "node:path";
-import type { PolicyPlugin } from "../capabilities/policy.ts";
+import type { EnforcedGrant } from "../protocol/grant.ts";
 import { GateError } from "./gate/mod.ts";
 import type { RunContext } from "./runner.ts";
 import { toFileUrl } from "./file_url.ts";
 import { inputProblem } from "../plugins/json_schema.ts";
 import { type PluginContext, PluginGateError, type ToolHandler } from "../plugins/plugin.ts";
+
+/** A plugin the run uses, as its grant names it. */
+type PolicyPlugin = EnforcedGrant["plugins"][number];
 
 /**
  * Whether a plugin threw a {@linkcode PluginGateError}. Told by its name, not by
@@ -32,7 +35,7 @@ export const MAX_TOOL_RESULT = 1024 * 1024;
 /** Runs plugin tools by their qualified name (`plugin.tool`). */
 export type ToolRunner = (name: string, input: unknown) => Promise<unknown>;
 
-/** What the plugin host needs of the run: its Policy, the agent's gate, and where plugin logs go. */
+/** What the plugin host needs of the run: its grant, the agent's gate, and where plugin logs go. */
 export type PluginHostContext = Pick<RunContext, "policy" | "gate" | "emit">;
 
 /** Options of {@linkcode loadPlugins}. */

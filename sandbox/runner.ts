@@ -16,15 +16,15 @@
  * @module
  */
 
-import type { Policy } from "../capabilities/policy.ts";
+import type { EnforcedGrant } from "../protocol/grant.ts";
 import type { HostGate } from "./gate/mod.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 
-/** What every runner is given: the run's Policy, its task, its host gate and where its events go. */
+/** What every runner is given: the run's grant, its task, its host gate and where its events go. */
 export interface RunContext {
-  /** The run's Policy, frozen. */
-  readonly policy: Policy;
+  /** The run's grant as the supervisor narrowed it, frozen. */
+  readonly policy: EnforcedGrant;
   /** The user's task. */
   readonly task: string;
   /** The run's host gate: the agent's only way out. */

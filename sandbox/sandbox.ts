@@ -1,11 +1,11 @@
 /**
  * The sandbox process's entry: runs inside `deno run --no-prompt --cached-only
  * <policy flags>`, speaks the protocol on stdin/stdout, builds the host gate
- * from the Policy it is sent, and runs the agent's WebAssembly.
+ * from the grant it is sent (the Policy narrowed by the supervisor), and runs the agent's WebAssembly.
  *
  * With `--mode=worker` (a compiled binary, or `[runtime] sandbox = "worker"`)
  * the process's main thread only relays the protocol, and this same module,
- * loaded again as a Worker with the Policy's permissions, is the agent side
+ * loaded again as a Worker with the grant's permissions, is the agent side
  * (see `sandbox_worker.ts`).
  *
  * Nothing but protocol messages reaches stdout: the console is redirected into
@@ -32,7 +32,7 @@ import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
 import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
-import type { Policy } from "../capabilities/policy.ts";
+import type { EnforcedGrant } from "../protocol/grant.ts";
 
 /**
  * What this copy of the module is: the whole sandbox (process mode), the
@@ -136,7 +136,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
  * prepared module runs as a component or a preview1 module, no module as a
  * built-in loop. Each is imported only when used.
  */
-async function runnerFor(start: StartMessage, policy: Policy): Promise<AgentRunner> {
+async function runnerFor(start: StartMessage, policy: EnforcedGrant): Promise<AgentRunner> {
   const module = start.module;
   if (module?.kind === "component") {
     const { runComponent } = await import("./guests/component_host.ts");

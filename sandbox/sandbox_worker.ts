@@ -141,7 +141,7 @@ class Relay {
       worker = new Worker(this.#entry, {
         type: "module",
         name: "ironclaw-agent",
-        deno: { permissions: toWorkerPermissions(message.policy) },
+        deno: { permissions: toWorkerPermissions(message.policy, { runtime: message.policy.runtime }) },
       });
     } catch (e) {
       this.fail(`The sandbox cannot start its Worker: ${e instanceof Error ? e.message : String(e)}`);

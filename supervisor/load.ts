@@ -6,7 +6,7 @@
  */
 
 import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
-import { InvalidDocumentError, IronclawError, type Issue } from "../manifests/errors.ts";
+import { InvalidDocumentError, IronclawError, isIssueCode, type Issue } from "../manifests/errors.ts";
 import { type Manifest, parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig, parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import {
@@ -18,7 +18,7 @@ import {
 } from "../capabilities/policy.ts";
 import { sniffModuleFormat } from "./module_format.ts";
 import { indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
-import { builtinPluginsDir, sandboxEntry } from "./assets.ts";
+import { builtinPluginsDir } from "./assets.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
 
 /**
@@ -152,7 +152,7 @@ export async function loadManifest(path: string): Promise<Manifest> {
 /** This machine's facts for {@linkcode resolvePolicy}: home, symlinks, PATH. */
 export function machineFacts(): Pick<
   ResolvePolicyOptions,
-  "home" | "realPath" | "findProgram" | "runtimeRead"
+  "home" | "realPath" | "findProgram"
 > {
   const home = Deno.env.get("HOME");
   return {
@@ -174,8 +174,6 @@ export function machineFacts(): Pick<
       }
       return undefined;
     },
-    // The sandbox reads its own code (its entry's folder) and nothing else of the runtime.
-    runtimeRead: [sandboxEntry().dir],
   };
 }
 
@@ -192,7 +190,8 @@ async function usablePlugins(
   const used = manifest.plugins?.use ?? [];
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{
-      code: b.error.code,
+      // A plugin folder that cannot be read: the only failure besides an invalid document.
+      code: isIssueCode(b.error.code) ? b.error.code : "ERR_READ",
       message: b.error.message,
       hint: b.error.hint,
       pos: { file: b.dir, line: 1, column: 1, key: "" },

@@ -16,12 +16,7 @@
  */
 
 import { join } from "node:path";
-import {
-  type PluginGrants,
-  type Policy,
-  type ResolvePolicyOptions,
-  withRuntimePaths,
-} from "../capabilities/policy.ts";
+import type { PluginGrants, Policy, ResolvePolicyOptions, RuntimePaths } from "../capabilities/policy.ts";
 import type { Manifest } from "../manifests/agent_manifest.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
@@ -49,12 +44,11 @@ import { sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
  */
 export const PLACEHOLDER_RUN_ID = "<run-id>";
 
-/** The runtime's own paths of one run: what the sandbox needs besides the agent's grants. */
-export interface RuntimePaths {
-  /** Read-only paths granted for this run, in command-line order (added to the Policy's `runtimeRead`). */
-  read: readonly string[];
-  /** Paths the sandbox writes for this run (the pipes of a WASI guest's output). */
-  write: readonly string[];
+/**
+ * The runtime's own paths of one run: what the sandbox needs besides the
+ * agent's grants (granted next to the Policy, never in it), and what they are.
+ */
+export interface RunPaths extends RuntimePaths {
   /** The prepared component's cache folder, or null. */
   component: string | null;
   /** Pyodide's folder, for Python CodeAct, or null. */
@@ -75,12 +69,10 @@ export interface RunPlan {
   readonly manifest: Manifest | null;
   /** The plugins the manifest may use; null when the plan was made from an already resolved Policy. */
   readonly plugins: Readonly<Record<string, PluginGrants>> | null;
-  /** The Policy, resolved once. */
+  /** The Policy, resolved once: only what the manifest and its plugins grant. */
   readonly policy: Policy;
-  /** The Policy the sandbox runs under: {@linkcode RunPlan.policy} with this run's runtime paths. */
-  readonly sandboxPolicy: Policy;
-  /** This run's runtime paths. */
-  readonly paths: RuntimePaths;
+  /** This run's runtime paths, granted to the sandbox next to the Policy's grants. */
+  readonly paths: RunPaths;
   /** The agent's module as the sandbox is told of it, or null for agents without one. */
   readonly module: AgentModule | null;
   /** Local folders of interpreter files the sandbox loads. */
@@ -167,22 +159,25 @@ export async function planAgent(
     ? await pyodideFolder()
     : null;
   const plugins = await pluginPaths(policy, config.runtime.state_dir);
-  const paths: RuntimePaths = {
-    read: [...module?.read ?? [], ...(pyodide === null ? [] : [pyodide]), ...plugins.read],
+  const paths: RunPaths = {
+    // The sandbox reads its own code (its entry's folder) and nothing else of the runtime but these.
+    read: [
+      sandboxEntry().dir,
+      ...module?.read ?? [],
+      ...(pyodide === null ? [] : [pyodide]),
+      ...plugins.read,
+    ],
     write: [...module?.write ?? [], ...plugins.data],
+    moduleFormat: module?.module.kind ?? policy.agent.moduleFormat,
     component: module?.module.kind === "component" ? module.module.dir : null,
     pyodide,
     pipes: module?.pipes ?? null,
     pluginData: plugins.pluginData,
   };
-  const sandboxPolicy = withRuntimePaths(policy, {
-    read: paths.read,
-    write: paths.write,
-    moduleFormat: module?.module.kind ?? policy.agent.moduleFormat,
-  });
   const entry = options.entry ?? (check ? sandboxEntry() : await ensureSandboxEntry(progress));
   const mode = options.sandboxMode ?? config.runtime.sandbox;
-  const command = sandboxCommand(sandboxPolicy, {
+  const command = sandboxCommand(policy, {
+    runtime: paths,
     entry,
     mode,
     ...(options.deno !== undefined ? { deno: options.deno } : {}),
@@ -194,7 +189,6 @@ export async function planAgent(
     manifest: source.manifest ?? null,
     plugins: source.plugins ?? null,
     policy,
-    sandboxPolicy,
     paths: Object.freeze(paths),
     module: module?.module ?? null,
     assets: pyodide === null ? {} : { pyodide },
@@ -209,7 +203,7 @@ interface ModulePlan {
   module: AgentModule;
   read: string[];
   write: string[];
-  pipes: RuntimePaths["pipes"];
+  pipes: RunPaths["pipes"];
 }
 
 /** {@linkcode planModule}; for a check, a module that cannot be read or prepared leaves the plan without it. */

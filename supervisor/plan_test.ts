@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { IronclawError } from "../manifests/errors.ts";
-import type { SandboxEntry } from "./assets.ts";
+import { type SandboxEntry, sandboxEntry } from "./assets.ts";
 import { prepareComponent } from "./component_cache.ts";
 import { componentWaits } from "../protocol/gate_ops.ts";
 import { PLACEHOLDER_RUN_ID, planRun } from "./plan.ts";
@@ -60,14 +60,14 @@ Deno.test("planRun() of a component: its cache folder is read, and the command i
     "component",
     "the Policy is resolved with the module's format",
   );
-  assert.deepEqual(plan.sandboxPolicy.runtimeRead.slice(-1), [prepared.dir]);
+  assert.deepEqual(plan.paths.read, [sandboxEntry().dir, prepared.dir]);
+  assert.equal(plan.paths.moduleFormat, "component");
+  assert.ok(!("runtimeRead" in plan.policy), "the runtime paths are kept apart from the Policy");
+  assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.command) && Object.isFrozen(plan.paths));
   assert.deepEqual(
-    plan.policy.runtimeRead,
-    plan.sandboxPolicy.runtimeRead.slice(0, -1),
-    "the Policy keeps its own",
+    plan.command,
+    sandboxCommand(plan.policy, { runtime: plan.paths, entry: ENTRY, mode: "process" }),
   );
-  assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.command) && Object.isFrozen(plan.sandboxPolicy));
-  assert.deepEqual(plan.command, sandboxCommand(plan.sandboxPolicy, { entry: ENTRY, mode: "process" }));
   assert.ok(plan.command.some((a) => a.startsWith("--allow-read=") && a.endsWith(`,${prepared.dir}`)));
   assert.equal(plan.manifest?.at(["agent", "module"]).line, 4, "the manifest, parsed once, is in the plan");
 });
@@ -79,7 +79,7 @@ Deno.test("planRun() of a WASI module: per-run pipes, named by the run's id, mad
     const dir = join(agent.config.runtime.state_dir, "pipes", "run-1");
     assert.deepEqual(plan.paths.pipes, { dir, stdout: join(dir, "stdout"), stderr: join(dir, "stderr") });
     assert.equal(plan.policy.agent.moduleFormat, "preview1");
-    assert.deepEqual(plan.sandboxPolicy.runtimeWrite, [join(dir, "stdout"), join(dir, "stderr")]);
+    assert.deepEqual(plan.paths.write, [join(dir, "stdout"), join(dir, "stderr")]);
     assert.ok(plan.command.includes(`--allow-write=${join(dir, "stdout")},${join(dir, "stderr")}`));
     await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, "planning makes no folder");
   });
@@ -98,7 +98,7 @@ Deno.test("planRun() of a missing module: a run's plan fails, a check's has no m
   );
   const plan = await planRun(agent.manifest, agent.config, { check: true, entry: ENTRY });
   assert.equal(plan.module, null);
-  assert.deepEqual(plan.paths.read, []);
+  assert.deepEqual(plan.paths.read, [sandboxEntry().dir], "only the sandbox's own code");
 });
 
 Deno.test("planRun() of a module that is not WebAssembly: ERR_MODULE_INVALID", async () => {
@@ -120,8 +120,9 @@ Deno.test("planRun() of plugins: their code and data folders read, the data fold
   const data = join(agent.config.runtime.state_dir, "plugin-data", "calculator", "p");
   assert.deepEqual(plan.paths.pluginData, { calculator: data });
   assert.deepEqual(plan.paths.write, [data]);
-  assert.equal(plan.paths.read[1], data);
-  assert.match(plan.paths.read[2]!, /plugins\/plugin\.ts$/);
+  assert.equal(plan.paths.read[0], sandboxEntry().dir);
+  assert.equal(plan.paths.read[2], data);
+  assert.match(plan.paths.read[3]!, /plugins\/plugin\.ts$/);
   assert.ok(plan.plugins?.calculator, "the plugin index is in the plan");
   await assert.rejects(Deno.stat(data), Deno.errors.NotFound, "planning makes no folder");
 });

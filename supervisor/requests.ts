@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Failure } from "../manifests/errors.ts";
+import { type ErrorCode, errorCodeOf, type Failure } from "../manifests/errors.ts";
 import type { CompletionRequest, CompletionResult } from "../protocol/model_types.ts";
 import { ProtocolError, type RequestMessage, type RunEvent } from "../protocol/protocol.ts";
 import { checkCompletionRequest } from "./model_request.ts";
@@ -42,7 +42,7 @@ async function resolveHost(host: string): Promise<string[]> {
 }
 
 /** An error with a code and a hint, for a reply. */
-function failure(code: string, message: string, hint = ""): Error {
+function failure(code: ErrorCode, message: string, hint = ""): Error {
   return Object.assign(new Error(message), { code, hint });
 }
 
@@ -101,7 +101,8 @@ export class RequestBroker {
       this.#reply(m.id, {
         ok: false,
         error: {
-          code: e instanceof TypeError ? "ERR_INVALID_ARGS" : err.code ?? "ERR_NOT_FOUND",
+          // A code of IronClaw's own passes; anything else (a bare Error, Node's "ENOTFOUND") is ERR_NOT_FOUND.
+          code: e instanceof TypeError ? "ERR_INVALID_ARGS" : errorCodeOf(err.code, "ERR_NOT_FOUND"),
           message: err.message ?? String(e),
           hint: err.hint ?? "",
         },
@@ -137,7 +138,7 @@ export class RequestBroker {
     } catch (e) {
       this.#emit({
         type: "model",
-        error: (e as { code?: string }).code ?? "ERR_MODEL",
+        error: errorCodeOf((e as { code?: unknown }).code, "ERR_MODEL"),
         message: (e as Error).message,
       });
       throw e;

@@ -79,8 +79,8 @@ async function makeRunPaths(plan: RunPlan): Promise<void> {
 
 /**
  * Runs a plan: makes its folders and pipes, reads its secrets, starts its
- * model broker, and spawns exactly the plan's command under the plan's
- * sandbox Policy.
+ * model broker, and spawns exactly the plan's command; the sandbox is sent
+ * the grant narrowed from the plan's Policy and runtime paths.
  *
  * @param plan The run's plan (not a check's).
  * @param options The task and the event sink.
@@ -93,8 +93,9 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
   const model = policy.model === null ? undefined : await createModelBroker(policy.model);
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
-  const handle = startRun(plan.sandboxPolicy, {
+  const handle = startRun(policy, {
     ...options,
+    runtime: plan.paths,
     command: [...plan.command],
     entry: plan.entry,
     assets: plan.assets,

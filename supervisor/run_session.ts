@@ -7,8 +7,8 @@
  */
 
 import { join } from "node:path";
-import type { Policy } from "../capabilities/policy.ts";
-import type { Failure } from "../manifests/errors.ts";
+import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
+import type { ErrorCode, Failure } from "../manifests/errors.ts";
 import {
   type ChildMessage,
   encodeMessage,
@@ -20,6 +20,7 @@ import {
   type ResultMessage,
   type RunEvent,
 } from "../protocol/protocol.ts";
+import { narrowGrant, type SandboxGrant } from "../protocol/grant.ts";
 import { readGuestPipes } from "./guest_pipes.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
@@ -35,6 +36,7 @@ const STDERR_TAIL = 16 * 1024;
 /** The argv of a run: the options' command (a plan's, or a test's), else computed from the Policy. */
 function commandOf(policy: Policy, options: RunOptions): string[] {
   return options.command ?? sandboxCommand(policy, {
+    ...(options.runtime ? { runtime: options.runtime } : {}),
     ...(options.deno !== undefined ? { deno: options.deno } : {}),
     ...(options.entry !== undefined ? { entry: options.entry } : {}),
     ...(options.sandboxMode !== undefined ? { mode: options.sandboxMode } : {}),
@@ -42,9 +44,16 @@ function commandOf(policy: Policy, options: RunOptions): string[] {
   });
 }
 
+/** The runtime paths of a run: the options' (a plan's), else none, the module's format as the Policy knows it. */
+function runtimeOf(policy: Policy, options: RunOptions): RuntimePaths {
+  return options.runtime ?? { read: [], write: [], moduleFormat: policy.agent.moduleFormat };
+}
+
 /** One run of a sandbox: made by `startRun`, which returns its {@linkcode RunSession.handle}. */
 export class RunSession {
   readonly #policy: Policy;
+  /** What the sandbox is sent to enforce: the Policy narrowed, with the run's runtime paths. */
+  readonly #grant: SandboxGrant;
   readonly #options: RunOptions;
   readonly #id: string;
   readonly #record: RunRecord;
@@ -68,6 +77,7 @@ export class RunSession {
    */
   constructor(policy: Policy, options: RunOptions, id: string) {
     this.#policy = policy;
+    this.#grant = narrowGrant(policy, runtimeOf(policy, options));
     this.#options = options;
     this.#id = id;
     this.#limits = new RunLimits(policy);
@@ -124,7 +134,7 @@ export class RunSession {
     this.#writer?.write(encodeMessage(message)).catch(() => {});
   }
 
-  #fail(code: string, message: string, hint: string): void {
+  #fail(code: ErrorCode, message: string, hint: string): void {
     this.#end.decide({ state: "error", output: null, error: { code, message, hint } });
   }
 
@@ -199,7 +209,7 @@ export class RunSession {
       type: "start",
       runId: this.#id,
       task: o.task,
-      policy: this.#policy,
+      policy: this.#grant,
       module: o.module,
       gateChecks: !o.unsafeDisableGateChecks,
       pluginData: o.pluginData ?? {},

@@ -5,7 +5,7 @@
  */
 
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
-import type { Policy } from "../capabilities/policy.ts";
+import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
 import { type SandboxEntry, sandboxEntry } from "./assets.ts";
 
 /** How the sandbox's second wall is built. */
@@ -13,6 +13,8 @@ export type SandboxMode = "process" | "worker";
 
 /** Options of {@linkcode sandboxCommand}. */
 export interface SandboxCommandOptions {
+  /** The runtime's own paths of the run, granted next to the Policy's; default none. */
+  runtime?: RuntimePaths;
   /** The Deno executable; default this process's own. */
   deno?: string;
   /** The sandbox's entry; default {@linkcode sandboxEntry}'s. */
@@ -39,19 +41,22 @@ const WIDE_FLAGS = ["--no-prompt", "--cached-only", "--no-config", "--allow-all"
  * compiled binary the binary itself with its hidden sandbox sub-command.
  *
  * @param policy The run's Policy.
- * @param options The Deno executable, the entry and the mode.
+ * @param options The run's runtime paths, the Deno executable, the entry and the mode.
  * @returns The argv, program first.
  */
 export function sandboxCommand(policy: Policy, options: SandboxCommandOptions = {}): string[] {
   const entry = options.entry ?? sandboxEntry();
   if (entry.kind === "self") return [entry.path, SANDBOX_SUBCOMMAND, "--mode=worker"];
   const deno = options.deno ?? Deno.execPath();
-  if ((options.mode ?? "process") === "process") return [deno, "run", ...toDenoFlags(policy), entry.path];
+  const flagOptions = options.runtime ? { runtime: options.runtime } : {};
+  if ((options.mode ?? "process") === "process") {
+    return [deno, "run", ...toDenoFlags(policy, flagOptions), entry.path];
+  }
   // The main thread makes the Worker from the entry's own file, whose module graph (the bundle's chunks)
   // Deno checks against the process's read permission, not the Worker's: grant the entry's folder.
   const flags = options.unsafeWidenProcessFlags
     ? WIDE_FLAGS
-    : [...toDenoFlags(policy), `--allow-read=${entry.dir}`];
+    : [...toDenoFlags(policy, flagOptions), `--allow-read=${entry.dir}`];
   return [deno, "run", ...flags, "--unstable-worker-options", entry.path, "--mode=worker"];
 }
 

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Policy } from "../capabilities/policy.ts";
+import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
 import type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "../protocol/protocol.ts";
 import type { SandboxEntry } from "./assets.ts";
 import { newRunId } from "./records.ts";
@@ -37,13 +37,18 @@ export interface RunOptions {
   unsafeDisableGateChecks?: boolean;
   /** The Deno executable; default this process's. */
   deno?: string;
+  /**
+   * The runtime's own paths of the run (a RunPlan's `paths`), granted next to the Policy: in the command made
+   * when none is given, and in the grant the sandbox is sent (its Worker's permissions); default none.
+   */
+  runtime?: RuntimePaths;
   /** The sandbox argv: a RunPlan's command (`runPlanned`), or a test's hostile child; default from the Policy. */
   command?: string[];
   /** The run's id, when the caller made it (to name per-run files); default a new one. */
   id?: string;
   /** The values of the secrets the Policy grants (read by the supervisor), for the gate to inject at egress. */
   secrets?: SecretValue[];
-  /** Each used plugin's own folder for this agent (already granted in the Policy's runtime paths). */
+  /** Each used plugin's own folder for this agent (already granted in the run's runtime paths). */
   pluginData?: Record<string, string>;
   /** The model broker of the run (its provider and key stay in this process), for `model.complete`. */
   model?: ModelClient;

@@ -9,6 +9,7 @@ import { type RunHandle, type RunOutcome, startRun } from "../supervisor/supervi
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { Policy } from "../capabilities/policy.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
+import { sandboxEntry } from "../supervisor/assets.ts";
 
 /** The built test agents (deno task build-agents). */
 export const PROBE = join(ROOT, "tests/agents/out/probe.wasm");
@@ -125,11 +126,14 @@ export async function probeCalls(
  */
 export async function hostileRun(agent: AgentDir, ...args: string[]): Promise<RunHandle> {
   const policy = await loadPolicy(agent.manifest, agent.config);
+  // The runtime paths a run without a module or plugins gets: the sandbox entry's folder.
+  const runtime = { read: [sandboxEntry().dir], write: [], moduleFormat: policy.agent.moduleFormat };
   return startRun(policy, {
     task: "",
     stateDir: agent.config.runtime.state_dir,
     module: null,
-    command: [Deno.execPath(), "run", ...toDenoFlags(policy), HOSTILE, ...args],
+    runtime,
+    command: [Deno.execPath(), "run", ...toDenoFlags(policy, { runtime }), HOSTILE, ...args],
   });
 }
 

@@ -81,7 +81,7 @@ function assertIssues(e: InvalidDocumentError, file: string, lineCount: number):
 }
 
 function assertCodes(issues: readonly Issue[], expect: readonly string[], what: string): void {
-  const codes = issues.map((i) => i.code);
+  const codes: readonly string[] = issues.map((i) => i.code);
   for (const code of expect) {
     assert.ok(codes.includes(code), `${what}: expected ${code} among [${codes.join(", ")}]`);
   }

@@ -22,7 +22,7 @@ Deno.test("every broken plugin.toml is refused with its code, file and line; the
       const broken = index.broken.find((b) => b.dir === join(CORPUS, name));
       assert.ok(broken, `${name} was not refused`);
       assert.ok(broken.error instanceof InvalidDocumentError, String(broken.error));
-      const codes = broken.error.issues.map((i) => i.code);
+      const codes: readonly string[] = broken.error.issues.map((i) => i.code);
       assert.ok(codes.includes(expected), `${name}: expected ${expected}, got ${codes.join(", ")}`);
       for (const issue of broken.error.issues) {
         assert.equal(issue.pos.file, join(CORPUS, name, "plugin.toml"));

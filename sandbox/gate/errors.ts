@@ -6,20 +6,35 @@
  * @module
  */
 
-import { type Failure, IronclawError } from "../../manifests/errors.ts";
+import { type ErrorCode, type Failure, IronclawError, isErrorCode } from "../../manifests/errors.ts";
 import type { ModelErrorCode } from "../../protocol/model_types.ts";
 import { OP_TIMEOUT_MS } from "./family.ts";
 
+/** The codes of the gate's own families; a model call adds the {@linkcode ModelErrorCode}s. */
+export const GATE_ERROR_CODES = Object.freeze(
+  [
+    "ERR_CAPABILITY_DENIED",
+    "ERR_NOT_FOUND",
+    "ERR_LIMIT",
+    "ERR_INVALID_ARGS",
+    "ERR_UNSUPPORTED",
+    "ERR_IO",
+    "ERR_TOOL",
+  ] as const satisfies readonly ErrorCode[],
+);
+
 /** Error codes a gate call can answer with. */
-export type GateErrorCode =
-  | "ERR_CAPABILITY_DENIED"
-  | "ERR_NOT_FOUND"
-  | "ERR_LIMIT"
-  | "ERR_INVALID_ARGS"
-  | "ERR_UNSUPPORTED"
-  | "ERR_IO"
-  | "ERR_TOOL"
-  | ModelErrorCode;
+export type GateErrorCode = typeof GATE_ERROR_CODES[number] | ModelErrorCode;
+
+/**
+ * Whether a code that came from outside the gate (the broker's reply) is one a gate call may answer with.
+ *
+ * @param s Any value.
+ * @returns True for a {@linkcode GateErrorCode}.
+ */
+export function isGateErrorCode(s: unknown): s is GateErrorCode {
+  return isErrorCode(s) && ((GATE_ERROR_CODES as readonly string[]).includes(s) || /^ERR_MODEL_/.test(s));
+}
 
 /** A refused or failed gate call, as the guest receives it. */
 export class GateError extends IronclawError {

@@ -8,7 +8,7 @@
 
 import type { GateOpName, GateOpResult, GateOpsOf } from "../../protocol/gate_ops.ts";
 import type { GateFamily } from "../../protocol/gate_ops.ts";
-import type { Policy } from "../../capabilities/policy.ts";
+import type { EnforcedGrant } from "../../protocol/grant.ts";
 
 /** The largest file `fs.read` returns and `fs.write` writes, in bytes. */
 export const MAX_FILE_BYTES = 8 * 1024 * 1024;
@@ -30,8 +30,8 @@ export interface Sourced {
 
 /** What every family is given. */
 export interface GateContext {
-  /** The run's Policy. */
-  readonly policy: Policy;
+  /** The run's grant (a Policy satisfies it too). */
+  readonly policy: EnforcedGrant;
   /** False only in tests that prove the process flags hold alone: then nothing is checked. */
   readonly checks: boolean;
   /**

@@ -9,7 +9,7 @@
 
 import { posix } from "node:path";
 import { isWithin } from "../../capabilities/paths.ts";
-import type { PathGrant } from "../../capabilities/policy.ts";
+import type { EnforcedPath } from "../../protocol/grant.ts";
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
 import { denied, GateError, invalid, io, mapIoError } from "./errors.ts";
 import { type Args, type FamilyOps, type GateContext, MAX_FILE_BYTES } from "./family.ts";
@@ -101,7 +101,7 @@ function pathGrant(
   if (raw.includes("\0")) throw invalid('"path" contains a NUL character', "remove it");
   const path = posix.resolve(ctx.policy.baseDir, raw);
   if (!ctx.checks) return { path, rule: "unchecked" };
-  const grants: { g: PathGrant; kind: string }[] = kinds.flatMap((k) =>
+  const grants: { g: EnforcedPath; kind: string }[] = kinds.flatMap((k) =>
     ctx.mine(ctx.policy.fs[k]).map((g) => ({ g, kind: k }))
   );
   const lexical = grants.find(({ g }) => isWithin(g.path, path));

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Policy } from "../../capabilities/policy.ts";
+import type { EnforcedGrant } from "../../protocol/grant.ts";
 import { GATE_OPS, type GateOpName, isGateOp, unknownOpHint } from "../../protocol/gate_ops.ts";
 import { GateError, invalid, mapIoError, unsupported } from "./errors.ts";
 import {
@@ -45,7 +45,7 @@ import type { GateReply, HostGateOptions } from "./options.ts";
  * ```
  */
 export class HostGate {
-  #policy: Policy;
+  #policy: EnforcedGrant;
   #options: HostGateOptions;
   #counter: { calls: number };
   #ops: GateHandlers;
@@ -56,7 +56,7 @@ export class HostGate {
    * @param policy The run's Policy.
    * @param options Where events go, and (tests only) whether to check.
    */
-  constructor(policy: Policy, options: HostGateOptions) {
+  constructor(policy: EnforcedGrant, options: HostGateOptions) {
     this.#policy = policy;
     this.#options = options;
     this.#counter = options.counter ?? { calls: 0 };

@@ -7,7 +7,7 @@
  */
 
 import type { CompletionResult } from "../../protocol/model_types.ts";
-import { denied, GateError, type GateErrorCode } from "./errors.ts";
+import { denied, GateError, isGateErrorCode } from "./errors.ts";
 import type { FamilyOps, GateContext } from "./family.ts";
 
 /** How `model.complete` reaches the model. */
@@ -41,10 +41,12 @@ export function modelOps(ctx: GateContext, model: ModelIo): FamilyOps<"model"> {
             rule: `model:${ctx.policy.model.provider}`,
           };
         } catch (e) {
-          const err = e as { code?: string; message?: string; hint?: string };
-          const code: GateErrorCode = err.code?.startsWith("ERR_MODEL_") || err.code === "ERR_INVALID_ARGS"
-            ? err.code as GateErrorCode
-            : "ERR_IO";
+          // The broker's code crossed the wire: a model code or ERR_INVALID_ARGS passes, anything else is ERR_IO.
+          const err = e as { code?: unknown; message?: string; hint?: string };
+          const code =
+            isGateErrorCode(err.code) && (/^ERR_MODEL_/.test(err.code) || err.code === "ERR_INVALID_ARGS")
+              ? err.code
+              : "ERR_IO";
           throw new GateError(code, err.message ?? String(e), err.hint ?? "", "model");
         }
       },

@@ -5,6 +5,7 @@
  */
 
 import type { RunEvent, SecretValue } from "../../protocol/protocol.ts";
+import type { Failure } from "../../manifests/errors.ts";
 
 /** Options of `HostGate`. */
 export interface HostGateOptions {
@@ -29,4 +30,4 @@ export interface HostGateOptions {
 /** The answer to one gate call: the result as JSON text, or the error. */
 export type GateReply =
   | { ok: true; json: string }
-  | { ok: false; error: { code: string; message: string; hint: string } };
+  | { ok: false; error: Failure };

@@ -12,7 +12,7 @@ import { closeSync, openSync } from "node:fs";
 import { posix } from "node:path";
 import process from "node:process";
 import { WASI } from "node:wasi";
-import type { Policy } from "../../capabilities/policy.ts";
+import type { EnforcedGrant } from "../../protocol/grant.ts";
 import { isWithin } from "../../capabilities/paths.ts";
 import type { GateReply, HostGate } from "../gate/mod.ts";
 import type { AgentModule, RunEvent } from "../../protocol/protocol.ts";
@@ -20,15 +20,18 @@ import { capMemories, WASM_PAGE } from "../../protocol/memory_cap.ts";
 import { guardWasi } from "./wasi_guard.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { AgentRunner, RunContext } from "../runner.ts";
+import type { ErrorCode } from "../../manifests/errors.ts";
 
 /** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
-export function guestPath(policy: Policy, hostPath: string): string {
+export function guestPath(policy: EnforcedGrant, hostPath: string): string {
   if (isWithin(policy.baseDir, hostPath)) return "/" + posix.relative(policy.baseDir, hostPath);
   return hostPath;
 }
 
 /** The WASI preopens of a Policy: every granted folder, read-only ones listed with their fds. */
-export function preopensOf(policy: Policy): { preopens: Record<string, string>; readOnlyFds: number[] } {
+export function preopensOf(
+  policy: EnforcedGrant,
+): { preopens: Record<string, string>; readOnlyFds: number[] } {
   const preopens: Record<string, string> = {};
   const readOnlyFds: number[] = [];
   const writable = new Set(policy.fs.write.map((g) => g.path));
@@ -187,7 +190,7 @@ function trapOutcome(e: unknown, memory: WebAssembly.Memory | undefined, maxPage
   return fail("ERR_AGENT_TRAP", `The agent trapped: ${(e as Error).message}`, "");
 }
 
-function fail(code: string, message: string, hint: string): GuestOutcome {
+function fail(code: ErrorCode, message: string, hint: string): GuestOutcome {
   return { state: "error", output: null, error: { code, message, hint } };
 }
 

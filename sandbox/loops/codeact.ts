@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Policy } from "../../capabilities/policy.ts";
+import type { EnforcedGrant } from "../../protocol/grant.ts";
 import type { ChatMessage } from "../../protocol/model_types.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
@@ -25,7 +25,7 @@ export function codeBlock(text: string, language: "javascript" | "python"): stri
 }
 
 /** The system prompt: the agent's instructions, then how to act. */
-export function codeActPrompt(policy: Policy, tools: LoopTool[]): string {
+export function codeActPrompt(policy: EnforcedGrant, tools: LoopTool[]): string {
   const lang = policy.agent.language === "python" ? "python" : "javascript";
   const call = lang === "python"
     ? 'await tools.read_file({"path": "notes/a.txt"})'

@@ -1,7 +1,7 @@
 /** Calling the model from a built-in loop: through the gate, like any other action. */
 
-import type { Policy } from "../../capabilities/policy.ts";
-import { IronclawError } from "../../manifests/errors.ts";
+import type { EnforcedGrant } from "../../protocol/grant.ts";
+import { type ErrorCode, IronclawError } from "../../manifests/errors.ts";
 import type { HostGate } from "../gate/mod.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { CompletionRequest, CompletionResult } from "../../protocol/model_types.ts";
@@ -9,7 +9,7 @@ import type { CompletionRequest, CompletionResult } from "../../protocol/model_t
 /** A model call that failed: the loop ends with its code (such as `ERR_MODEL_BUDGET`). */
 export class LoopModelError extends IronclawError {
   /** @param code The broker's code. @param message What happened. @param hint What to change. */
-  constructor(code: string, message: string, hint: string) {
+  constructor(code: ErrorCode, message: string, hint: string) {
     super(code, message, { hint });
     this.name = "LoopModelError";
   }
@@ -26,7 +26,7 @@ export async function completeThroughGate(
 }
 
 /** How a loop ends when its steps run out without a final answer. */
-export function outOfSteps(policy: Policy): GuestOutcome {
+export function outOfSteps(policy: EnforcedGrant): GuestOutcome {
   return {
     state: "error",
     output: null,

@@ -6,7 +6,7 @@
  */
 
 import { posix } from "node:path";
-import type { Policy } from "../../capabilities/policy.ts";
+import type { EnforcedGrant } from "../../protocol/grant.ts";
 import type { GateReply, HostGate } from "../gate/mod.ts";
 import type { ToolSpec } from "../../protocol/model_types.ts";
 import { GATE_OPS, type GateOpName, isOpGranted } from "../../protocol/gate_ops.ts";
@@ -34,12 +34,12 @@ const params = (fields: Fields) => jsonSchemaOf(objectOf(fields));
  * @param policy The run's Policy.
  * @returns The tools.
  */
-export function toolsFor(policy: Policy): LoopTool[] {
+export function toolsFor(policy: EnforcedGrant): LoopTool[] {
   return [...fileTools(policy), ...otherOpTools(policy), ...pluginTools(policy)];
 }
 
 /** The file tools: list and read with anything to read, write with a write grant. */
-function fileTools(policy: Policy): LoopTool[] {
+function fileTools(policy: EnforcedGrant): LoopTool[] {
   const shown = (paths: readonly { path: string }[]) =>
     paths.map((g) => {
       const rel = posix.relative(policy.baseDir, g.path);
@@ -87,7 +87,7 @@ function fileTools(policy: Policy): LoopTool[] {
 }
 
 /** The network, program and environment tools, each when its op is granted. */
-function otherOpTools(policy: Policy): LoopTool[] {
+function otherOpTools(policy: EnforcedGrant): LoopTool[] {
   const tools: LoopTool[] = [];
   if (isOpGranted(policy, "http.fetch")) {
     const hosts = policy.net.map((g) => g.scheme ? `${g.scheme}://${g.host}${g.pathPrefix}` : g.host).join(
@@ -131,7 +131,7 @@ function otherOpTools(policy: Policy): LoopTool[] {
 }
 
 /** One tool per tool of each used plugin. */
-function pluginTools(policy: Policy): LoopTool[] {
+function pluginTools(policy: EnforcedGrant): LoopTool[] {
   const tools: LoopTool[] = [];
   for (const plugin of policy.plugins) {
     for (const tool of plugin.tools) {

@@ -8,6 +8,19 @@ const line = (v: unknown) => out.writeSync(enc.encode(JSON.stringify(v) + "\n"))
 const ready = () => line({ v: 1, type: "ready" });
 
 switch (Deno.args[0]) {
+  case "echo-start": {
+    // Answers with the start message it was sent, as it arrived: what a sandbox learns of the run.
+    ready();
+    const dec = new TextDecoder();
+    let text = "";
+    for await (const chunk of Deno.stdin.readable) {
+      text += dec.decode(chunk, { stream: true });
+      if (text.includes("\n")) break;
+    }
+    line({ v: 1, type: "result", state: "ok", output: text.slice(0, text.indexOf("\n")), error: null });
+    Deno.exit(0);
+    break;
+  }
   case "crash":
     ready();
     for (let i = 0; i < 5; i++) {
