@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isRunEventType, RUN_EVENTS, SUPERVISOR_EVENTS } from "./events.ts";
 import { EVENT_MARKERS, withEventTable } from "./write_event_docs.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { ROOT, runCli } from "../tests/_cli.ts";
 
 /** A Markdown table's rows with the padding `deno fmt` adds taken out. */
 function rows(text: string): string[] {
@@ -28,34 +26,21 @@ Deno.test("the supervisor-only events are exactly those RUN_EVENTS marks so", ()
 });
 
 Deno.test("real runs record only event types of RUN_EVENTS", async (t) => {
-  const state = await Deno.makeTempDir();
-  try {
-    for (const example of ["hello", "wasi-wordcount", "codeact-data", "react-files"]) {
-      await t.step(example, async () => {
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            "--quiet",
-            join(ROOT, "mod.ts"),
-            "run",
-            join(ROOT, "examples", example, "agent.toml"),
-          ]
-            .concat(["--task", "go", "--json"]),
-          env: { NO_COLOR: "1", XDG_STATE_HOME: state },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const lines = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
-        assert.ok(lines.length > 3, new TextDecoder().decode(out.stderr));
-        const unknown = lines.map((e: { type: string }) => e.type).filter((type: string) =>
-          !isRunEventType(type)
-        );
-        assert.deepEqual(unknown, []);
-      });
-    }
-  } finally {
-    await Deno.remove(state, { recursive: true });
+  for (const example of ["hello", "wasi-wordcount", "codeact-data", "react-files"]) {
+    await t.step(example, async () => {
+      const r = await runCli([
+        "run",
+        join(ROOT, "examples", example, "agent.toml"),
+        "--task",
+        "go",
+        "--json",
+      ]);
+      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.ok(lines.length > 3, r.stderr);
+      const unknown = lines.map((e: { type: string }) => e.type).filter((type: string) =>
+        !isRunEventType(type)
+      );
+      assert.deepEqual(unknown, []);
+    });
   }
 });
