@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { BUNDLE_FILES, bundleSandbox, SANDBOX_BUNDLE } from "./assets.ts";
 
-if (import.meta.main) {
+/** Writes `dist/sandbox/` of this checkout; only ever run as a script, so the checkout is a `file:` URL. */
+async function writeBundle(): Promise<void> {
   const root = fileURLToPath(new URL("../", import.meta.url));
   const output = fileURLToPath(new URL(`../${SANDBOX_BUNDLE}`, import.meta.url));
   await bundleSandbox(root, output);
@@ -19,3 +20,5 @@ if (import.meta.main) {
   for (const f of files) size += (await Deno.stat(join(output, f))).size;
   console.log(`wrote ${SANDBOX_BUNDLE} (${files.length} files, ${(size / 1024 / 1024).toFixed(2)} MiB)`);
 }
+
+if (import.meta.main) await writeBundle();

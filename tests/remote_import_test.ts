@@ -91,6 +91,22 @@ console.log(JSON.stringify({ name: manifest.agent.name, state: outcome.state, ou
       assert.ok(requests.includes(`${SANDBOX_BUNDLE}${BUNDLE_FILES}`), requests.join(" "));
     });
 
+    await t.step("every module of the package loads from the URL", async () => {
+      const modules = await packageModules();
+      // The sandbox's entry runs the sandbox when loaded (it is only ever a main module or a Worker): left out.
+      const imports = modules.filter((m) => m !== "sandbox/sandbox.ts");
+      const script = join(tmp, "load_all.ts");
+      await Deno.writeTextFile(
+        script,
+        imports.map((m) => `await import(${JSON.stringify(base + m)});`).join("\n") +
+          `\nconsole.log("loaded ${imports.length}");\n`,
+      );
+      const r = await run([...flags, script], tmp, env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), `loaded ${imports.length}`);
+      assert.ok(imports.length > 90, String(imports.length));
+    });
+
     await t.step("the CLI runs straight from the URL", async () => {
       const version = await run([...flags, `${base}mod.ts`, "--version"], tmp, env);
       assert.equal(version.code, 0, version.stderr);
@@ -117,3 +133,19 @@ console.log(JSON.stringify({ name: manifest.agent.name, state: outcome.state, ou
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+/** The package's modules (what `deno publish` ships, tests and benchmarks aside), relative to the root. */
+async function packageModules(): Promise<string[]> {
+  const out = ["mod.ts", "policy.ts", "testing.ts"];
+  const walk = async (dir: string): Promise<void> => {
+    for await (const e of Deno.readDir(join(ROOT, dir))) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(path);
+      else if (e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) out.push(path);
+    }
+  };
+  for (const dir of ["manifests", "capabilities", "protocol", "supervisor", "sandbox", "plugins", "cli"]) {
+    await walk(dir);
+  }
+  return out.sort();
+}
