@@ -159,10 +159,11 @@ export async function planAgent(
     ? await pyodideFolder()
     : null;
   const plugins = await pluginPaths(policy, config.runtime.state_dir);
+  const entry = options.entry ?? (check ? sandboxEntry() : await ensureSandboxEntry(progress));
   const paths: RunPaths = {
     // The sandbox reads its own code (its entry's folder) and nothing else of the runtime but these.
     read: [
-      sandboxEntry().dir,
+      entry.dir,
       ...module?.read ?? [],
       ...(pyodide === null ? [] : [pyodide]),
       ...plugins.read,
@@ -174,7 +175,6 @@ export async function planAgent(
     pipes: module?.pipes ?? null,
     pluginData: plugins.pluginData,
   };
-  const entry = options.entry ?? (check ? sandboxEntry() : await ensureSandboxEntry(progress));
   const mode = options.sandboxMode ?? config.runtime.sandbox;
   const command = sandboxCommand(policy, {
     runtime: paths,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { IronclawError } from "../manifests/errors.ts";
-import { type SandboxEntry, sandboxEntry } from "./assets.ts";
+import type { SandboxEntry } from "./assets.ts";
 import { prepareComponent } from "./component_cache.ts";
 import { componentWaits } from "../protocol/gate_ops.ts";
 import { PLACEHOLDER_RUN_ID, planRun } from "./plan.ts";
@@ -60,7 +60,7 @@ Deno.test("planRun() of a component: its cache folder is read, and the command i
     "component",
     "the Policy is resolved with the module's format",
   );
-  assert.deepEqual(plan.paths.read, [sandboxEntry().dir, prepared.dir]);
+  assert.deepEqual(plan.paths.read, [ENTRY.dir, prepared.dir], "the entry the plan was given, and the cache");
   assert.equal(plan.paths.moduleFormat, "component");
   assert.ok(!("runtimeRead" in plan.policy), "the runtime paths are kept apart from the Policy");
   assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.command) && Object.isFrozen(plan.paths));
@@ -98,7 +98,7 @@ Deno.test("planRun() of a missing module: a run's plan fails, a check's has no m
   );
   const plan = await planRun(agent.manifest, agent.config, { check: true, entry: ENTRY });
   assert.equal(plan.module, null);
-  assert.deepEqual(plan.paths.read, [sandboxEntry().dir], "only the sandbox's own code");
+  assert.deepEqual(plan.paths.read, [ENTRY.dir], "only the sandbox's own code");
 });
 
 Deno.test("planRun() of a module that is not WebAssembly: ERR_MODULE_INVALID", async () => {
@@ -120,7 +120,7 @@ Deno.test("planRun() of plugins: their code and data folders read, the data fold
   const data = join(agent.config.runtime.state_dir, "plugin-data", "calculator", "p");
   assert.deepEqual(plan.paths.pluginData, { calculator: data });
   assert.deepEqual(plan.paths.write, [data]);
-  assert.equal(plan.paths.read[0], sandboxEntry().dir);
+  assert.equal(plan.paths.read[0], ENTRY.dir);
   assert.equal(plan.paths.read[2], data);
   assert.match(plan.paths.read[3]!, /plugins\/plugin\.ts$/);
   assert.ok(plan.plugins?.calculator, "the plugin index is in the plan");
