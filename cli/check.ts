@@ -9,6 +9,7 @@ import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
 import { PLACEHOLDER_RUN_ID, planRun, type RunPlan } from "../supervisor/plan.ts";
+import { CHANNEL_ARG } from "../protocol/protocol.ts";
 import { preparingProgress } from "./run.ts";
 import {
   COMMON_OPTIONS,
@@ -286,7 +287,7 @@ function checkText(
   if (command.some((arg) => arg.includes(PLACEHOLDER_RUN_ID))) {
     lines.push(
       s.dim(
-        `  (${PLACEHOLDER_RUN_ID} stands for the run's id: each run gets its own pipes for the guest's output)`,
+        `  (${PLACEHOLDER_RUN_ID} stands for the run's id: each run gets its own channel socket and pipes)`,
       ),
     );
   }
@@ -297,6 +298,15 @@ function checkText(
       : "";
     lines.push(`  ${printable(f.flag)}`);
     lines.push(`      ${f.why}${from}`);
+  }
+  const channel = command.find((arg) => arg.startsWith(CHANNEL_ARG));
+  if (channel) {
+    const path = channel.slice(CHANNEL_ARG.length);
+    lines.push(`  ${printable(`--allow-read=${path} --allow-write=${path} --allow-net=unix:${path}`)}`);
+    lines.push(
+      "      the run's private protocol channel: a socket only the sandbox's main thread can open (guests run " +
+        "in Workers without permissions); stdout and stderr carry output only",
+    );
   }
   if (warnings.length > 0) {
     lines.push("", s.bold(s.yellow("Warnings")));

@@ -61,7 +61,13 @@ export const RUN_EVENTS = {
     fields: "`level`, `message`; `source` for a plugin's",
     doc: "a guest's or plugin's log",
   },
-  stdout: { from: "sandbox", fields: "`data`", doc: "a WASI guest's standard output" },
+  stdout: {
+    from: "sandbox",
+    fields: "`data`, `source`",
+    doc:
+      "output on stdout: a WASI guest's (from its pipe), or, with `source` = `sandbox`, whatever some realm of " +
+      "the sandbox process wrote to the process's own stdout (never read as protocol)",
+  },
   stderr: { from: "sandbox", fields: "`data`", doc: "a WASI guest's standard error" },
   "sandbox-log": { from: "sandbox", fields: "`level`, `message`", doc: "the sandbox's own console" },
   "sandbox-error": { from: "sandbox", fields: "`message`", doc: "the sandbox's entry failed" },

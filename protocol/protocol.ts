@@ -18,6 +18,9 @@ export const PROTOCOL_VERSION = 1;
 /** The longest line either side accepts, in bytes. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
+/** The sandbox's argument that names its private channel (a Unix socket the supervisor listens on). */
+export const CHANNEL_ARG = "--channel=";
+
 /** What the agent module is, as the supervisor prepared it. */
 export type AgentModule =
   | {

@@ -1,15 +1,18 @@
 /**
  * The sandbox process's entry: runs inside `deno run --no-prompt --cached-only
- * <policy flags>`, speaks the protocol on stdin/stdout, builds the host gate
- * from the grant it is sent (the Policy narrowed by the supervisor), and runs the agent's WebAssembly.
+ * <policy flags>`, speaks the protocol on its private channel (`channel.ts`:
+ * a Unix socket only the main thread may open), builds the host gate from the
+ * grant it is sent (the Policy narrowed by the supervisor), and runs the agent.
  *
  * With `--mode=worker` (a compiled binary, or `[runtime] sandbox = "worker"`)
  * the process's main thread only relays the protocol, and this same module,
  * loaded again as a Worker with the grant's permissions, is the agent side
  * (see `sandbox_worker.ts`).
  *
- * Nothing but protocol messages reaches stdout: the console is redirected into
- * events before any agent or plugin code loads.
+ * The main thread's console is redirected into events before any agent or
+ * plugin code loads; whatever reaches stdout or stderr is output, never protocol.
+ * The main thread also keeps a second wall-time timer, and exits when the
+ * supervisor's end of the channel closes.
  *
  * @module
  */
@@ -18,16 +21,15 @@ import { HostGate } from "./gate/mod.ts";
 import type { ToolRunner } from "./plugin_host.ts";
 import {
   type ChildMessage,
-  encodeMessage,
   type ParentMessage,
   parseParentMessage,
   PROTOCOL_VERSION,
-  readLines,
   type ResultMessage,
   type RunEvent,
   type StartMessage,
 } from "../protocol/protocol.ts";
 import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
+import { type Channel, channelPathOf, openChannel } from "./channel.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
 import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
@@ -44,17 +46,29 @@ const ROLE: "process" | "relay" | "agent" = inWorker()
   ? "relay"
   : "process";
 
-function writeStdout(message: ChildMessage) {
-  const bytes = encodeMessage(message);
-  let n = 0;
-  while (n < bytes.length) n += Deno.stdout.writeSync(bytes.subarray(n));
-}
+/** The channel to the supervisor, once open (the main thread's only). */
+let channel: Channel | null = null;
 
-/** Sends a message to the supervisor: on stdout, or from the Worker as one line for the relay to check. */
+/** Sends a message to the supervisor: on the channel, or from the Worker as one line for the relay to check. */
 const send: (message: ChildMessage) => void = ROLE === "agent"
   ? (message) => (globalThis as unknown as Worker).postMessage(JSON.stringify(message))
-  : writeStdout;
-const emit = (event: RunEvent) => send({ v: PROTOCOL_VERSION, type: "event", event });
+  : (message) => channel?.send(message);
+/**
+ * What is left of the run's output (log, stdout and stderr events) for this
+ * side to send, in characters: once the run's cap is passed (the supervisor
+ * then ends the run), further output is dropped here, so a guest that floods
+ * cannot fill the sandbox's memory with messages waiting for the channel.
+ */
+let outputLeft = Infinity;
+
+const emit = (event: RunEvent) => {
+  if (event.type === "log" || event.type === "stdout" || event.type === "stderr") {
+    if (outputLeft < 0) return;
+    const text = typeof event.message === "string" ? event.message : event.data;
+    outputLeft -= typeof text === "string" ? text.length : 0;
+  }
+  send({ v: PROTOCOL_VERSION, type: "event", event });
+};
 
 // Whatever prints from now on becomes an event, never a stray line in the protocol.
 for (const level of ["log", "info", "debug", "warn", "error"] as const) {
@@ -113,6 +127,7 @@ function sandboxFailure(message: string): ResultMessage {
 /** Builds the run's gate (and its plugins), then runs the agent with the runner of its kind. */
 async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const policy = deepFreeze(start.policy);
+  outputLeft = policy.limits.maxOutputKb * 1024;
   let runTool: ToolRunner | undefined;
   const gate = new HostGate(policy, {
     emit,
@@ -205,19 +220,59 @@ function onParentMessage(message: ParentMessage, done: () => void): void {
   }
 }
 
+/** Exits the process once what was sent is written. */
+function leave(code: number): void {
+  if (channel) channel.exit(code);
+  else Deno.exit(code);
+}
+
+/**
+ * The second wall-time timer, beside the supervisor's: should the supervisor
+ * be unable to kill the sandbox (gone, or stuck), the sandbox ends itself a
+ * moment after the run's wall time.
+ */
+function keepWallTime(message: ParentMessage, leave: (code: number) => void): void {
+  if (message.type !== "start") return;
+  const seconds = message.policy.limits.timeoutS;
+  const timer = setTimeout(() => {
+    emit({
+      type: "sandbox-error",
+      message: `The sandbox ended itself after ${seconds} s (its own wall-time timer)`,
+    });
+    leave(4);
+  }, seconds * 1000 + 2000);
+  Deno.unrefTimer(timer);
+}
+
 async function main() {
+  channel = await connect();
   send({ v: PROTOCOL_VERSION, type: "ready" });
-  for await (const line of readLines(Deno.stdin.readable)) {
+  for await (const line of channel.lines()) {
     if (line.trim() === "") continue;
     const message = parseParentMessage(line);
     if (message.type === "stop") {
       emit({ type: "stopped", reason: message.reason });
-      Deno.exit(0);
+      return leave(0);
     }
-    onParentMessage(message, () => Deno.exit(0));
+    keepWallTime(message, leave);
+    onParentMessage(message, () => leave(0));
   }
-  // The supervisor closed our stdin: nobody is listening any more.
-  Deno.exit(0);
+  // The supervisor closed the channel (or is gone): nobody is listening any more.
+  leave(0);
+}
+
+/** Opens the channel named on the command line, or ends the process saying why on stderr. */
+async function connect(): Promise<Channel> {
+  const path = channelPathOf(Deno.args);
+  try {
+    if (path === null) throw new Error("no --channel=PATH argument");
+    return await openChannel(path);
+  } catch (e) {
+    Deno.stderr.writeSync(new TextEncoder().encode(
+      `ironclaw sandbox: cannot open the channel to the supervisor: ${(e as Error).message}\n`,
+    ));
+    Deno.exit(3);
+  }
 }
 
 /**
@@ -242,10 +297,13 @@ function agentSide() {
 }
 
 if (ROLE === "agent") agentSide();
-else if (ROLE === "relay") Deno.exit(await relayToWorker(import.meta.url, writeStdout));
-else {
+else if (ROLE === "relay") {
+  channel = await connect();
+  const code = await relayToWorker(import.meta.url, channel);
+  await channel.exit(code);
+} else {
   main().catch((e) => {
     emit({ type: "sandbox-error", message: e instanceof Error ? e.message : String(e) });
-    Deno.exit(3);
+    leave(3);
   });
 }

@@ -19,9 +19,9 @@ import {
   parseParentMessage,
   PROTOCOL_VERSION,
   ProtocolError,
-  readLines,
   type StartMessage,
 } from "../protocol/protocol.ts";
+import type { Channel } from "./channel.ts";
 
 /** The argument of the sandbox entry that selects worker mode. */
 export const WORKER_MODE_ARG = "--mode=worker";
@@ -71,20 +71,21 @@ export function checkWorkerMessage(data: unknown): ChildMessage {
 /**
  * Runs the main thread of a worker-mode sandbox: says `ready`, and on `start`
  * makes the agent-side Worker from `entry` with {@linkcode toWorkerPermissions}
- * of the start's Policy, passes it the start and every reply, and writes what
- * it posts (checked by {@linkcode checkWorkerMessage}) with `send`. It ends
- * after the result, on `stop`, when stdin closes, and when the Worker fails or
- * breaks the protocol (then with an `ERR_SANDBOX` result); the Worker is
- * terminated first.
+ * of the start's Policy, passes it the start and every reply, and sends what
+ * it posts (checked by {@linkcode checkWorkerMessage}) on the channel. It ends
+ * after the result, on `stop`, when the channel closes, at the second
+ * wall-time timer, and when the Worker fails or breaks the protocol (then with
+ * an `ERR_SANDBOX` result); the Worker is terminated first.
  *
  * @param entry The sandbox entry's own module URL (`import.meta.url`).
- * @param send Writes one child message to stdout.
- * @returns The exit code for the process: 0, or 3 when the parent broke the protocol.
+ * @param channel The private channel to the supervisor.
+ * @returns The exit code for the process: 0, 3 when the parent broke the protocol, 4 at the second timer.
  */
-export function relayToWorker(entry: string | URL, send: (message: ChildMessage) => void): Promise<number> {
+export function relayToWorker(entry: string | URL, channel: Channel): Promise<number> {
+  const send = (message: ChildMessage) => channel.send(message);
   return new Promise((resolve) => {
     const relay = new Relay(entry, send, resolve);
-    relay.read().catch((e) => {
+    relay.read(channel.lines()).catch((e) => {
       send({
         v: PROTOCOL_VERSION,
         type: "event",
@@ -168,15 +169,16 @@ class Relay {
     worker.postMessage(message);
   }
 
-  /** Says `ready`, then reads the parent's messages from stdin until the end. */
-  async read(): Promise<void> {
+  /** Says `ready`, then reads the parent's messages from the channel until the end. */
+  async read(lines: AsyncGenerator<string>): Promise<void> {
     this.#send({ v: PROTOCOL_VERSION, type: "ready" });
-    for await (const line of readLines(Deno.stdin.readable)) {
+    for await (const line of lines) {
       if (this.#ended) return;
       if (line.trim() === "") continue;
       const message = parseParentMessage(line);
       if (message.type === "start") {
         if (this.#worker) throw new ProtocolError("A second start message");
+        this.#keepWallTime(message.policy.limits.timeoutS);
         this.start(message);
       } else if (message.type === "reply") {
         if (!this.#worker) throw new ProtocolError("A reply before the start message");
@@ -191,7 +193,23 @@ class Relay {
         return;
       }
     }
-    // The supervisor closed our stdin: nobody is listening any more.
+    // The supervisor closed the channel (or is gone): nobody is listening any more.
     this.end(0);
+  }
+
+  /** The second wall-time timer: the sandbox ends itself a moment after the run's wall time. */
+  #keepWallTime(seconds: number): void {
+    const timer = setTimeout(() => {
+      this.#send({
+        v: PROTOCOL_VERSION,
+        type: "event",
+        event: {
+          type: "sandbox-error",
+          message: `The sandbox ended itself after ${seconds} s (its own wall-time timer)`,
+        },
+      });
+      this.end(4);
+    }, seconds * 1000 + 2000);
+    Deno.unrefTimer(timer);
   }
 }

@@ -35,12 +35,13 @@ import { refuseEscapingLinks } from "./link_scan.ts";
 import { loadAgent, type LoadedAgent } from "./load.ts";
 import { moduleFormat } from "./module_format.ts";
 import { newRunId } from "./records.ts";
+import { channelPath, withChannel } from "./channel.ts";
 import { sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
 
 /**
- * The run id in the plan `ironclaw check` prints: the only part of a command
- * that differs from run to run is the per-run folder of a WASI guest's pipes,
- * and there the run's id stands in place of this.
+ * The run id in the plan `ironclaw check` prints: the only parts of a command
+ * that differ from run to run are the run's channel socket and the per-run
+ * folder of a WASI guest's pipes, and there the run's id stands in place of this.
  */
 export const PLACEHOLDER_RUN_ID = "<run-id>";
 
@@ -176,13 +177,16 @@ export async function planAgent(
     pluginData: plugins.pluginData,
   };
   const mode = options.sandboxMode ?? config.runtime.sandbox;
-  const command = sandboxCommand(policy, {
-    runtime: paths,
-    entry,
-    mode,
-    ...(options.deno !== undefined ? { deno: options.deno } : {}),
-    ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
-  });
+  const command = withChannel(
+    sandboxCommand(policy, {
+      runtime: paths,
+      entry,
+      mode,
+      ...(options.deno !== undefined ? { deno: options.deno } : {}),
+      ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
+    }),
+    channelPath(config.runtime.state_dir, id),
+  );
   return Object.freeze({
     id,
     config,

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
-import type { ErrorCode, Failure } from "../manifests/errors.ts";
+import type { ErrorCode, Failure, IronclawError } from "../manifests/errors.ts";
 import {
   type ChildMessage,
   encodeMessage,
@@ -22,6 +22,7 @@ import {
 } from "../protocol/protocol.ts";
 import { narrowGrant, type SandboxGrant } from "../protocol/grant.ts";
 import { readGuestPipes } from "./guest_pipes.ts";
+import { ChannelListener, channelPath, withChannel } from "./channel.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
 import { RunRecord } from "./records.ts";
@@ -33,15 +34,21 @@ import type { RunHandle, RunOptions } from "./supervisor.ts";
 /** How much of the sandbox's stderr is kept, for the record and to tell an out-of-memory death. */
 const STDERR_TAIL = 16 * 1024;
 
-/** The argv of a run: the options' command (a plan's, or a test's), else computed from the Policy. */
-function commandOf(policy: Policy, options: RunOptions): string[] {
-  return options.command ?? sandboxCommand(policy, {
-    ...(options.runtime ? { runtime: options.runtime } : {}),
-    ...(options.deno !== undefined ? { deno: options.deno } : {}),
-    ...(options.entry !== undefined ? { entry: options.entry } : {}),
-    ...(options.sandboxMode !== undefined ? { mode: options.sandboxMode } : {}),
-    ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
-  });
+/**
+ * The argv of a run: the options' command (a plan's, or a test's, with its channel already), else computed from
+ * the Policy with the run's channel.
+ */
+function commandOf(policy: Policy, options: RunOptions, channel: string): string[] {
+  return options.command ?? withChannel(
+    sandboxCommand(policy, {
+      ...(options.runtime ? { runtime: options.runtime } : {}),
+      ...(options.deno !== undefined ? { deno: options.deno } : {}),
+      ...(options.entry !== undefined ? { entry: options.entry } : {}),
+      ...(options.sandboxMode !== undefined ? { mode: options.sandboxMode } : {}),
+      ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
+    }),
+    channel,
+  );
 }
 
 /** The runtime paths of a run: the options' (a plan's), else none, the module's format as the Policy knows it. */
@@ -61,7 +68,11 @@ export class RunSession {
   readonly #end = new FirstEnd();
   readonly #denoDir: string;
   readonly #process: SandboxProcess | null;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  /** The run's channel until the sandbox connects; null when it could not be opened. */
+  readonly #listener: ChannelListener | null;
+  /** The sandbox's connection on the channel, once made. */
+  #conn: Deno.UnixConn | null = null;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   readonly #requests: RequestBroker;
   #stopping = false;
   #ready = false;
@@ -92,7 +103,8 @@ export class RunSession {
     // package, so it needs nothing from the caller's cache, and what Deno keeps there without a permission
     // (CacheStorage, the transpiled plugin code) lives and dies with this run.
     this.#denoDir = join(options.stateDir, "sandbox-cache", id);
-    const argv = commandOf(policy, options);
+    const channel = channelPath(options.stateDir, id);
+    const argv = commandOf(policy, options, channel);
     const { agent } = policy;
     this.#emit({
       type: "run",
@@ -104,8 +116,8 @@ export class RunSession {
     });
     this.#emit({ type: "state", state: "created" });
     this.#emit({ type: "state", state: "starting" });
-    this.#process = this.#spawn(argv);
-    this.#writer = this.#process?.child.stdin.getWriter();
+    this.#listener = this.#listen(channel);
+    this.#process = this.#listener ? this.#spawn(argv) : null;
     this.#requests = new RequestBroker(
       (requestId, reply) => this.#send({ v: PROTOCOL_VERSION, type: "reply", id: requestId, ...reply }),
       (event) => this.#emit(event),
@@ -136,6 +148,16 @@ export class RunSession {
 
   #fail(code: ErrorCode, message: string, hint: string): void {
     this.#end.decide({ state: "error", output: null, error: { code, message, hint } });
+  }
+
+  #listen(path: string): ChannelListener | null {
+    try {
+      return ChannelListener.open(path);
+    } catch (e) {
+      const error = e as IronclawError;
+      this.#fail("ERR_SANDBOX_START", `Cannot start the sandbox: ${error.message}`, error.hint ?? "");
+      return null;
+    }
   }
 
   #spawn(argv: string[]): SandboxProcess | null {
@@ -236,13 +258,20 @@ export class RunSession {
   #onResult(m: ResultMessage): void {
     if (m.output !== null && !this.#limits.resultFits(m.output.length)) this.#breach("max_output_kb", false);
     else this.#end.decide({ state: m.state, output: m.output, error: m.error });
-    this.#writer?.close().catch(() => {});
+    try {
+      this.#conn?.closeWrite();
+    } catch { /* closed */ }
   }
 
-  async #readStdout(process: SandboxProcess): Promise<void> {
+  /** Takes the sandbox's connection on the channel and reads the protocol from it; no connection is a crash. */
+  async #readChannel(process: SandboxProcess): Promise<void> {
+    const conn = await this.#listener!.accept(process.child.status);
+    if (conn === null) return;
+    this.#conn = conn;
+    this.#writer = conn.writable.getWriter();
     let bytes = 0;
     try {
-      for await (const line of readLines(process.child.stdout)) {
+      for await (const line of readLines(conn.readable)) {
         bytes += line.length + 1;
         if (bytes > this.#limits.messageBytes) {
           throw new ProtocolError(
@@ -253,9 +282,9 @@ export class RunSession {
         this.#onMessage(parseChildMessage(line));
       }
     } catch (e) {
-      const message = e instanceof ProtocolError
-        ? e.message
-        : `Reading the sandbox failed: ${(e as Error).message}`;
+      // A reset channel is the sandbox going away (it exited with a message unread): its exit decides the end.
+      if (!(e instanceof ProtocolError)) return;
+      const message = e.message;
       if (!process.killed) {
         this.#fail(
           "ERR_PROTOCOL",
@@ -265,8 +294,24 @@ export class RunSession {
         this.#emit({ type: "protocol-error", message });
       }
       process.kill();
-      await process.child.stdout.cancel().catch(() => {});
+      await conn.readable.cancel().catch(() => {});
     }
+  }
+
+  /** The sandbox's stdout: never protocol, only output some realm of it wrote, recorded and counted as such. */
+  async #readStdout(process: SandboxProcess): Promise<void> {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of process.child.stdout) {
+        const over = this.#limits.addOutput(chunk.length);
+        this.#emit({ type: "stdout", data: dec.decode(chunk, { stream: true }), source: "sandbox" });
+        if (over) {
+          this.#breach("max_output_kb");
+          break;
+        }
+      }
+    } catch { /* closed */ }
+    await process.child.stdout.cancel().catch(() => {});
   }
 
   async #readStderr(process: SandboxProcess): Promise<void> {
@@ -294,6 +339,7 @@ export class RunSession {
       });
       const [status] = await Promise.all([
         process.child.status,
+        this.#readChannel(process),
         this.#readStdout(process),
         this.#readStderr(process),
       ]);
@@ -322,6 +368,7 @@ export class RunSession {
     }
     if (this.#stderrTail.trim()) this.#emit({ type: "sandbox-stderr", data: this.#stderrTail.slice(-4096) });
     process.killGroup(); // whatever the sandbox started and left behind ends with the run
+    this.#listener?.close();
     await Deno.remove(this.#denoDir, { recursive: true }).catch(() => {});
     this.#requests.close();
     this.#emit({ type: "state", state: "exited", code: status.code, signal: status.signal });

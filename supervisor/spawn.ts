@@ -70,7 +70,7 @@ export class SandboxProcess {
   /**
    * Spawns the sandbox: the argv under setsid when it exists, the environment
    * cleared but for {@linkcode sandboxEnv}, the working directory the
-   * manifest's folder, stdio piped.
+   * manifest's folder, no stdin (the protocol has its own channel), stdout and stderr piped.
    *
    * @param argv The sandbox's argv, program first.
    * @param policy The run's Policy (granted variables, heap limit, folder).
@@ -93,7 +93,7 @@ export class SandboxProcess {
           : {}),
       },
       cwd: policy.baseDir,
-      stdin: "piped",
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();

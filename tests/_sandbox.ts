@@ -1,5 +1,7 @@
 /** Making real agent folders and running real sandboxes in tests. */
 
+import { channelPath, withChannel } from "../supervisor/channel.ts";
+import { newRunId } from "../supervisor/records.ts";
 import { dirname, join } from "node:path";
 import { ROOT } from "./_cli.ts";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
@@ -128,12 +130,16 @@ export async function hostileRun(agent: AgentDir, ...args: string[]): Promise<Ru
   const policy = await loadPolicy(agent.manifest, agent.config);
   // The runtime paths a run without a module or plugins gets: the sandbox entry's folder.
   const runtime = { read: [sandboxEntry().dir], write: [], moduleFormat: policy.agent.moduleFormat };
+  const stateDir = agent.config.runtime.state_dir;
+  const id = newRunId();
+  const command = [Deno.execPath(), "run", ...toDenoFlags(policy, { runtime }), HOSTILE, ...args];
   return startRun(policy, {
     task: "",
-    stateDir: agent.config.runtime.state_dir,
+    stateDir,
     module: null,
     runtime,
-    command: [Deno.execPath(), "run", ...toDenoFlags(policy, { runtime }), HOSTILE, ...args],
+    id,
+    command: withChannel(command, channelPath(stateDir, id)),
   });
 }
 

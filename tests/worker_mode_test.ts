@@ -46,9 +46,10 @@ Deno.test("worker mode starts the entry with --mode=worker and the Worker option
     await t.step(name, async () => {
       const { ran } = await probeCalls(agent, [["fs.read", { path: "notes/a.txt" }]], options);
       const command = commandOf(ran.events);
-      assert.deepEqual(command.slice(-2).map((a) => a.startsWith("--") ? a : "<entry>"), [
+      assert.deepEqual(command.slice(-3).map((a) => a.startsWith("--") ? a.split("=")[0] : "<entry>"), [
         "<entry>",
-        "--mode=worker",
+        "--mode",
+        "--channel",
       ]);
       assert.ok(command.includes("--unstable-worker-options"));
       if (options.unsafeWidenProcessFlags) {
@@ -178,7 +179,6 @@ export default {
       if (input.what === "post-object") globalThis.postMessage({ v: 1, type: "event", event: { type: "log" } });
       if (input.what === "exit") Deno.exit(5);
       if (input.what === "close") globalThis.close();
-      if (input.what === "stdout") Deno.stdout.writeSync(new TextEncoder().encode(input.data));
       return new Promise(() => {});
     },
   },
@@ -207,14 +207,6 @@ Deno.test("the relay lets only checked protocol messages out of the Worker", asy
     { what: "post-object", code: "ERR_SANDBOX", message: /must post protocol lines/ },
     { what: "exit", code: "ERR_SANDBOX", message: /called Deno\.exit\(5\) in its Worker/ },
     { what: "close", code: "ERR_SANDBOX", message: /closed its Worker/ },
-    // Not confined by a Worker (nor in process mode): plugin code writes the process's stdout itself,
-    // past the relay. The supervisor still checks every line, as it does in process mode.
-    {
-      what: "stdout",
-      data: "garbage from the Worker\n",
-      code: "ERR_PROTOCOL",
-      message: /Not JSON: "garbage/,
-    },
   ];
   try {
     for (const c of cases) {
@@ -264,7 +256,10 @@ Deno.test("a compiled binary's design, from source: the binary runs itself as th
   const entry = await binaryStandIn(agent.dir);
   await t.step("granted work: the command is the binary's, and the run is ok", async () => {
     const { replies, ran } = await probeCalls(agent, [["fs.read", { path: "notes/a.txt" }]], { entry });
-    assert.deepEqual(commandOf(ran.events), [entry.path, "__sandbox", "--mode=worker"]);
+    const command = commandOf(ran.events);
+    assert.deepEqual(command.slice(0, 3), [entry.path, "__sandbox", "--mode=worker"]);
+    assert.match(command[3] ?? "", /^--channel=/);
+    assert.equal(command.length, 4);
     assert.ok(replies[0]?.ok !== undefined, JSON.stringify(replies));
   });
   await t.step(

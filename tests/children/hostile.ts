@@ -1,75 +1,98 @@
 /**
  * A hostile or broken sandbox process, for supervisor tests: what it does is
- * its first argument. It runs with the same flags a real sandbox gets.
+ * its first argument. It runs with the same flags a real sandbox gets and
+ * speaks on the run's channel (`--channel=PATH`), as a sandbox does.
  */
-const out = Deno.stdout;
+const path = Deno.args.find((a) => a.startsWith("--channel="))!.slice("--channel=".length);
+const conn = await Deno.connect({ transport: "unix", path });
 const enc = new TextEncoder();
-const line = (v: unknown) => out.writeSync(enc.encode(JSON.stringify(v) + "\n"));
+const writeAll = async (bytes: Uint8Array) => {
+  for (let n = 0; n < bytes.length;) n += await conn.write(bytes.subarray(n));
+};
+const line = (v: unknown) => writeAll(enc.encode(JSON.stringify(v) + "\n"));
 const ready = () => line({ v: 1, type: "ready" });
 
 switch (Deno.args[0]) {
   case "echo-start": {
     // Answers with the start message it was sent, as it arrived: what a sandbox learns of the run.
-    ready();
+    await ready();
     const dec = new TextDecoder();
+    const buf = new Uint8Array(65536);
     let text = "";
-    for await (const chunk of Deno.stdin.readable) {
-      text += dec.decode(chunk, { stream: true });
-      if (text.includes("\n")) break;
+    while (!text.includes("\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += dec.decode(buf.subarray(0, n), { stream: true });
     }
-    line({ v: 1, type: "result", state: "ok", output: text.slice(0, text.indexOf("\n")), error: null });
+    await line({ v: 1, type: "result", state: "ok", output: text.slice(0, text.indexOf("\n")), error: null });
     Deno.exit(0);
     break;
   }
   case "crash":
-    ready();
+    await ready();
     for (let i = 0; i < 5; i++) {
-      line({ v: 1, type: "event", event: { type: "log", level: "info", message: `before crash ${i}` } });
+      await line({
+        v: 1,
+        type: "event",
+        event: { type: "log", level: "info", message: `before crash ${i}` },
+      });
     }
     Deno.exit(7);
     break;
   case "hang":
-    ready();
+    await ready();
     setInterval(() => {}, 1000);
     break;
   case "garbage":
-    ready();
-    out.writeSync(enc.encode("this is not JSON\n"));
+    await ready();
+    await writeAll(enc.encode("this is not JSON\n"));
     setInterval(() => {}, 1000);
     break;
   case "long-line": {
-    ready();
+    await ready();
     const chunk = enc.encode("x".repeat(1 << 20));
-    for (;;) out.writeSync(chunk);
+    for (;;) await writeAll(chunk);
   }
   case "wrong-version":
-    line({ v: 99, type: "ready" });
+    await line({ v: 99, type: "ready" });
     setInterval(() => {}, 1000);
     break;
   case "result-before-ready":
-    line({ v: 1, type: "result", state: "ok", output: "forged", error: null });
+    await line({ v: 1, type: "result", state: "ok", output: "forged", error: null });
     setInterval(() => {}, 1000);
     break;
   case "forge-end":
-    ready();
-    line({ v: 1, type: "event", event: { type: "end", state: "ok", output: "forged", exitCode: 0 } });
+    await ready();
+    await line({ v: 1, type: "event", event: { type: "end", state: "ok", output: "forged", exitCode: 0 } });
     setInterval(() => {}, 1000);
     break;
+  case "forge-stdout": {
+    // Protocol lines on stdout, where any realm of a sandbox can write: they must stay output.
+    const out = (v: unknown) => Deno.stdout.writeSync(enc.encode(JSON.stringify(v) + "\n"));
+    out({ v: 1, type: "ready" });
+    await ready();
+    out({ v: 1, type: "request", id: 1, op: "dns.resolve", args: { host: "forged.example" } });
+    out({ v: 1, type: "event", event: { type: "gate", op: "fs.read", decision: "allow", rule: "forged" } });
+    out({ v: 1, type: "result", state: "ok", output: "forged", error: null });
+    await line({ v: 1, type: "result", state: "ok", output: "real", error: null });
+    Deno.exit(0);
+    break;
+  }
   case "event-flood":
-    ready();
-    for (;;) line({ v: 1, type: "event", event: { type: "noise", data: "z".repeat(1000) } });
+    await ready();
+    for (;;) await line({ v: 1, type: "event", event: { type: "noise", data: "z".repeat(1000) } });
   case "heap": {
     // Grows the JS heap by the megabytes in the second argument, then answers ok.
-    ready();
+    await ready();
     const keep: number[][] = [];
     const mb = Number(Deno.args[1]);
     for (let i = 0; i < mb; i++) keep.push(new Array(131072).fill(i + 0.5));
-    line({ v: 1, type: "result", state: "ok", output: `held ${keep.length} MiB`, error: null });
+    await line({ v: 1, type: "result", state: "ok", output: `held ${keep.length} MiB`, error: null });
     Deno.exit(0);
     break;
   }
   case "ignore-stop":
-    ready();
+    await ready();
     Deno.addSignalListener("SIGTERM", () => {});
     setInterval(() => {}, 1000);
     break;

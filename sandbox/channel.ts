@@ -1,0 +1,78 @@
+/**
+ * The sandbox's end of its private channel to the supervisor: a Unix socket
+ * the supervisor listens on, named by the `--channel=PATH` argument, that only
+ * the sandbox's main thread may connect to (the process flags grant that one
+ * path; guest Workers have no permissions at all). The protocol travels here
+ * and nowhere else: stdout and stderr, which any realm of the process can
+ * write, are only ever the guests' output to the supervisor.
+ *
+ * The supervisor takes the first connection and stops listening, so nothing
+ * started later in the process can join; when the supervisor goes away (even
+ * killed), the socket closes, the sandbox reads the end of the channel and
+ * exits.
+ *
+ * @module
+ */
+
+import { CHANNEL_ARG, type ChildMessage, encodeMessage, readLines } from "../protocol/protocol.ts";
+
+/** An open channel: send messages, read lines, leave once what was sent is written. */
+export interface Channel {
+  /** Queues one message; messages are written in order. */
+  send(message: ChildMessage): void;
+  /** The supervisor's lines, until it closes its end. */
+  lines(): AsyncGenerator<string>;
+  /** Writes what is queued (as far as the socket takes it), then exits the process with `code`. */
+  exit(code: number): Promise<never>;
+}
+
+/**
+ * The lines of `source`, without ending it when the reader stops early: a
+ * reader that leaves its loop (on `stop`) would otherwise cancel the socket's
+ * stream, which closes the socket before what was sent is written.
+ */
+async function* linesKeepingOpen(source: AsyncGenerator<string>): AsyncGenerator<string> {
+  for (;;) {
+    const next = await source.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/**
+ * The socket path given on the command line.
+ *
+ * @param args The process's arguments.
+ * @returns The path, or null when none was given.
+ */
+export function channelPathOf(args: readonly string[]): string | null {
+  const arg = args.find((a) => a.startsWith(CHANNEL_ARG));
+  return arg ? arg.slice(CHANNEL_ARG.length) : null;
+}
+
+/**
+ * Connects to the supervisor's socket.
+ *
+ * @param path The socket's path.
+ * @returns The channel.
+ */
+export async function openChannel(path: string): Promise<Channel> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  const writer = conn.writable.getWriter();
+  let written: Promise<void> = Promise.resolve();
+  let broken = false;
+  return {
+    send(message) {
+      if (broken) return;
+      written = writer.write(encodeMessage(message)).catch(() => {
+        broken = true;
+      });
+    },
+    lines: () => linesKeepingOpen(readLines(conn.readable)),
+    async exit(code) {
+      // Never wait long: a supervisor that stopped reading must not keep the sandbox alive.
+      await Promise.race([written, new Promise((r) => setTimeout(r, 1000))]);
+      Deno.exit(code);
+    },
+  };
+}
