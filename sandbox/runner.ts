@@ -33,6 +33,25 @@ export interface RunContext {
   readonly emit: (event: RunEvent) => void;
 }
 
+/** The gate as a guest's realm sees it: calls by op name and JSON text, answered now or later. */
+export type GateCalls = Pick<HostGate, "call" | "callSync">;
+
+/**
+ * What a guest is given inside its own Worker: the run's grant and task, the
+ * gate reached by messages, and an `emit` whose events the main thread
+ * rebuilds (logs and WASI refusals only).
+ */
+export interface GuestContext {
+  /** The run's grant as the supervisor narrowed it. */
+  readonly policy: EnforcedGrant;
+  /** The user's task. */
+  readonly task: string;
+  /** The gate, across the Worker boundary. */
+  readonly gate: GateCalls;
+  /** Where the guest's logs and refusals go. */
+  readonly emit: (event: RunEvent) => void;
+}
+
 /**
  * Runs one kind of agent to its end. `Options` is what only that kind needs
  * (none by default), passed as one object after the context.

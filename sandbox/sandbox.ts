@@ -30,6 +30,7 @@ import {
 } from "../protocol/protocol.ts";
 import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
 import { type Channel, channelPathOf, openChannel } from "./channel.ts";
+import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
 import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
@@ -40,11 +41,12 @@ import type { EnforcedGrant } from "../protocol/grant.ts";
  * What this copy of the module is: the whole sandbox (process mode), the
  * relay on the main thread of worker mode, or the agent side in its Worker.
  */
-const ROLE: "process" | "relay" | "agent" = inWorker()
-  ? "agent"
+const ROLE: "process" | "relay" | "agent" | "guest" = inWorker()
+  ? ((globalThis as { name?: string }).name === GUEST_WORKER_NAME ? "guest" : "agent")
   : Deno.args.includes(WORKER_MODE_ARG)
   ? "relay"
   : "process";
+setGuestEntry(import.meta.url);
 
 /** The channel to the supervisor, once open (the main thread's only). */
 let channel: Channel | null = null;
@@ -70,8 +72,8 @@ const emit = (event: RunEvent) => {
   send({ v: PROTOCOL_VERSION, type: "event", event });
 };
 
-// Whatever prints from now on becomes an event, never a stray line in the protocol.
-for (const level of ["log", "info", "debug", "warn", "error"] as const) {
+// Whatever the gate's realm prints from now on becomes an event (a guest's realm prints to stdout: output).
+for (const level of ROLE === "guest" ? [] : ["log", "info", "debug", "warn", "error"] as const) {
   console[level] = (...args: unknown[]) =>
     emit({
       type: "sandbox-log",
@@ -154,12 +156,12 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
 async function runnerFor(start: StartMessage, policy: EnforcedGrant): Promise<AgentRunner> {
   const module = start.module;
   if (module?.kind === "component") {
-    const { runComponent } = await import("./guests/component_host.ts");
-    return (context) => runComponent(context, { module });
+    const { runComponentGuest } = await import("./guests/guest_worker.ts");
+    return (context) => runComponentGuest(context, { module });
   }
   if (module?.kind === "preview1") {
-    const { runPreview1 } = await import("./guests/preview1_host.ts");
-    return (context) => runPreview1(context, { module });
+    const { runPreview1Guest } = await import("./guests/guest_worker.ts");
+    return (context) => runPreview1Guest(context, { module });
   }
   if (policy.agent.kind === "react") return (await import("./loops/react.ts")).runReact;
   if (policy.agent.kind === "codeact") {
@@ -296,7 +298,8 @@ function agentSide() {
   scope.onmessage = (e: MessageEvent<ParentMessage>) => onParentMessage(e.data, () => {});
 }
 
-if (ROLE === "agent") agentSide();
+if (ROLE === "guest") (await import("./guests/guest_side.ts")).guestMain();
+else if (ROLE === "agent") agentSide();
 else if (ROLE === "relay") {
   channel = await connect();
   const code = await relayToWorker(import.meta.url, channel);

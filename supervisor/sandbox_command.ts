@@ -50,7 +50,8 @@ export function sandboxCommand(policy: Policy, options: SandboxCommandOptions = 
   const deno = options.deno ?? Deno.execPath();
   const flagOptions = options.runtime ? { runtime: options.runtime } : {};
   if ((options.mode ?? "process") === "process") {
-    return [deno, "run", ...toDenoFlags(policy, flagOptions), entry.path];
+    // Guests run in Workers whose permissions are narrower than the process's (Deno's Worker options).
+    return [deno, "run", ...toDenoFlags(policy, flagOptions), "--unstable-worker-options", entry.path];
   }
   // The main thread makes the Worker from the entry's own file, whose module graph (the bundle's chunks)
   // Deno checks against the process's read permission, not the Worker's: grant the entry's folder.

@@ -11,7 +11,7 @@ import { toFileUrl } from "../file_url.ts";
 import type { GateReply } from "../gate/mod.ts";
 import { isWaitingOp } from "../../protocol/gate_ops.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
-import type { AgentRunner, RunContext } from "../runner.ts";
+import type { AgentRunner, GuestContext } from "../runner.ts";
 
 /** The longest guest log message kept, in characters. */
 const MAX_LOG = 64 * 1024;
@@ -20,10 +20,17 @@ interface Agent {
   run(task: string): Promise<string>;
 }
 
-/** What a component run needs besides the {@linkcode RunContext}. */
+/** What a component run needs besides the {@linkcode GuestContext}. */
 export interface ComponentOptions {
   /** The prepared component's cache folder, and whether its calls may wait. */
   module: { dir: string; waits: boolean };
+  /**
+   * Its core modules' bytes by file name, read by the main thread (a guest's Worker has no read permission);
+   * default read from the folder.
+   */
+  cores?: Readonly<Record<string, Uint8Array>>;
+  /** The host glue's source (`agent.js`), read by the main thread; default imported from the folder. */
+  glue?: string;
 }
 
 /**
@@ -34,10 +41,14 @@ export interface ComponentOptions {
  * @param options The prepared component.
  * @returns How the guest ended.
  */
-export async function runComponent(context: RunContext, options: ComponentOptions): Promise<GuestOutcome> {
+export async function runComponent(context: GuestContext, options: ComponentOptions): Promise<GuestOutcome> {
   const { task, gate, emit } = context;
   const { dir, waits } = options.module;
-  const { instantiate } = await import(toFileUrl(join(dir, "agent.js")));
+  const { instantiate } = await import(
+    options.glue === undefined
+      ? toFileUrl(join(dir, "agent.js"))
+      : URL.createObjectURL(new Blob([options.glue], { type: "text/javascript" }))
+  );
   const host = {
     // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
     // Ops that need not wait answer at once: a component prepared without waiting (no waiting op granted,
@@ -62,8 +73,12 @@ export async function runComponent(context: RunContext, options: ComponentOption
       });
     },
   };
-  const getCoreModule = async (name: string) =>
-    await WebAssembly.compile(await Deno.readFile(join(dir, name)));
+  const cores = options.cores;
+  const getCoreModule = async (name: string) => {
+    const bytes = cores ? cores[name] : await Deno.readFile(join(dir, name));
+    if (!bytes) throw new Error(`the component has no core module "${name}"`);
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  };
   let agent: Agent;
   try {
     agent = await instantiate(getCoreModule, { "ironclaw:agent/host": host });

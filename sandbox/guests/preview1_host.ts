@@ -14,12 +14,12 @@ import process from "node:process";
 import { WASI } from "node:wasi";
 import type { EnforcedGrant } from "../../protocol/grant.ts";
 import { isWithin } from "../../capabilities/paths.ts";
-import type { GateReply, HostGate } from "../gate/mod.ts";
+import type { GateReply } from "../gate/mod.ts";
 import type { AgentModule, RunEvent } from "../../protocol/protocol.ts";
 import { capMemories, WASM_PAGE } from "../../protocol/memory_cap.ts";
 import { guardWasi } from "./wasi_guard.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
-import type { AgentRunner, RunContext } from "../runner.ts";
+import type { AgentRunner, GateCalls, GuestContext } from "../runner.ts";
 import type { ErrorCode } from "../../manifests/errors.ts";
 
 /** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
@@ -56,10 +56,12 @@ const LOG_LEVELS = ["debug", "info", "warn", "error"];
 /** The prepared preview1 module: its path, memory cap and output pipes. */
 export type Preview1Module = Extract<AgentModule, { kind: "preview1" }>;
 
-/** What a preview1 run needs besides the {@linkcode RunContext}. */
+/** What a preview1 run needs besides the {@linkcode GuestContext}. */
 export interface Preview1Options {
   /** The module's path, memory cap and output pipes. */
   module: Preview1Module;
+  /** The module's bytes, read by the main thread (a guest's Worker reads no more than its preopens); default read from its path. */
+  wasm?: Uint8Array;
 }
 
 /**
@@ -70,11 +72,11 @@ export interface Preview1Options {
  * @param options The prepared module.
  * @returns How the guest ended; its output is what it wrote to stdout, collected by the supervisor.
  */
-export async function runPreview1(context: RunContext, options: Preview1Options): Promise<GuestOutcome> {
+export async function runPreview1(context: GuestContext, options: Preview1Options): Promise<GuestOutcome> {
   const { module } = options;
   let wasm: Uint8Array<ArrayBuffer>;
   try {
-    wasm = capMemories(await Deno.readFile(module.path), module.maxPages).bytes;
+    wasm = capMemories(options.wasm ?? await Deno.readFile(module.path), module.maxPages).bytes;
   } catch (e) {
     return fail(
       "ERR_MODULE_INVALID",
@@ -121,7 +123,7 @@ interface Prepared {
 }
 
 /** Instantiates the module with the guarded WASI imports and `ironclaw`, and runs its `_start`. */
-async function instantiateAndStart(context: RunContext, prepared: Prepared): Promise<GuestOutcome> {
+async function instantiateAndStart(context: GuestContext, prepared: Prepared): Promise<GuestOutcome> {
   const { gate, emit } = context;
   const { module, wasm, wasi, readOnlyFds } = prepared;
   const guest: { memory?: WebAssembly.Memory } = {};
@@ -195,7 +197,7 @@ function fail(code: ErrorCode, message: string, hint: string): GuestOutcome {
 }
 
 /** The `ironclaw` import module: `call`, `take`, `log` over the guest's memory. */
-function ironclawImports(gate: HostGate, memory: () => WebAssembly.Memory, emit: (e: RunEvent) => void) {
+function ironclawImports(gate: GateCalls, memory: () => WebAssembly.Memory, emit: (e: RunEvent) => void) {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();
   let pending: Uint8Array | null = null;

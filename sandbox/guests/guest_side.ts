@@ -1,0 +1,94 @@
+/**
+ * The inside of a guest Worker (see `guest_worker.ts`): takes what it is to
+ * run, builds a {@linkcode GuestContext} whose gate is the main thread across
+ * messages (synchronous calls wait on the shared buffer), runs the component
+ * or WASI module, and reports how it ended. Nothing here holds a secret, the
+ * channel, or a Deno permission beyond what the Worker was given.
+ *
+ * @module
+ */
+
+import type { GateReply } from "../gate/mod.ts";
+import type { GuestOutcome } from "../../protocol/outcome.ts";
+import type { RunEvent } from "../../protocol/protocol.ts";
+import type { GuestContext } from "../runner.ts";
+import { type GuestInit, type GuestMessage, waitForReply } from "./guest_worker.ts";
+
+/** The Worker's own scope. */
+const scope = globalThis as unknown as {
+  postMessage(message: GuestMessage): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+};
+
+/** Starts the guest side: waits for the init message, runs the guest, reports its end. */
+export function guestMain(): void {
+  scope.onmessage = (e: MessageEvent<GuestInit>) => {
+    const init = e.data;
+    const context = contextOf(init);
+    run(init, context).then(
+      (outcome) => scope.postMessage({ t: "done", outcome }),
+      (err) =>
+        scope.postMessage({
+          t: "done",
+          outcome: {
+            state: "error",
+            output: null,
+            error: {
+              code: "ERR_SANDBOX",
+              message: `The guest failed: ${(err as Error)?.message ?? err}`,
+              hint: "",
+            },
+          },
+        }),
+    );
+  };
+}
+
+/** Runs the guest of `init` with the runner of its kind. */
+async function run(init: GuestInit, context: GuestContext): Promise<GuestOutcome> {
+  if (init.kind === "component") {
+    const { runComponent } = await import("./component_host.ts");
+    return await runComponent(context, {
+      module: { dir: "", waits: init.waits },
+      cores: init.cores,
+      glue: init.glue,
+    });
+  }
+  const { runPreview1 } = await import("./preview1_host.ts");
+  return await runPreview1(context, {
+    module: { kind: "preview1", path: "", maxPages: init.maxPages, stdout: init.stdout, stderr: init.stderr },
+    wasm: init.wasm,
+  });
+}
+
+/** The guest's context: its gate calls go to the main thread; of its events only logs and refusals do. */
+function contextOf(init: GuestInit): GuestContext {
+  const pending = new Map<number, (reply: GateReply) => void>();
+  let next = 1;
+  scope.onmessage = (e: MessageEvent<{ t: "reply"; id: number; reply: GateReply }>) => {
+    const resolve = pending.get(e.data.id);
+    pending.delete(e.data.id);
+    resolve?.(e.data.reply);
+  };
+  return {
+    policy: init.policy,
+    task: init.task,
+    gate: {
+      callSync: (op, args) =>
+        waitForReply(init.sab, () => scope.postMessage({ t: "call", id: 0, op, args, sync: true })),
+      call: (op, args) =>
+        new Promise<GateReply>((resolve) => {
+          const id = next++;
+          pending.set(id, resolve);
+          scope.postMessage({ t: "call", id, op, args, sync: false });
+        }),
+    },
+    emit: (event: RunEvent) => {
+      if (event.type === "log") {
+        scope.postMessage({ t: "log", level: String(event.level), message: String(event.message) });
+      } else if (event.type === "gate" && typeof event.op === "string" && event.op.startsWith("wasi.")) {
+        scope.postMessage({ t: "refused", call: event.op.slice(5), rule: String(event.rule) });
+      }
+    },
+  };
+}
