@@ -24,6 +24,10 @@ const scope = globalThis as unknown as {
 export function guestMain(): void {
   scope.onmessage = (e: MessageEvent<GuestInit>) => {
     const init = e.data;
+    const kind = (init as { kind: string }).kind;
+    // Realms of their own kinds: a plugin's code, a CodeAct interpreter.
+    if (kind === "plugin") return void import("../plugin_guest.ts").then((m) => m.pluginGuest(init));
+    if (kind === "session") return void import("../codeact/session_guest.ts").then((m) => m.sessionGuest(init));
     const context = contextOf(init);
     run(init, context).then(
       (outcome) => scope.postMessage({ t: "done", outcome }),

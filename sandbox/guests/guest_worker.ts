@@ -63,6 +63,16 @@ export function setGuestEntry(url: string): void {
   entryUrl = url;
 }
 
+/**
+ * The sandbox entry's URL, from which every guest Worker is made (with the name {@linkcode GUEST_WORKER_NAME}).
+ *
+ * @returns The URL.
+ */
+export function guestEntry(): string {
+  if (entryUrl === null) throw new Error("unreachable: the sandbox entry did not call setGuestEntry");
+  return entryUrl;
+}
+
 /** The Deno permissions of a guest Worker: every key spelled out, none inherited. */
 export type GuestPermissions = {
   read: string[] | false;
@@ -107,9 +117,9 @@ export function runGuest(
   init: DistributiveOmit<GuestInit, "sab">,
   options: RunGuestOptions = {},
 ): Promise<GuestOutcome> {
-  if (entryUrl === null) throw new Error("unreachable: the sandbox entry did not call setGuestEntry");
+  const entry = guestEntry();
   const sab = new SharedArrayBuffer(HEADER + 4096, { maxByteLength: HEADER + MAX_SYNC_REPLY });
-  const worker = new Worker(entryUrl, {
+  const worker = new Worker(entry, {
     type: "module",
     name: GUEST_WORKER_NAME,
     deno: { permissions: options.permissions ?? NO_PERMISSIONS },
