@@ -32,8 +32,6 @@ import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
 import { type Channel, channelPathOf, openChannel } from "./channel.ts";
 import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
-import type { CodeSession, CodeSessionOptions } from "./codeact/session.ts";
-import type { PyodideSessionOptions } from "./codeact/pyodide_session.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
 import type { EnforcedGrant } from "../protocol/grant.ts";
 
@@ -106,15 +104,6 @@ async function resolveHost(host: string): Promise<string[]> {
   return result.addresses;
 }
 
-/** Pyodide's sessions, loading its files from the folder the supervisor found (the bundle cannot look it up). */
-function pyodideWithAssets(
-  create: (options: PyodideSessionOptions) => Promise<CodeSession>,
-  start: StartMessage,
-): (options: CodeSessionOptions) => Promise<CodeSession> {
-  const indexURL = start.assets?.pyodide;
-  return (options) => create(indexURL ? { ...options, indexURL } : options);
-}
-
 /** The result of a run whose sandbox itself failed. */
 function sandboxFailure(message: string): ResultMessage {
   return {
@@ -166,9 +155,12 @@ async function runnerFor(start: StartMessage, policy: EnforcedGrant): Promise<Ag
   if (policy.agent.kind === "react") return (await import("./loops/react.ts")).runReact;
   if (policy.agent.kind === "codeact") {
     const { runCodeAct } = await import("./loops/codeact.ts");
-    const makeSession = policy.agent.language === "python"
-      ? pyodideWithAssets((await import("./codeact/pyodide_session.ts")).createPyodideSession, start)
-      : (await import("./codeact/quickjs_session.ts")).createQuickJsSession;
+    const { workerSessions } = await import("./codeact/session_worker.ts");
+    const python = policy.agent.language === "python";
+    const makeSession = workerSessions({
+      language: python ? "python" : "javascript",
+      ...(python && start.assets?.pyodide ? { indexURL: start.assets.pyodide } : {}),
+    });
     return (context) => runCodeAct(context, { makeSession });
   }
   return unsupportedKind;

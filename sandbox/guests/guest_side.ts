@@ -26,8 +26,10 @@ export function guestMain(): void {
     const init = e.data;
     const kind = (init as { kind: string }).kind;
     // Realms of their own kinds: a plugin's code, a CodeAct interpreter.
-    if (kind === "plugin") return void import("../plugin_guest.ts").then((m) => m.pluginGuest(init));
-    if (kind === "session") return void import("../codeact/session_guest.ts").then((m) => m.sessionGuest(init));
+    if (kind === "plugin") return void import("../plugin_guest.ts").then((m) => m.pluginGuest(init as never));
+    if (kind === "session") {
+      return void import("../codeact/session_guest.ts").then((m) => m.sessionGuest(init as never));
+    }
     const context = contextOf(init);
     run(init, context).then(
       (outcome) => scope.postMessage({ t: "done", outcome }),

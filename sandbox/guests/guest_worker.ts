@@ -64,6 +64,31 @@ export function setGuestEntry(url: string): void {
 }
 
 /**
+ * What a guest Worker must read to load its own code: nothing for the bundle (its chunks load under the
+ * process's permissions) or a compiled binary (its code is inside it); the source tree when the entry is
+ * the sources (a compiled binary's design, tested from source), whose modules a Worker reads itself.
+ */
+function codeReads(): string[] {
+  const url = guestEntry();
+  return url.startsWith("file:") && url.endsWith(".ts")
+    ? [decodeURIComponent(new URL("..", url).pathname)]
+    : [];
+}
+
+/**
+ * The permissions of a guest Worker with `read` and `write` added to none (and its own code's, see
+ * {@linkcode codeReads}).
+ *
+ * @param grants Paths to read and to write.
+ * @returns Every key spelled out.
+ */
+export function guestPermissions(grants: { read?: string[]; write?: string[] } = {}): GuestPermissions {
+  const read = [...codeReads(), ...grants.read ?? []];
+  const write = grants.write ?? [];
+  return { ...NO_PERMISSIONS, read: read.length ? read : false, write: write.length ? write : false };
+}
+
+/**
  * The sandbox entry's URL, from which every guest Worker is made (with the name {@linkcode GUEST_WORKER_NAME}).
  *
  * @returns The URL.
@@ -122,7 +147,7 @@ export function runGuest(
   const worker = new Worker(entry, {
     type: "module",
     name: GUEST_WORKER_NAME,
-    deno: { permissions: options.permissions ?? NO_PERMISSIONS },
+    deno: { permissions: options.permissions ?? guestPermissions() },
   });
   return new Promise<GuestOutcome>((resolve) => {
     const end = (outcome: GuestOutcome) => {
@@ -310,10 +335,9 @@ export async function runPreview1Guest(
     stdout: module.stdout,
     stderr: module.stderr,
   }, {
-    permissions: {
-      ...NO_PERMISSIONS,
+    permissions: guestPermissions({
       read: [...folders, "/dev/null"],
       write: [...folders, module.stdout, module.stderr],
-    },
+    }),
   });
 }

@@ -1,0 +1,183 @@
+/**
+ * A CodeAct interpreter (QuickJS or Pyodide) in a guest Worker of its own:
+ * the model's code runs in a realm with no Deno permissions (Pyodide's Worker
+ * may read Pyodide's own folder, nothing else), so it cannot reach the gate's
+ * `fetch`, the secrets, the channel, a plugin's grants or any storage; tools
+ * are called by messages and answered here, in the gate's realm.
+ *
+ * The step deadline holds twice: the interpreter interrupts a step itself,
+ * and should it not come back (a loop inside C, an interrupt switched off from
+ * Python) this side stops the Worker a moment later, losing the session's
+ * variables: the next step starts a fresh interpreter, and says so.
+ *
+ * @module
+ */
+
+import type { CodeSession, CodeSessionOptions, CodeStepResult } from "./session.ts";
+import {
+  GUEST_WORKER_NAME,
+  guestEntry,
+  type GuestPermissions,
+  guestPermissions,
+} from "../guests/guest_worker.ts";
+
+/** How long past its deadline a step may take before its Worker is stopped, in milliseconds. */
+const DEADLINE_GRACE_MS = 3000;
+
+/** Which interpreter, and where Pyodide's files are. */
+export interface SessionWorkerOptions {
+  /** The language the model writes. */
+  language: "javascript" | "python";
+  /** Pyodide's folder (a path or file URL), for Python. */
+  indexURL?: string;
+}
+
+/** What the interpreter's Worker is told. */
+export interface SessionInit {
+  kind: "session";
+  language: "javascript" | "python";
+  indexURL?: string;
+  toolNames: string[];
+  memoryBytes: number;
+  stepDeadlineMs: number;
+  maxOutputBytes: number;
+}
+
+/** What the interpreter's Worker posts. */
+export type SessionMessage =
+  | { t: "ready" }
+  | { t: "failed"; message: string }
+  | { t: "tool"; id: number; name: string; args: unknown }
+  | { t: "step-done"; id: number; result: CodeStepResult };
+
+/**
+ * A session factory for the CodeAct loop whose sessions run in guest Workers.
+ *
+ * @param options The language, and Pyodide's folder.
+ * @returns Makes one session per run.
+ */
+export function workerSessions(
+  options: SessionWorkerOptions,
+): (session: CodeSessionOptions) => Promise<CodeSession> {
+  return async (session) => {
+    const s = new WorkerSession(options, session);
+    await s.start();
+    return s;
+  };
+}
+
+/** The Worker's permissions: none, but for Python read access to Pyodide's own folder. */
+function permissionsOf(options: SessionWorkerOptions): GuestPermissions {
+  if (options.language !== "python" || !options.indexURL) return guestPermissions();
+  const path = options.indexURL.startsWith("file:") ? new URL(options.indexURL).pathname : options.indexURL;
+  return guestPermissions({ read: [path] });
+}
+
+/** One interpreter in its Worker. */
+class WorkerSession implements CodeSession {
+  readonly #options: SessionWorkerOptions;
+  readonly #session: CodeSessionOptions;
+  #worker: Worker | null = null;
+  #steps = new Map<number, (result: CodeStepResult) => void>();
+  #next = 1;
+  #lost = false;
+  #disposed = false;
+
+  constructor(options: SessionWorkerOptions, session: CodeSessionOptions) {
+    this.#options = options;
+    this.#session = session;
+  }
+
+  /** Starts the Worker and waits until its interpreter is loaded. */
+  start(): Promise<void> {
+    const worker = new Worker(guestEntry(), {
+      type: "module",
+      name: GUEST_WORKER_NAME,
+      deno: { permissions: permissionsOf(this.#options) },
+    });
+    this.#worker = worker;
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<SessionMessage>) => {
+        const m = e.data;
+        if (m.t === "ready") resolve();
+        else if (m.t === "failed") reject(new Error(`The interpreter cannot start: ${m.message}`));
+        else if (m.t === "tool") this.#tool(worker, m);
+        else if (m.t === "step-done") this.#finish(m.id, m.result);
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        reject(new Error(`The interpreter's realm failed: ${e.message}`));
+        this.#stop(`The interpreter's realm failed: ${e.message}`);
+      };
+      const { tools, memoryBytes, stepDeadlineMs, maxOutputBytes } = this.#session;
+      const init: SessionInit = {
+        kind: "session",
+        language: this.#options.language,
+        ...(this.#options.indexURL ? { indexURL: this.#options.indexURL } : {}),
+        toolNames: Object.keys(tools),
+        memoryBytes,
+        stepDeadlineMs,
+        maxOutputBytes,
+      };
+      worker.postMessage(init);
+    });
+  }
+
+  /** Runs a tool the code called, in this realm, and posts its answer. */
+  #tool(worker: Worker, m: Extract<SessionMessage, { t: "tool" }>): void {
+    const tool = Object.hasOwn(this.#session.tools, m.name) ? this.#session.tools[m.name] : undefined;
+    const answer = tool ? tool(m.args) : Promise.reject(new Error(`No tool "${m.name}"`));
+    answer.then(
+      (value) => worker.postMessage({ t: "tool-reply", id: m.id, ok: true, value }),
+      (e) => worker.postMessage({ t: "tool-reply", id: m.id, ok: false, message: (e as Error).message }),
+    );
+  }
+
+  #finish(id: number, result: CodeStepResult): void {
+    const done = this.#steps.get(id);
+    this.#steps.delete(id);
+    done?.(result);
+  }
+
+  /** Stops the Worker; steps still open end with `error`. */
+  #stop(error: string): void {
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#lost = true;
+    for (const [id] of this.#steps) {
+      this.#finish(id, { output: "", error, value: null, timedOut: true, outOfMemory: false });
+    }
+  }
+
+  async run(code: string): Promise<CodeStepResult> {
+    if (this.#disposed) throw new Error("The session is disposed");
+    let note = "";
+    if (this.#worker === null) {
+      await this.start();
+      if (this.#lost) note = "[the interpreter was restarted: variables from earlier steps are gone]\n";
+    }
+    const worker = this.#worker!;
+    const id = this.#next++;
+    const result = await new Promise<CodeStepResult>((resolve) => {
+      this.#steps.set(id, resolve);
+      const timer = setTimeout(() => {
+        this.#stop(
+          `TimeoutError: the step did not stop at its ${this.#session.stepDeadlineMs} ms deadline; ` +
+            "its interpreter was stopped",
+        );
+      }, this.#session.stepDeadlineMs + DEADLINE_GRACE_MS);
+      this.#steps.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      worker.postMessage({ t: "step", id, code });
+    });
+    return note ? { ...result, output: note + result.output } : result;
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#worker?.terminate();
+    this.#worker = null;
+  }
+}
