@@ -1,33 +1,49 @@
 /**
- * The WASI preopens of a grant: which granted folders a preview1 guest gets,
- * under which guest paths, and which of them are read-only.
+ * The WASI preopens of a grant, as node:wasi and the WASI guard take them:
+ * the granted folders that exist, each under a unique guest path
+ * ({@linkcode preopenTable}), read-only ones listed by fd.
  *
  * @module
  */
 
-import { posix } from "node:path";
 import type { EnforcedGrant } from "../../protocol/grant.ts";
-import { isWithin } from "../../capabilities/paths.ts";
+import { preopenTable } from "../../protocol/preopens.ts";
 
-/** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
-export function guestPath(policy: EnforcedGrant, hostPath: string): string {
-  if (isWithin(policy.baseDir, hostPath)) return "/" + posix.relative(policy.baseDir, hostPath);
-  return hostPath;
+/** The WASI preopens of a grant, computed once per grant object. */
+export interface Preopens {
+  /** Guest path to folder, in fd order (node:wasi's `preopens`). */
+  preopens: Record<string, string>;
+  /** The fds of the read-only preopens. */
+  readOnlyFds: number[];
+  /** The folder behind each preopen fd. */
+  folders: Map<number, string>;
 }
 
-/** The WASI preopens of a Policy: every granted folder, read-only ones listed with their fds. */
-export function preopensOf(
-  policy: EnforcedGrant,
-): { preopens: Record<string, string>; readOnlyFds: number[] } {
+// One table per grant: the WASI instance and its guard, made apart, must agree on every fd even if a granted
+// folder appears or disappears between the two calls.
+const computed = new WeakMap<EnforcedGrant, Preopens>();
+
+/**
+ * The WASI preopens of a grant: every granted folder that exists, each under a unique guest path. The same grant
+ * object always gets the same answer.
+ *
+ * @param policy The grant.
+ * @returns The preopens for node:wasi, the read-only fds, and the folder behind each fd.
+ */
+export function preopensOf(policy: EnforcedGrant): Preopens {
+  const known = computed.get(policy);
+  if (known) return known;
   const preopens: Record<string, string> = {};
   const readOnlyFds: number[] = [];
-  const writable = new Set(policy.fs.write.map((g) => g.path));
-  const folders = [...new Set([...policy.fs.write, ...policy.fs.read].map((g) => g.path))].filter(isFolder);
-  folders.forEach((path, n) => {
-    preopens[guestPath(policy, path)] = path;
-    if (!writable.has(path)) readOnlyFds.push(3 + n);
-  });
-  return { preopens, readOnlyFds };
+  const folders = new Map<number, string>();
+  for (const p of preopenTable(policy, { isFolder })) {
+    preopens[p.guest] = p.host;
+    folders.set(p.fd, p.host);
+    if (p.readOnly) readOnlyFds.push(p.fd);
+  }
+  const out = { preopens, readOnlyFds, folders };
+  computed.set(policy, out);
+  return out;
 }
 
 function isFolder(path: string): boolean {

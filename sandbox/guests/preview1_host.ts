@@ -103,15 +103,11 @@ async function instantiateAndStart(context: RunContext, prepared: Prepared): Pro
       wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
       {
         readOnlyFds,
+        folders: preopensOf(context.policy).folders,
+        allowHardlinks: (context.policy.fs as { hardlinks?: boolean }).hardlinks === true,
         memory: mem,
-        onRefused: (call) =>
-          emit({
-            type: "gate",
-            op: `wasi.${call}`,
-            decision: "deny",
-            rule: call === "path_symlink" ? "fs.no-symlinks" : "fs.read-only",
-            code: "ERR_CAPABILITY_DENIED",
-          }),
+        onRefused: (call, rule) =>
+          emit({ type: "gate", op: `wasi.${call}`, decision: "deny", rule, code: "ERR_CAPABILITY_DENIED" }),
       },
     ),
     ironclaw: ironclawImports(gate, mem, emit),
