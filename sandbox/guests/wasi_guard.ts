@@ -1,7 +1,9 @@
 /**
- * A guard around node:wasi's imports. Deno's WASI (uvwasi) ignores WASI
- * rights, checks links only when their target exists, and opens host paths by
- * name, so the import object is wrapped:
+ * A guard around node:wasi's imports. Deno's WASI ignores WASI rights,
+ * checks links only when their target exists (an `O_CREAT` through a
+ * dangling link creates its target, wherever it is), answers ENOENT or
+ * ENOTCAPABLE for outside paths depending on whether they exist, and opens
+ * host paths by name, so the import object is wrapped:
  * - a file descriptor that comes from a read-only preopen may not create,
  *   write, truncate, rename, link or remove; files opened from such a folder
  *   are opened without write rights, so the OS opens them read-only too;
@@ -26,14 +28,20 @@
  *   link out of the grants. A new file is made with `O_CREAT | O_EXCL`, which
  *   does not follow a final link but does follow links in the folders above
  *   it, so in that window an empty file can be made outside (Deno has no
- *   `openat` to pin the folder). What uvwasi then opens is checked by device
- *   and inode against the walked path and refused, so the guest can neither
- *   write to nor read it; truncation is done only after that check.
+ *   `openat` to pin the folder); the guard removes it again when the open
+ *   that follows fails or is refused and the path still names it.
+ * - What node:wasi then opens is compared with the walked path by type, size
+ *   and modification time (to the millisecond), because node:wasi reports
+ *   device and inode as 0: a file outside that matches all three, swapped in
+ *   and back out within the window, would pass. Truncation is done only
+ *   after that check, on the fd.
  * - The same window lets `path_create_directory`, `path_unlink_file`,
- *   `path_remove_directory`, `path_rename` and `path_filestat_*` act through a
- *   folder swapped for a link after the walk: their effect is not verified.
- * - A file checked for hard links can get one after it was opened; the fd
- *   still names the file inside the grants that was checked.
+ *   `path_remove_directory`, `path_rename`, `path_readlink` and
+ *   `path_filestat_*` act through a folder swapped for a link after the
+ *   walk: their effect is not verified.
+ * - Hard links are counted on the host path after the open (node:wasi
+ *   reports every nlink as 1); a link made after that check is not seen, but
+ *   the fd still names the file that was checked.
  *
  * @module
  */
