@@ -10,6 +10,7 @@ import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
 import { PLACEHOLDER_RUN_ID, planRun, type RunPlan } from "../supervisor/plan.ts";
 import { CHANNEL_ARG } from "../protocol/protocol.ts";
+import { type Preopen, preopenTable } from "../protocol/preopens.ts";
 import { preparingProgress } from "./run.ts";
 import {
   COMMON_OPTIONS,
@@ -34,12 +35,14 @@ Usage: ironclaw check <agent.toml> [options]
 
 Prints the effective grants, the exact command line of the sandbox process (the
 one ironclaw run spawns, with read access to the prepared component or Pyodide: a
-component not yet prepared is transpiled now), and for each flag the manifest line
+component not yet prepared is transpiled now), for a WASI preview1 module the guest
+path each granted folder is preopened under, and for each flag the manifest line
 that caused it, then warnings: dangerous grants, and granted folders or a module
 that do not exist.
 
 Options:
-  --json            Print one JSON object: {agent, config, grants, limits, command, flags, explain, warnings}
+  --json            Print one JSON object: {agent, config, grants, preopens, limits, command, flags,
+                    explain, warnings} (preopens: null unless the module is WASI preview1)
   --config <file>   Runtime config; without it: ./ironclaw.toml, then ironclaw.toml
                     beside the manifest, then built-in defaults
   -h, --help        Show this help
@@ -207,6 +210,9 @@ function checkJson(
         },
       plugins: policy.plugins.map((p) => p.name),
     },
+    preopens:
+      wasiPreopens(plan)?.map((p) => ({ guest: p.guest, host: p.host, fd: p.fd, read_only: p.readOnly })) ??
+        null,
     limits: policy.limits,
     command,
     flags: explained.map((f) => f.flag),
@@ -277,6 +283,18 @@ function checkText(
   for (const [k, v, o] of rows) {
     lines.push(`  ${k.padEnd(w0)}  ${printable(v).padEnd(w1)}  ${s.dim(printable(o))}`);
   }
+  const preopens = wasiPreopens(plan);
+  if (preopens) {
+    lines.push("", s.bold("WASI preopens"));
+    if (preopens.length === 0) lines.push("  none: no granted folder exists");
+    const width = Math.min(Math.max(...preopens.map((p) => p.guest.length), 0), 40);
+    for (const p of preopens) {
+      const access = p.readOnly ? "read-only" : "read-write";
+      lines.push(
+        `  ${printable(p.guest).padEnd(width)}  ${printable(p.host)}  ${s.dim(`${access}, fd ${p.fd}`)}`,
+      );
+    }
+  }
   const l = policy.limits;
   lines.push("", s.bold("Limits"));
   lines.push(
@@ -315,6 +333,20 @@ function checkText(
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/** The preopens a WASI preview1 module gets (the granted folders that exist now), or null for other agents. */
+function wasiPreopens(plan: Pick<RunPlan, "policy" | "paths">): Preopen[] | null {
+  if (plan.paths.moduleFormat !== "preview1") return null;
+  return preopenTable(plan.policy, { isFolder });
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 function shellQuote(arg: string): string {

@@ -9,47 +9,16 @@
  */
 
 import { closeSync, openSync } from "node:fs";
-import { posix } from "node:path";
 import process from "node:process";
 import { WASI } from "node:wasi";
-import type { EnforcedGrant } from "../../protocol/grant.ts";
-import { isWithin } from "../../capabilities/paths.ts";
 import type { GateReply } from "../gate/mod.ts";
 import type { AgentModule, RunEvent } from "../../protocol/protocol.ts";
 import { capMemories, WASM_PAGE } from "../../protocol/memory_cap.ts";
 import { guardWasi } from "./wasi_guard.ts";
+import { preopensOf } from "./preopens.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { AgentRunner, GateCalls, GuestContext } from "../runner.ts";
 import type { ErrorCode } from "../../manifests/errors.ts";
-
-/** The guest path of a granted folder: `/notes` for `<manifest folder>/notes`, else its absolute path. */
-export function guestPath(policy: EnforcedGrant, hostPath: string): string {
-  if (isWithin(policy.baseDir, hostPath)) return "/" + posix.relative(policy.baseDir, hostPath);
-  return hostPath;
-}
-
-/** The WASI preopens of a Policy: every granted folder, read-only ones listed with their fds. */
-export function preopensOf(
-  policy: EnforcedGrant,
-): { preopens: Record<string, string>; readOnlyFds: number[] } {
-  const preopens: Record<string, string> = {};
-  const readOnlyFds: number[] = [];
-  const writable = new Set(policy.fs.write.map((g) => g.path));
-  const folders = [...new Set([...policy.fs.write, ...policy.fs.read].map((g) => g.path))].filter(isFolder);
-  folders.forEach((path, n) => {
-    preopens[guestPath(policy, path)] = path;
-    if (!writable.has(path)) readOnlyFds.push(3 + n);
-  });
-  return { preopens, readOnlyFds };
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
-}
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"];
 
@@ -136,15 +105,11 @@ async function instantiateAndStart(context: GuestContext, prepared: Prepared): P
       wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
       {
         readOnlyFds,
+        folders: preopensOf(context.policy).folders,
+        allowHardlinks: (context.policy.fs as { hardlinks?: boolean }).hardlinks === true,
         memory: mem,
-        onRefused: (call) =>
-          emit({
-            type: "gate",
-            op: `wasi.${call}`,
-            decision: "deny",
-            rule: call === "path_symlink" ? "fs.no-symlinks" : "fs.read-only",
-            code: "ERR_CAPABILITY_DENIED",
-          }),
+        onRefused: (call, rule) =>
+          emit({ type: "gate", op: `wasi.${call}`, decision: "deny", rule, code: "ERR_CAPABILITY_DENIED" }),
       },
     ),
     ironclaw: ironclawImports(gate, mem, emit),
