@@ -248,7 +248,7 @@ async function binaryStandIn(dir: string): Promise<SandboxEntry> {
       } ${q(join(ROOT, "mod.ts"))} "$@"\n`,
   );
   await Deno.chmod(path, 0o755);
-  return { kind: "self", path, dir: join(ROOT, "sandbox") };
+  return { kind: "self", path, dir: ROOT };
 }
 
 Deno.test("a compiled binary's design, from source: the binary runs itself as the sandbox", async (t) => {

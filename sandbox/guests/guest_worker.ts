@@ -69,6 +69,7 @@ export function setGuestEntry(url: string): void {
  * the sources (a compiled binary's design, tested from source), whose modules a Worker reads itself.
  */
 function codeReads(): string[] {
+  if (Deno.build.standalone) return [];
   const url = guestEntry();
   return url.startsWith("file:") && url.endsWith(".ts")
     ? [decodeURIComponent(new URL("..", url).pathname)]
