@@ -1,3 +1,4 @@
+import { channelPath, withChannel } from "./channel.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,7 +67,10 @@ Deno.test("planRun() of a component: its cache folder is read, and the command i
   assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.command) && Object.isFrozen(plan.paths));
   assert.deepEqual(
     plan.command,
-    sandboxCommand(plan.policy, { runtime: plan.paths, entry: ENTRY, mode: "process" }),
+    withChannel(
+      sandboxCommand(plan.policy, { runtime: plan.paths, entry: ENTRY, mode: "process" }),
+      channelPath(agent.config.runtime.state_dir, plan.id),
+    ),
   );
   assert.ok(plan.command.some((a) => a.startsWith("--allow-read=") && a.endsWith(`,${prepared.dir}`)));
   assert.equal(plan.manifest?.at(["agent", "module"]).line, 4, "the manifest, parsed once, is in the plan");

@@ -125,19 +125,21 @@ Deno.test("a SIGKILLed supervisor leaves no sandbox behind", async () => {
     stderr: "null",
     env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME },
   }).spawn();
-  const reader = cli.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = cli.stdout.getReader();
+  const decoder = new TextDecoder();
   let text = "";
   while (!text.includes('"looping"')) {
     const { value, done } = await reader.read();
     if (done) break;
-    text += value;
+    text += decoder.decode(value, { stream: true });
   }
-  const runEvent = text.split("\n").map((l) => JSON.parse(l || "{}")).find((e) => e.type === "run");
+  const runLine = text.split("\n").find((l) => l.startsWith('{"') && l.includes('"type":"run"'))!;
+  const runEvent = JSON.parse(runLine);
   const channelArg = (runEvent.command as string[]).find((a) => a.startsWith("--channel="))!;
   assert.equal(processesWith(channelArg).length, 1, "the sandbox runs, its guest in a loop");
+  await reader.cancel().catch(() => {});
   cli.kill("SIGKILL");
   await cli.status;
-  await reader.cancel();
   // The sandbox notices its channel closed; give it time on a busy machine, far below the run's wall time.
   for (let i = 0; i < 100 && processesWith(channelArg).length > 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
