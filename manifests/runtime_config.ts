@@ -480,7 +480,9 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
         ? posix.resolve(dir, options.stateDir ?? ".ironclaw")
         : abs(value.runtime.state_dir),
       sandbox: value.runtime.sandbox,
-      name_server: value.runtime.name_server === undefined ? null : parseNameServer(value.runtime.name_server),
+      name_server: value.runtime.name_server === undefined
+        ? null
+        : parseNameServer(value.runtime.name_server),
     },
     /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },

@@ -234,7 +234,10 @@ Deno.test("parseRuntimeConfig() reads [runtime] name_server", async (t) => {
     await t.step(name, () => {
       const text = value === "" ? "" : `[runtime]\nname_server = "${value}"\n`;
       if (expected !== "ERR_VALUE") {
-        assert.deepEqual(parseRuntimeConfig(text, { path: "/c/ironclaw.toml" }).runtime.name_server, expected);
+        assert.deepEqual(
+          parseRuntimeConfig(text, { path: "/c/ironclaw.toml" }).runtime.name_server,
+          expected,
+        );
         return;
       }
       try {

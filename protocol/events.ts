@@ -59,7 +59,8 @@ export const RUN_EVENTS = {
   dns: {
     from: "supervisor",
     fields: "`host`, `decision` (`allow`, `deny`), `addresses`; or `code` and `message`",
-    doc: "the sandbox asked for a name (`dns.resolve`): answered from the addresses pinned at the start, or refused",
+    doc:
+      "the sandbox asked for a name (`dns.resolve`): answered from the addresses pinned at the start, or refused",
   },
   log: {
     from: "sandbox",

@@ -118,7 +118,11 @@ export class RequestBroker {
    */
   #resolve(host: unknown): string[] {
     if (typeof host !== "string" || host === "") {
-      throw failure("ERR_INVALID_ARGS", 'dns.resolve needs "host", a string', 'pass {"host": "api.example.com"}');
+      throw failure(
+        "ERR_INVALID_ARGS",
+        'dns.resolve needs "host", a string',
+        'pass {"host": "api.example.com"}',
+      );
     }
     const name = host.toLowerCase().replace(/\.$/, "");
     const shown = name.length > 253 ? `${name.slice(0, 253)}...` : name;

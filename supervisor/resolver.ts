@@ -8,7 +8,7 @@
  * @module
  */
 
-import { isAddressLiteral, type NetGrant, type PinnedAddresses, pinnableNames } from "../capabilities/net.ts";
+import { isAddressLiteral, type NetGrant, pinnableNames, type PinnedAddresses } from "../capabilities/net.ts";
 import type { NameServer } from "../manifests/runtime_config.ts";
 
 /** Options of {@linkcode resolveHost} and {@linkcode pinGrantedHosts}. */

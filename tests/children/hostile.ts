@@ -21,6 +21,32 @@ switch (Deno.args[0]) {
     Deno.exit(0);
     break;
   }
+  case "dns": {
+    // Forges a dns.resolve request for each name after the first argument, and answers with the replies.
+    ready();
+    const dec = new TextDecoder();
+    const names = Deno.args.slice(1);
+    const replies: unknown[] = [];
+    let text = "";
+    let started = false;
+    for await (const chunk of Deno.stdin.readable) {
+      text += dec.decode(chunk, { stream: true });
+      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
+        const message = JSON.parse(text.slice(0, nl));
+        text = text.slice(nl + 1);
+        if (message.type === "start" && !started) {
+          started = true;
+          names.forEach((host, i) =>
+            line({ v: 1, type: "request", id: i + 1, op: "dns.resolve", args: { host } })
+          );
+        } else if (message.type === "reply") replies[message.id - 1] = message;
+      }
+      if (started && replies.filter(Boolean).length === names.length) break;
+    }
+    line({ v: 1, type: "result", state: "ok", output: JSON.stringify(replies), error: null });
+    Deno.exit(0);
+    break;
+  }
   case "crash":
     ready();
     for (let i = 0; i < 5; i++) {
