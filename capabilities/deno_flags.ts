@@ -6,7 +6,7 @@
  * @module
  */
 
-import { denoNetValue, type NetGrant } from "./net.ts";
+import { denoNetValues, type NetGrant, type PinnedAddresses } from "./net.ts";
 import type { GrantOrigin, ModuleFormat, Policy, RuntimePaths } from "./policy.ts";
 
 /** One flag of the sandbox command line and why it is there. */
@@ -49,6 +49,13 @@ export interface DenoFlagsOptions {
    * module format replaces the Policy's. Default none (the Policy alone).
    */
   runtime?: RuntimePaths;
+  /**
+   * The addresses the run pinned its granted host names to when it started:
+   * `--allow-net` then lists them in place of the names (so the sandbox can
+   * resolve no name itself), and no wildcard. Default none: the names as
+   * granted, which is what `ironclaw check` shows before a run resolves them.
+   */
+  pinned?: PinnedAddresses;
 }
 
 /** One grant of a Deno permission to the sandbox, and why it is there. */
@@ -148,11 +155,15 @@ export function denoGrants<O = GrantOrigin>(
       from: preopenOnly.flatMap((g) => g.from),
     });
   }
-  if (policy.net.length > 0) {
+  const netValues = [...new Set(policy.net.flatMap((g) => denoNetValues(g, options.pinned)))];
+  if (netValues.length > 0) {
     out.push({
       kind: "net",
-      values: [...new Set(policy.net.map(denoNetValue))],
-      why: "[capabilities.net] allow (the host gate narrows further: methods, paths, private addresses)",
+      values: netValues,
+      why: "[capabilities.net] allow (the host gate narrows further: methods, paths, private addresses); " +
+        (options.pinned
+          ? "each host name as the addresses it resolved to when the run started, wildcards left out"
+          : "a run lists the addresses each host name resolves to when it starts, in place of the name"),
       from: policy.net.flatMap((g) => g.from),
     });
   }

@@ -263,7 +263,12 @@ function checkHost(raw: string): Checked<string> {
         hint: 'put the wildcard under a name you trust, as "*.example.com"',
       });
     }
-    return { ok: true, value: host, warning: `"${raw}" grants every subdomain of "${name}"` };
+    return {
+      ok: true,
+      value: host,
+      warning: `"${raw}" grants every subdomain of "${name}", which a run cannot reach: a run pins each ` +
+        `granted name to its addresses when it starts, and a wildcard cannot be enumerated (list the exact names)`,
+    };
   }
   return { ok: true, value: host };
 }
@@ -288,6 +293,76 @@ function isIPv4(text: string): boolean {
 export function denoNetValue(grant: NetGrant): string {
   const host = grant.host.includes(":") ? `[${grant.host}]` : grant.host;
   return grant.port === null ? host : `${host}:${grant.port}`;
+}
+
+/**
+ * The addresses each granted host name resolved to when a run started, by
+ * name (lowercase, no trailing dot). The run's process flags list these in
+ * place of the names, and they are the only answers the sandbox gets for the
+ * run's life. A name that did not resolve maps to an empty list.
+ */
+export type PinnedAddresses = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * Whether a grant's host is an address (IPv4, or IPv6 without brackets), not a name.
+ *
+ * @param host A grant's host.
+ * @returns True for an IP address.
+ * @example
+ * ```ts
+ * import { isAddressLiteral } from "./net.ts";
+ * if (!isAddressLiteral("10.0.0.1") || !isAddressLiteral("::1") || isAddressLiteral("a.example")) throw new Error();
+ * ```
+ */
+export function isAddressLiteral(host: string): boolean {
+  return /^[0-9.]+$/.test(host) || host.includes(":");
+}
+
+/**
+ * The host names a run pins when it starts: every granted host that is
+ * neither an address nor a wildcard, once each, in grant order. A wildcard
+ * cannot be enumerated, so it is never pinned (and cannot be reached by a run).
+ *
+ * @param grants The granted entries.
+ * @returns The names.
+ * @example
+ * ```ts
+ * import { parseNetGrant, pinnableNames } from "./net.ts";
+ * const grants = ["a.example", "a.example:8080", "*.b.example", "10.0.0.1"].map((e) => {
+ *   const g = parseNetGrant(e);
+ *   if (!g.ok) throw new Error();
+ *   return g.value;
+ * });
+ * if (JSON.stringify(pinnableNames(grants)) !== '["a.example"]') throw new Error();
+ * ```
+ */
+export function pinnableNames(grants: readonly NetGrant[]): string[] {
+  const names = grants.map((g) => g.host).filter((h) => !isAddressLiteral(h) && !h.startsWith("*."));
+  return [...new Set(names)];
+}
+
+/**
+ * The Deno `--allow-net` values of a grant in a run: an address grant as it
+ * is; a name as the addresses it was pinned to (each with the grant's port),
+ * none when it did not resolve; a wildcard as nothing (it cannot be pinned).
+ * Without `pinned` (what `ironclaw check` shows), the grant's own value.
+ *
+ * @param grant A checked grant.
+ * @param pinned The run's pinned addresses, when it has started.
+ * @returns The values for the flag.
+ * @example
+ * ```ts
+ * import { denoNetValues } from "./net.ts";
+ * const g = { scheme: null, host: "a.example", port: 443, pathPrefix: "/", methods: null };
+ * const v = denoNetValues(g, { "a.example": ["192.0.2.1", "2001:db8::1"] });
+ * if (v.join(",") !== "192.0.2.1:443,[2001:db8::1]:443") throw new Error(v.join(","));
+ * if (denoNetValues(g)[0] !== "a.example:443") throw new Error();
+ * ```
+ */
+export function denoNetValues(grant: NetGrant, pinned?: PinnedAddresses): string[] {
+  if (pinned === undefined || isAddressLiteral(grant.host)) return [denoNetValue(grant)];
+  if (grant.host.startsWith("*.")) return [];
+  return (pinned[grant.host] ?? []).map((host) => denoNetValue({ ...grant, host }));
 }
 
 /**

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import {
   denoNetValue,
+  denoNetValues,
   isPrivateAddress,
   matchNet,
   type NetEntryInput,
   type NetGrant,
   parseNetGrant,
+  pinnableNames,
 } from "./net.ts";
 
 function grant(entry: NetEntryInput): NetGrant {
@@ -161,4 +163,39 @@ Deno.test("isPrivateAddress() knows the private, loopback and reserved ranges", 
   ];
   for (const ip of priv) assert.equal(isPrivateAddress(ip), true, ip);
   for (const ip of pub) assert.equal(isPrivateAddress(ip), false, ip);
+});
+
+Deno.test("denoNetValues() and pinnableNames(): names are pinned, addresses kept, wildcards dropped", async (t) => {
+  const pinned = { "a.example": ["192.0.2.1", "2001:db8::1"], "none.example": [] };
+  const cases: [string, string, string[], string[]][] = [
+    // [name, entry, values without pinning (check), values in a run]
+    ["absent from the table: nothing", "other.example", ["other.example"], []],
+    ["a name, any port", "a.example", ["a.example"], ["192.0.2.1", "[2001:db8::1]"]],
+    ["a name with a port", "a.example:8443", ["a.example:8443"], ["192.0.2.1:8443", "[2001:db8::1]:8443"]],
+    ["a URL grant: its port", "https://a.example/v1/", ["a.example:443"], [
+      "192.0.2.1:443",
+      "[2001:db8::1]:443",
+    ]],
+    ["a name that did not resolve", "none.example", ["none.example"], []],
+    ["an IPv4 address, as granted", "192.0.2.9:80", ["192.0.2.9:80"], ["192.0.2.9:80"]],
+    ["an IPv6 address, as granted", "[2001:db8::9]:80", ["[2001:db8::9]:80"], ["[2001:db8::9]:80"]],
+    ["a wildcard", "*.a.example", ["*.a.example"], []],
+  ];
+  for (const [name, entry, check, run] of cases) {
+    await t.step(name, () => {
+      const g = grant(entry);
+      assert.deepEqual(denoNetValues(g), check);
+      assert.deepEqual(denoNetValues(g, pinned), run);
+    });
+  }
+  await t.step("pinnableNames(): exact names once, no address, no wildcard", () => {
+    const grants = ["a.example", "https://a.example/", "*.b.example", "10.0.0.1", "[::1]", "c.example:1"].map(
+      grant,
+    );
+    assert.deepEqual(pinnableNames(grants), ["a.example", "c.example"]);
+  });
+  await t.step("a wildcard's warning says a run cannot reach it", () => {
+    const r = parseNetGrant("*.example.com");
+    assert.match(r.ok ? r.warning ?? "" : "", /which a run cannot reach.*list the exact names/);
+  });
 });

@@ -88,6 +88,36 @@ Deno.test("toDenoFlags() maps each capability kind", async (t) => {
     assert.ok(flags.includes("--allow-net=api.github.com,x.example:8080,y.example:443"));
   });
   await t.step(
+    "net in a run: each name as its pinned addresses; wildcards and unresolved names left out",
+    () => {
+      const p = policyOf(
+        `[capabilities.net]\nallow = ["api.github.com", "x.example:8080", "*.w.example", "gone.example", ` +
+          `"10.0.0.5:9", { url = "https://y.example/v1/", methods = ["GET"] }]\n`,
+      );
+      const pinned = {
+        "api.github.com": ["192.0.2.1", "2001:db8::1"],
+        "x.example": ["192.0.2.2"],
+        "y.example": ["192.0.2.2"],
+        "gone.example": [],
+      };
+      const explained = explainDenoFlags(p, { pinned }).find((f) => f.flag.startsWith("--allow-net"));
+      assert.equal(
+        explained?.flag,
+        "--allow-net=192.0.2.1,[2001:db8::1],192.0.2.2:8080,10.0.0.5:9,192.0.2.2:443",
+      );
+      assert.match(explained?.why ?? "", /resolved to when the run started/);
+      assert.match(
+        explainDenoFlags(p).find((f) => f.flag.startsWith("--allow-net"))?.why ?? "",
+        /a run lists/,
+      );
+      const none = toDenoFlags(policyOf(`[capabilities.net]\nallow = ["*.w.example"]\n`), { pinned: {} });
+      assert.ok(
+        !none.some((f) => f.startsWith("--allow-net")),
+        "a wildcard alone grants the process nothing",
+      );
+    },
+  );
+  await t.step(
     "env",
     () =>
       assert.ok(

@@ -3,7 +3,7 @@
 import { dirname, relative, resolve } from "node:path";
 import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
-import { denoNetValue } from "../capabilities/net.ts";
+import { denoNetValue, pinnableNames } from "../capabilities/net.ts";
 import type { Manifest } from "../manifests/agent_manifest.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
@@ -306,6 +306,14 @@ function checkText(
     lines.push(
       s.dim(
         `  (${PLACEHOLDER_RUN_ID} stands for the run's id: each run gets its own channel socket and pipes)`,
+      ),
+    );
+  }
+  if (pinnableNames(policy.net).length > 0 || policy.net.some((g) => g.host.startsWith("*."))) {
+    lines.push(
+      s.dim(
+        "  (host names are resolved once when a run starts: the run's --allow-net lists their addresses instead, " +
+          "and the sandbox can resolve no name itself; wildcard hosts cannot be reached by a run)",
       ),
     );
   }

@@ -19,6 +19,8 @@ export {
   DEFAULT_CEILINGS,
   DEFAULT_PROVIDERS,
   defaultRuntimeConfig,
+  type NameServer,
+  parseNameServer,
   parseRuntimeConfig,
   type ParseRuntimeConfigOptions,
   type ProviderConfig,

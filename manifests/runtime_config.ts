@@ -69,6 +69,14 @@ export const CONFIG_SCHEMA: TableNode = {
           enum: ["process", "worker"],
           default: "process",
         },
+        name_server: {
+          type: "string",
+          description:
+            "The name server that resolves the hosts agents are granted (an IP address, and a port, default 53); default the system's",
+          pattern: "^(?:[0-9]{1,3}(?:\\.[0-9]{1,3}){3}|\\[[0-9a-fA-F:.]+\\])(?::[0-9]{1,5})?$",
+          patternHint: 'write an IP address and a port, as "127.0.0.1:5353" or "[::1]:53"',
+          examples: ["127.0.0.1:5353"],
+        },
       },
     },
     /** `[log]`. */
@@ -298,6 +306,39 @@ export interface SecretConfig {
   format: string;
 }
 
+/** A name server, as `Deno.resolveDns` takes it. */
+export interface NameServer {
+  /** Its IP address (IPv6 without brackets). */
+  ipAddr: string;
+  /** Its port. */
+  port: number;
+}
+
+/**
+ * Reads `[runtime] name_server`: an IPv4 address or a bracketed IPv6 address, and an optional port (default 53).
+ *
+ * @param text The value as written.
+ * @returns The name server, or null when it is not one.
+ * @example
+ * ```ts
+ * import { parseNameServer } from "./runtime_config.ts";
+ * if (parseNameServer("127.0.0.1:5353")?.port !== 5353 || parseNameServer("[::1]")?.ipAddr !== "::1") throw new Error();
+ * if (parseNameServer("300.0.0.1") !== null || parseNameServer("dns.example:53") !== null) throw new Error();
+ * ```
+ */
+export function parseNameServer(text: string): NameServer | null {
+  const m = text.match(/^(?:([0-9.]+)|\[([0-9a-fA-F:.]+)\])(?::([0-9]{1,5}))?$/);
+  if (!m) return null;
+  const port = m[3] === undefined ? 53 : Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  if (m[1] !== undefined) {
+    const parts = m[1].split(".");
+    const ok = parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+    return ok ? { ipAddr: m[1], port } : null;
+  }
+  return m[2]!.includes(":") ? { ipAddr: m[2]!.toLowerCase(), port } : null;
+}
+
 /** A checked runtime configuration with defaults filled in and paths resolved. */
 export interface RuntimeConfig {
   /** The file it came from, or `(defaults)`. */
@@ -310,6 +351,8 @@ export interface RuntimeConfig {
     state_dir: string;
     /** How the sandbox's second wall is built: Deno flags of a child process, or a Worker's permissions. */
     sandbox: "process" | "worker";
+    /** The name server that resolves granted host names, or null for the system's. */
+    name_server: NameServer | null;
   };
   /** `[log]`. */
   log: {
@@ -385,7 +428,10 @@ export interface ParseRuntimeConfigOptions {
 export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOptions): RuntimeConfig {
   const doc = readDocument<
     Omit<RuntimeConfig, "file" | "at" | "runtime"> & {
-      runtime: Omit<RuntimeConfig["runtime"], "state_dir"> & { state_dir?: string };
+      runtime: Omit<RuntimeConfig["runtime"], "state_dir" | "name_server"> & {
+        state_dir?: string;
+        name_server?: string;
+      };
     }
   >({ text, file: options.path }, CONFIG_SCHEMA);
   for (const [name, secret] of Object.entries(doc.value?.secrets ?? {})) {
@@ -408,6 +454,17 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
       );
     }
   }
+  const nameServer = doc.value?.runtime?.name_server;
+  // The schema's pattern refuses other shapes; this refuses octets over 255 and ports out of range.
+  const shape = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+  if (typeof nameServer === "string" && shape.test(nameServer) && parseNameServer(nameServer) === null) {
+    doc.issue(
+      "ERR_VALUE",
+      `"${nameServer}" is not a name server's address`,
+      'write an IP address and a port, as "127.0.0.1:5353" or "[::1]:53"',
+      ["runtime", "name_server"],
+    );
+  }
   doc.finish();
   const dir = posix.dirname(options.path);
   const value = doc.value;
@@ -423,6 +480,9 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
         ? posix.resolve(dir, options.stateDir ?? ".ironclaw")
         : abs(value.runtime.state_dir),
       sandbox: value.runtime.sandbox,
+      name_server: value.runtime.name_server === undefined
+        ? null
+        : parseNameServer(value.runtime.name_server),
     },
     /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },

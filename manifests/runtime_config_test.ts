@@ -218,3 +218,36 @@ Deno.test("the published JSON Schemas are current", async () => {
     assert.equal(committed, text, `manifests/${name} is stale: run deno task schema`);
   }
 });
+
+Deno.test("parseRuntimeConfig() reads [runtime] name_server", async (t) => {
+  const cases: [string, string, unknown][] = [
+    ["absent: the system's", "", null],
+    ["IPv4 and port", "127.0.0.1:5353", { ipAddr: "127.0.0.1", port: 5353 }],
+    ["IPv4, port 53 by default", "192.0.2.53", { ipAddr: "192.0.2.53", port: 53 }],
+    ["IPv6 in brackets", "[::1]:5353", { ipAddr: "::1", port: 5353 }],
+    ["a name is refused", "dns.example:53", "ERR_VALUE"],
+    ["an octet over 255 is refused", "300.0.0.1:53", "ERR_VALUE"],
+    ["port 0 is refused", "127.0.0.1:0", "ERR_VALUE"],
+    ["IPv6 without brackets is refused", "::1", "ERR_VALUE"],
+  ];
+  for (const [name, value, expected] of cases) {
+    await t.step(name, () => {
+      const text = value === "" ? "" : `[runtime]\nname_server = "${value}"\n`;
+      if (expected !== "ERR_VALUE") {
+        assert.deepEqual(
+          parseRuntimeConfig(text, { path: "/c/ironclaw.toml" }).runtime.name_server,
+          expected,
+        );
+        return;
+      }
+      try {
+        parseRuntimeConfig(text, { path: "/c/ironclaw.toml" });
+        assert.fail("should be refused");
+      } catch (e) {
+        assert.ok(e instanceof InvalidDocumentError, String(e));
+        assert.deepEqual(e.issues.map((i) => [i.code, i.pos.key]), [["ERR_VALUE", "runtime.name_server"]]);
+        assert.match(e.issues[0]!.hint, /127\.0\.0\.1:5353/);
+      }
+    });
+  }
+});

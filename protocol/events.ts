@@ -56,6 +56,12 @@ export const RUN_EVENTS = {
       "`durationMs`; or `error` and `message`",
     doc: "one model call, brokered by the supervisor",
   },
+  dns: {
+    from: "supervisor",
+    fields: "`host`, `decision` (`allow`, `deny`), `addresses`; or `code` and `message`",
+    doc:
+      "the sandbox asked for a name (`dns.resolve`): answered from the addresses pinned at the start, or refused",
+  },
   log: {
     from: "sandbox",
     fields: "`level`, `message`; `source` for a plugin's",

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { NetGrant } from "../capabilities/net.ts";
+import type { NetGrant, PinnedAddresses } from "../capabilities/net.ts";
 import type {
   ModuleFormat,
   PluginTool,
@@ -74,6 +74,17 @@ export interface EnforcedGrant {
 export interface SandboxGrant extends EnforcedGrant {
   /** The runtime's own paths of the run (a Worker's permissions add them, as the process flags do). */
   readonly runtime: RuntimePaths;
+  /**
+   * The addresses the run pinned its granted host names to when it started: a Worker's net permissions list
+   * them in place of the names, as the process flags do.
+   */
+  readonly pinned: PinnedAddresses;
+}
+
+/** Options of {@linkcode narrowGrant}. */
+export interface NarrowGrantOptions {
+  /** The run's pinned addresses; default none (no host name can be reached). */
+  pinned?: PinnedAddresses;
 }
 
 /**
@@ -84,6 +95,7 @@ export interface SandboxGrant extends EnforcedGrant {
  *
  * @param policy The run's Policy.
  * @param runtime The runtime's own paths of the run.
+ * @param options The run's pinned addresses.
  * @returns A new grant, deeply frozen, sharing nothing with the Policy.
  * @example
  * ```ts
@@ -98,7 +110,11 @@ export interface SandboxGrant extends EnforcedGrant {
  * if ("manifestFile" in grant || "warnings" in grant) throw new Error("not narrowed");
  * ```
  */
-export function narrowGrant(policy: Policy, runtime: RuntimePaths): SandboxGrant {
+export function narrowGrant(
+  policy: Policy,
+  runtime: RuntimePaths,
+  options: NarrowGrantOptions = {},
+): SandboxGrant {
   const sources = (from: readonly GrantSource[]): GrantSource[] => from.map((o) => ({ source: o.source }));
   const path = (g: EnforcedPath): EnforcedPath => ({ path: g.path, from: sources(g.from) });
   const { agent } = policy;
@@ -135,6 +151,7 @@ export function narrowGrant(policy: Policy, runtime: RuntimePaths): SandboxGrant
     })),
     limits: { ...policy.limits },
     runtime: { read: [...runtime.read], write: [...runtime.write], moduleFormat: runtime.moduleFormat },
+    pinned: Object.fromEntries(Object.entries(options.pinned ?? {}).map(([name, a]) => [name, [...a]])),
   });
 }
 

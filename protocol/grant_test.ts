@@ -59,6 +59,7 @@ Deno.test("narrowGrant() keeps what the sandbox enforces and drops the rest", as
       "limits",
       "model",
       "net",
+      "pinned",
       "plugins",
       "run",
       "runtime",
@@ -95,4 +96,16 @@ Deno.test("narrowGrant() keeps what the sandbox enforces and drops the rest", as
       toWorkerPermissions(p, { runtime: RUNTIME }),
     );
   });
+});
+
+Deno.test("narrowGrant() carries the run's pinned addresses, which a Worker's net permissions list", () => {
+  const p = policy();
+  const pinned = { "api.example.com": ["192.0.2.7", "2001:db8::7"] };
+  const grant = narrowGrant(p, RUNTIME, { pinned });
+  assert.deepEqual(grant.pinned, pinned);
+  assert.ok(Object.isFrozen(grant.pinned["api.example.com"]));
+  const worker = toWorkerPermissions(grant, { runtime: grant.runtime, pinned: grant.pinned });
+  assert.deepEqual(worker.net, ["192.0.2.7:443", "[2001:db8::7]:443"]);
+  assert.deepEqual(narrowGrant(p, RUNTIME).pinned, {}, "no pinned addresses unless given");
+  assert.equal(toWorkerPermissions(narrowGrant(p, RUNTIME), { runtime: RUNTIME, pinned: {} }).net, false);
 });

@@ -142,7 +142,12 @@ class Relay {
       worker = new Worker(this.#entry, {
         type: "module",
         name: "ironclaw-agent",
-        deno: { permissions: toWorkerPermissions(message.policy, { runtime: message.policy.runtime }) },
+        deno: {
+          permissions: toWorkerPermissions(message.policy, {
+            runtime: message.policy.runtime,
+            pinned: message.policy.pinned ?? {},
+          }),
+        },
       });
     } catch (e) {
       this.fail(`The sandbox cannot start its Worker: ${e instanceof Error ? e.message : String(e)}`);

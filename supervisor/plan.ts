@@ -5,7 +5,9 @@
  * cache folder, Pyodide's folder, the plugins' data folders, a WASI guest's
  * pipes, the sandbox entry) and the exact sandbox command. `ironclaw check`
  * prints the plan's command and `ironclaw run` spawns it, so the two cannot
- * differ; the run's `run` event records it.
+ * differ but for the network: a run resolves its granted host names once, when
+ * it is planned, and its command lists their addresses where a check's names
+ * the hosts as granted (see `resolver.ts`); the run's `run` event records it.
  *
  * Planning reads and computes; the only thing it may write is the
  * content-addressed component cache (a component is transpiled on a miss, since
@@ -16,6 +18,7 @@
  */
 
 import { join } from "node:path";
+import type { PinnedAddresses } from "../capabilities/net.ts";
 import type { PluginGrants, Policy, ResolvePolicyOptions, RuntimePaths } from "../capabilities/policy.ts";
 import type { Manifest } from "../manifests/agent_manifest.ts";
 import { IronclawError } from "../manifests/errors.ts";
@@ -36,6 +39,7 @@ import { loadAgent, type LoadedAgent } from "./load.ts";
 import { moduleFormat } from "./module_format.ts";
 import { newRunId } from "./records.ts";
 import { channelPath, withChannel } from "./channel.ts";
+import { pinGrantedHosts } from "./resolver.ts";
 import { sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
 
 /**
@@ -82,6 +86,11 @@ export interface RunPlan {
   readonly entry: SandboxEntry;
   /** How the sandbox's second wall is built. */
   readonly mode: SandboxMode;
+  /**
+   * The addresses the run's granted host names resolved to (once, when it was planned), which its command
+   * lists in place of the names; null in the plan of `ironclaw check`, which resolves nothing.
+   */
+  readonly pinned: PinnedAddresses | null;
   /** The exact argv of the sandbox process, program first. */
   readonly command: readonly string[];
 }
@@ -177,8 +186,10 @@ export async function planAgent(
     pluginData: plugins.pluginData,
   };
   const mode = options.sandboxMode ?? config.runtime.sandbox;
+  const pinned = check ? null : await pinGrantedHosts(policy.net, { nameServer: config.runtime.name_server });
   const command = withChannel(
     sandboxCommand(policy, {
+      ...(pinned === null ? {} : { pinned }),
       runtime: paths,
       entry,
       mode,
@@ -198,6 +209,7 @@ export async function planAgent(
     assets: pyodide === null ? {} : { pyodide },
     entry,
     mode,
+    pinned,
     command: Object.freeze(command),
   });
 }

@@ -1,13 +1,16 @@
 /**
  * Answering the sandbox's requests: what it may not do itself, the
- * supervisor does for it. `dns.resolve` (the sandbox has no name server) and
- * `model.complete` (the provider and its key stay in this process).
+ * supervisor does for it. `dns.resolve` (the sandbox has no name server: it
+ * gets the addresses the run pinned its granted names to when it started, and
+ * nothing for any other name) and `model.complete` (the provider and its key
+ * stay in this process).
  *
  * @module
  */
 
 import { type ErrorCode, errorCodeOf, type Failure } from "../manifests/errors.ts";
 import type { CompletionRequest, CompletionResult } from "../protocol/model_types.ts";
+import type { NetGrant, PinnedAddresses } from "../capabilities/net.ts";
 import { ProtocolError, type RequestMessage, type RunEvent } from "../protocol/protocol.ts";
 import { checkCompletionRequest } from "./model_request.ts";
 import type { ModelUsageReport } from "./outcome.ts";
@@ -26,24 +29,19 @@ export interface ModelClient {
 /** A reply to one request: its result, or why not. */
 export type RequestReply = { ok: true; result: unknown } | { ok: false; error: Failure };
 
-/** Resolves a host name for the sandbox, which has no access to the name server itself. */
-async function resolveHost(host: string): Promise<string[]> {
-  const out: string[] = [];
-  const errors: string[] = [];
-  await Promise.all((["A", "AAAA"] as const).map(async (kind) => {
-    try {
-      out.push(...await Deno.resolveDns(host, kind, { signal: AbortSignal.timeout(5000) }));
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-  }));
-  if (out.length === 0) throw new Error(`"${host}" cannot be resolved: ${errors[0] ?? "no address"}`);
-  return out;
+/** An error with a code and a hint, for a reply. */
+function failure(code: ErrorCode, message: string, hint = ""): Error & { code: ErrorCode } {
+  return Object.assign(new Error(message), { code, hint });
 }
 
-/** An error with a code and a hint, for a reply. */
-function failure(code: ErrorCode, message: string, hint = ""): Error {
-  return Object.assign(new Error(message), { code, hint });
+/** Options of {@linkcode RequestBroker}. */
+export interface RequestBrokerOptions {
+  /** The run's model broker, when it has model access. */
+  model?: ModelClient;
+  /** The run's network grants (to tell a name under a wildcard from one not granted at all); default none. */
+  net?: readonly NetGrant[];
+  /** The addresses the run pinned its granted names to when it started: `dns.resolve`'s only answers. */
+  pinned?: PinnedAddresses;
 }
 
 /** Answers the requests of one run's sandbox, at most {@linkcode MAX_OPEN_REQUESTS} at once. */
@@ -51,22 +49,26 @@ export class RequestBroker {
   readonly #reply: (id: number, reply: RequestReply) => void;
   readonly #emit: (event: RunEvent) => void;
   readonly #model: ModelClient | undefined;
+  readonly #net: readonly NetGrant[];
+  readonly #pinned: PinnedAddresses;
   readonly #abort = new AbortController();
   #open = 0;
 
   /**
    * @param reply Sends a reply to the sandbox.
-   * @param emit Records an event (each model call is recorded).
-   * @param model The run's model broker, when it has model access.
+   * @param emit Records an event (each model call and each name asked for is recorded).
+   * @param options The model broker, the network grants and the pinned addresses.
    */
   constructor(
     reply: (id: number, reply: RequestReply) => void,
     emit: (event: RunEvent) => void,
-    model: ModelClient | undefined,
+    options: RequestBrokerOptions = {},
   ) {
     this.#reply = reply;
     this.#emit = emit;
-    this.#model = model;
+    this.#model = options.model;
+    this.#net = options.net ?? [];
+    this.#pinned = options.pinned ?? {};
   }
 
   /**
@@ -89,8 +91,8 @@ export class RequestBroker {
 
   async #answer(m: RequestMessage): Promise<void> {
     try {
-      if (m.op === "dns.resolve" && typeof m.args.host === "string") {
-        this.#reply(m.id, { ok: true, result: { addresses: await resolveHost(m.args.host) } });
+      if (m.op === "dns.resolve") {
+        this.#reply(m.id, { ok: true, result: { addresses: this.#resolve(m.args.host) } });
       } else if (m.op === "model.complete") {
         this.#reply(m.id, { ok: true, result: await this.#complete(m.args) });
       } else {
@@ -108,6 +110,50 @@ export class RequestBroker {
         },
       });
     }
+  }
+
+  /**
+   * The answer to `dns.resolve`: the addresses the name was pinned to when the run started. Any other name is
+   * refused without a lookup (a forged request cannot carry data out through DNS); every answer is recorded.
+   */
+  #resolve(host: unknown): string[] {
+    if (typeof host !== "string" || host === "") {
+      throw failure(
+        "ERR_INVALID_ARGS",
+        'dns.resolve needs "host", a string',
+        'pass {"host": "api.example.com"}',
+      );
+    }
+    const name = host.toLowerCase().replace(/\.$/, "");
+    const shown = name.length > 253 ? `${name.slice(0, 253)}...` : name;
+    const pinned = Object.hasOwn(this.#pinned, name) ? this.#pinned[name]! : null;
+    if (pinned !== null && pinned.length > 0) {
+      this.#emit({ type: "dns", host: shown, decision: "allow", addresses: [...pinned] });
+      return [...pinned];
+    }
+    const error = pinned !== null
+      ? failure("ERR_NOT_FOUND", `"${shown}" did not resolve when the run started`, "check the host name")
+      : this.#refusal(name, shown);
+    this.#emit({ type: "dns", host: shown, decision: "deny", code: error.code, message: error.message });
+    throw error;
+  }
+
+  /** Why a name that was not pinned is refused: under a wildcard (which cannot be pinned), or not granted. */
+  #refusal(name: string, shown: string): Error & { code: ErrorCode } {
+    const wildcard = this.#net.find((g) => g.host.startsWith("*.") && name.endsWith(g.host.slice(1)));
+    if (wildcard) {
+      return failure(
+        "ERR_CAPABILITY_DENIED",
+        `"${shown}" is granted only by the wildcard "${wildcard.host}", which a run cannot reach`,
+        `add "${shown}" to [capabilities.net] allow: a run resolves each granted name once, when it starts, ` +
+          "and a wildcard cannot be enumerated",
+      );
+    }
+    return failure(
+      "ERR_CAPABILITY_DENIED",
+      `"${shown}" is not a granted host name: the supervisor resolves granted names only`,
+      `add "${shown}" to [capabilities.net] allow in the manifest if the agent must reach it`,
+    );
   }
 
   /** Brokers one model call for the sandbox, and records it (tokens, tool calls, a preview of the answer). */

@@ -106,6 +106,7 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
     ...(model ? { model } : {}),
     secrets,
     pluginData: { ...plan.paths.pluginData },
+    pinned: plan.pinned ?? {},
   });
   if (pipes) handle.done.finally(() => Deno.remove(pipes.dir, { recursive: true }).catch(() => {}));
   return handle;

@@ -46,6 +46,7 @@ function commandOf(policy: Policy, options: RunOptions, channel: string): string
       ...(options.entry !== undefined ? { entry: options.entry } : {}),
       ...(options.sandboxMode !== undefined ? { mode: options.sandboxMode } : {}),
       ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
+      pinned: options.pinned ?? {},
     }),
     channel,
   );
@@ -88,7 +89,7 @@ export class RunSession {
    */
   constructor(policy: Policy, options: RunOptions, id: string) {
     this.#policy = policy;
-    this.#grant = narrowGrant(policy, runtimeOf(policy, options));
+    this.#grant = narrowGrant(policy, runtimeOf(policy, options), { pinned: options.pinned ?? {} });
     this.#options = options;
     this.#id = id;
     this.#limits = new RunLimits(policy);
@@ -121,7 +122,11 @@ export class RunSession {
     this.#requests = new RequestBroker(
       (requestId, reply) => this.#send({ v: PROTOCOL_VERSION, type: "reply", id: requestId, ...reply }),
       (event) => this.#emit(event),
-      options.model,
+      {
+        ...(options.model ? { model: options.model } : {}),
+        net: policy.net,
+        pinned: options.pinned ?? {},
+      },
     );
   }
 

@@ -5,6 +5,7 @@
  */
 
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
+import type { PinnedAddresses } from "../capabilities/net.ts";
 import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
 import { type SandboxEntry, sandboxEntry } from "./assets.ts";
 
@@ -31,6 +32,11 @@ export interface SandboxCommandOptions {
    * binary has), so tests prove that the Worker's permissions hold alone.
    */
   unsafeWidenProcessFlags?: boolean;
+  /**
+   * The run's pinned addresses: `--allow-net` lists them in place of the granted names. Absent only for the
+   * command `ironclaw check` shows, which names the hosts as granted.
+   */
+  pinned?: PinnedAddresses;
 }
 
 /** The flags of a sandbox process that has every permission: a compiled binary's, or a test's. */
@@ -48,7 +54,10 @@ export function sandboxCommand(policy: Policy, options: SandboxCommandOptions = 
   const entry = options.entry ?? sandboxEntry();
   if (entry.kind === "self") return [entry.path, SANDBOX_SUBCOMMAND, "--mode=worker"];
   const deno = options.deno ?? Deno.execPath();
-  const flagOptions = options.runtime ? { runtime: options.runtime } : {};
+  const flagOptions = {
+    ...(options.runtime ? { runtime: options.runtime } : {}),
+    ...(options.pinned ? { pinned: options.pinned } : {}),
+  };
   if ((options.mode ?? "process") === "process") {
     // Guests run in Workers whose permissions are narrower than the process's (Deno's Worker options).
     return [deno, "run", ...toDenoFlags(policy, flagOptions), "--unstable-worker-options", entry.path];

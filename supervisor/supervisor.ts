@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { PinnedAddresses } from "../capabilities/net.ts";
 import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
 import type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "../protocol/protocol.ts";
 import type { SandboxEntry } from "./assets.ts";
@@ -62,6 +63,12 @@ export interface RunOptions {
   sandboxMode?: SandboxMode;
   /** Test-only, worker mode: the process gets `--allow-all`, to prove the Worker's permissions hold alone. */
   unsafeWidenProcessFlags?: boolean;
+  /**
+   * The addresses the run's granted host names were resolved to when it started (a RunPlan's `pinned`): the
+   * sandbox's flags list them in place of the names, and `dns.resolve` answers from them only. Default none:
+   * no host name can be reached (addresses granted as such still can).
+   */
+  pinned?: PinnedAddresses;
 }
 
 /** A running sandbox. */

@@ -1,9 +1,12 @@
 /**
  * The network op: `http.fetch`. Scheme, host, port, path prefix and method
- * must match one grant; a name is resolved (by the supervisor) and refused
- * when any of its addresses is private or loopback, unless that address itself
- * is granted. Secrets bound to the host go in at egress and are redacted from
- * what comes back.
+ * must match one grant; a name is resolved (by the supervisor, from the
+ * addresses the run pinned when it started) and refused when any of its
+ * addresses is private or loopback, unless that address itself is granted.
+ * The request then goes to the address that was checked (`pinned_http.ts`):
+ * nothing resolves the name a second time, so a name that answers differently
+ * later (DNS rebinding) cannot redirect it. Secrets bound to the host go in at
+ * egress and are redacted from what comes back.
  *
  * @module
  */
@@ -11,26 +14,54 @@
 import { isPrivateAddress, matchNet } from "../../capabilities/net.ts";
 import type { SecretValue } from "../../protocol/protocol.ts";
 import { readCapped } from "./_stream.ts";
+import { pinnedFetch } from "./pinned_http.ts";
 import { denied, invalid, ioAsync } from "./errors.ts";
 import { type Args, type FamilyOps, type GateContext, MAX_HTTP_BYTES, OP_TIMEOUT_MS } from "./family.ts";
 
+/** Where a request connects. */
+export interface NetPin {
+  /** The address the gate checked, or null to connect by the URL's host (only with the gate's checks off). */
+  address: string | null;
+}
+
 /** The network calls `http.fetch` makes (the platform's, or a test's fakes). */
 export interface NetIo {
-  /** Like `fetch`. */
-  fetch(url: URL, init: RequestInit): Promise<Response>;
+  /** Like `fetch`, but connecting to `pin.address`; redirects are returned, never followed. */
+  fetch(url: URL, init: RequestInit, pin: NetPin): Promise<Response>;
   /** Resolves a host name to its addresses; rejects when it has none. */
   resolveHost(host: string): Promise<string[]>;
 }
 
+/** Options of {@linkcode denoNetIo}. */
+export interface DenoNetIoOptions {
+  /** More certificate authorities to trust (PEM), for tests. */
+  caCerts?: string[];
+}
+
 /**
- * The real network calls.
+ * The real network calls: requests by {@linkcode pinnedFetch} to the checked address.
  *
  * @param resolveHost How names are resolved (the supervisor does it: the sandbox cannot reach a name server);
  *   by default, directly.
+ * @param options Certificate authorities to trust besides the system's.
  * @returns The calls.
  */
-export function denoNetIo(resolveHost?: (host: string) => Promise<string[]>): NetIo {
-  return { fetch: (url, init) => fetch(url, init), resolveHost: resolveHost ?? resolveDirectly };
+export function denoNetIo(
+  resolveHost?: (host: string) => Promise<string[]>,
+  options: DenoNetIoOptions = {},
+): NetIo {
+  return {
+    fetch: (url, init, pin) =>
+      pinnedFetch(url, {
+        ...(pin.address === null ? {} : { address: pin.address }),
+        ...(init.method ? { method: init.method } : {}),
+        ...(init.headers ? { headers: init.headers } : {}),
+        ...(typeof init.body === "string" ? { body: init.body } : {}),
+        ...(init.signal ? { signal: init.signal } : {}),
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+      }),
+    resolveHost: resolveHost ?? resolveDirectly,
+  };
 }
 
 /** Options of {@linkcode netOps}. */
@@ -53,7 +84,8 @@ export function netOps(ctx: GateContext, net: NetIo, options: NetOpsOptions): Fa
       precheck: (args) => void netGrant(ctx, args),
       run: async (args) => {
         const { url, method, rule, grantHost } = netGrant(ctx, args);
-        if (grantHost !== null) await refusePrivate(net, url, grantHost);
+        // With the gate's checks off (tests only) the request connects by name: the process flags decide.
+        const address = grantHost === null ? null : await checkedAddress(net, url, grantHost);
         const headers = requestHeaders(args, url, options.secrets);
         if (args.body !== undefined && typeof args.body !== "string") {
           throw invalid('"body" must be a string', "serialise the body");
@@ -65,7 +97,7 @@ export function netOps(ctx: GateContext, net: NetIo, options: NetOpsOptions): Fa
           signal: AbortSignal.timeout(OP_TIMEOUT_MS),
         };
         if (args.body !== undefined) init.body = args.body as string;
-        const response = await ioAsync(() => net.fetch(url, init), url.href);
+        const response = await ioAsync(() => net.fetch(url, init, { address }), url.href);
         const body = await readCapped(response.body, MAX_HTTP_BYTES);
         // A server that echoes a secret back does not hand it to the guest.
         const redact = (text: string) =>
@@ -147,15 +179,16 @@ function requestHeaders(args: Args, url: URL, secrets: readonly SecretValue[]): 
 }
 
 /**
- * Private and loopback addresses only by an explicit grant of that address:
- * a name is resolved first (failing closed), and refused when any of its
- * addresses is private. The fetch itself resolves again: the address is
- * checked, not pinned.
+ * The address a request connects to, checked: private and loopback addresses
+ * only by an explicit grant of that address; a name is resolved first (by the
+ * supervisor, failing closed), and refused when any of its addresses is
+ * private. The request connects to the first of the addresses checked, and
+ * nothing resolves the name again.
  */
-async function refusePrivate(net: NetIo, url: URL, grantHost: string): Promise<void> {
+async function checkedAddress(net: NetIo, url: URL, grantHost: string): Promise<string> {
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const literal = /^[0-9.]+$/.test(host) || host.includes(":");
-  if (literal && grantHost === host) return;
+  if (literal && grantHost === host) return host;
   let addresses: string[];
   if (literal) {
     addresses = [host];
@@ -165,8 +198,10 @@ async function refusePrivate(net: NetIo, url: URL, grantHost: string): Promise<v
     try {
       addresses = await net.resolveHost(host);
     } catch (e) {
+      // The supervisor's refusal says why (a name not granted, under a wildcard, not resolved at the start).
+      const hint = (e as { hint?: unknown }).hint;
       throw denied(`"${host}" cannot be resolved: ${(e as Error).message}`, {
-        hint: "check the host name",
+        hint: typeof hint === "string" && hint !== "" ? hint : "check the host name",
         rule: "net.dns",
       });
     }
@@ -180,6 +215,12 @@ async function refusePrivate(net: NetIo, url: URL, grantHost: string): Promise<v
       rule: "net.private",
     });
   }
+  // Only an address is connected to: an answer that is not one would be resolved by name again.
+  const address = addresses.find((a) => /^[0-9.]+$/.test(a) || a.includes(":"));
+  if (address === undefined) {
+    throw denied(`"${host}" has no address to connect to`, { hint: "check the host name", rule: "net.dns" });
+  }
+  return address;
 }
 
 async function resolveDirectly(host: string): Promise<string[]> {

@@ -16,14 +16,14 @@ const SECRET: SecretValue = {
 
 /** A network in memory: names resolve from a table, every request is recorded and answered by `answer`. */
 function fakeNet(answer: (url: URL) => Response = () => new Response("ok")) {
-  const requests: { url: string; init: RequestInit }[] = [];
+  const requests: { url: string; init: RequestInit; address: string | null }[] = [];
   const names: Record<string, string[]> = {
     "api.example.com": ["93.184.216.34"],
     "rebind.example": ["93.184.216.34", "10.0.0.7"],
   };
   const io: NetIo = {
-    fetch: (url, init) => {
-      requests.push({ url: url.href, init });
+    fetch: (url, init, pin) => {
+      requests.push({ url: url.href, init, address: pin.address });
       return Promise.resolve(answer(url));
     },
     resolveHost: (host) => names[host] ? Promise.resolve(names[host]) : Promise.reject(new Error("NXDOMAIN")),
@@ -119,5 +119,48 @@ Deno.test("netOps() http.fetch refuses malformed requests, and maps what goes wr
       url: "https://api.example.com/",
     });
     assert.equal(!d.ok && d.code, "ERR_IO");
+  });
+});
+
+Deno.test("netOps() http.fetch connects to the address it checked, never to the name again", async (t) => {
+  await t.step("a name: its first checked address", async () => {
+    const { io, requests } = fakeNet();
+    const ops = netOps(contextOf(policyOf(GRANTS)), io, { secrets: [] });
+    const r = await outcomeOf(ops["http.fetch"], { url: "https://api.example.com/x" });
+    assert.ok(r.ok);
+    assert.deepEqual(requests.map((q) => [q.url, q.address]), [[
+      "https://api.example.com/x",
+      "93.184.216.34",
+    ]]);
+  });
+  await t.step("an address granted itself: that address", async () => {
+    const { io, requests } = fakeNet();
+    const ops = netOps(contextOf(policyOf(GRANTS)), io, { secrets: [] });
+    await outcomeOf(ops["http.fetch"], { url: "http://10.0.0.7:9/" });
+    assert.equal(requests[0]?.address, "10.0.0.7");
+  });
+  await t.step("an answer that is not an address is not connected to", async () => {
+    const { io, requests } = fakeNet();
+    io.resolveHost = () => Promise.resolve(["api.example.com"]);
+    const ops = netOps(contextOf(policyOf(GRANTS)), io, { secrets: [] });
+    const r = await outcomeOf(ops["http.fetch"], { url: "https://api.example.com/" });
+    assert.equal(!r.ok && r.code, "ERR_CAPABILITY_DENIED");
+    assert.equal(requests.length, 0);
+  });
+  await t.step("the supervisor's refusal keeps its hint", async () => {
+    const { io } = fakeNet();
+    io.resolveHost = () =>
+      Promise.reject(
+        Object.assign(new Error("not pinned"), { code: "ERR_CAPABILITY_DENIED", hint: "add it" }),
+      );
+    const ops = netOps(contextOf(policyOf(GRANTS)), io, { secrets: [] });
+    const r = await outcomeOf(ops["http.fetch"], { url: "https://api.example.com/" });
+    assert.equal(!r.ok && r.hint, "add it");
+  });
+  await t.step("checks off (tests only): by name, for the process flags to decide", async () => {
+    const { io, requests } = fakeNet();
+    const ops = netOps(contextOf(policyOf(GRANTS), { checks: false }), io, { secrets: [] });
+    await outcomeOf(ops["http.fetch"], { url: "https://api.example.com/" });
+    assert.equal(requests[0]?.address, null);
   });
 });

@@ -28,6 +28,34 @@ switch (Deno.args[0]) {
     Deno.exit(0);
     break;
   }
+  case "dns": {
+    // Forges a dns.resolve request for each name after the first argument, and answers with the replies.
+    await ready();
+    const dec = new TextDecoder();
+    const names = Deno.args.slice(1).filter((a) => !a.startsWith("--channel="));
+    const replies: unknown[] = [];
+    const buf = new Uint8Array(65536);
+    let text = "";
+    let started = false;
+    while (!(started && replies.filter(Boolean).length === names.length)) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += dec.decode(buf.subarray(0, n), { stream: true });
+      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
+        const message = JSON.parse(text.slice(0, nl));
+        text = text.slice(nl + 1);
+        if (message.type === "start" && !started) {
+          started = true;
+          for (const [i, host] of names.entries()) {
+            await line({ v: 1, type: "request", id: i + 1, op: "dns.resolve", args: { host } });
+          }
+        } else if (message.type === "reply") replies[message.id - 1] = message;
+      }
+    }
+    await line({ v: 1, type: "result", state: "ok", output: JSON.stringify(replies), error: null });
+    Deno.exit(0);
+    break;
+  }
   case "crash":
     await ready();
     for (let i = 0; i < 5; i++) {
