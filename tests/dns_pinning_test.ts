@@ -14,7 +14,9 @@ import { join } from "node:path";
 import { isPrivateAddress } from "../capabilities/net.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
 import { loadPolicy } from "../supervisor/load.ts";
-import { planRun } from "../supervisor/plan.ts";
+import { PLACEHOLDER_RUN_ID, planRun } from "../supervisor/plan.ts";
+import { channelPath, withChannel } from "../supervisor/channel.ts";
+import { newRunId } from "../supervisor/records.ts";
 import { pinGrantedHosts } from "../supervisor/resolver.ts";
 import { startRun } from "../supervisor/supervisor.ts";
 import { sandboxEntry } from "../supervisor/assets.ts";
@@ -123,7 +125,8 @@ for (const { name, options } of MODES) {
           const command = ran.events.find((e) => e.type === "run")?.command as string[];
           assert.ok(command.includes(`--allow-net=${PUBLIC}:${pub.port}`), command.join(" "));
           assert.ok(!command.some((arg) => arg.includes("rebind.test")), command.join(" "));
-          const shown = [...checked.command];
+          const runId = ran.events.find((e) => e.type === "run")?.id as string;
+          const shown = checked.command.map((a) => a.replaceAll(PLACEHOLDER_RUN_ID, runId));
           assert.ok(shown.includes(`--allow-net=${grant}`), shown.join(" "));
           const net = (c: string[]) => c.map((a) => (a.startsWith("--allow-net=") ? "--allow-net=" : a));
           const entry = (c: string[]) => c.filter((a) => !a.startsWith("--allow-read="));
@@ -180,21 +183,27 @@ Deno.test("a forged dns.resolve for a name not granted is refused, recorded, and
   const runtime = { read: [sandboxEntry().dir], write: [], moduleFormat: policy.agent.moduleFormat };
   const names = ["granted.test", "c2VjcmV0IGRhdGE.exfil.test", "x.wild.test"];
   const events: RunEvent[] = [];
+  const stateDir = agent.config.runtime.state_dir;
+  const id = newRunId();
   const outcome = await startRun(policy, {
     task: "",
-    stateDir: agent.config.runtime.state_dir,
+    stateDir,
     module: null,
     runtime,
     pinned,
+    id,
     onEvent: (e) => events.push(e),
-    command: [
-      Deno.execPath(),
-      "run",
-      ...toDenoFlags(policy, { runtime, pinned }),
-      join(ROOT, "tests/children/hostile.ts"),
-      "dns",
-      ...names,
-    ],
+    command: withChannel(
+      [
+        Deno.execPath(),
+        "run",
+        ...toDenoFlags(policy, { runtime, pinned }),
+        join(ROOT, "tests/children/hostile.ts"),
+        "dns",
+        ...names,
+      ],
+      channelPath(stateDir, id),
+    ),
   }).done;
   assert.equal(outcome.state, "ok", JSON.stringify(outcome));
   const replies = JSON.parse(outcome.output!) as {

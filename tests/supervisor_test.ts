@@ -76,13 +76,26 @@ async function loopingRun(agent: AgentDir, graceMs: number) {
 }
 
 Deno.test("stop: a stop message, a grace period, then kill; a second stop kills at once", async (t) => {
-  await t.step("a guest that cannot stop is killed after the grace period", async () => {
+  await t.step("a guest in a loop does not keep its sandbox from stopping", async () => {
+    // The guest loops in its own Worker: the sandbox's main thread reads the stop and ends at once.
     await using agent = await agentDir(PROBE);
-    const handle = await loopingRun(agent, 300);
+    const handle = await loopingRun(agent, 60_000);
     handle.stop("SIGINT");
     const outcome = await handle.done;
     assert.equal(outcome.state, "interrupted");
     assert.equal(outcome.exitCode, 130);
+    assert.ok(gone(handle.pid));
+    const { events } = await showRun(agent.config.runtime.state_dir, outcome.id);
+    assert.ok(events.some((e) => e.type === "stopped"), "the sandbox said it stopped");
+    assert.ok(!events.some((e) => e.type === "stop" && String(e.reason).includes("grace period")));
+  });
+  await t.step("a sandbox that ignores the stop is killed after the grace period", async () => {
+    await using agent = await agentDir(PROBE);
+    const handle = await hostileRun(agent, "ignore-stop");
+    await new Promise((r) => setTimeout(r, 300));
+    handle.stop("SIGINT");
+    const outcome = await handle.done;
+    assert.equal(outcome.state, "interrupted");
     assert.ok(gone(handle.pid));
     const { events } = await showRun(agent.config.runtime.state_dir, outcome.id);
     assert.ok(events.some((e) => e.type === "stop" && String(e.reason).includes("grace period")));
