@@ -2,7 +2,7 @@
  * Worker mode of the sandbox process (`[runtime] sandbox = "worker"`, and
  * always in a compiled binary, whose permissions are fixed when it is built):
  * the process's main thread only relays protocol messages between its
- * stdin/stdout and one Worker, and the agent side (host gate, guest, plugins)
+ * private channel and one Worker, and the agent side (host gate, guest, plugins)
  * runs in that Worker, whose Deno permissions are exactly the Policy's.
  *
  * The Worker is made from the sandbox entry's own module URL, so the same

@@ -320,8 +320,8 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
 
 /**
  * Makes the warmed Deno cache folder of a bundle (see {@linkcode SandboxEntry}`.seed`)
- * by starting it once with its stdin closed: it says ready and exits, and no
- * agent code runs. Only a speed-up: when it fails, runs start from an empty folder.
+ * by starting it once without a channel: its modules load and compile, it finds
+ * no channel and exits, and no agent code runs. Only a speed-up: when it fails, runs start from an empty folder.
  */
 async function ensureSeed(entry: SandboxEntry, deno: string = Deno.execPath()): Promise<string | undefined> {
   const seed = join(dirname(entry.dir), "deno-cache");
