@@ -2,14 +2,16 @@
  * The Python engine of the CodeAct loop: one Pyodide interpreter per session,
  * running the model's code step by step inside the sandbox process.
  *
- * **The boundary is the process, not Python.** Python in Pyodide reaches the
- * whole JavaScript global scope (`import js; js.Deno.readTextFileSync(...)`,
- * `pyodide.code.run_js`, `import pyodide_js`), so whatever the sandbox
- * process's Deno permission flags allow, the model's Python code can do. No
- * attempt is made to build a Python-level sandbox: every handle to JavaScript
- * could be rebuilt from another, so removing some would only look like a wall.
- * The flags (`--allow-read` on {@linkcode pyodideAssetsDir} plus the agent's
- * grants) are the wall, and `pyodide_session_test.ts` attacks them from Python.
+ * **The boundary is the realm, not Python.** Python in Pyodide reaches the
+ * whole JavaScript global scope of the realm it runs in (`import js;
+ * js.Deno.readTextFileSync(...)`, `pyodide.code.run_js`, `import pyodide_js`),
+ * so whatever that realm's Deno permissions allow, the model's Python code can
+ * do. No attempt is made to build a Python-level sandbox: every handle to
+ * JavaScript could be rebuilt from another, so removing some would only look
+ * like a wall. In a run, the session lives in a guest Worker of its own
+ * (`session_worker.ts`) whose only permission is reading
+ * {@linkcode pyodideAssetsDir}: that Worker is the wall (and the process's
+ * flags behind it), and `tests/python_realm_test.ts` attacks it from Python.
  *
  * Limits, and how far each one holds:
  * - **Step deadline**: Pyodide polls its "interrupt buffer" from JavaScript
