@@ -41,3 +41,20 @@ export interface CodeSession {
   /** Releases the interpreter; `run()` rejects afterwards. */
   dispose(): void;
 }
+
+/**
+ * A step that did not come back at its deadline and whose interpreter cannot
+ * be stopped (Deno cannot interrupt a Worker busy in a loop): the run must end,
+ * which ends the thread with the process.
+ */
+export class StuckStepError extends Error {
+  /**
+   * @param deadlineMs The step's deadline, in milliseconds.
+   */
+  constructor(deadlineMs: number) {
+    super(
+      `The step did not stop at its ${deadlineMs / 1000} s deadline, and its interpreter cannot be stopped`,
+    );
+    this.name = "StuckStepError";
+  }
+}

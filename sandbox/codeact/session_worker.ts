@@ -7,13 +7,16 @@
  *
  * The step deadline holds twice: the interpreter interrupts a step itself,
  * and should it not come back (a loop inside C, an interrupt switched off from
- * Python) this side stops the Worker a moment later, losing the session's
- * variables: the next step starts a fresh interpreter, and says so.
+ * Python) this side gives up on it a moment later: the step rejects with
+ * {@linkcode StuckStepError} and the run ends, which ends the Worker's thread
+ * with the process (Deno 2.9.6's `Worker.terminate()` does not stop a thread
+ * busy in a loop, so a session cannot go on beside it). A Worker that fails
+ * otherwise is replaced: the next step starts a fresh interpreter, and says so.
  *
  * @module
  */
 
-import type { CodeSession, CodeSessionOptions, CodeStepResult } from "./session.ts";
+import { type CodeSession, type CodeSessionOptions, type CodeStepResult, StuckStepError } from "./session.ts";
 import {
   GUEST_WORKER_NAME,
   guestEntry,
@@ -78,7 +81,7 @@ class WorkerSession implements CodeSession {
   readonly #options: SessionWorkerOptions;
   readonly #session: CodeSessionOptions;
   #worker: Worker | null = null;
-  #steps = new Map<number, (result: CodeStepResult) => void>();
+  #steps = new Map<number, (result: CodeStepResult | Error) => void>();
   #next = 1;
   #lost = false;
   #disposed = false;
@@ -133,19 +136,24 @@ class WorkerSession implements CodeSession {
     );
   }
 
-  #finish(id: number, result: CodeStepResult): void {
+  #finish(id: number, result: CodeStepResult | Error): void {
     const done = this.#steps.get(id);
     this.#steps.delete(id);
     done?.(result);
   }
 
-  /** Stops the Worker; steps still open end with `error`. */
-  #stop(error: string): void {
+  /** Stops the Worker; steps still open end with `error`, or reject with it when it is an Error. */
+  #stop(error: string | Error): void {
     this.#worker?.terminate();
     this.#worker = null;
     this.#lost = true;
     for (const [id] of this.#steps) {
-      this.#finish(id, { output: "", error, value: null, timedOut: true, outOfMemory: false });
+      this.#finish(
+        id,
+        error instanceof Error
+          ? error
+          : { output: "", error, value: null, timedOut: false, outOfMemory: false },
+      );
     }
   }
 
@@ -158,17 +166,15 @@ class WorkerSession implements CodeSession {
     }
     const worker = this.#worker!;
     const id = this.#next++;
-    const result = await new Promise<CodeStepResult>((resolve) => {
-      this.#steps.set(id, resolve);
-      const timer = setTimeout(() => {
-        this.#stop(
-          `TimeoutError: the step did not stop at its ${this.#session.stepDeadlineMs} ms deadline; ` +
-            "its interpreter was stopped",
-        );
-      }, this.#session.stepDeadlineMs + DEADLINE_GRACE_MS);
+    const result = await new Promise<CodeStepResult>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.#stop(new StuckStepError(this.#session.stepDeadlineMs)),
+        this.#session.stepDeadlineMs + DEADLINE_GRACE_MS,
+      );
       this.#steps.set(id, (r) => {
         clearTimeout(timer);
-        resolve(r);
+        if (r instanceof Error) reject(r);
+        else resolve(r);
       });
       worker.postMessage({ t: "step", id, code });
     });

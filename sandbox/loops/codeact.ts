@@ -13,7 +13,12 @@ import type { ChatMessage } from "../../protocol/model_types.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import { completeThroughGate, LoopModelError, outOfSteps } from "./model.ts";
 import { callTool, cap, type LoopTool, toolsFor } from "./tools.ts";
-import type { CodeSession, CodeSessionOptions, CodeStepResult } from "../codeact/session.ts";
+import {
+  type CodeSession,
+  type CodeSessionOptions,
+  type CodeStepResult,
+  StuckStepError,
+} from "../codeact/session.ts";
 import type { AgentRunner, RunContext } from "../runner.ts";
 
 /** Finds the first fenced code block of the language, or undefined. */
@@ -114,7 +119,21 @@ export async function runCodeAct(context: RunContext, options: CodeActOptions): 
       const code = codeBlock(content, language);
       if (code === undefined) return { state: "ok", output: content, error: null };
       const started = performance.now();
-      const result = await session.run(code);
+      let result;
+      try {
+        result = await session.run(code);
+      } catch (e) {
+        if (!(e instanceof StuckStepError)) throw e;
+        return {
+          state: "error",
+          output: null,
+          error: {
+            code: "ERR_LIMIT",
+            message: `${e.message}: the run ends`,
+            hint: "raise [limits] step_timeout_s",
+          },
+        };
+      }
       const text = observation(result, policy.limits.stepTimeoutS);
       emit({
         type: "code",
