@@ -294,7 +294,9 @@ Deno.test("resolvePolicy() carries hardlinks = true, with a warning at its line,
   assert.equal(warning?.at.key, "capabilities.fs.hardlinks");
   assert.equal(warning?.at.line, 7, "the line of hardlinks = true, after the 4 lines of [agent]");
   assert.deepEqual(toDenoFlags(p), toDenoFlags(policyOf(`[capabilities.fs]\nread = ["notes"]\n`)));
-  assert.ok(!policyOf(`[capabilities.fs]\nhardlinks = false\n`).warnings.some((w) => /hard link/.test(w.message)));
+  assert.ok(
+    !policyOf(`[capabilities.fs]\nhardlinks = false\n`).warnings.some((w) => /hard link/.test(w.message)),
+  );
 });
 
 Deno.test("resolvePolicy() refuses a hardlinks value that is not a boolean", () => {
