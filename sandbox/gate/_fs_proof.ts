@@ -205,6 +205,8 @@ function appendProven(fs: FsIo, t: Target, bytes: Uint8Array): void {
 /** Makes a fresh file beside the target (never through a link), proves where it is, and renames it into place. */
 function replaceFile(fs: FsIo, t: Target, o: { dir: string; bytes: Uint8Array; mode: number | null }): void {
   const folder = t.checks ? fs.lstatSync(o.dir) : null;
+  // Checked again just before: a folder swapped already is refused before anything is made in it.
+  if (folder !== null && realOrNull(fs, o.dir) !== o.dir) throw raced(t.raw, "written");
   const fresh = posix.join(o.dir, `.ironclaw-${crypto.randomUUID()}.tmp`);
   const mode = o.mode === null ? {} : { mode: o.mode & 0o777 };
   const file = fs.openSync(fresh, { write: true, createNew: true, ...mode });
@@ -311,9 +313,9 @@ function realOrNull(fs: FsIo, path: string): string | null {
 
 /** Removes the fresh file made for a write that was refused, wherever its name now leads, if it is still ours. */
 function discard(fs: FsIo, fresh: string, made: FsInfo): void {
-  // A swapped folder may lead elsewhere now and back later: look a few times. The name is random, so only
-  // the file this write made can match it.
-  for (let i = 0; i < 64; i++) {
+  // A swapped folder may lead elsewhere now and back later: look again and again (a bounded number of
+  // times). The name is random, so only the file this write made can match it.
+  for (let i = 0; i < 10_000; i++) {
     try {
       if (sameAt(fs, fresh, made)) return fs.removeSync(fresh);
     } catch { /* raced again */ }
