@@ -22,8 +22,10 @@ import type { RunEvent } from "../protocol/protocol.ts";
 
 const SWAPPER = join(ROOT, "tests/children/swapper.ts");
 const SECRET = "OUTSIDE SECRET";
-/** Calls of each kind in one run: enough that the code before the proofs lost within a few seconds. */
-const ROUNDS = 400;
+/** A deep chain of folders, the same inside and outside. */
+const DEEP = Array.from({ length: 24 }, (_, n) => `d${n}`).join("/");
+/** Calls in one run: enough that the code before the proofs lost within a few seconds. */
+const ROUNDS = 1500;
 
 const MODES: { name: string; options: Omit<RunAgentOptions, "task" | "onEvent"> }[] = [
   { name: "process mode", options: {} },
@@ -45,6 +47,11 @@ function raceAgent(extra = ""): Promise<AgentDir> {
       "secret.txt": SECRET,
       "elsewhere/inner.txt": SECRET,
       "elsewhere/only-outside.txt": SECRET,
+      [`elsewhere/${DEEP}/only-outside.txt`]: SECRET,
+      [`notes/real/${DEEP}/inside.txt`]: "inside",
+      [`elsewhere/${DEEP}/inside.txt`]: SECRET,
+      [`out/real/${DEEP}/inside.txt`]: "inside",
+      [`drop/${DEEP}/inside.txt`]: SECRET,
       "drop/target.txt": SECRET,
       "drop/inner.txt": SECRET,
     },
@@ -73,7 +80,7 @@ type Reply = { ok?: Record<string, unknown>; error?: { code: string; message: st
 async function racedRun(
   agent: AgentDir,
   calls: [string, unknown][],
-  swaps: { path: string; kind: "file" | "dir" | "link"; to: string; from?: string }[],
+  swaps: Swap[],
   options: Omit<RunAgentOptions, "task" | "onEvent">,
 ): Promise<{ replies: Reply[]; events: RunEvent[] }> {
   const swapper = new Deno.Command(Deno.execPath(), {
@@ -108,58 +115,97 @@ async function racedRun(
   }
 }
 
-for (const { name, options } of MODES) {
-  Deno.test(`a link swapped in during fs.read, fs.list or fs.write never leads out (${name})`, async (t) => {
-    await using agent = await raceAgent();
-    const at = (p: string) => join(agent.dir, p);
-    Deno.symlinkSync(at("notes/real"), at("notes/view"));
-    const before = { elsewhere: await snapshot(at("elsewhere")), drop: await snapshot(at("drop")) };
-    const calls: [string, unknown][] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      calls.push(
-        ["fs.read", { path: "notes/f.txt" }],
-        ["fs.read", { path: "notes/sub/inner.txt" }],
-        ["fs.list", { path: i % 2 === 0 ? "notes/sub" : "notes/view" }],
-        ["fs.write", { path: "out/target.txt", data: "agent" }],
-        ["fs.write", { path: "out/sub/inner.txt", data: "agent", append: i % 2 === 1 }],
-      );
-    }
-    const { replies, events } = await racedRun(agent, calls, [
-      { path: at("notes/f.txt"), kind: "file", to: at("secret.txt") },
-      { path: at("notes/sub"), kind: "dir", to: at("elsewhere") },
-      { path: at("notes/view"), kind: "link", to: at("elsewhere"), from: at("notes/real") },
-      { path: at("out/target.txt"), kind: "file", to: at("drop/target.txt") },
-      { path: at("out/sub"), kind: "dir", to: at("drop") },
-    ], options);
-    assert.equal(replies.length, calls.length);
+type Swap = { path: string; kind: "file" | "dir" | "link"; to: string; from?: string };
 
-    await t.step("no read returned the outside secret", () => {
-      const leaked = replies.filter((r, n) =>
-        calls[n]![0] === "fs.read" && String(r.ok?.data).includes(SECRET)
-      );
-      assert.equal(leaked.length, 0, `${leaked.length} reads returned the secret`);
+/** One class of race: the calls of round `i`, and what the swapper swaps (paths relative to the agent). */
+interface Race {
+  name: string;
+  call: (i: number) => [string, unknown];
+  swaps: Swap[];
+}
+
+const RACES: Race[] = [
+  {
+    name: "fs.read of a file, or through a link, swapped for a link to a secret",
+    call: (i) => ["fs.read", { path: i % 2 === 0 ? "notes/f.txt" : `notes/view/${DEEP}/inside.txt` }],
+    swaps: [
+      { path: "notes/f.txt", kind: "file", to: "secret.txt" },
+      { path: "notes/view", kind: "link", to: "elsewhere", from: "notes/real" },
+    ],
+  },
+  {
+    name: "fs.read through a folder swapped for a link to an outside folder",
+    call: () => ["fs.read", { path: "notes/sub/inner.txt" }],
+    swaps: [{ path: "notes/sub", kind: "dir", to: "elsewhere" }],
+  },
+  {
+    name: "fs.list of a folder, or a link to one, swapped for a link to an outside folder",
+    // A deep tail after the swapped link makes the check's walk long, so the old code lost often.
+    call: (i) => ["fs.list", { path: i % 2 === 0 ? "notes/sub" : `notes/view/${DEEP}` }],
+    swaps: [
+      { path: "notes/sub", kind: "dir", to: "elsewhere" },
+      { path: "notes/view", kind: "link", to: "elsewhere", from: "notes/real" },
+    ],
+  },
+  {
+    name: "fs.write (and append) to a file, or into a folder, swapped for a link leading out",
+    call: (i) =>
+      [
+        ["fs.write", { path: "out/target.txt", data: "agent", append: i % 2 === 0 }],
+        ["fs.write", { path: "out/sub/inner.txt", data: "agent", append: i % 2 === 0 }],
+        ["fs.write", { path: `out/view/${DEEP}/inside.txt`, data: "agent", append: i % 2 === 0 }],
+      ][i % 3] as [string, unknown],
+    swaps: [
+      { path: "out/target.txt", kind: "file", to: "drop/target.txt" },
+      { path: "out/sub", kind: "dir", to: "drop" },
+      { path: "out/view", kind: "link", to: "drop", from: "out/real" },
+    ],
+  },
+];
+
+for (const { name, options } of MODES) {
+  for (const race of RACES) {
+    Deno.test(`${race.name}: never leads out (${name})`, async (t) => {
+      await using agent = await raceAgent();
+      const at = (p: string) => join(agent.dir, p);
+      Deno.symlinkSync(at("notes/real"), at("notes/view"));
+      Deno.symlinkSync(at("out/real"), at("out/view"));
+      const before = { elsewhere: await snapshot(at("elsewhere")), drop: await snapshot(at("drop")) };
+      const calls = Array.from({ length: ROUNDS }, (_, i) => race.call(i));
+      const swaps = race.swaps.map((s) => ({
+        ...s,
+        path: at(s.path),
+        to: at(s.to),
+        ...(s.from ? { from: at(s.from) } : {}),
+      }));
+      const { replies, events } = await racedRun(agent, calls, swaps, options);
+      assert.equal(replies.length, calls.length);
+
+      await t.step("no read returned the outside secret", () => {
+        const leaked = replies.filter((r) => String(r.ok?.data).includes(SECRET));
+        assert.equal(leaked.length, 0, `${leaked.length} reads returned the secret`);
+      });
+      await t.step("no listing showed the outside folder", () => {
+        const shown = replies.filter((r) =>
+          (r.ok?.entries as { name: string }[] | undefined)?.some((e) => e.name === "only-outside.txt")
+        );
+        assert.equal(shown.length, 0, `${shown.length} listings showed the outside folder`);
+      });
+      await t.step("nothing outside was created or changed", async () => {
+        assert.deepEqual(await snapshot(at("elsewhere")), before.elsewhere);
+        assert.deepEqual(await snapshot(at("drop")), before.drop);
+        assert.equal(await Deno.readTextFile(at("secret.txt")), SECRET);
+      });
+      await t.step("the swaps were seen, and refused with clear errors", () => {
+        const refusals = events.filter((e) => e.type === "gate" && e.decision === "deny");
+        assert.ok(refusals.length > 0, "the swapper never got in the way: the test proved nothing");
+        for (const e of refusals) {
+          assert.ok(["symlink", "fs.race", "io", "deno-flags"].includes(String(e.rule)), String(e.rule));
+        }
+        for (const r of replies) if (r.error) assert.ok(r.error.hint.length > 0, JSON.stringify(r.error));
+      });
     });
-    await t.step("no listing showed the outside folder", () => {
-      const shown = replies.filter((r) =>
-        (r.ok?.entries as { name: string }[] | undefined)?.some((e) => e.name === "only-outside.txt")
-      );
-      assert.equal(shown.length, 0, `${shown.length} listings showed the outside folder`);
-    });
-    await t.step("nothing outside was created or changed", async () => {
-      assert.deepEqual(await snapshot(at("elsewhere")), before.elsewhere);
-      assert.deepEqual(await snapshot(at("drop")), before.drop);
-      assert.equal(await Deno.readTextFile(at("secret.txt")), SECRET);
-    });
-    await t.step("the swaps were seen, and refused with clear errors", () => {
-      const refusals = events.filter((e) => e.type === "gate" && e.decision === "deny");
-      const rules = new Set(refusals.map((e) => e.rule));
-      assert.ok(refusals.length > 0, "the swapper never got in the way: the test proved nothing");
-      for (const rule of rules) {
-        assert.ok(["symlink", "fs.race", "io", "deno-flags"].includes(String(rule)), String(rule));
-      }
-      for (const r of replies) if (r.error) assert.ok(r.error.hint.length > 0, JSON.stringify(r.error));
-    });
-  });
+  }
 
   Deno.test(`a hard link to an outside file is refused, unless hardlinks = true (${name})`, async (t) => {
     const calls: [string, unknown][] = [
