@@ -13,9 +13,7 @@
  *   follow a link put in its place) must give the same identity, and its real
  *   path must still be itself (no part of it turned into a link). Only then is
  *   the data read from the open handle, which cannot change what it points to.
- *   A listing is read by path between the two identities, so a folder swapped
- *   out and back inside that window is the one residual case: narrowed, not
- *   closed, as no path call can close it.
+ *   A listing is read by path, so it is proved both before and after.
  * - **write**: the data goes into a fresh file with a random name in the
  *   checked real folder, made with `createNew` (never through a link); the
  *   folder's and the new file's identities are proved, then the file is renamed
@@ -31,6 +29,12 @@
  * grants under a second name, which no path check can see: reads and writes
  * refuse it unless the manifest says `[capabilities.fs] hardlinks = true`.
  * Any proof that fails is the denial `fs.race`, and nothing read is returned.
+ *
+ * The proofs walk paths too, so what is left is narrowed, not closed: a folder
+ * on the path swapped out and back again exactly between the proofs (a
+ * listing, read between two of them, most of all), and an empty fresh file
+ * left outside if a swapped folder never swaps back. Closing them needs
+ * `openat` or `O_NOFOLLOW` on every part of the path, which Deno lacks.
  *
  * @module
  */
