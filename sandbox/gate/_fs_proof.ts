@@ -251,10 +251,19 @@ function ensureFolder(fs: FsIo, t: Target): string {
   return dir;
 }
 
-/** The identity of what is open must be what lies at the checked real path, which must still be real. */
+/**
+ * The identity of what is open must be what lies at the checked real path, which must still be real. Each
+ * look walks the path again, so the two alternate twice: a folder swapped for a link would have to be swapped
+ * out and back twice, each in step with the gate, to pass.
+ */
 function prove(fs: FsIo, t: Target, opened: FsInfo, doing: string): void {
-  if (!sameAt(fs, t.real, opened) || realOrNull(fs, t.real) !== t.real) throw raced(t.raw, doing);
+  for (let i = 0; i < PROOF_ROUNDS; i++) {
+    if (!sameAt(fs, t.real, opened) || realOrNull(fs, t.real) !== t.real) throw raced(t.raw, doing);
+  }
 }
+
+/** How many times {@linkcode prove} looks at a path. */
+const PROOF_ROUNDS = 2;
 
 function refuseHardLinks(info: FsInfo, t: Target): void {
   if (t.hardlinks || !info.isFile || info.nlink === null || info.nlink <= 1) return;
