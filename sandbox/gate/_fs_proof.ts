@@ -11,7 +11,8 @@
  *
  * - **read and list**: after opening, `lstat` of the real path (which does not
  *   follow a link put in its place) must give the same identity, and its real
- *   path must still be itself (no part of it turned into a link). Only then is
+ *   path must still be itself (no part of it turned into a link), both looked
+ *   at twice, alternating, since each look walks the path. Only then is
  *   the data read from the open handle, which cannot change what it points to.
  *   A listing is read by path, so it is proved both before and after.
  * - **write**: the data goes into a fresh file with a random name in the
