@@ -172,8 +172,8 @@ export interface Policy {
   baseDir: string;
   /** Model access, or null. */
   model: ModelPolicy | null;
-  /** Granted paths. */
-  fs: { read: readonly PathGrant[]; write: readonly PathGrant[] };
+  /** Granted paths; `hardlinks`: whether files with more than one hard link may be read and written. */
+  fs: { read: readonly PathGrant[]; write: readonly PathGrant[]; hardlinks: boolean };
   /** Granted network destinations. */
   net: readonly NetPolicyGrant[];
   /** Granted programs. */
@@ -406,6 +406,14 @@ export function resolvePolicy(
   };
   const read = grantPaths("read");
   const write = grantPaths("write");
+  const hardlinks = manifest.capabilities.fs.hardlinks;
+  if (hardlinks) {
+    warnings.push({
+      message:
+        "Files with more than one hard link are read and written: a hard link inside a grant can be a file outside it",
+      at: mOrigin(["capabilities", "fs", "hardlinks"]),
+    });
+  }
   // An agent must not rewrite its own grants, the runtime's records or the plugins it runs with.
   const guarded: [string, string][] = [
     [manifest.file, "the manifest itself"],
@@ -638,7 +646,7 @@ export function resolvePolicy(
     baseDir: manifest.dir,
     model,
     /** Granted paths. */
-    fs: { read, write },
+    fs: { read, write, hardlinks },
     net,
     /** Granted programs. */
     run: {

@@ -49,6 +49,7 @@ Deno.test("resolvePolicy() grants nothing by default", () => {
   ]);
   assert.equal(p.model, null);
   assert.equal(p.run.dangerous, false);
+  assert.equal(p.fs.hardlinks, false);
   const flags = toDenoFlags(p);
   assert.deepEqual(flags, [
     "--no-prompt",
@@ -314,6 +315,22 @@ Deno.test("resolvePolicy() warns on dangerous grants", () => {
   assert.match(messages, /every subdomain/);
   assert.match(messages, /private or loopback/);
   assert.match(messages, /"api.github.com", which \[capabilities.net\] does not grant/);
+});
+
+Deno.test("resolvePolicy() carries hardlinks = true, with a warning at its line, and adds no flag", () => {
+  const p = policyOf(`[capabilities.fs]\nread = ["notes"]\nhardlinks = true\n`);
+  assert.equal(p.fs.hardlinks, true);
+  const warning = p.warnings.find((w) => /hard link/.test(w.message));
+  assert.equal(warning?.at.key, "capabilities.fs.hardlinks");
+  assert.equal(warning?.at.line, 7, "the line of hardlinks = true, after the 4 lines of [agent]");
+  assert.deepEqual(toDenoFlags(p), toDenoFlags(policyOf(`[capabilities.fs]\nread = ["notes"]\n`)));
+  assert.ok(
+    !policyOf(`[capabilities.fs]\nhardlinks = false\n`).warnings.some((w) => /hard link/.test(w.message)),
+  );
+});
+
+Deno.test("resolvePolicy() refuses a hardlinks value that is not a boolean", () => {
+  assert.throws(() => policyOf(`[capabilities.fs]\nhardlinks = "yes"\n`), /hardlinks/);
 });
 
 Deno.test("resolvePolicy() joins the permissions of used plugins, and only those", async (t) => {

@@ -174,6 +174,12 @@ export const AGENT_SCHEMA: TableNode = {
           fields: {
             read: pathList("Folders or files the agent may read"),
             write: pathList("Folders or files the agent may create, change and delete"),
+            hardlinks: {
+              type: "boolean",
+              description:
+                "Unsafe: let fs.read and fs.write use files with more than one hard link, which may be the same file as one outside the grants",
+              default: false,
+            },
           },
         },
         net: {
@@ -397,7 +403,7 @@ export interface Manifest {
   model?: ManifestModel;
   /** `[capabilities.*]`, each table filled with empty grants when absent. */
   capabilities: {
-    fs: { read: string[]; write: string[] };
+    fs: { read: string[]; write: string[]; hardlinks: boolean };
     net: { allow: NetEntry[] };
     run: { dangerous: boolean; allow_interpreters: boolean; allow: string[] };
     env: { allow: string[] };

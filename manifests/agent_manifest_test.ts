@@ -24,6 +24,7 @@ max_tokens = 7777
 [capabilities.fs]
 read = ["notes"]
 write = ["out"]
+hardlinks = true
 
 [capabilities.net]
 allow = ["api.github.com", { url = "https://api.example.com/v1/", methods = ["GET", "POST"] }]
@@ -79,6 +80,7 @@ const REACHES: Record<string, (p: Policy) => unknown> = {
   "model.max_tokens": (p) => p.model?.maxTokens,
   "capabilities.fs.read": (p) => p.fs.read.map((g) => g.path),
   "capabilities.fs.write": (p) => p.fs.write.map((g) => g.path),
+  "capabilities.fs.hardlinks": (p) => p.fs.hardlinks,
   "capabilities.net.allow": (p) => p.net.map((g) => [g.host, g.methods]),
   "capabilities.run.dangerous": (p) => p.run.dangerous,
   "capabilities.run.allow_interpreters": (p) => p.run.allowInterpreters,
@@ -130,6 +132,7 @@ Deno.test("every manifest key reaches the Policy", async (t) => {
     "model.max_tokens": 7777,
     "capabilities.fs.read": ["/srv/full/notes"],
     "capabilities.fs.write": ["/srv/full/out"],
+    "capabilities.fs.hardlinks": true,
     "capabilities.net.allow": [["api.github.com", null], ["api.example.com", ["GET", "POST"]]],
     "capabilities.run.dangerous": true,
     "capabilities.run.allow_interpreters": true,
@@ -250,7 +253,7 @@ Deno.test("parseManifest() resolves its folder and fills defaults", () => {
     path: "/srv/a/agent.toml",
   });
   assert.equal(m.dir, "/srv/a");
-  assert.deepEqual(m.capabilities.fs, { read: [], write: [] });
+  assert.deepEqual(m.capabilities.fs, { read: [], write: [], hardlinks: false });
   assert.equal(m.has(["limits", "memory_mb"]), false);
   assert.equal(m.has(["agent", "name"]), true);
 });

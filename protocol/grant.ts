@@ -44,8 +44,12 @@ export interface EnforcedGrant {
   readonly baseDir: string;
   /** The model provider's name, or null without model access (calls are brokered by the supervisor). */
   readonly model: { readonly provider: string } | null;
-  /** Granted paths. */
-  readonly fs: { readonly read: readonly EnforcedPath[]; readonly write: readonly EnforcedPath[] };
+  /** Granted paths; `hardlinks`: whether files with more than one hard link may be read and written. */
+  readonly fs: {
+    readonly read: readonly EnforcedPath[];
+    readonly write: readonly EnforcedPath[];
+    readonly hardlinks: boolean;
+  };
   /** Granted network destinations. */
   readonly net: readonly (NetGrant & { readonly from: readonly GrantSource[] })[];
   /** Granted programs. */
@@ -129,7 +133,7 @@ export function narrowGrant(
     },
     baseDir: policy.baseDir,
     model: policy.model === null ? null : { provider: policy.model.provider },
-    fs: { read: policy.fs.read.map(path), write: policy.fs.write.map(path) },
+    fs: { read: policy.fs.read.map(path), write: policy.fs.write.map(path), hardlinks: policy.fs.hardlinks },
     net: policy.net.map((g) => ({
       scheme: g.scheme,
       host: g.host,

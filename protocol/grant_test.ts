@@ -19,6 +19,7 @@ module = "t.wasm"
 [capabilities.fs]
 read = ["notes", "/srv/shared"]
 write = ["out"]
+hardlinks = true
 
 [capabilities.net]
 allow = [{ url = "https://api.example.com/v1/", methods = ["GET"] }]
@@ -73,6 +74,7 @@ Deno.test("narrowGrant() keeps what the sandbox enforces and drops the rest", as
   });
   await t.step("grants keep their values and who granted them", () => {
     assert.deepEqual(grant.fs.write, [{ path: "/srv/t/out", from: [{ source: "manifest" }] }]);
+    assert.equal(grant.fs.hardlinks, true, "the WASI guard reads policy.fs.hardlinks");
     assert.deepEqual(grant.net.map((g) => [g.host, g.pathPrefix, g.methods]), [["api.example.com", "/v1/", [
       "GET",
     ]]]);

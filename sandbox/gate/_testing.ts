@@ -14,17 +14,20 @@ import { type Args, type GateContext, grantsOf, type OpHandler } from "./family.
 import type { GateOpName } from "../../protocol/gate_ops.ts";
 
 /**
- * The Policy of an agent in `/srv/a` with these extra manifest lines; programs resolve to `/usr/bin/<name>`.
+ * The Policy of an agent in `/srv/a` (or `options.dir`) with these extra manifest lines; programs resolve to
+ * `/usr/bin/<name>`.
  *
  * @param extra Manifest lines after `[agent]`.
+ * @param options The agent's folder, when the test has a real one.
  * @returns The Policy.
  */
-export function policyOf(extra = ""): Policy {
+export function policyOf(extra = "", options: { dir?: string } = {}): Policy {
+  const dir = options.dir ?? "/srv/a";
   const manifest = parseManifest(
     `[agent]\nname = "g"\nkind = "wasm"\nmodule = "g.wasm"\n${extra}`,
-    { path: "/srv/a/agent.toml" },
+    { path: `${dir}/agent.toml` },
   );
-  return resolvePolicy(manifest, defaultRuntimeConfig("/srv"), {
+  return resolvePolicy(manifest, defaultRuntimeConfig(options.dir === undefined ? "/srv" : dir), {
     realPath: (p) => p,
     findProgram: (name) => `/usr/bin/${name}`,
   });

@@ -36,6 +36,9 @@ export function isGateErrorCode(s: unknown): s is GateErrorCode {
   return isErrorCode(s) && ((GATE_ERROR_CODES as readonly string[]).includes(s) || /^ERR_MODEL_/.test(s));
 }
 
+/** The hint of an ERR_IO whose maker gave none. */
+const IO_HINT = "try again; if it keeps failing, look at the run's record (ironclaw runs show) for the cause";
+
 /** A refused or failed gate call, as the guest receives it. */
 export class GateError extends IronclawError {
   /** Stable code. */
@@ -52,7 +55,8 @@ export class GateError extends IronclawError {
    * @param rule The rule that decided.
    */
   constructor(code: GateErrorCode, message: string, hint: string, rule: string) {
-    super(code, message, { hint });
+    // No ERR_IO leaves the gate without a hint.
+    super(code, message, { hint: hint || (code === "ERR_IO" ? IO_HINT : hint) });
     this.name = "GateError";
     this.rule = rule;
   }
@@ -133,7 +137,8 @@ export async function ioAsync<T>(fn: () => Promise<T>, what: string): Promise<T>
 }
 
 /**
- * The gate error for anything an op threw: gate errors as they are, the flags' refusals as denials.
+ * The gate error for anything an op threw: gate errors as they are, the flags' refusals as denials, and every
+ * other error said in IronClaw's words with a hint (the operating system's text may follow, never alone).
  *
  * @param e What was thrown.
  * @param what What the op reached, for the message.
@@ -149,13 +154,9 @@ export function mapIoError(e: unknown, what: string): GateError {
       "deno-flags",
     );
   }
+  const os = e instanceof Error ? e.message : String(e);
   if (e instanceof Deno.errors.NotFound) {
-    return new GateError(
-      "ERR_NOT_FOUND",
-      `"${what}" does not exist (${(e as Error).message})`,
-      "check the path or name",
-      "io",
-    );
+    return new GateError("ERR_NOT_FOUND", `"${what}" does not exist (${os})`, "check the path or name", "io");
   }
   if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
     return new GateError(
@@ -165,6 +166,74 @@ export function mapIoError(e: unknown, what: string): GateError {
       "timeout",
     );
   }
-  const message = e instanceof Error ? e.message : String(e);
-  return new GateError("ERR_IO", `"${what}" failed: ${message}`, "", "io");
+  const [said, hint] = IO_FAILURES.find(([test]) => test(e))?.slice(1) as [string, string] | undefined ??
+    [
+      "failed with an I/O error the gate has no name for",
+      "check that it exists and can be used, then try again",
+    ];
+  return new GateError("ERR_IO", `"${what}" ${said} (the system said: ${os})`, hint, "io");
 }
+
+const errorCodeIs = (...codes: string[]) => (e: unknown): boolean =>
+  codes.includes(String((e as { code?: unknown } | null)?.code));
+const isA = (...kinds: (new (...args: never[]) => Error)[]) => (e: unknown): boolean =>
+  kinds.some((k) => e instanceof k);
+
+/** Deno's I/O errors, each with what it means in IronClaw's words and what to do about it. */
+const IO_FAILURES: readonly [test: (e: unknown) => boolean, said: string, hint: string][] = [
+  [isA(Deno.errors.AlreadyExists), "already exists", "choose another name, or remove it first"],
+  [
+    isA(Deno.errors.IsADirectory),
+    "is a folder, not a file",
+    "use fs.list for a folder, or name a file in it",
+  ],
+  [
+    isA(Deno.errors.NotADirectory),
+    "has a file where a folder must be (a part of the path before the last is not a folder)",
+    "check the path: every part before the last must be a folder",
+  ],
+  [
+    isA(Deno.errors.FilesystemLoop),
+    "leads through too many symbolic links (a loop)",
+    "remove the loop of links, or use the real path",
+  ],
+  [errorCodeIs("ENOSPC", "EDQUOT"), "cannot be written: the disk is full", "free some space, or write less"],
+  [errorCodeIs("EROFS"), "is on a read-only disk", "write somewhere else"],
+  [errorCodeIs("ENAMETOOLONG"), "has a name that is too long", "use a shorter name"],
+  [
+    isA(
+      Deno.errors.ConnectionRefused,
+      Deno.errors.ConnectionReset,
+      Deno.errors.ConnectionAborted,
+      Deno.errors.NotConnected,
+      Deno.errors.NetworkUnreachable,
+      Deno.errors.AddrNotAvailable,
+      Deno.errors.AddrInUse,
+      Deno.errors.Http,
+    ),
+    "could not be reached over the network",
+    "check that the host is up and its address and port are right, then try again",
+  ],
+  [
+    isA(
+      Deno.errors.TimedOut,
+      Deno.errors.Interrupted,
+      Deno.errors.BrokenPipe,
+      Deno.errors.UnexpectedEof,
+      Deno.errors.WouldBlock,
+      Deno.errors.Busy,
+    ),
+    "was cut off before it finished",
+    "try again; if it keeps failing, something else is using it",
+  ],
+  [
+    isA(Deno.errors.InvalidData),
+    "gave data that cannot be read",
+    "check what it holds and the encoding asked for",
+  ],
+  [
+    isA(Deno.errors.NotSupported),
+    "asks for something this system does not support",
+    "use a regular file or folder",
+  ],
+];

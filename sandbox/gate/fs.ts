@@ -2,7 +2,11 @@
  * The file ops: `fs.read`, `fs.write`, `fs.list`. A guest path resolves
  * against the manifest's folder; it must lie inside a grant, and so must its
  * real path (symbolic links resolved through the deepest existing part).
- * Write implies read.
+ * Write implies read. The I/O then uses the checked real path and proves that
+ * what it opened is what was checked (`_fs_proof.ts`: open first, compare
+ * identities, create new and rename into place, refuse hard-linked files
+ * unless `hardlinks = true`), so a link swapped in meanwhile is refused as
+ * `fs.race` instead of followed.
  *
  * @module
  */
@@ -11,39 +15,11 @@ import { posix } from "node:path";
 import { isWithin } from "../../capabilities/paths.ts";
 import type { EnforcedPath } from "../../protocol/grant.ts";
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
+import { DENO_FS, type FsIo, listProven, readProven, type Target, writeProven } from "./_fs_proof.ts";
 import { denied, GateError, invalid, io, mapIoError } from "./errors.ts";
 import { type Args, type FamilyOps, type GateContext, MAX_FILE_BYTES } from "./family.ts";
 
-/** The file calls the file ops make (Deno's, or a test's fakes). */
-export interface FsIo {
-  /** Like `Deno.realPathSync`. */
-  realPathSync(path: string): string;
-  /** Like `Deno.statSync`. */
-  statSync(path: string): { isDirectory: boolean; size: number };
-  /** Like `Deno.readFileSync`. */
-  readFileSync(path: string): Uint8Array;
-  /** Like `Deno.mkdirSync`. */
-  mkdirSync(path: string, options: { recursive: boolean }): void;
-  /** Like `Deno.writeFileSync`. */
-  writeFileSync(path: string, data: Uint8Array, options: { append: boolean }): void;
-  /** Like `Deno.readDirSync`. */
-  readDirSync(
-    path: string,
-  ): Iterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
-  /** Like `Deno.lstatSync`. */
-  lstatSync(path: string): { size: number };
-}
-
-/** The real file calls. */
-export const DENO_FS: FsIo = {
-  realPathSync: (p) => Deno.realPathSync(p),
-  statSync: (p) => Deno.statSync(p),
-  readFileSync: (p) => Deno.readFileSync(p),
-  mkdirSync: (p, o) => Deno.mkdirSync(p, o),
-  writeFileSync: (p, d, o) => Deno.writeFileSync(p, d, o),
-  readDirSync: (p) => Deno.readDirSync(p),
-  lstatSync: (p) => Deno.lstatSync(p),
-};
+export { DENO_FS, type FsHandle, type FsInfo, type FsIo } from "./_fs_proof.ts";
 
 /**
  * The file ops of one gate.
@@ -57,9 +33,9 @@ export function fsOps(ctx: GateContext, fs: FsIo = DENO_FS): FamilyOps<"fs"> {
   return {
     "fs.read": {
       run: (args) => {
-        const { path, rule } = grantFor(args.path, "read");
+        const { target, rule } = grantFor(args.path, "read");
         const encoding = encodingOf(args.encoding);
-        const data = io(() => readSmallFile(fs, path, args), String(args.path));
+        const data = io(() => readProven(fs, target), target.raw);
         return {
           value: { data: encoding === "base64" ? encodeBase64(data) : new TextDecoder().decode(data) },
           rule,
@@ -68,19 +44,16 @@ export function fsOps(ctx: GateContext, fs: FsIo = DENO_FS): FamilyOps<"fs"> {
     },
     "fs.write": {
       run: (args) => {
-        const { path, rule } = grantFor(args.path, "write");
+        const { target, rule } = grantFor(args.path, "write");
         const bytes = bytesToWrite(args);
-        io(() => {
-          fs.mkdirSync(posix.dirname(path), { recursive: true });
-          fs.writeFileSync(path, bytes, { append: args.append === true });
-        }, String(args.path));
+        io(() => writeProven(fs, target, { bytes, append: args.append === true }), target.raw);
         return { value: { bytes: bytes.length }, rule };
       },
     },
     "fs.list": {
       run: (args) => {
-        const { path, rule } = grantFor(args.path, "read");
-        return { value: { entries: io(() => listFolder(fs, path), String(args.path)) }, rule };
+        const { target, rule } = grantFor(args.path, "read");
+        return { value: { entries: io(() => listProven(fs, target), target.raw) }, rule };
       },
     },
   };
@@ -92,7 +65,7 @@ function pathGrant(
   fs: FsIo,
   raw: unknown,
   verb: "read" | "write",
-): { path: string; rule: string } {
+): { target: Target; rule: string } {
   // Write implies read: a read may use either kind of grant.
   const kinds: readonly ("read" | "write")[] = verb === "read" ? ["read", "write"] : ["write"];
   if (typeof raw !== "string" || raw.length === 0) {
@@ -100,7 +73,8 @@ function pathGrant(
   }
   if (raw.includes("\0")) throw invalid('"path" contains a NUL character', "remove it");
   const path = posix.resolve(ctx.policy.baseDir, raw);
-  if (!ctx.checks) return { path, rule: "unchecked" };
+  const hardlinks = ctx.policy.fs.hardlinks;
+  if (!ctx.checks) return { target: { raw, real: path, checks: false, hardlinks }, rule: "unchecked" };
   const grants: { g: EnforcedPath; kind: string }[] = kinds.flatMap((k) =>
     ctx.mine(ctx.policy.fs[k]).map((g) => ({ g, kind: k }))
   );
@@ -119,23 +93,7 @@ function pathGrant(
       rule: "symlink",
     });
   }
-  return { path, rule: `fs.${lexical.kind}:${lexical.g.path}` };
-}
-
-function readSmallFile(fs: FsIo, path: string, args: Args): Uint8Array {
-  const info = fs.statSync(path);
-  if (info.isDirectory) {
-    throw new GateError("ERR_INVALID_ARGS", `"${args.path}" is a folder`, "use fs.list for folders", "fs");
-  }
-  if (info.size > MAX_FILE_BYTES) {
-    throw new GateError(
-      "ERR_LIMIT",
-      `"${args.path}" is ${info.size} bytes, more than ${MAX_FILE_BYTES}`,
-      "read a smaller file",
-      "size",
-    );
-  }
-  return fs.readFileSync(path);
+  return { target: { raw, real, checks: true, hardlinks }, rule: `fs.${lexical.kind}:${lexical.g.path}` };
 }
 
 function bytesToWrite(args: Args): Uint8Array {
@@ -154,21 +112,6 @@ function bytesToWrite(args: Args): Uint8Array {
     );
   }
   return bytes;
-}
-
-type Entry = { name: string; kind: "file" | "dir" | "symlink"; size: number };
-
-function listFolder(fs: FsIo, path: string): Entry[] {
-  const out: Entry[] = [];
-  for (const e of fs.readDirSync(path)) {
-    let size = 0;
-    try {
-      size = e.isFile ? fs.lstatSync(posix.join(path, e.name)).size : 0;
-    } catch { /* raced away */ }
-    out.push({ name: e.name, kind: e.isSymlink ? "symlink" : e.isDirectory ? "dir" : "file", size });
-    if (out.length >= 10_000) break;
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 function encodingOf(e: unknown): "utf8" | "base64" {

@@ -1,83 +1,86 @@
 import assert from "node:assert/strict";
-import { posix } from "node:path";
-import { type FsIo, fsOps } from "./fs.ts";
-import { contextOf, outcomeOf, policyOf } from "./_testing.ts";
+import { join } from "node:path";
+import { DENO_FS, type FsIo, fsOps } from "./fs.ts";
+import { contextOf, type Outcome, outcomeOf, policyOf } from "./_testing.ts";
 
 const GRANTS = `[capabilities.fs]\nread = ["notes"]\nwrite = ["out"]\n`;
 
-/** A file tree in memory: files (text), folders (null), and links (a path and where it leads). */
-function fakeFs(tree: Record<string, string | null>, links: Record<string, string> = {}) {
-  const entries = new Map<string, string | null>(Object.entries(tree));
-  const written: { path: string; text: string; append: boolean }[] = [];
-  const real = (p: string): string => {
-    for (const [from, to] of Object.entries(links)) {
-      if (p === from || p.startsWith(from + "/")) return real(to + p.slice(from.length));
-    }
-    return p;
+/**
+ * A real agent folder in a temporary folder: notes/ (read), out/ (write), and outside the grants secret.txt
+ * and elsewhere/ (a folder with its own inner.txt). Removed when disposed.
+ */
+async function tree(extra = "", options: { checks?: boolean; io?: (dir: string) => FsIo } = {}) {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-fs-test-" }));
+  const files: Record<string, string> = {
+    "notes/a.txt": "a",
+    "notes/b.txt": "bee",
+    "notes/sub/inner.txt": "inside",
+    "out/w.txt": "w",
+    "out/sub/keep.txt": "keep",
+    "secret.txt": "the secret",
+    "elsewhere/inner.txt": "the secret",
+    "elsewhere/only-outside.txt": "x",
   };
-  const find = (p: string) => {
-    const r = real(p);
-    if (!entries.has(r)) throw new Deno.errors.NotFound(`no ${p}`);
-    return { path: r, value: entries.get(r)! };
-  };
-  const io: FsIo = {
-    realPathSync: (p) => find(p).path,
-    statSync: (p) => {
-      const { value } = find(p);
-      return { isDirectory: value === null, size: value?.length ?? 0 };
-    },
-    readFileSync: (p) => new TextEncoder().encode(find(p).value ?? ""),
-    mkdirSync: (p) => void entries.set(p, null),
-    writeFileSync: (p, data, { append }) => {
-      written.push({ path: p, text: new TextDecoder().decode(data), append });
-      entries.set(p, new TextDecoder().decode(data));
-    },
-    readDirSync: (p) =>
-      [...entries].filter(([k]) => posix.dirname(k) === find(p).path && k !== "/").map(([k, v]) => ({
-        name: posix.basename(k),
-        isFile: typeof v === "string",
-        isDirectory: v === null,
-        isSymlink: false,
-      })),
-    lstatSync: (p) => ({ size: find(p).value?.length ?? 0 }),
-  };
-  return { io, written };
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(join(dir, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir, path), text);
+  }
+  const ctx = contextOf(policyOf(GRANTS + extra, { dir }), { checks: options.checks ?? true });
+  const ops = fsOps(ctx, options.io?.(dir) ?? DENO_FS);
+  const at = (p: string) => join(dir, p);
+  return { dir, ops, at, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
 }
 
-const TREE = {
-  "/": null,
-  "/srv": null,
-  "/srv/a": null,
-  "/srv/a/notes": null,
-  "/srv/a/notes/b.txt": "bee",
-  "/srv/a/notes/a.txt": "a",
-  "/srv/a/out": null,
-  "/srv/a/secret.txt": "secret",
-};
+function refused(r: Outcome, code: string, rule: string) {
+  assert.ok(!r.ok, `expected a refusal, got ${JSON.stringify(r)}`);
+  assert.equal(r.code, code, r.message);
+  assert.equal(r.rule, rule, r.message);
+  assert.ok(r.hint.length > 0);
+}
+
+/** DENO_FS, but `swap` runs once, just before the first call of `when` on a path ending in `suffix`. */
+function swapBefore(when: keyof FsIo, suffix: string, swap: () => void): FsIo {
+  let done = false;
+  const fire = (p: string) => {
+    if (!done && p.endsWith(suffix)) {
+      done = true;
+      swap();
+    }
+  };
+  return {
+    ...DENO_FS,
+    [when]: (p: string, ...rest: unknown[]) => {
+      fire(p);
+      return (DENO_FS[when] as (...a: unknown[]) => unknown)(p, ...rest);
+    },
+  };
+}
+
+/** Replaces `path` (a file or folder) by a symbolic link to `to`, keeping the original beside it. */
+function linkInPlace(path: string, to: string) {
+  Deno.renameSync(path, `${path}.was`);
+  Deno.symlinkSync(to, path);
+}
 
 Deno.test("fsOps() fs.read reads inside a read or write grant, and nothing else", async (t) => {
-  const { io } = fakeFs({ ...TREE, "/srv/a/out/w.txt": "w" }, { "/srv/a/notes/leak": "/srv/a/secret.txt" });
-  const ops = fsOps(contextOf(policyOf(GRANTS)), io);
+  await using d = await tree();
+  Deno.symlinkSync(d.at("secret.txt"), d.at("notes/leak"));
   await t.step("allowed by the read grant", async () => {
-    assert.deepEqual(await outcomeOf(ops["fs.read"], { path: "notes/a.txt" }), {
+    assert.deepEqual(await outcomeOf(d.ops["fs.read"], { path: "notes/a.txt" }), {
       ok: true,
       value: { data: "a" },
-      rule: "fs.read:/srv/a/notes",
+      rule: `fs.read:${d.at("notes")}`,
     });
   });
   await t.step("allowed by a write grant (write implies read), as base64", async () => {
-    const r = await outcomeOf(ops["fs.read"], { path: "out/w.txt", encoding: "base64" });
-    assert.deepEqual(r, { ok: true, value: { data: btoa("w") }, rule: "fs.write:/srv/a/out" });
+    const r = await outcomeOf(d.ops["fs.read"], { path: "out/w.txt", encoding: "base64" });
+    assert.deepEqual(r, { ok: true, value: { data: btoa("w") }, rule: `fs.write:${d.at("out")}` });
   });
   await t.step("denied outside the grants", async () => {
-    const r = await outcomeOf(ops["fs.read"], { path: "secret.txt" });
-    assert.equal(!r.ok && r.code, "ERR_CAPABILITY_DENIED");
-    assert.equal(r.rule, "fs.read");
+    refused(await outcomeOf(d.ops["fs.read"], { path: "secret.txt" }), "ERR_CAPABILITY_DENIED", "fs.read");
   });
   await t.step("denied through a link that leads out", async () => {
-    const r = await outcomeOf(ops["fs.read"], { path: "notes/leak" });
-    assert.equal(!r.ok && r.code, "ERR_CAPABILITY_DENIED");
-    assert.equal(r.rule, "symlink");
+    refused(await outcomeOf(d.ops["fs.read"], { path: "notes/leak" }), "ERR_CAPABILITY_DENIED", "symlink");
   });
   await t.step("malformed: no path, NUL, a folder, an unknown encoding", async () => {
     for (
@@ -86,67 +89,207 @@ Deno.test("fsOps() fs.read reads inside a read or write grant, and nothing else"
         encoding: "hex",
       }]
     ) {
-      const r = await outcomeOf(ops["fs.read"], args);
+      const r = await outcomeOf(d.ops["fs.read"], args);
       assert.equal(!r.ok && r.code, "ERR_INVALID_ARGS", JSON.stringify(args));
     }
   });
   await t.step("a missing file is not found", async () => {
-    const r = await outcomeOf(ops["fs.read"], { path: "notes/none.txt" });
+    const r = await outcomeOf(d.ops["fs.read"], { path: "notes/none.txt" });
     assert.equal(!r.ok && r.code, "ERR_NOT_FOUND");
-  });
-  await t.step("a refusal of the process flags is a denial", async () => {
-    const refusing = fsOps(contextOf(policyOf(GRANTS)), {
-      ...io,
-      readFileSync: () => {
-        throw new Deno.errors.NotCapable("no");
-      },
-    });
-    const r = await outcomeOf(refusing["fs.read"], { path: "notes/a.txt" });
-    assert.equal(!r.ok && r.code, "ERR_CAPABILITY_DENIED");
-    assert.equal(r.rule, "deno-flags");
   });
 });
 
-Deno.test("fsOps() fs.write writes inside a write grant only", async (t) => {
-  const { io, written } = fakeFs(TREE);
-  const ops = fsOps(contextOf(policyOf(GRANTS)), io);
-  await t.step("allowed, appending", async () => {
-    const r = await outcomeOf(ops["fs.write"], { path: "out/deep/x.txt", data: "hello", append: true });
-    assert.deepEqual(r, { ok: true, value: { bytes: 5 }, rule: "fs.write:/srv/a/out" });
-    assert.deepEqual(written, [{ path: "/srv/a/out/deep/x.txt", text: "hello", append: true }]);
+Deno.test("fsOps() a refusal of the process flags is a denial", async () => {
+  const notCapable = () => {
+    throw new Deno.errors.NotCapable("no");
+  };
+  await using d = await tree("", { io: () => ({ ...DENO_FS, openSync: notCapable }) });
+  refused(await outcomeOf(d.ops["fs.read"], { path: "notes/a.txt" }), "ERR_CAPABILITY_DENIED", "deno-flags");
+});
+
+Deno.test("fsOps() fs.write writes inside a write grant only, creating new files and folders", async (t) => {
+  await using d = await tree();
+  await t.step("a new file in new folders", async () => {
+    const r = await outcomeOf(d.ops["fs.write"], { path: "out/deep/er/x.txt", data: "hello" });
+    assert.deepEqual(r, { ok: true, value: { bytes: 5 }, rule: `fs.write:${d.at("out")}` });
+    assert.equal(await Deno.readTextFile(d.at("out/deep/er/x.txt")), "hello");
+  });
+  await t.step("overwriting keeps no temporary file and the file's mode", async () => {
+    await Deno.chmod(d.at("out/w.txt"), 0o640);
+    await outcomeOf(d.ops["fs.write"], { path: "out/w.txt", data: "new" });
+    assert.equal(await Deno.readTextFile(d.at("out/w.txt")), "new");
+    assert.equal((await Deno.stat(d.at("out/w.txt"))).mode! & 0o777, 0o640);
+    assert.deepEqual([...Deno.readDirSync(d.at("out"))].map((e) => e.name).sort(), ["deep", "sub", "w.txt"]);
+  });
+  await t.step("appending, to an existing file and to a new one", async () => {
+    await outcomeOf(d.ops["fs.write"], { path: "out/w.txt", data: "+1", append: true });
+    await outcomeOf(d.ops["fs.write"], { path: "out/fresh.txt", data: "first", append: true });
+    assert.equal(await Deno.readTextFile(d.at("out/w.txt")), "new+1");
+    assert.equal(await Deno.readTextFile(d.at("out/fresh.txt")), "first");
   });
   await t.step("denied in a read-only grant", async () => {
-    const r = await outcomeOf(ops["fs.write"], { path: "notes/a.txt", data: "x" });
-    assert.equal(!r.ok && r.code, "ERR_CAPABILITY_DENIED");
-    assert.equal(r.rule, "fs.write");
-    assert.equal(written.length, 1);
+    refused(
+      await outcomeOf(d.ops["fs.write"], { path: "notes/a.txt", data: "x" }),
+      "ERR_CAPABILITY_DENIED",
+      "fs.write",
+    );
+    assert.equal(await Deno.readTextFile(d.at("notes/a.txt")), "a");
+  });
+  await t.step("a folder is not a file", async () => {
+    const r = await outcomeOf(d.ops["fs.write"], { path: "out/sub", data: "x" });
+    assert.equal(!r.ok && r.code, "ERR_INVALID_ARGS");
   });
   await t.step("malformed data", async () => {
     for (const args of [{ path: "out/x" }, { path: "out/x", data: "%%", encoding: "base64" }]) {
-      const r = await outcomeOf(ops["fs.write"], args);
+      const r = await outcomeOf(d.ops["fs.write"], args);
       assert.equal(!r.ok && r.code, "ERR_INVALID_ARGS", JSON.stringify(args));
     }
   });
 });
 
-Deno.test("fsOps() fs.list lists a granted folder, sorted", async () => {
-  const { io } = fakeFs(TREE);
-  const ops = fsOps(contextOf(policyOf(GRANTS)), io);
-  assert.deepEqual(await outcomeOf(ops["fs.list"], { path: "notes" }), {
+Deno.test("fsOps() fs.list lists a granted folder, sorted, and refuses a file", async () => {
+  await using d = await tree();
+  assert.deepEqual(await outcomeOf(d.ops["fs.list"], { path: "notes" }), {
     ok: true,
-    value: { entries: [{ name: "a.txt", kind: "file", size: 1 }, { name: "b.txt", kind: "file", size: 3 }] },
-    rule: "fs.read:/srv/a/notes",
+    value: {
+      entries: [
+        { name: "a.txt", kind: "file", size: 1 },
+        { name: "b.txt", kind: "file", size: 3 },
+        { name: "sub", kind: "dir", size: 0 },
+      ],
+    },
+    rule: `fs.read:${d.at("notes")}`,
   });
-  const r = await outcomeOf(ops["fs.list"], { path: "." });
-  assert.equal(!r.ok && r.code, "ERR_CAPABILITY_DENIED");
+  refused(await outcomeOf(d.ops["fs.list"], { path: "." }), "ERR_CAPABILITY_DENIED", "fs.read");
+  const r = await outcomeOf(d.ops["fs.list"], { path: "notes/a.txt" });
+  assert.equal(!r.ok && r.code, "ERR_INVALID_ARGS");
+});
+
+Deno.test("fsOps() refuses files with more than one hard link, unless hardlinks = true", async (t) => {
+  await t.step("refused for read, write and append; the outside file unchanged", async () => {
+    await using d = await tree();
+    Deno.linkSync(d.at("secret.txt"), d.at("notes/hl.txt"));
+    Deno.linkSync(d.at("secret.txt"), d.at("out/hl.txt"));
+    refused(
+      await outcomeOf(d.ops["fs.read"], { path: "notes/hl.txt" }),
+      "ERR_CAPABILITY_DENIED",
+      "fs.hardlink",
+    );
+    refused(
+      await outcomeOf(d.ops["fs.read"], { path: "out/hl.txt" }),
+      "ERR_CAPABILITY_DENIED",
+      "fs.hardlink",
+    );
+    for (const append of [false, true]) {
+      const r = await outcomeOf(d.ops["fs.write"], { path: "out/hl.txt", data: "pwned", append });
+      refused(r, "ERR_CAPABILITY_DENIED", "fs.hardlink");
+    }
+    assert.equal(await Deno.readTextFile(d.at("secret.txt")), "the secret");
+  });
+  await t.step("allowed with hardlinks = true", async () => {
+    await using d = await tree("hardlinks = true\n");
+    Deno.linkSync(d.at("secret.txt"), d.at("notes/hl.txt"));
+    Deno.linkSync(d.at("secret.txt"), d.at("out/hl.txt"));
+    assert.deepEqual(await outcomeOf(d.ops["fs.read"], { path: "notes/hl.txt" }), {
+      ok: true,
+      value: { data: "the secret" },
+      rule: `fs.read:${d.at("notes")}`,
+    });
+    // Appending writes through the link; overwriting renames a new file over it, breaking the link.
+    assert.ok((await outcomeOf(d.ops["fs.write"], { path: "out/hl.txt", data: "+", append: true })).ok);
+    assert.equal(await Deno.readTextFile(d.at("secret.txt")), "the secret+");
+    assert.ok((await outcomeOf(d.ops["fs.write"], { path: "out/hl.txt", data: "new" })).ok);
+    assert.equal(await Deno.readTextFile(d.at("out/hl.txt")), "new");
+  });
+});
+
+Deno.test("fsOps() proves what it opened: a link swapped in after the check is refused, never followed", async (t) => {
+  await t.step("read: the file becomes a link to a secret", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        swapBefore(
+          "openSync",
+          "notes/a.txt",
+          () => linkInPlace(join(dir, "notes/a.txt"), join(dir, "secret.txt")),
+        ),
+    });
+    refused(await outcomeOf(d.ops["fs.read"], { path: "notes/a.txt" }), "ERR_CAPABILITY_DENIED", "fs.race");
+  });
+  await t.step("read: a folder on the path becomes a link to an outside folder", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        swapBefore(
+          "openSync",
+          "notes/sub/inner.txt",
+          () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere")),
+        ),
+    });
+    refused(
+      await outcomeOf(d.ops["fs.read"], { path: "notes/sub/inner.txt" }),
+      "ERR_CAPABILITY_DENIED",
+      "fs.race",
+    );
+  });
+  await t.step("list: the folder becomes a link to an outside folder", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        swapBefore(
+          "readDirSync",
+          "notes/sub",
+          () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere")),
+        ),
+    });
+    refused(await outcomeOf(d.ops["fs.list"], { path: "notes/sub" }), "ERR_CAPABILITY_DENIED", "fs.race");
+  });
+  await t.step("write: the folder becomes a link to an outside folder; nothing is left there", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        swapBefore("openSync", ".tmp", () => linkInPlace(join(dir, "out/sub"), join(dir, "elsewhere"))),
+    });
+    const r = await outcomeOf(d.ops["fs.write"], { path: "out/sub/new.txt", data: "pwned" });
+    refused(r, "ERR_CAPABILITY_DENIED", "fs.race");
+    assert.deepEqual([...Deno.readDirSync(d.at("elsewhere"))].map((e) => e.name).sort(), [
+      "inner.txt",
+      "only-outside.txt",
+    ]);
+  });
+  await t.step(
+    "write: the target becomes a link to a secret; the link is replaced, the secret unchanged",
+    async () => {
+      await using d = await tree("", {
+        io: (dir) =>
+          swapBefore(
+            "renameSync",
+            ".tmp",
+            () => linkInPlace(join(dir, "out/w.txt"), join(dir, "secret.txt")),
+          ),
+      });
+      assert.ok((await outcomeOf(d.ops["fs.write"], { path: "out/w.txt", data: "mine" })).ok);
+      assert.equal(await Deno.readTextFile(d.at("secret.txt")), "the secret");
+      assert.ok((await Deno.lstat(d.at("out/w.txt"))).isFile);
+      assert.equal(await Deno.readTextFile(d.at("out/w.txt")), "mine");
+    },
+  );
+  await t.step("append: the target becomes a link to a secret", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        swapBefore(
+          "openSync",
+          "out/w.txt",
+          () => linkInPlace(join(dir, "out/w.txt"), join(dir, "secret.txt")),
+        ),
+    });
+    const r = await outcomeOf(d.ops["fs.write"], { path: "out/w.txt", data: "pwned", append: true });
+    refused(r, "ERR_CAPABILITY_DENIED", "fs.race");
+    assert.equal(await Deno.readTextFile(d.at("secret.txt")), "the secret");
+  });
 });
 
 Deno.test("fsOps() without checks executes anything and says so", async () => {
-  const { io } = fakeFs(TREE);
-  const ops = fsOps(contextOf(policyOf(GRANTS), { checks: false }), io);
-  assert.deepEqual(await outcomeOf(ops["fs.read"], { path: "secret.txt" }), {
+  await using d = await tree("", { checks: false });
+  assert.deepEqual(await outcomeOf(d.ops["fs.read"], { path: "secret.txt" }), {
     ok: true,
-    value: { data: "secret" },
+    value: { data: "the secret" },
     rule: "unchecked",
   });
 });

@@ -47,7 +47,14 @@ export function modelOps(ctx: GateContext, model: ModelIo): FamilyOps<"model"> {
             isGateErrorCode(err.code) && (/^ERR_MODEL_/.test(err.code) || err.code === "ERR_INVALID_ARGS")
               ? err.code
               : "ERR_IO";
-          throw new GateError(code, err.message ?? String(e), err.hint ?? "", "model");
+          const message = err.message ?? String(e);
+          if (code !== "ERR_IO") throw new GateError(code, message, err.hint ?? "", "model");
+          throw new GateError(
+            code,
+            `The model call failed: ${message}`,
+            err.hint || "try again; if it keeps failing, check the provider in the runtime config",
+            "model",
+          );
         }
       },
       // A model request in the record: its size, not its text (the supervisor records the answer).

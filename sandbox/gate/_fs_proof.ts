@@ -1,0 +1,372 @@
+/**
+ * The file I/O of the file ops, done so that what was checked is what is
+ * used: open first, then prove what was opened.
+ *
+ * Deno has no `openat`, `O_NOFOLLOW` or `O_BENEATH`: every call walks a path
+ * again, and another process may swap a file or a folder on that path for a
+ * symbolic link between the gate's check and its use. So the gate never
+ * trusts a path twice. It opens the checked real path (symbolic links already
+ * resolved, inside a grant), takes the identity (`dev`, `ino`) of what it
+ * holds open, and only then proves that this is the file at the checked path:
+ *
+ * - **read and list**: after opening, `lstat` of the real path (which does not
+ *   follow a link put in its place) must give the same identity, and its real
+ *   path must still be itself (no part of it turned into a link), both looked
+ *   at twice, alternating, since each look walks the path. Only then is
+ *   the data read from the open handle, which cannot change what it points to.
+ *   A listing is read by path, so it is proved both before and after.
+ * - **write**: the data goes into a fresh file with a random name in the
+ *   checked real folder, made with `createNew` (never through a link); the
+ *   folder's and the new file's identities are proved, then the file is renamed
+ *   onto the target. A rename replaces a link itself and never follows it, and
+ *   both names lie in the same folder: if the folder was swapped, the fresh
+ *   file is not there and nothing is replaced. Missing folders are made one at
+ *   a time, each proved to be a real folder where it was asked for.
+ * - **append**: an existing file is opened without `create` (opening never
+ *   makes a file through a link) and proved like a read before a byte is
+ *   written; a missing file is written as above.
+ *
+ * A regular file with more than one hard link may be a file outside the
+ * grants under a second name, which no path check can see: reads and writes
+ * refuse it unless the manifest says `[capabilities.fs] hardlinks = true`.
+ * Any proof that fails is the denial `fs.race`, and nothing read is returned.
+ *
+ * The proofs walk paths too, so what is left is narrowed, not closed: a folder
+ * on the path swapped out and back again exactly between the proofs (a
+ * listing, read between two of them, most of all), and an empty fresh file
+ * left outside if a swapped folder never swaps back. Closing them needs
+ * `openat` or `O_NOFOLLOW` on every part of the path, which Deno lacks.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import { denied, GateError, invalid } from "./errors.ts";
+import { MAX_FILE_BYTES } from "./family.ts";
+
+/** What the file ops learn of a file: Deno's `FileInfo` satisfies it. */
+export interface FsInfo {
+  /** A regular file. */
+  readonly isFile: boolean;
+  /** A folder. */
+  readonly isDirectory: boolean;
+  /** A symbolic link (from `lstat` only). */
+  readonly isSymlink: boolean;
+  /** Size in bytes. */
+  readonly size: number;
+  /** The device that holds it. */
+  readonly dev: number;
+  /** Its inode number; null where the platform has none. */
+  readonly ino: number | null;
+  /** How many names (hard links) it has; null where the platform has none. */
+  readonly nlink: number | null;
+  /** Its permission bits; null where the platform has none. */
+  readonly mode: number | null;
+}
+
+/** An open file: Deno's `FsFile` satisfies it. */
+export interface FsHandle {
+  /** Like `FsFile.statSync`: the identity of what is open, whatever its path has become. */
+  statSync(): FsInfo;
+  /** Like `FsFile.readSync`. */
+  readSync(buffer: Uint8Array): number | null;
+  /** Like `FsFile.writeSync`. */
+  writeSync(data: Uint8Array): number;
+  /** Like `FsFile.close`. */
+  close(): void;
+}
+
+/** The file calls the file ops make (Deno's, or a test's wrappers). */
+export interface FsIo {
+  /** Like `Deno.realPathSync`. */
+  realPathSync(path: string): string;
+  /** Like `Deno.lstatSync`: does not follow a link at the end of the path. */
+  lstatSync(path: string): FsInfo;
+  /** Like `Deno.openSync`. */
+  openSync(path: string, options: Deno.OpenOptions): FsHandle;
+  /** Like `Deno.readDirSync`. */
+  readDirSync(
+    path: string,
+  ): Iterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
+  /** Like `Deno.mkdirSync`, one folder (not recursive). */
+  mkdirSync(path: string): void;
+  /** Like `Deno.renameSync`. */
+  renameSync(from: string, to: string): void;
+  /** Like `Deno.removeSync`, not recursive. */
+  removeSync(path: string): void;
+}
+
+/** The real file calls. */
+export const DENO_FS: FsIo = {
+  realPathSync: (p) => Deno.realPathSync(p),
+  lstatSync: (p) => Deno.lstatSync(p),
+  openSync: (p, o) => Deno.openSync(p, o),
+  readDirSync: (p) => Deno.readDirSync(p),
+  mkdirSync: (p) => Deno.mkdirSync(p),
+  renameSync: (from, to) => Deno.renameSync(from, to),
+  removeSync: (p) => Deno.removeSync(p),
+};
+
+/** A checked file op's target. */
+export interface Target {
+  /** The path as the guest wrote it, for messages. */
+  readonly raw: string;
+  /** The checked real path (its missing tail joined on), or the plain path when nothing is checked. */
+  readonly real: string;
+  /** False when the gate's checks are off: then nothing is proved. */
+  readonly checks: boolean;
+  /** Whether files with more than one hard link may be used (`policy.fs.hardlinks`). */
+  readonly hardlinks: boolean;
+}
+
+/** One entry of a listing. */
+export type Entry = { name: string; kind: "file" | "dir" | "symlink"; size: number };
+
+/**
+ * Reads a file: opens the checked real path, proves what was opened, reads from the handle.
+ *
+ * @param fs The file calls.
+ * @param t The target.
+ * @returns The file's bytes.
+ * @throws {GateError} When it is not a regular file, too big, hard-linked, or raced.
+ */
+export function readProven(fs: FsIo, t: Target): Uint8Array {
+  const file = fs.openSync(t.real, { read: true });
+  try {
+    const info = file.statSync();
+    if (info.isDirectory) {
+      throw new GateError("ERR_INVALID_ARGS", `"${t.raw}" is a folder`, "use fs.list for folders", "fs");
+    }
+    if (!info.isFile) throw invalid(`"${t.raw}" is not a regular file`, "read regular files only");
+    if (info.size > MAX_FILE_BYTES) throw tooBig(t.raw, info.size);
+    if (t.checks) {
+      refuseHardLinks(info, t);
+      prove(fs, t, info, "read");
+    }
+    return readAll(file, t.raw);
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Lists a folder: opens the checked real path, lists it, and proves the folder held open is still the one
+ * at the checked path, a real folder.
+ *
+ * @param fs The file calls.
+ * @param t The target.
+ * @returns Its entries, sorted by name, at most 10,000.
+ * @throws {GateError} When it is not a folder, or raced.
+ */
+export function listProven(fs: FsIo, t: Target): Entry[] {
+  const dir = fs.openSync(t.real, { read: true });
+  try {
+    const info = dir.statSync();
+    if (!info.isDirectory) throw invalid(`"${t.raw}" is not a folder`, "use fs.read for files");
+    if (t.checks) prove(fs, t, info, "listed");
+    const entries = listFolder(fs, t.real);
+    if (t.checks) prove(fs, t, info, "listed");
+    return entries;
+  } finally {
+    dir.close();
+  }
+}
+
+/**
+ * Writes a file: a fresh file renamed into place, or, to append, the existing file proved first.
+ *
+ * @param fs The file calls.
+ * @param t The target.
+ * @param options The bytes, and whether to append.
+ * @throws {GateError} When the target is a folder, hard-linked, or raced.
+ */
+export function writeProven(fs: FsIo, t: Target, options: { bytes: Uint8Array; append: boolean }): void {
+  const dir = ensureFolder(fs, t);
+  const existing = lstatOrNull(fs, t.real);
+  if (existing?.isDirectory) {
+    throw invalid(`"${t.raw}" is a folder`, 'write to a file inside it, such as "out/result.txt"');
+  }
+  if (existing?.isFile && t.checks) refuseHardLinks(existing, t);
+  if (options.append && existing !== null) return appendProven(fs, t, options.bytes);
+  replaceFile(fs, t, { dir, bytes: options.bytes, mode: existing?.isFile ? existing.mode : null });
+}
+
+function appendProven(fs: FsIo, t: Target, bytes: Uint8Array): void {
+  // Without `create`, opening never makes a file, here or through a link.
+  const file = fs.openSync(t.real, { append: true });
+  try {
+    const info = file.statSync();
+    if (!info.isFile) throw invalid(`"${t.raw}" is not a regular file`, "append to regular files only");
+    if (t.checks) {
+      refuseHardLinks(info, t);
+      prove(fs, t, info, "written");
+    }
+    writeAll(file, bytes);
+  } finally {
+    file.close();
+  }
+}
+
+/** Makes a fresh file beside the target (never through a link), proves where it is, and renames it into place. */
+function replaceFile(fs: FsIo, t: Target, o: { dir: string; bytes: Uint8Array; mode: number | null }): void {
+  const folder = t.checks ? fs.lstatSync(o.dir) : null;
+  // Checked again just before: a folder swapped already is refused before anything is made in it.
+  if (folder !== null && realOrNull(fs, o.dir) !== o.dir) throw raced(t.raw, "written");
+  const fresh = posix.join(o.dir, `.ironclaw-${crypto.randomUUID()}.tmp`);
+  const mode = o.mode === null ? {} : { mode: o.mode & 0o777 };
+  const file = fs.openSync(fresh, { write: true, createNew: true, ...mode });
+  let made: FsInfo | null = null;
+  try {
+    made = file.statSync();
+    const inPlace = folder === null ||
+      (folder.isDirectory && sameAt(fs, o.dir, folder) && realOrNull(fs, o.dir) === o.dir &&
+        sameAt(fs, fresh, made));
+    if (!inPlace) throw raced(t.raw, "written");
+    writeAll(file, o.bytes);
+    file.close();
+    // Both names lie in the proved folder: a rename replaces a link at the target and never follows it.
+    fs.renameSync(fresh, t.real);
+  } catch (e) {
+    try {
+      file.close();
+    } catch { /* closed already */ }
+    if (made !== null) discard(fs, fresh, made);
+    throw e;
+  }
+  if (t.checks && !sameAt(fs, t.real, made!)) throw raced(t.raw, "written");
+}
+
+/** Makes the target's missing folders one at a time, each proved to be a real folder where it was asked for. */
+function ensureFolder(fs: FsIo, t: Target): string {
+  const dir = posix.dirname(t.real);
+  const missing: string[] = [];
+  for (let p = dir; lstatOrNull(fs, p) === null && p !== "/"; p = posix.dirname(p)) missing.unshift(p);
+  for (const p of missing) {
+    try {
+      fs.mkdirSync(p);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    if (t.checks && realOrNull(fs, p) !== p) throw raced(t.raw, "written");
+  }
+  return dir;
+}
+
+/**
+ * The identity of what is open must be what lies at the checked real path, which must still be real. Each
+ * look walks the path again, so the two alternate twice: a folder swapped for a link would have to be swapped
+ * out and back twice, each in step with the gate, to pass.
+ */
+function prove(fs: FsIo, t: Target, opened: FsInfo, doing: string): void {
+  for (let i = 0; i < PROOF_ROUNDS; i++) {
+    if (!sameAt(fs, t.real, opened) || realOrNull(fs, t.real) !== t.real) throw raced(t.raw, doing);
+  }
+}
+
+/** How many times {@linkcode prove} looks at a path. */
+const PROOF_ROUNDS = 2;
+
+function refuseHardLinks(info: FsInfo, t: Target): void {
+  if (t.hardlinks || !info.isFile || info.nlink === null || info.nlink <= 1) return;
+  throw denied(
+    `"${t.raw}" has ${info.nlink} hard links: it may be the same file as one outside the granted folders`,
+    {
+      hint: "copy the file into the grant instead of linking it, or set hardlinks = true under " +
+        "[capabilities.fs] in the manifest (unsafe: a link can reach any file on the same disk)",
+      rule: "fs.hardlink",
+    },
+  );
+}
+
+function raced(raw: string, doing: string): GateError {
+  return denied(
+    `"${raw}" changed while it was ${doing}: a file or folder on its path was replaced (by a link, perhaps), ` +
+      "so the gate cannot prove it stayed inside the granted folders",
+    {
+      hint:
+        "try again when nothing else is changing that path; grant the real folder instead of linking to it",
+      rule: "fs.race",
+    },
+  );
+}
+
+function tooBig(raw: string, size: number): GateError {
+  return new GateError(
+    "ERR_LIMIT",
+    `"${raw}" is ${size} bytes, more than ${MAX_FILE_BYTES}`,
+    "read a smaller file",
+    "size",
+  );
+}
+
+function same(a: FsInfo, b: FsInfo): boolean {
+  return a.ino !== null && a.dev === b.dev && a.ino === b.ino;
+}
+
+function sameAt(fs: FsIo, path: string, info: FsInfo): boolean {
+  const now = lstatOrNull(fs, path);
+  return now !== null && same(now, info);
+}
+
+function lstatOrNull(fs: FsIo, path: string): FsInfo | null {
+  try {
+    return fs.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
+  }
+}
+
+function realOrNull(fs: FsIo, path: string): string | null {
+  try {
+    return fs.realPathSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the fresh file made for a write that was refused, wherever its name now leads, if it is still ours. */
+function discard(fs: FsIo, fresh: string, made: FsInfo): void {
+  // A swapped folder may lead elsewhere now and back later: look again and again (a bounded number of
+  // times). The name is random, so only the file this write made can match it.
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      if (sameAt(fs, fresh, made)) return fs.removeSync(fresh);
+    } catch { /* raced again */ }
+  }
+}
+
+function readAll(file: FsHandle, raw: string): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buffer = new Uint8Array(64 * 1024);
+  for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
+    total += n;
+    if (total > MAX_FILE_BYTES) throw tooBig(raw, total);
+    chunks.push(buffer.slice(0, n));
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function writeAll(file: FsHandle, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
+}
+
+function listFolder(fs: FsIo, path: string): Entry[] {
+  const out: Entry[] = [];
+  for (const e of fs.readDirSync(path)) {
+    let size = 0;
+    try {
+      size = e.isFile ? fs.lstatSync(posix.join(path, e.name)).size : 0;
+    } catch { /* raced away */ }
+    out.push({ name: e.name, kind: e.isSymlink ? "symlink" : e.isDirectory ? "dir" : "file", size });
+    if (out.length >= 10_000) break;
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
