@@ -27,7 +27,9 @@ export function guestMain(): void {
     const kind = (init as { kind: string }).kind;
     // Realms of their own kinds: a plugin's code, a CodeAct interpreter.
     if (kind === "plugin") return void import("../plugin_guest.ts").then((m) => m.pluginGuest(init));
-    if (kind === "session") return void import("../codeact/session_guest.ts").then((m) => m.sessionGuest(init));
+    if (kind === "session") {
+      return void import("../codeact/session_guest.ts").then((m) => m.sessionGuest(init));
+    }
     const context = contextOf(init);
     run(init, context).then(
       (outcome) => scope.postMessage({ t: "done", outcome }),
