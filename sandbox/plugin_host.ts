@@ -38,8 +38,6 @@ export const MAX_TOOL_TIMEOUT_MS = 60_000;
 export const MAX_TOOL_RESULT = 1024 * 1024;
 /** How long a plugin's Worker may take to load its code, in milliseconds. */
 const LOAD_TIMEOUT_MS = 30_000;
-/** How long a handler whose deadline passed has to see its signal before its Worker is terminated. */
-const ABORT_GRACE_MS = 100;
 /** The longest plugin log message kept, in characters. */
 const MAX_LOG = 64 * 1024;
 const LEVELS: ReadonlySet<string> = new Set(["debug", "info", "warn", "error"]);
@@ -139,6 +137,7 @@ export async function loadPlugins(
   const timeoutMs = Math.min(policy.limits.stepTimeoutS * 1000, MAX_TOOL_TIMEOUT_MS);
   return async (name, input) => {
     const { plugin, tool } = checkedEntry(entries, name, input);
+    await plugin.start(); // a Worker stopped at a deadline loads again first, on its own deadline
     const controller = new AbortController();
     const end = await withDeadline(
       name,
@@ -310,7 +309,7 @@ class PluginWorker {
     signal.addEventListener("abort", () => {
       if (!this.#calls.has(id) || this.#worker !== worker) return;
       worker.postMessage({ t: "abort", id } satisfies PluginOrder);
-      this.#stop(this.#failure("was stopped: a call of it passed its deadline"), ABORT_GRACE_MS);
+      this.#stop(this.#failure("was stopped: a call of it passed its deadline"));
     }, { once: true });
     worker.postMessage({ t: "call", id, tool, input, maxSize: MAX_TOOL_RESULT } satisfies PluginOrder);
     return await ended;
@@ -410,12 +409,15 @@ class PluginWorker {
     );
   }
 
-  /** Stops the Worker (after `graceMs`), fails its calls, and lets the next call start it again. */
-  #stop(error: GateError, graceMs = 0): void {
+  /**
+   * Terminates the Worker, fails its calls, and lets the next call start it again. (Deno 2.9 does not stop
+   * a Worker stuck in a busy loop, denoland/deno#35657: such a thread ends with the sandbox process.)
+   */
+  #stop(error: GateError): void {
     const worker = this.#worker;
     this.#worker = null;
     this.#ready = null;
-    if (worker) graceMs > 0 ? setTimeout(() => worker.terminate(), graceMs) : worker.terminate();
+    worker?.terminate();
     const calls = [...this.#calls.values()];
     this.#calls.clear();
     for (const call of calls) call.reject(error);
