@@ -3,7 +3,12 @@ import { parseManifest } from "../manifests/agent_manifest.ts";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { type Policy, resolvePolicy, type ResolvePolicyOptions } from "./policy.ts";
 import { type DenoFlagsOptions, toDenoFlags } from "./deno_flags.ts";
-import { toWorkerPermissions, type WorkerPermissions } from "./worker_permissions.ts";
+import {
+  type PluginPermissionSource,
+  pluginWorkerPermissions,
+  toWorkerPermissions,
+  type WorkerPermissions,
+} from "./worker_permissions.ts";
 
 const CONFIG = parseRuntimeConfig(
   `[providers.openai]\ntype = "openai"\nbase_url = "https://api.openai.com/v1"\napi_key_env = "OPENAI_API_KEY"\n`,
@@ -158,4 +163,81 @@ Deno.test("toWorkerPermissions() fits Deno's Worker options and shares no array 
   assert.ok(Array.isArray(perms.read));
   (perms.read as string[]).push("/etc");
   assert.deepEqual(toWorkerPermissions(policy).read, ["/srv/t/notes", "/srv/t/t.wasm"]);
+});
+
+Deno.test("pluginWorkerPermissions() grants a plugin exactly its own grants", async (t) => {
+  const by = (...sources: string[]) => sources.map((source) => ({ source }));
+  const net = (host: string, port: number | null, from: { source: string }[]) => ({
+    scheme: null,
+    host,
+    port,
+    pathPrefix: "/",
+    methods: null,
+    from,
+  });
+  const grant = (dangerous: boolean): PluginPermissionSource => ({
+    agent: { module: "/srv/t/t.wasm", moduleFormat: null },
+    fs: {
+      read: [
+        { path: "/srv/t/notes", from: by("manifest") },
+        { path: "/p/a/private", from: by("plugin a") },
+        { path: "/p/b/private", from: by("plugin b") },
+        { path: "/shared", from: by("manifest", "plugin a") },
+      ],
+      write: [{ path: "/p/a/out", from: by("plugin a") }, { path: "/srv/t/out", from: by("manifest") }],
+    },
+    net: [
+      net("api.a.example", null, by("plugin a")),
+      net("::1", 8080, by("plugin a")),
+      net("b.example", 443, by("plugin b")),
+    ],
+    env: [{ name: "A_TOKEN", from: by("plugin a") }, { name: "HOME", from: by("manifest") }],
+    run: {
+      dangerous,
+      programs: [{ name: "git", path: "/usr/bin/git", from: by("plugin a") }, {
+        name: "id",
+        path: "/usr/bin/id",
+        from: by("plugin b"),
+      }],
+    },
+    plugins: [{ name: "a", dir: "/p/a" }, { name: "b", dir: "/p/b" }],
+  });
+  await t.step("its own entries, its folder, its data folder and the API file; none of the others'", () => {
+    const p = pluginWorkerPermissions(grant(false), {
+      plugin: "a",
+      dataDir: "/state/a",
+      code: ["/pkg/plugin.ts"],
+    });
+    assert.deepEqual(p, {
+      read: ["/p/a/private", "/shared", "/p/a/out", "/p/a", "/pkg/plugin.ts", "/state/a"],
+      write: ["/p/a/out", "/state/a"],
+      net: ["api.a.example", "[::1]:8080"],
+      env: ["A_TOKEN"],
+      run: false,
+      ffi: false,
+      sys: false,
+      import: false,
+    });
+  });
+  await t.step("programs only in a dangerous run, and only its own", () => {
+    assert.deepEqual(pluginWorkerPermissions(grant(true), { plugin: "a" }).run, ["/usr/bin/git"]);
+    assert.deepEqual(pluginWorkerPermissions(grant(true), { plugin: "b" }).run, ["/usr/bin/id"]);
+  });
+  await t.step("a plugin granted nothing reads only its folder", () => {
+    const g = { ...grant(false), plugins: [...grant(false).plugins, { name: "c", dir: "/p/c" }] };
+    const p = pluginWorkerPermissions(g, { plugin: "c" });
+    assert.deepEqual(p, {
+      read: ["/p/c"],
+      write: false,
+      net: false,
+      env: false,
+      run: false,
+      ffi: false,
+      sys: false,
+      import: false,
+    });
+  });
+  await t.step("a plugin the run does not use is refused", () => {
+    assert.throws(() => pluginWorkerPermissions(grant(false), { plugin: "x" }), RangeError);
+  });
 });

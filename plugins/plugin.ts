@@ -4,8 +4,10 @@
  * already checked against the tool's JSON Schema in `plugin.toml`, and a
  * context; it returns a JSON-able result, or throws an Error that becomes a
  * typed tool error for the agent. Plugin code runs inside the sandbox process,
- * under the same Deno flags as the agent (its own permissions joined), never in
- * the supervisor.
+ * never in the supervisor, in a Worker of its own whose Deno permissions are
+ * exactly the plugin's own grants (its folder, its data folder, what its
+ * `plugin.toml` asks for): not the agent's, not another plugin's, and away from
+ * the gate's realm and its secrets.
  *
  * @module
  */

@@ -65,6 +65,8 @@ export interface StartMessage {
 export interface SandboxAssets {
   /** Pyodide's folder (its WebAssembly, loader and standard library), for Python CodeAct. */
   pyodide?: string;
+  /** The plugin API file (`plugins/plugin.ts`) plugin code may import, read-only in each plugin's Worker. */
+  pluginApi?: string;
 }
 
 /** A secret's value and where it may go. */

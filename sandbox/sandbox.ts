@@ -131,7 +131,11 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
   const context: RunContext = { policy, task: start.task, gate, emit };
   if (policy.plugins.length > 0) {
     const { loadPlugins } = await import("./plugin_host.ts");
-    runTool = await loadPlugins(context, { dataDirs: start.pluginData ?? {} });
+    const apiFile = start.assets?.pluginApi;
+    runTool = await loadPlugins(context, {
+      dataDirs: start.pluginData ?? {},
+      ...(apiFile ? { apiFile } : {}),
+    });
   }
   const run = await runnerFor(start, policy);
   return await run(context);

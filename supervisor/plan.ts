@@ -206,7 +206,10 @@ export async function planAgent(
     policy,
     paths: Object.freeze(paths),
     module: module?.module ?? null,
-    assets: pyodide === null ? {} : { pyodide },
+    assets: {
+      ...(pyodide === null ? {} : { pyodide }),
+      ...(plugins.api === null ? {} : { pluginApi: plugins.api }),
+    },
     entry,
     mode,
     pinned,
@@ -311,12 +314,13 @@ async function readModule(path: string): Promise<Uint8Array> {
 async function pluginPaths(
   policy: Policy,
   stateDir: string,
-): Promise<{ read: string[]; data: string[]; pluginData: Record<string, string> }> {
-  if (policy.plugins.length === 0) return { read: [], data: [], pluginData: {} };
+): Promise<{ read: string[]; data: string[]; pluginData: Record<string, string>; api: string | null }> {
+  if (policy.plugins.length === 0) return { read: [], data: [], pluginData: {}, api: null };
   const pluginData = Object.fromEntries(
     policy.plugins.map((p) => [p.name, join(stateDir, "plugin-data", p.name, policy.agent.name)]),
   );
   const data = Object.values(pluginData);
-  const read = [...policy.plugins.map((p) => p.dir), ...data, await packageFile(PLUGIN_API_FILE)];
-  return { read, data, pluginData };
+  const api = await packageFile(PLUGIN_API_FILE);
+  const read = [...policy.plugins.map((p) => p.dir), ...data, api];
+  return { read, data, pluginData, api };
 }
