@@ -263,9 +263,7 @@ export class RunSession {
   #onResult(m: ResultMessage): void {
     if (m.output !== null && !this.#limits.resultFits(m.output.length)) this.#breach("max_output_kb", false);
     else this.#end.decide({ state: m.state, output: m.output, error: m.error });
-    try {
-      this.#conn?.closeWrite();
-    } catch { /* closed */ }
+    this.#conn?.closeWrite().catch(() => {/* closed */});
   }
 
   /** Takes the sandbox's connection on the channel and reads the protocol from it; no connection is a crash. */
