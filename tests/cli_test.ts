@@ -49,7 +49,10 @@ Deno.test("ironclaw check passes every example", async (t) => {
       const r = await runCli(["check", `examples/${entry.name}/agent.toml`, ...own]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^valid /);
-      assert.match(r.stdout, /Sandbox command\n {2}\S+ run --no-prompt --cached-only/);
+      assert.match(
+        r.stdout,
+        /Sandbox command\n {2}\S+ run '--allow-read=\S+' '--allow-write=\S+' '--allow-net=unix:\S+' --no-prompt --cached-only/,
+      );
     });
   }
 });
@@ -74,8 +77,18 @@ Deno.test("ironclaw check --json prints one object", async () => {
   assert.ok(!out.flags.includes("-A"));
   assert.deepEqual(out.warnings, []);
   // The sandbox runs the bundle of this checkout's sources, kept in the cache folder by their fingerprint.
-  assert.match(out.command.at(-1), /\/sandbox\/[0-9a-f]{16}\/bundle\/sandbox\.js$/);
-  assert.deepEqual(out.command.slice(1, -1), ["run", ...out.flags]);
+  assert.match(out.command.at(-2), /\/sandbox\/[0-9a-f]{16}\/bundle\/sandbox\.js$/);
+  assert.match(out.command.at(-1), /^--channel=\S+\/channels\/<run-id>$/);
+  // The run's channel (granted first, named last), the Policy's flags, then the Worker options guests need.
+  const channel = out.command.at(-1).slice("--channel=".length);
+  assert.deepEqual(out.command.slice(1, -2), [
+    "run",
+    `--allow-read=${channel}`,
+    `--allow-write=${channel}`,
+    `--allow-net=unix:${channel}`,
+    ...out.flags,
+    "--unstable-worker-options",
+  ]);
 });
 
 Deno.test("ironclaw check of an invalid manifest lists every problem and exits 2", async () => {
@@ -382,7 +395,7 @@ Deno.test("ironclaw check shows the worker-mode command when the config asks for
     assert.equal(r.code, 0, r.stderr);
     const { command } = JSON.parse(r.stdout);
     assert.ok(command.includes("--unstable-worker-options"), command.join(" "));
-    assert.equal(command.at(-1), "--mode=worker");
+    assert.equal(command.at(-2), "--mode=worker");
     assert.ok(!command.includes("--allow-all"), "a run from source keeps the process flags as well");
   } finally {
     await Deno.remove(dir, { recursive: true });
