@@ -161,9 +161,12 @@ Deno.test("Ctrl-C: interrupted, 130; the sandbox does not outlive the CLI", asyn
       assert.equal(status.code, 130);
       const end = JSON.parse(text.trim().split("\n").at(-1)!);
       assert.equal(end.state, "interrupted");
+      // The guest loops in its own Worker, so the sandbox reads the stop and ends at once: no grace-period kill.
+      // A second signal that comes while the sandbox still runs kills it at once.
       const stops = text.split("\n").filter((l) => l.includes('"type":"stop"'));
-      assert.equal(stops.length, 1);
-      assert.match(stops[0]!, signals === 1 ? /grace period/ : /second signal/);
+      assert.ok(!stops.some((l) => /grace period/.test(l)), stops.join("\n"));
+      if (signals === 1) assert.match(text, /"type":"stopped"/, "the sandbox stopped when asked");
+      else assert.ok(stops.every((l) => /second signal/.test(l)), stops.join("\n"));
       assert.match(text, /"type":"state","state":"exited"/, "the sandbox exited before the CLI did");
     });
   }
