@@ -8,6 +8,7 @@ import { loadAgent, loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
 import { planAgent } from "../supervisor/plan.ts";
 import { runPlanned } from "../supervisor/run.ts";
+import type { RunHandle } from "../supervisor/supervisor.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -48,8 +49,9 @@ Options:
 Records go to the config's [runtime] state_dir: by default $XDG_STATE_HOME/ironclaw,
 else ~/.local/state/ironclaw.
 
-Ctrl-C (or SIGTERM) asks the agent to stop, waits the grace period, then kills
-it; a second Ctrl-C kills it at once.
+Ctrl-C (or SIGTERM, SIGHUP when the terminal closes, SIGQUIT) asks the agent to
+stop, waits the grace period, then kills it; a second signal kills it at once. A
+signal that comes while the run is being prepared stops it as soon as it starts.
 
 Exit status: 0 ok, 1 agent error, 2 usage error or invalid manifest,
 124 timeout, 125 memory limit, 130 interrupted.
@@ -106,27 +108,25 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     // Building the sandbox runtime or transpiling a new component takes seconds, once.
     const preparing = preparingProgress(io, json);
     // The plan `ironclaw check` prints: the run spawns its command.
-    const plan = await planAgent(agent, config, { onProgress: preparing.onProgress });
-    const handle = await runPlanned(plan, {
-      task: values.task ?? "",
-      graceMs,
-      onEvent: (e) => {
-        if (json) io.out(JSON.stringify(e) + "\n");
-        pythonStart.onEvent(e);
-      },
-    });
-    log.info("Run {id} of {agent} started", { id: handle.id, agent: policy.agent.name });
-    const onSignal = (signal: Deno.Signal) => () => handle.stop(signal);
-    const signals: [Deno.Signal, () => void][] = [["SIGINT", onSignal("SIGINT")], [
-      "SIGTERM",
-      onSignal("SIGTERM"),
-    ]];
-    for (const [s, f] of signals) Deno.addSignalListener(s, f);
+    // Signals are taken from here on, before anything is spawned: one that comes before the sandbox runs is
+    // kept and passed on as soon as it does (the first asks it to stop, a second kills it).
+    const signals = new RunSignals();
     let outcome;
     try {
+      const plan = await planAgent(agent, config, { onProgress: preparing.onProgress });
+      const handle = await runPlanned(plan, {
+        task: values.task ?? "",
+        graceMs,
+        onEvent: (e) => {
+          if (json) io.out(JSON.stringify(e) + "\n");
+          pythonStart.onEvent(e);
+        },
+      });
+      log.info("Run {id} of {agent} started", { id: handle.id, agent: policy.agent.name });
+      signals.attach(handle);
       outcome = await handle.done;
     } finally {
-      for (const [s, f] of signals) Deno.removeSignalListener(s, f);
+      signals.remove();
       pythonStart.stop();
       preparing.stop();
     }
@@ -229,5 +229,41 @@ function checkTask(policy: Policy, task: string | undefined): void {
       `The agent "${policy.agent.name}" takes no task`,
       `leave out --task, or set task = "optional" under [agent] in "${policy.manifestFile}"`,
     );
+  }
+}
+
+/** The signals that stop a run: Ctrl-C, `kill`, a closed terminal, Ctrl-\\. */
+const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/**
+ * The CLI's signal handling for one run, installed before anything is
+ * spawned: a signal that comes before the run has a handle is kept and passed
+ * on once it has one, so no signal ends the CLI without ending its run.
+ */
+class RunSignals {
+  #handle: RunHandle | null = null;
+  readonly #early: Deno.Signal[] = [];
+  readonly #listeners: [Deno.Signal, () => void][] = STOP_SIGNALS.map((
+    signal,
+  ) => [signal, () => this.#on(signal)]);
+
+  constructor() {
+    for (const [s, f] of this.#listeners) Deno.addSignalListener(s, f);
+  }
+
+  #on(signal: Deno.Signal): void {
+    if (this.#handle) this.#handle.stop(signal);
+    else this.#early.push(signal);
+  }
+
+  /** Passes signals to the run from now on, and those that came before. */
+  attach(handle: RunHandle): void {
+    this.#handle = handle;
+    for (const signal of this.#early.splice(0)) handle.stop(signal);
+  }
+
+  /** Removes the listeners. */
+  remove(): void {
+    for (const [s, f] of this.#listeners) Deno.removeSignalListener(s, f);
   }
 }
