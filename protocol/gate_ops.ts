@@ -89,7 +89,8 @@ export const GATE_OPS = {
     family: "fs",
     waits: false,
     counted: true,
-    description: "Lists a folder inside a read or write grant, sorted by name, at most 10,000 entries",
+    description:
+      "Lists a folder inside a read or write grant: its first 10,000 entries by name, how many it has, and whether the list was cut",
     args: { path: path("folder") },
     result: objectOf({
       entries: required(
@@ -98,8 +99,10 @@ export const GATE_OPS = {
           kind: required(literals("file", "dir", "symlink"), "What it is"),
           size: required(NUMBER, "A file's size in bytes, else 0"),
         })),
-        "The folder's entries",
+        "The folder's first entries by name (UTF-16 code unit order)",
       ),
+      total: required(NUMBER, "How many entries the folder has"),
+      truncated: required(BOOLEAN, "Whether entries holds fewer than total"),
     }),
     granted: (p: EnforcedGrant): boolean => p.fs.read.length > 0 || p.fs.write.length > 0,
   },

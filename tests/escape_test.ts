@@ -129,7 +129,11 @@ for (const { name, gate, options } of WALLS) {
       assert.deepEqual(read?.ok, { data: "note a\n" });
       assert.deepEqual(write?.ok, { bytes: 4 });
       assert.equal(await Deno.readTextFile(join(agent.dir, "out", "result.txt")), "fine");
-      assert.deepEqual(ls?.ok, { entries: [{ name: "a.txt", kind: "file", size: 7 }] });
+      assert.deepEqual(ls?.ok, {
+        entries: [{ name: "a.txt", kind: "file", size: 7 }],
+        total: 1,
+        truncated: false,
+      });
       assert.equal(fetched?.ok.status, 200);
       assert.equal(fetched?.ok.body, "hello from loopback");
       assert.deepEqual(env?.ok, { value: "granted value" });

@@ -40,15 +40,19 @@ declare module "ironclaw:agent/host@0.1.0" {
         bytes: number;
       };
     };
-    /** Lists a folder inside a read or write grant, sorted by name, at most 10,000 entries. */
+    /** Lists a folder inside a read or write grant: its first 10,000 entries by name, how many it has, and whether the list was cut. */
     "fs.list": {
       args: {
         /** The folder, relative to the manifest's folder. */
         path: string;
       };
       result: {
-        /** The folder's entries. */
+        /** The folder's first entries by name (UTF-16 code unit order). */
         entries: { name: string; kind: "file" | "dir" | "symlink"; size: number }[];
+        /** How many entries the folder has. */
+        total: number;
+        /** Whether entries holds fewer than total. */
+        truncated: boolean;
       };
     };
     /** Makes an HTTP request to a granted host; redirects are returned, not followed. */

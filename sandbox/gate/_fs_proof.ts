@@ -122,6 +122,19 @@ export interface Target {
 /** One entry of a listing. */
 export type Entry = { name: string; kind: "file" | "dir" | "symlink"; size: number };
 
+/** The most entries one listing returns. */
+export const MAX_LIST_ENTRIES = 10_000;
+
+/** A folder's listing: the first {@linkcode MAX_LIST_ENTRIES} entries by name, and how many there are. */
+export interface Listing {
+  /** The entries, sorted by name (by UTF-16 code units, the same on every machine). */
+  entries: Entry[];
+  /** How many entries the folder has. */
+  total: number;
+  /** Whether `entries` holds fewer than `total`. */
+  truncated: boolean;
+}
+
 /**
  * Reads a file: opens the checked real path, proves what was opened, reads from the handle.
  *
@@ -155,10 +168,10 @@ export function readProven(fs: FsIo, t: Target): Uint8Array {
  *
  * @param fs The file calls.
  * @param t The target.
- * @returns Its entries, sorted by name, at most 10,000.
+ * @returns Its first entries by name (at most {@linkcode MAX_LIST_ENTRIES}), how many it has, whether cut.
  * @throws {GateError} When it is not a folder, or raced.
  */
-export function listProven(fs: FsIo, t: Target): Entry[] {
+export function listProven(fs: FsIo, t: Target): Listing {
   const dir = fs.openSync(t.real, { read: true });
   try {
     const info = dir.statSync();
@@ -358,15 +371,15 @@ function writeAll(file: FsHandle, bytes: Uint8Array): void {
   for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
 }
 
-function listFolder(fs: FsIo, path: string): Entry[] {
-  const out: Entry[] = [];
-  for (const e of fs.readDirSync(path)) {
+/** Reads every name (cheap), sorts them, and looks at the sizes of the first {@linkcode MAX_LIST_ENTRIES} only. */
+function listFolder(fs: FsIo, path: string): Listing {
+  const all = [...fs.readDirSync(path)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = all.slice(0, MAX_LIST_ENTRIES).map((e): Entry => {
     let size = 0;
     try {
       size = e.isFile ? fs.lstatSync(posix.join(path, e.name)).size : 0;
     } catch { /* raced away */ }
-    out.push({ name: e.name, kind: e.isSymlink ? "symlink" : e.isDirectory ? "dir" : "file", size });
-    if (out.length >= 10_000) break;
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+    return { name: e.name, kind: e.isSymlink ? "symlink" : e.isDirectory ? "dir" : "file", size };
+  });
+  return { entries, total: all.length, truncated: all.length > entries.length };
 }

@@ -53,7 +53,7 @@ export function fsOps(ctx: GateContext, fs: FsIo = DENO_FS): FamilyOps<"fs"> {
     "fs.list": {
       run: (args) => {
         const { target, rule } = grantFor(args.path, "read");
-        return { value: { entries: io(() => listProven(fs, target), target.raw) }, rule };
+        return { value: io(() => listProven(fs, target), target.raw), rule };
       },
     },
   };

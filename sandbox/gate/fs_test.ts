@@ -157,12 +157,27 @@ Deno.test("fsOps() fs.list lists a granted folder, sorted, and refuses a file", 
         { name: "b.txt", kind: "file", size: 3 },
         { name: "sub", kind: "dir", size: 0 },
       ],
+      total: 3,
+      truncated: false,
     },
     rule: `fs.read:${d.at("notes")}`,
   });
   refused(await outcomeOf(d.ops["fs.list"], { path: "." }), "ERR_CAPABILITY_DENIED", "fs.read");
   const r = await outcomeOf(d.ops["fs.list"], { path: "notes/a.txt" });
   assert.equal(!r.ok && r.code, "ERR_INVALID_ARGS");
+});
+
+Deno.test("fsOps() fs.list of a folder past 10,000 entries gives the first 10,000 by name, the total, and says so", async () => {
+  await using d = await tree();
+  const names = Array.from({ length: 10_050 }, (_, i) => `f${String(10_049 - i).padStart(5, "0")}`);
+  for (const name of names) Deno.writeTextFileSync(d.at(`notes/${name}`), "");
+  const r = await outcomeOf(d.ops["fs.list"], { path: "notes" });
+  assert.ok(r.ok);
+  const value = r.value as { entries: { name: string }[]; total: number; truncated: boolean };
+  const expected = [...names, "a.txt", "b.txt", "sub"].sort().slice(0, 10_000);
+  assert.equal(value.total, 10_053);
+  assert.equal(value.truncated, true);
+  assert.deepEqual(value.entries.map((e) => e.name), expected, "the first 10,000 by name, in order");
 });
 
 Deno.test("fsOps() refuses files with more than one hard link, unless hardlinks = true", async (t) => {
