@@ -1,7 +1,7 @@
 /** Making real agent folders and running real sandboxes in tests. */
 
 import { channelPath, withChannel } from "../supervisor/channel.ts";
-import { newRunId } from "../supervisor/records.ts";
+import { newRunId, showRun } from "../supervisor/records.ts";
 import { dirname, join } from "node:path";
 import { ROOT } from "./_cli.ts";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
@@ -57,6 +57,11 @@ export async function agentFolder(files: Record<string, string>, manifest: strin
 }
 
 /** Writes `text` as the agent folder's ironclaw.toml and makes it the agent's config. */
+/** Everything a run's record holds, as text: its summary and events, read from the run store. */
+export async function recordText(agent: AgentDir, id: string): Promise<string> {
+  return JSON.stringify(await showRun(agent.config.runtime.state_dir, id));
+}
+
 export async function withConfig(agent: AgentDir, text: string): Promise<AgentDir> {
   const path = join(agent.dir, "ironclaw.toml");
   await Deno.writeTextFile(path, text);
