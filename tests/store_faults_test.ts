@@ -139,3 +139,62 @@ Deno.test("F3: a state folder under a regular file makes ironclaw run fail with 
   assert.match(stderr, /ERR_STORE/);
   assert.doesNotMatch(stderr, /bug in IronClaw|Uncaught/);
 });
+
+Deno.test("ironclaw runs tail follows a live run to its end; list filters; prune removes old runs", async (t) => {
+  const state = await Deno.makeTempDir();
+  await using agent = await agentDir(PROBE, "[limits]\ntimeout_s = 3\n");
+  try {
+    const running = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", join(ROOT, "mod.ts"), "run", agent.manifest, "--task", '{"do":"loop"}'],
+      cwd: agent.dir,
+      stdout: "null",
+      stderr: "null",
+      env: { NO_COLOR: "1", XDG_STATE_HOME: state },
+    }).spawn();
+    let id = "";
+    for (let i = 0; i < 200 && !id; i++) {
+      const listed = await cli(state, "runs", "list", "--json", "--state", "running");
+      id = (JSON.parse(listed.stdout || "[]") as { id: string }[])[0]?.id ?? "";
+      if (!id) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(id, "the run was listed running");
+    await t.step("tail prints events until the end event", async () => {
+      const tailed = await cli(state, "runs", "tail", id, "--json");
+      assert.equal(tailed.code, 0, tailed.stderr);
+      const events = tailed.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(events[0]?.type, "run");
+      assert.deepEqual([events.at(-1)?.type, events.at(-1)?.state], ["end", "timeout"]);
+      assert.deepEqual(events.map((e) => e.seq), [...events.keys()]);
+    });
+    assert.equal((await running.status).code, 124);
+    await t.step("list filters by agent, state and time", async () => {
+      const count = async (...args: string[]) =>
+        (JSON.parse((await cli(state, "runs", "list", "--json", ...args)).stdout) as unknown[]).length;
+      assert.equal(await count("--state", "timeout"), 1);
+      assert.equal(await count("--state", "ok"), 0);
+      assert.equal(await count("--agent", "nobody"), 0);
+      assert.equal(await count("--since", "1h"), 1);
+      assert.equal(await count("--since", "2099-01-01"), 0);
+      assert.equal(await count("--limit", "0"), 0);
+    });
+    await t.step("usage errors exit 2", async () => {
+      for (const args of [["prune"], ["list", "--since", "yesterday"], ["list", "--limit", "-1"], ["tail"]]) {
+        const out = await cli(state, "runs", ...args);
+        assert.equal(out.code, 2, `${args.join(" ")}: ${out.stderr}`);
+        assert.match(out.stderr, /ERR_USAGE/);
+      }
+    });
+    await t.step("prune keeps younger runs and removes older ones, printing them", async () => {
+      const kept = await cli(state, "runs", "prune", "--older-than", "1h");
+      assert.equal(kept.code, 0);
+      assert.equal(kept.stdout, "");
+      const removed = await cli(state, "runs", "prune", "--older-than", "0s");
+      assert.match(removed.stdout, new RegExp(`removed ${id}`));
+      const after = await cli(state, "runs", "show", id);
+      assert.equal(after.code, 1);
+      assert.match(after.stderr, /ERR_NOT_FOUND/);
+    });
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
