@@ -83,7 +83,20 @@ export {
   type RunOutcome,
   startRun,
 } from "./supervisor/supervisor.ts";
-export { listRuns, type RunSummary, showRun } from "./supervisor/records.ts";
+export { listRuns, showRun } from "./supervisor/records.ts";
+export {
+  type NewRun,
+  openStore,
+  type RunClose,
+  type RunFilter,
+  type RunLease,
+  type RunOwner,
+  type RunRecordView,
+  type RunStore,
+  type RunSummary,
+  SqliteRunStore,
+  type SqliteStoreOptions,
+} from "./supervisor/store/mod.ts";
 export { RUN_EVENTS, type RunEventType } from "./protocol/events.ts";
 export type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "./protocol/protocol.ts";
 export type { SandboxEntry } from "./supervisor/assets.ts";

@@ -27,7 +27,7 @@ Commands:
   run <agent.toml>      Run an agent in its sandbox (--task, --json)
   check <agent.toml>    Validate a manifest; print grants, sandbox command and why each flag is there
   build <agent.js>      Build a JavaScript or TypeScript agent into a WebAssembly component
-  runs list|show <id>   The recorded runs and their events
+  runs <list|show|tail|prune>  The recorded runs: list, show, follow live, prune
   plugins list|show     The plugins agents can use
   help [command]        Show help for a command
 

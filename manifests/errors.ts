@@ -68,6 +68,8 @@ export const ERROR_CODES = {
   ERR_BUILD: "Building the agent failed",
   ERR_ASSET: "A runtime asset (a bundle, a remote file) cannot be built, fetched or stored",
   ERR_MODULE_INVALID: "The agent's module is not a valid component or WASI preview1 module",
+  ERR_STORE: "The run store cannot be opened or written (a read-only or full state folder)",
+  ERR_RUN_EXISTS: "A run with the given id already exists",
   ERR_INTERNAL: "A bug: an error IronClaw did not raise on purpose",
   // Gate calls.
   ERR_CAPABILITY_DENIED: "The Policy (or the sandbox's flags) refused what the agent asked for",
@@ -95,6 +97,7 @@ export const ERROR_CODES = {
   ERR_MEMORY: "The agent ran out of memory",
   ERR_TIMEOUT: "The run took longer than its time limit",
   ERR_INTERRUPTED: "The run was stopped from outside (a signal, an abort)",
+  ERR_LOST: "The run's supervisor died before the run ended (its lease expired or its process is gone)",
   ERR_SANDBOX: "The sandbox failed before or around the agent (not the agent's own error)",
   ERR_SANDBOX_START: "The sandbox process cannot be started",
   ERR_SANDBOX_CRASHED: "The sandbox process ended without a result",

@@ -95,7 +95,8 @@ export const RUN_EVENTS = {
   end: {
     from: "supervisor",
     fields: "`state`, `output`, `error`, `exitCode`",
-    doc: "the run's outcome; always last",
+    doc:
+      "the run's outcome; always last (state `lost`, written by another process, when its supervisor died)",
   },
 } as const satisfies Record<string, EventSpec>;
 

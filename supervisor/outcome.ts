@@ -9,7 +9,7 @@
 import type { Failure } from "../manifests/errors.ts";
 
 /** How a run ended. */
-export type EndState = "ok" | "error" | "timeout" | "oom" | "interrupted";
+export type EndState = "ok" | "error" | "timeout" | "oom" | "interrupted" | "lost";
 
 /** The exit code of `ironclaw run` for each end state. */
 export const EXIT_CODES: Readonly<Record<EndState, number>> = Object.freeze({
@@ -18,6 +18,8 @@ export const EXIT_CODES: Readonly<Record<EndState, number>> = Object.freeze({
   timeout: 124,
   oom: 125,
   interrupted: 130,
+  /** Never given by `ironclaw run` itself: the state of a run whose supervisor died, as the store records it. */
+  lost: 137,
 });
 
 /** The outcome of a run. */
@@ -32,8 +34,6 @@ export interface RunOutcome {
   error: Failure | null;
   /** The exit code `ironclaw run` gives. */
   exitCode: number;
-  /** The run's record folder. */
-  recordDir: string;
   /** What the model budget was and how much of it the run used, or null for a run without a model. */
   modelUsage: ModelUsageReport | null;
 }

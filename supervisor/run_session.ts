@@ -25,10 +25,10 @@ import { readGuestPipes } from "./guest_pipes.ts";
 import { ChannelListener, channelPath, withChannel } from "./channel.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
-import { RunRecord } from "./records.ts";
 import { RequestBroker } from "./requests.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
 import { SandboxProcess } from "./spawn.ts";
+import { RunWriter, SqliteRunStore } from "./store/mod.ts";
 import type { RunHandle, RunOptions } from "./supervisor.ts";
 
 /** How much of the sandbox's stderr is kept, for the record and to tell an out-of-memory death. */
@@ -64,7 +64,8 @@ export class RunSession {
   readonly #grant: SandboxGrant;
   readonly #options: RunOptions;
   readonly #id: string;
-  readonly #record: RunRecord;
+  readonly #store: SqliteRunStore;
+  readonly #record: RunWriter;
   readonly #limits: RunLimits;
   readonly #end = new FirstEnd();
   readonly #denoDir: string;
@@ -93,13 +94,8 @@ export class RunSession {
     this.#options = options;
     this.#id = id;
     this.#limits = new RunLimits(policy);
-    this.#record = RunRecord.create(options.stateDir, {
-      id,
-      agent: policy.agent.name,
-      manifest: policy.manifestFile,
-      task: options.task,
-      started: new Date().toISOString(),
-    });
+    this.#store = options.store ?? SqliteRunStore.open(options.stateDir);
+    this.#record = this.#createRecord(policy, options);
     // The sandbox gets a Deno cache folder of its own, removed with the run: it runs a bundle that resolves no
     // package, so it needs nothing from the caller's cache, and what Deno keeps there without a permission
     // (CacheStorage, the transpiled plugin code) lives and dies with this run.
@@ -138,6 +134,33 @@ export class RunSession {
   handle(): RunHandle {
     this.#timers.push(setTimeout(() => this.#breach("timeout_s"), this.#limits.wallMs));
     return { id: this.#id, pid: this.#process?.pid ?? null, stop: (r) => this.#stop(r), done: this.#done() };
+  }
+
+  /** Creates the run in the store (a taken id is refused there); a store given by the caller stays open. */
+  #createRecord(policy: Policy, options: RunOptions): RunWriter {
+    const run = {
+      id: this.#id,
+      agent: policy.agent.name,
+      manifest: policy.manifestFile,
+      task: options.task,
+      started: new Date().toISOString(),
+    };
+    try {
+      return RunWriter.createSync(this.#store, run, { onError: (e) => this.#storeFailed(e) });
+    } catch (e) {
+      if (!options.store) this.#store.close();
+      throw e;
+    }
+  }
+
+  /** The store cannot be written: the run ends with its error, and the sandbox is stopped at once. */
+  #storeFailed(error: IronclawError): void {
+    this.#end.decide({
+      state: "error",
+      output: null,
+      error: { code: error.code, message: error.message, hint: error.hint },
+    });
+    this.#process?.kill();
   }
 
   #emit(event: RunEvent): void {
@@ -355,7 +378,11 @@ export class RunSession {
     } else {
       this.#clearTimers();
     }
-    return this.#close(guestStdout);
+    try {
+      return await this.#close(guestStdout);
+    } finally {
+      if (!this.#options.store) this.#store.close();
+    }
   }
 
   #clearTimers(): void {
@@ -377,15 +404,21 @@ export class RunSession {
     this.#emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
   }
 
-  /** Records the end and closes the record. */
-  #close(guestStdout: (() => string) | null): RunOutcome {
-    const final = { ...this.#end.value! };
+  /** Records the end and closes the record: the end is durable before the outcome is returned. */
+  async #close(guestStdout: (() => string) | null): Promise<RunOutcome> {
+    let final = { ...this.#end.value! };
     if (guestStdout && final.state === "ok" && final.output === null) final.output = guestStdout();
     const exitCode = EXIT_CODES[final.state];
     const modelUsage = this.#options.model ? this.#options.model.usage() : null;
     if (modelUsage) this.#emit({ type: "model-usage", ...modelUsage });
     this.#emit({ type: "end", state: final.state, output: final.output, error: final.error, exitCode });
-    this.#record.close(final.state, exitCode);
-    return { id: this.#id, ...final, exitCode, recordDir: this.#record.dir, modelUsage };
+    const failure = await this.#record.close(final.state, exitCode);
+    if (failure) {
+      // The end could not be written: the outcome says so (the record is marked lost once its lease expires).
+      const error = { code: failure.code, message: failure.message, hint: failure.hint };
+      final = { state: "error", output: null, error };
+      return { id: this.#id, ...final, exitCode: EXIT_CODES.error, modelUsage };
+    }
+    return { id: this.#id, ...final, exitCode, modelUsage };
   }
 }

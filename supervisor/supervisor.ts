@@ -17,6 +17,7 @@ import { newRunId } from "./records.ts";
 import type { ModelClient } from "./requests.ts";
 import { RunSession } from "./run_session.ts";
 import type { SandboxMode } from "./sandbox_command.ts";
+import type { SqliteRunStore } from "./store/mod.ts";
 import type { RunOutcome } from "./outcome.ts";
 
 export { type EndState, EXIT_CODES, type ModelUsageReport, type RunOutcome } from "./outcome.ts";
@@ -45,7 +46,9 @@ export interface RunOptions {
   runtime?: RuntimePaths;
   /** The sandbox argv: a RunPlan's command (`runPlanned`), or a test's hostile child; default from the Policy. */
   command?: string[];
-  /** The run's id, when the caller made it (to name per-run files); default a new one. */
+  /** The store the run is recorded in (left open); default the SQLite store of `stateDir`, opened for the run. */
+  store?: SqliteRunStore;
+  /** The run's id, when the caller made it (to name per-run files); default a new one. A taken id is refused. */
   id?: string;
   /** The values of the secrets the Policy grants (read by the supervisor), for the gate to inject at egress. */
   secrets?: SecretValue[];
@@ -89,6 +92,8 @@ export interface RunHandle {
  * @param policy The agent's Policy.
  * @param options The task, the state folder, the module and the event sink.
  * @returns A handle to stop the run and await its outcome.
+ * @throws {IronclawError} `ERR_RUN_EXISTS` when `options.id` is taken, `ERR_STORE` when the store cannot be
+ *   written.
  */
 export function startRun(policy: Policy, options: RunOptions): RunHandle {
   return new RunSession(policy, options, options.id ?? newRunId()).handle();

@@ -1,13 +1,13 @@
 /** Making real agent folders and running real sandboxes in tests. */
 
 import { channelPath, withChannel } from "../supervisor/channel.ts";
-import { newRunId } from "../supervisor/records.ts";
+import { newRunId, showRun } from "../supervisor/records.ts";
 import { dirname, join } from "node:path";
 import { ROOT } from "./_cli.ts";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadPolicy, machineFacts } from "../supervisor/load.ts";
 import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
-import { type RunHandle, type RunOutcome, startRun } from "../supervisor/supervisor.ts";
+import { type RunHandle, type RunOptions, type RunOutcome, startRun } from "../supervisor/supervisor.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { Policy } from "../capabilities/policy.ts";
 import { toDenoFlags } from "../capabilities/deno_flags.ts";
@@ -57,6 +57,11 @@ export async function agentFolder(files: Record<string, string>, manifest: strin
 }
 
 /** Writes `text` as the agent folder's ironclaw.toml and makes it the agent's config. */
+/** Everything a run's record holds, as text: its summary and events, read from the run store. */
+export async function recordText(agent: AgentDir, id: string): Promise<string> {
+  return JSON.stringify(await showRun(agent.config.runtime.state_dir, id));
+}
+
 export async function withConfig(agent: AgentDir, text: string): Promise<AgentDir> {
   const path = join(agent.dir, "ironclaw.toml");
   await Deno.writeTextFile(path, text);
@@ -126,14 +131,24 @@ export async function probeCalls(
  * Starts tests/children/hostile.ts with `args` in place of a sandbox, under the flags of the agent's Policy,
  * as the supervisor starts a sandbox.
  */
-export async function hostileRun(agent: AgentDir, ...args: string[]): Promise<RunHandle> {
+export function hostileRun(agent: AgentDir, ...args: string[]): Promise<RunHandle> {
+  return hostileRunWith(agent, {}, ...args);
+}
+
+/** {@linkcode hostileRun} with the run's id or store given. */
+export async function hostileRunWith(
+  agent: AgentDir,
+  options: Pick<RunOptions, "id" | "store">,
+  ...args: string[]
+): Promise<RunHandle> {
   const policy = await loadPolicy(agent.manifest, agent.config);
   // The runtime paths a run without a module or plugins gets: the sandbox entry's folder.
   const runtime = { read: [sandboxEntry().dir], write: [], moduleFormat: policy.agent.moduleFormat };
   const stateDir = agent.config.runtime.state_dir;
-  const id = newRunId();
+  const id = options.id ?? newRunId();
   const command = [Deno.execPath(), "run", ...toDenoFlags(policy, { runtime }), HOSTILE, ...args];
   return startRun(policy, {
+    ...(options.store ? { store: options.store } : {}),
     task: "",
     stateDir,
     module: null,

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, hostileRun, pluginAgent, PROBE, run } from "./_sandbox.ts";
+import { showRun } from "../supervisor/records.ts";
 import { ROOT, TEST_STATE_HOME } from "./_cli.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { RunOptions } from "../supervisor/supervisor.ts";
@@ -36,8 +37,7 @@ Deno.test("a child's protocol lines on stdout are output, not messages", async (
   const outcome = await handle.done;
   assert.equal(outcome.state, "ok");
   assert.equal(outcome.output, "real");
-  const events = (await Deno.readTextFile(join(outcome.recordDir, "events.jsonl"))).trim().split("\n")
-    .map((l) => JSON.parse(l) as RunEvent);
+  const events = (await showRun(agent.config.runtime.state_dir, outcome.id)).events;
   assertOnlyOutput(events);
 });
 

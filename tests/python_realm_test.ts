@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { code, loopAgent, script } from "./_loops.ts";
-import { countingServer, run, withConfig } from "./_sandbox.ts";
+import { countingServer, recordText, run, withConfig } from "./_sandbox.ts";
 import type { RunOptions } from "../supervisor/supervisor.ts";
 
 const MODES: [string, Partial<RunOptions>][] = [
@@ -107,7 +107,7 @@ Deno.test("Python cannot read the injected secret, use a plugin's grants, or for
         );
         assert.equal(ran.outcome.output, "done");
         assert.equal(pluginHost.hits.length, 0, "Python reached the plugin's host");
-        const record = await Deno.readTextFile(join(ran.outcome.recordDir, "events.jsonl"));
+        const record = await recordText(agent, ran.outcome.id);
         assert.ok(!record.includes(VALUE), "the secret is in the record");
         assert.ok(!ran.events.some((e) => e.type === "gate" && e.rule === "forged"));
       });

@@ -4,9 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { loopAgent } from "./_loops.ts";
-import { countingServer, run } from "./_sandbox.ts";
+import { countingServer, recordText, run } from "./_sandbox.ts";
 
 Deno.test("ReAct: tool calls, then a final answer", async () => {
   await using agent = await loopAgent({
@@ -130,7 +129,7 @@ Deno.test("ReAct against a local OpenAI-compatible server: only granted tools, t
     const second = bodies[1]!.messages as { role: string; tool_call_id?: string }[];
     assert.equal(second.at(-1)?.role, "tool");
     assert.equal(second.at(-1)?.tool_call_id, "call_1");
-    const record = await Deno.readTextFile(join(outcome.recordDir, "events.jsonl"));
+    const record = await recordText(agent, outcome.id);
     assert.ok(!record.includes(KEY), "the key is in the run's record");
     assert.ok(!JSON.stringify(events).includes(KEY));
   } finally {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
 import { type AgentDir, agentDir, PROBE } from "./_sandbox.ts";
+import { listRuns } from "../supervisor/records.ts";
 
 const CONFIG = ["--config", "tests/ironclaw.test.toml"];
 
@@ -228,11 +229,12 @@ async function hello(options: { agent?: string; notes?: boolean; config?: string
 /** The ids of the runs recorded in a state folder. */
 async function runIds(stateDir: string): Promise<string[]> {
   try {
-    return (await Array.fromAsync(Deno.readDir(join(stateDir, "runs")))).map((e) => e.name).sort();
+    await Deno.stat(join(stateDir, "ironclaw.db"));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;
   }
+  return (await listRuns(stateDir)).map((r) => r.id).sort();
 }
 
 Deno.test("ironclaw run needs --task unless the agent says otherwise", async (t) => {

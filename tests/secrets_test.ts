@@ -1,13 +1,13 @@
 /** Secrets: injected by the gate at egress to their hosts only, redacted from what comes back, never in the record. */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import {
   agentDir,
   countingServer,
   type LoopbackServer,
   PROBE,
   probeCalls,
+  recordText,
   run,
   withConfig,
 } from "./_sandbox.ts";
@@ -48,7 +48,7 @@ Deno.test("a granted secret goes to its host only, and never back to the agent o
     assert.equal(first.body, "you sent: Bearer [redacted]");
     assert.equal(first.headers["x-echo"], "Bearer [redacted]");
     assert.equal(replies[2]?.error?.code, "ERR_CAPABILITY_DENIED");
-    const record = await Deno.readTextFile(join(ran.outcome.recordDir, "events.jsonl"));
+    const record = await recordText(agent, ran.outcome.id);
     assert.ok(!record.includes(VALUE), "the secret is in the record");
   } finally {
     Deno.env.delete("IRONCLAW_TEST_SECRET");

@@ -1,0 +1,338 @@
+/**
+ * The SQLite run store: `<state_dir>/ironclaw.db`, opened with Deno's built-in
+ * `node:sqlite`, in WAL mode with a busy timeout, so several processes on one
+ * machine read and write it at once.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { IronclawError } from "../../manifests/errors.ts";
+import type { RunEvent } from "../../protocol/protocol.ts";
+import { EXIT_CODES } from "../outcome.ts";
+import { migrate } from "./migrations.ts";
+import { currentOwner, ownerGone } from "./owner.ts";
+import type {
+  NewRun,
+  RunClose,
+  RunFilter,
+  RunLease,
+  RunOwner,
+  RunRecordView,
+  RunStore,
+  RunSummary,
+} from "./store.ts";
+
+/** How long a writer waits for another process's lock, in ms. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** The hint of every `ERR_STORE`. */
+const STORE_HINT =
+  "check that the state folder exists, is a folder, is writable and its disk has room (or set [runtime] state_dir)";
+
+/** Options of {@linkcode SqliteRunStore.open}. */
+export interface SqliteStoreOptions {
+  /** Test-only: the most pages the database may hold, to make it fill up like a full disk. */
+  maxPageCount?: number;
+}
+
+/** An `ERR_STORE` for a failure of the store at `path`; an `IronclawError` passes as it is. */
+export function storeError(e: unknown, path: string): IronclawError {
+  if (e instanceof IronclawError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new IronclawError("ERR_STORE", `Cannot use the run store "${path}": ${message}`, {
+    hint: STORE_HINT,
+    cause: e,
+  });
+}
+
+interface Row {
+  id: string;
+  agent: string;
+  manifest: string;
+  task: string;
+  started: string;
+  ended: string | null;
+  state: string;
+  exit_code: number | null;
+  owner_pid: number | null;
+  owner_host: string | null;
+  owner_start: string | null;
+  lease_expires: number | null;
+  fence: number;
+}
+
+/** A store call as a promise: a throw becomes a rejection. */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function summaryOf(r: Row): RunSummary {
+  return {
+    id: r.id,
+    agent: r.agent,
+    manifest: r.manifest,
+    task: r.task,
+    started: r.started,
+    ended: r.ended,
+    state: r.state,
+    exitCode: r.exit_code,
+  };
+}
+
+/** The SQLite {@linkcode RunStore}. */
+export class SqliteRunStore implements RunStore {
+  readonly #db: DatabaseSync;
+  readonly #path: string;
+  readonly #insertEvent: StatementSync;
+
+  private constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.#path = path;
+    this.#insertEvent = db.prepare("INSERT INTO events (run_id, seq, body) VALUES (?, ?, ?)");
+  }
+
+  /**
+   * Opens (and creates, migrates) `<stateDir>/ironclaw.db`.
+   *
+   * @param stateDir The runtime's state folder.
+   * @param options Test-only settings.
+   * @returns The store.
+   * @throws {IronclawError} `ERR_STORE` when it cannot be opened or migrated.
+   */
+  static open(stateDir: string, options: SqliteStoreOptions = {}): SqliteRunStore {
+    const path = join(stateDir, "ironclaw.db");
+    let db: DatabaseSync | undefined;
+    try {
+      Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      db = new DatabaseSync(path);
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec("PRAGMA foreign_keys = ON");
+      if (options.maxPageCount) db.exec(`PRAGMA max_page_count = ${Math.trunc(options.maxPageCount)}`);
+      migrate(db, { stateDir });
+      return new SqliteRunStore(db, path);
+    } catch (e) {
+      try {
+        db?.close();
+      } catch { /* closed */ }
+      throw storeError(e, path);
+    }
+  }
+
+  /** The database file. */
+  get path(): string {
+    return this.#path;
+  }
+
+  #tx<T>(fn: () => T): T {
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+    } catch (e) {
+      throw storeError(e, this.#path);
+    }
+    try {
+      const out = fn();
+      this.#db.exec("COMMIT");
+      return out;
+    } catch (e) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch { /* no transaction left */ }
+      throw storeError(e, this.#path);
+    }
+  }
+
+  /** Checks, inside a transaction, that the lease still holds. */
+  #fenced(lease: RunLease): void {
+    const row = this.#db.prepare("SELECT fence, state FROM runs WHERE id = ?").get(lease.id) as
+      | Pick<Row, "fence" | "state">
+      | undefined;
+    if (!row || row.fence !== lease.fence || row.state !== "running") {
+      throw new IronclawError("ERR_LOST", `The run "${lease.id}" is no longer held by this process`, {
+        hint: "another process marked it lost (its lease expired); see ironclaw runs show " + lease.id,
+      });
+    }
+  }
+
+  #insert(lease: RunLease, events: RunEvent[]): void {
+    for (const e of events) this.#insertEvent.run(lease.id, e.seq as number, JSON.stringify(e));
+  }
+
+  createRun(run: NewRun, options: { owner: RunOwner; leaseMs: number }): Promise<RunLease> {
+    return attempt(() => this.createRunSync(run, options));
+  }
+
+  /**
+   * {@linkcode RunStore.createRun}, at once: `startRun` hands out its handle synchronously.
+   *
+   * @param run What is known at the start.
+   * @param options The owner and how long its lease lasts.
+   * @returns The lease.
+   * @throws {IronclawError} `ERR_RUN_EXISTS` when the id is taken, `ERR_STORE` when the store cannot be written.
+   */
+  createRunSync(run: NewRun, options: { owner: RunOwner; leaseMs: number }): RunLease {
+    const { owner, leaseMs } = options;
+    return this.#tx(() => {
+      if (this.#db.prepare("SELECT 1 FROM runs WHERE id = ?").get(run.id)) {
+        throw new IronclawError("ERR_RUN_EXISTS", `A run "${run.id}" already exists`, {
+          hint: "give each run its own id (leave the id out and one is made)",
+        });
+      }
+      this.#db.prepare(
+        `INSERT INTO runs (id, agent, manifest, task, started, state, owner_pid, owner_host, owner_start,
+           lease_expires, fence) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, 1)`,
+      ).run(
+        run.id,
+        run.agent,
+        run.manifest,
+        run.task,
+        run.started,
+        owner.pid,
+        owner.host,
+        owner.startMark,
+        Date.now() + leaseMs,
+      );
+      return { id: run.id, fence: 1 };
+    });
+  }
+
+  appendEvents(lease: RunLease, events: RunEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return attempt(() =>
+      this.#tx(() => {
+        this.#fenced(lease);
+        this.#insert(lease, events);
+      })
+    );
+  }
+
+  renewLease(lease: RunLease, leaseMs: number): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#fenced(lease);
+        this.#db.prepare("UPDATE runs SET lease_expires = ? WHERE id = ?").run(
+          Date.now() + leaseMs,
+          lease.id,
+        );
+      })
+    );
+  }
+
+  closeRun(lease: RunLease, end: RunClose & { events: RunEvent[] }): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#fenced(lease);
+        this.#insert(lease, end.events);
+        this.#db.prepare(
+          "UPDATE runs SET state = ?, exit_code = ?, ended = ?, lease_expires = NULL WHERE id = ?",
+        ).run(end.state, end.exitCode, new Date().toISOString(), lease.id);
+      })
+    );
+  }
+
+  listRuns(filter: RunFilter = {}): Promise<RunSummary[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.agent !== undefined) where.push("agent = ?") && args.push(filter.agent);
+    if (filter.state !== undefined) where.push("state = ?") && args.push(filter.state);
+    if (filter.since !== undefined) where.push("started >= ?") && args.push(filter.since.toISOString());
+    const sql = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""}
+      ORDER BY started DESC, id DESC ${filter.limit !== undefined ? "LIMIT ?" : ""}`;
+    if (filter.limit !== undefined) args.push(Math.max(0, Math.trunc(filter.limit)));
+    return attempt(() => (this.#db.prepare(sql).all(...args) as unknown as Row[]).map(summaryOf));
+  }
+
+  async showRun(id: string): Promise<RunRecordView> {
+    const row = this.#db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as Row | undefined;
+    const matches = row ? [row] : this.#db.prepare(
+      "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2",
+    ).all(id.length, id) as unknown as Row[];
+    if (matches.length > 1) {
+      throw new IronclawError("ERR_USAGE", `"${id}" matches more than one run`, {
+        hint: "give more of the id",
+      });
+    }
+    if (matches.length === 0) {
+      throw new IronclawError("ERR_NOT_FOUND", `No run "${id}" in "${this.#path}"`, {
+        hint: "ironclaw runs list shows the runs",
+      });
+    }
+    const summary = summaryOf(matches[0]!);
+    return { summary, events: await this.eventsAfter(summary.id, -1) };
+  }
+
+  eventsAfter(id: string, after: number): Promise<RunEvent[]> {
+    return attempt(() => {
+      const rows = this.#db.prepare("SELECT body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq")
+        .all(id, after) as unknown as { body: string }[];
+      return rows.map((r) => JSON.parse(r.body));
+    });
+  }
+
+  prune(before: Date): Promise<RunSummary[]> {
+    return attempt(() =>
+      this.#tx(() => {
+        const rows = this.#db.prepare(
+          "SELECT * FROM runs WHERE started < ? AND state != 'running' ORDER BY id",
+        )
+          .all(before.toISOString()) as unknown as Row[];
+        const del = this.#db.prepare("DELETE FROM runs WHERE id = ?");
+        for (const r of rows) del.run(r.id);
+        return rows.map(summaryOf);
+      })
+    );
+  }
+
+  reapLost(): Promise<string[]> {
+    return attempt(() => this.#reap());
+  }
+
+  #reap(): string[] {
+    const here = currentOwner();
+    const now = Date.now();
+    const running = this.#db.prepare("SELECT * FROM runs WHERE state = 'running'").all() as unknown as Row[];
+    const lost = running.filter((r) =>
+      r.lease_expires === null || r.lease_expires < now ||
+      (r.owner_pid !== null &&
+        ownerGone({ pid: r.owner_pid, host: r.owner_host ?? "", startMark: r.owner_start ?? "" }, here))
+    );
+    if (lost.length === 0) return [];
+    return this.#tx(() => lost.filter((r) => this.#markLost(r)).map((r) => r.id));
+  }
+
+  /** Marks one run lost, unless it changed since it was read; appends its `end` event. */
+  #markLost(r: Row): boolean {
+    const exitCode = EXIT_CODES.lost;
+    const changed = this.#db.prepare(
+      `UPDATE runs SET state = 'lost', exit_code = ?, ended = ?, lease_expires = NULL, fence = fence + 1
+       WHERE id = ? AND state = 'running' AND fence = ?`,
+    ).run(exitCode, new Date().toISOString(), r.id, r.fence);
+    if (Number(changed.changes) === 0) return false;
+    const last = this.#db.prepare("SELECT MAX(seq) AS seq FROM events WHERE run_id = ?").get(r.id) as {
+      seq: number | null;
+    };
+    const seq = (last.seq ?? -1) + 1;
+    const owner = r.owner_pid === null ? "no owner recorded" : `pid ${r.owner_pid} on "${r.owner_host}"`;
+    const error = {
+      code: "ERR_LOST",
+      message: `The run's supervisor died before the run ended (${owner})`,
+      hint: "the process that ran it was killed or crashed; run the agent again",
+    };
+    const end = { seq, ms: null, type: "end", state: "lost", output: null, error, exitCode };
+    this.#insertEvent.run(r.id, seq, JSON.stringify(end));
+    return true;
+  }
+
+  close(): void {
+    try {
+      this.#db.close();
+    } catch { /* closed */ }
+  }
+}

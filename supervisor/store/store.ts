@@ -1,0 +1,123 @@
+/**
+ * The run store's interface: what a run needs from a database, so a SQLite
+ * store (one machine, the default) and a PostgreSQL store (many machines, to
+ * come) are used alike. Every method is asynchronous for the network backend;
+ * the SQLite backend answers at once.
+ *
+ * @module
+ */
+
+import type { RunEvent } from "../../protocol/protocol.ts";
+
+/** The summary of one run. */
+export interface RunSummary {
+  /** The run's id: sortable by start time. */
+  id: string;
+  /** The agent's name. */
+  agent: string;
+  /** The manifest's absolute path. */
+  manifest: string;
+  /** The task given. */
+  task: string;
+  /** ISO start time. */
+  started: string;
+  /** ISO end time, or null while running. */
+  ended: string | null;
+  /** End state, or "running". */
+  state: string;
+  /** The exit code `ironclaw run` gave (or the `lost` code), or null while running. */
+  exitCode: number | null;
+}
+
+/** What is known of a run when it is created. */
+export type NewRun = Omit<RunSummary, "ended" | "state" | "exitCode">;
+
+/** The process that owns a run: the one whose death makes the run `lost`. */
+export interface RunOwner {
+  /** Its process id. */
+  pid: number;
+  /** Its machine's host name ("" when unknown). */
+  host: string;
+  /** When the process started, as the kernel tells it ("" when unknown): tells a reused pid from the owner. */
+  startMark: string;
+}
+
+/** A run held by its owner: every write carries the fencing token, refused once another process took the run. */
+export interface RunLease {
+  /** The run's id. */
+  readonly id: string;
+  /** The fencing token given when the lease was taken. */
+  readonly fence: number;
+}
+
+/** Filters of {@linkcode RunStore.listRuns}. */
+export interface RunFilter {
+  /** Only runs of this agent. */
+  agent?: string;
+  /** Only runs in this state. */
+  state?: string;
+  /** Only runs started at or after this time. */
+  since?: Date;
+  /** At most this many (newest first). */
+  limit?: number;
+}
+
+/** A run's summary and events. */
+export interface RunRecordView {
+  /** The summary. */
+  summary: RunSummary;
+  /** Every event, in order. */
+  events: RunEvent[];
+}
+
+/** How a run ended, for {@linkcode RunStore.closeRun}. */
+export interface RunClose {
+  /** The end state. */
+  state: string;
+  /** Its exit code. */
+  exitCode: number;
+}
+
+/** The store of runs and their events. */
+export interface RunStore {
+  /**
+   * Creates a run, held by its owner.
+   *
+   * @throws {IronclawError} `ERR_RUN_EXISTS` when the id is taken, `ERR_STORE` when the store cannot be written.
+   */
+  createRun(run: NewRun, options: { owner: RunOwner; leaseMs: number }): Promise<RunLease>;
+  /**
+   * Appends events (stamped with their `seq`) in one transaction; refused once the lease is lost.
+   *
+   * @throws {IronclawError} `ERR_LOST` when the lease was lost, `ERR_STORE` when the store cannot be written.
+   */
+  appendEvents(lease: RunLease, events: RunEvent[]): Promise<void>;
+  /**
+   * Renews a lease until `leaseMs` from now.
+   *
+   * @throws {IronclawError} `ERR_LOST` when the lease was lost, `ERR_STORE` when the store cannot be written.
+   */
+  renewLease(lease: RunLease, leaseMs: number): Promise<void>;
+  /**
+   * Appends the last events and closes the run in one transaction.
+   *
+   * @throws {IronclawError} `ERR_LOST` when the lease was lost, `ERR_STORE` when the store cannot be written.
+   */
+  closeRun(lease: RunLease, end: RunClose & { events: RunEvent[] }): Promise<void>;
+  /** Runs, newest first. */
+  listRuns(filter?: RunFilter): Promise<RunSummary[]>;
+  /**
+   * One run by id or unique prefix.
+   *
+   * @throws {IronclawError} `ERR_NOT_FOUND` when no run matches, `ERR_USAGE` when several do.
+   */
+  showRun(id: string): Promise<RunRecordView>;
+  /** A run's events with `seq` greater than `after` (-1 for all), in order. */
+  eventsAfter(id: string, after: number): Promise<RunEvent[]>;
+  /** Deletes the runs that started before `before` and are not running; returns them. */
+  prune(before: Date): Promise<RunSummary[]>;
+  /** Marks `lost` every running run whose lease expired or whose owner on this host is gone; returns their ids. */
+  reapLost(): Promise<string[]>;
+  /** Closes the store. */
+  close(): void;
+}

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { IronclawError } from "../../manifests/errors.ts";
+import { EXIT_CODES } from "../outcome.ts";
+import { currentOwner } from "./owner.ts";
+import { openStore, RunWriter, SqliteRunStore } from "./mod.ts";
+
+const run = (id: string, agent = "a", started = new Date().toISOString()) => ({
+  id,
+  agent,
+  manifest: "/m/agent.toml",
+  task: "t",
+  started,
+});
+
+async function withState(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function writer(store: SqliteRunStore, id: string, errors: IronclawError[] = []): RunWriter {
+  return RunWriter.createSync(store, run(id), { onError: (e) => errors.push(e) });
+}
+
+Deno.test("SqliteRunStore", async (t) => {
+  await t.step(
+    "refuses a second run with the same id, and keeps the first intact",
+    () =>
+      withState(async (dir) => {
+        const store = await openStore(dir);
+        const w = writer(store, "r1");
+        w.append({ type: "x" });
+        await assert.rejects(
+          () => store.createRun(run("r1", "other"), { owner: currentOwner(), leaseMs: 1000 }),
+          {
+            code: "ERR_RUN_EXISTS",
+          },
+        );
+        assert.equal(await w.close("ok", 0), null);
+        const { summary, events } = await store.showRun("r1");
+        assert.deepEqual([summary.agent, summary.state, summary.exitCode], ["a", "ok", 0]);
+        assert.deepEqual(events.map((e) => e.seq), [0]);
+        store.close();
+      }),
+  );
+
+  await t.step(
+    "batches events, keeps their order, and makes the end durable on close",
+    () =>
+      withState(async (dir) => {
+        const store = await openStore(dir);
+        const w = writer(store, "r2");
+        w.append({ type: "first" });
+        assert.equal((await store.eventsAfter("r2", -1)).length, 0, "written at once, not batched");
+        for (let i = 0; i < 999; i++) w.append({ type: "n", i, seq: 12345 });
+        await w.close("ok", 0); // no wait for the timer: close writes what is buffered
+        const other = SqliteRunStore.open(dir); // another connection sees it
+        const { events, summary } = await other.showRun("r2");
+        assert.equal(summary.state, "ok");
+        assert.deepEqual(events.map((e) => e.seq), [...Array(1000).keys()], "a forged seq does not win");
+        other.close();
+        store.close();
+      }),
+  );
+
+  await t.step("lists with filters, newest first, and prunes old ended runs", () =>
+    withState(async (dir) => {
+      const store = await openStore(dir);
+      const old = new Date(Date.now() - 10 * 86400e3).toISOString();
+      for (const [id, agent, started] of [["o1", "a", old], ["n1", "a", undefined], ["n2", "b", undefined]]) {
+        const lease = await store.createRun(run(id!, agent, started), {
+          owner: currentOwner(),
+          leaseMs: 60000,
+        });
+        if (id !== "n2") await store.closeRun(lease, { state: "ok", exitCode: 0, events: [] });
+      }
+      assert.deepEqual((await store.listRuns({ agent: "a" })).map((r) => r.id), ["n1", "o1"]);
+      assert.deepEqual((await store.listRuns({ state: "running" })).map((r) => r.id), ["n2"]);
+      assert.deepEqual((await store.listRuns({ since: new Date(Date.now() - 86400e3) })).length, 2);
+      assert.deepEqual((await store.listRuns({ limit: 1 })).length, 1);
+      const pruned = await store.prune(new Date(Date.now() - 86400e3));
+      assert.deepEqual(pruned.map((r) => r.id), ["o1"]);
+      assert.deepEqual((await store.listRuns()).map((r) => r.id).sort(), ["n1", "n2"]);
+      store.close();
+    }));
+
+  await t.step("applies each migration once, however often it is opened", () =>
+    withState(async (dir) => {
+      for (let i = 0; i < 3; i++) (await openStore(dir)).close();
+      const db = new DatabaseSync(join(dir, "ironclaw.db"));
+      const rows = db.prepare("SELECT version FROM schema_migrations ORDER BY version").all();
+      assert.deepEqual(rows.map((r) => r.version), [1, 2]);
+      assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
+      db.close();
+    }));
+
+  await t.step(
+    "imports the file records of older versions once, and marks a 'running' one lost",
+    () =>
+      withState(async (dir) => {
+        await Deno.mkdir(join(dir, "runs", "old1"), { recursive: true });
+        const summary = { ...run("old1"), ended: null, state: "running", exitCode: null };
+        await Deno.writeTextFile(join(dir, "runs", "old1", "run.json"), JSON.stringify(summary));
+        await Deno.writeTextFile(join(dir, "runs", "old1", "events.jsonl"), '{"seq":0,"type":"run"}\n{"torn');
+        const store = await openStore(dir);
+        const { summary: s, events } = await store.showRun("old1");
+        assert.deepEqual([s.state, s.exitCode], ["lost", EXIT_CODES.lost]);
+        assert.deepEqual(events.map((e) => e.type), ["run", "end"]);
+        store.close();
+      }),
+  );
+
+  await t.step(
+    "marks lost a run whose owner process is gone, with an end event",
+    () =>
+      withState(async (dir) => {
+        const child = new Deno.Command("true").spawn();
+        await child.status;
+        const store = await openStore(dir);
+        const owner = { ...currentOwner(), pid: child.pid };
+        const lease = await store.createRun(run("dead"), { owner, leaseMs: 60000 });
+        await store.createRun(run("expired"), { owner: currentOwner(), leaseMs: -1 });
+        const live = writer(store, "live");
+        assert.deepEqual((await store.reapLost()).sort(), ["dead", "expired"]);
+        const { events } = await store.showRun("dead");
+        assert.equal(events.at(-1)?.type, "end");
+        assert.equal((events.at(-1)?.error as { code: string }).code, "ERR_LOST");
+        await assert.rejects(() => store.appendEvents(lease, [{ type: "late", seq: 5 }]), {
+          code: "ERR_LOST",
+        });
+        assert.equal(await live.close("ok", 0), null, "a live run is not taken");
+        store.close();
+      }),
+  );
+
+  await t.step("a state folder that cannot be made is ERR_STORE with a hint", () =>
+    withState(async (dir) => {
+      await Deno.writeTextFile(join(dir, "file"), "");
+      await assert.rejects(() => openStore(join(dir, "file", "state")), (e: IronclawError) => {
+        assert.equal(e.code, "ERR_STORE");
+        assert.match(e.hint, /writable/);
+        return true;
+      });
+    }));
+
+  await t.step(
+    "a full store fails the run's writer once, through onError, never from its timer",
+    () =>
+      withState(async (dir) => {
+        const store = SqliteRunStore.open(dir, { maxPageCount: 40 });
+        const errors: IronclawError[] = [];
+        const w = writer(store, "full", errors);
+        for (let i = 0; i < 2000; i++) w.append({ type: "stdout", data: "x".repeat(1000) });
+        const failure = await w.close("ok", 0);
+        assert.equal(failure?.code, "ERR_STORE");
+        assert.equal(errors.length, 1);
+        assert.match(failure!.message, /full/);
+        store.close();
+      }),
+  );
+});
+
+Deno.test("two processes append to one store at once, and nothing is lost", async () => {
+  const dir = await Deno.makeTempDir();
+  const mod = new URL("./mod.ts", import.meta.url).href;
+  const script = (id: string) =>
+    `import { openStore, RunWriter } from "${mod}";
+     const store = await openStore(${JSON.stringify(dir)});
+     const w = RunWriter.createSync(store, { id: "${id}", agent: "a", manifest: "m", task: "t",
+       started: new Date().toISOString() }, { onError: (e) => { throw e; } });
+     for (let i = 0; i < 3000; i++) { w.append({ type: "n", i }); if (i % 100 === 0) await new Promise((r) => setTimeout(r, 1)); }
+     const f = await w.close("ok", 0); if (f) throw f; store.close();`;
+  try {
+    const children = ["p1", "p2"].map((id) =>
+      new Deno.Command(Deno.execPath(), { args: ["eval", script(id)], stdout: "null", stderr: "piped" })
+        .output()
+    );
+    for (const out of await Promise.all(children)) {
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    }
+    const store = await openStore(dir);
+    for (const id of ["p1", "p2"]) {
+      const { summary, events } = await store.showRun(id);
+      assert.equal(summary.state, "ok");
+      assert.deepEqual(events.map((e) => e.i), [...Array(3000).keys()]);
+    }
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
