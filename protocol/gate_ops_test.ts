@@ -40,7 +40,11 @@ const typed: [
   Equal<GateOpResult<"env.get">, { value: string | null }>,
   Equal<
     GateOpResult<"fs.list">,
-    { entries: { name: string; kind: "file" | "dir" | "symlink"; size: number }[] }
+    {
+      entries: { name: string; kind: "file" | "dir" | "symlink"; size: number }[];
+      total: number;
+      truncated: boolean;
+    }
   >,
   Equal<GateOpsOf<"fs">, "fs.read" | "fs.write" | "fs.list">,
 ] = [true, true, true, true, true];
