@@ -77,7 +77,11 @@ Deno.test("HostGate files: encodings, append, listing, sizes", async (t) => {
   await t.step("list reports kinds and sizes", async () => {
     const r = await s.gate.call("fs.list", JSON.stringify({ path: "notes" }));
     assert.ok(r.ok);
-    assert.deepEqual(JSON.parse(r.json), { entries: [{ name: "a.txt", kind: "file", size: 1 }] });
+    assert.deepEqual(JSON.parse(r.json), {
+      entries: [{ name: "a.txt", kind: "file", size: 1 }],
+      total: 1,
+      truncated: false,
+    });
   });
   await t.step("a file over the size cap is refused", async () => {
     await Deno.writeFile(join(s.dir, "notes", "big.bin"), new Uint8Array(MAX_FILE_BYTES + 1));
