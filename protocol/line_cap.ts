@@ -36,19 +36,17 @@ export const MAX_LINE_ARG = "--max-line=";
 export interface LineCapLimits {
   /** The run's output cap, `max_output_kb` in bytes. */
   outputBytes: number;
-  /** The run's task, in UTF-8 bytes; default 0. */
+  /** The run's task, in UTF-8 bytes (at most {@linkcode MAX_TASK_BYTES}, so it never raises the cap); default 0. */
   taskBytes?: number;
-  /** The run's start message, in bytes, which must fit whole; default 0. */
-  startBytes?: number;
 }
 
 /**
  * The line cap of a run: the largest payload it may carry (its task, its
  * output cap, {@linkcode MAX_MODEL_ANSWER_BYTES}, {@linkcode MAX_FILE_OP_BYTES}),
- * JSON-escaped at worst, plus {@linkcode LINE_ENVELOPE_BYTES}; and never less
- * than the run's start message.
+ * JSON-escaped at worst, plus {@linkcode LINE_ENVELOPE_BYTES}. The sandbox
+ * must be told it on its command line; `ironclaw check` shows it there.
  *
- * @param limits The run's output cap, task size and start message size.
+ * @param limits The run's output cap and task size.
  * @returns The cap, in bytes.
  * @example
  * ```ts
@@ -65,7 +63,7 @@ export function lineCap(limits: LineCapLimits): number {
     MAX_MODEL_ANSWER_BYTES,
     MAX_FILE_OP_BYTES,
   );
-  return Math.max(payload * JSON_ESCAPE_FACTOR + LINE_ENVELOPE_BYTES, limits.startBytes ?? 0);
+  return payload * JSON_ESCAPE_FACTOR + LINE_ENVELOPE_BYTES;
 }
 
 /**

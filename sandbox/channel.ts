@@ -78,7 +78,7 @@ export function channelPathOf(args: readonly string[]): string | null {
 
 /** Options of {@linkcode openChannel}. */
 export interface OpenChannelOptions {
-  /** The longest line read from the supervisor, in bytes: the run's line cap (`--max-line=N`); default `MAX_LINE_BYTES`. */
+  /** The longest line read from the supervisor: the run's line cap (`--max-line=N`); default `MAX_LINE_BYTES`. */
   maxLineBytes?: number;
 }
 
@@ -94,17 +94,25 @@ export async function openChannel(path: string, options: OpenChannelOptions = {}
   const writer = conn.writable.getWriter();
   let written: Promise<void> = Promise.resolve();
   let broken = false;
+  /** Bytes sent and not yet written to the socket. */
+  let queued = 0;
   return {
     send(message) {
       if (broken) return;
-      written = writer.write(encodeMessage(message)).catch(() => {
-        broken = true;
-      });
+      const bytes = encodeMessage(message);
+      queued += bytes.length;
+      written = writer.write(bytes).then(
+        () => void (queued -= bytes.length),
+        () => void (broken = true),
+      );
     },
     lines: () => linesKeepingOpen(readLines(conn.readable, options.maxLineBytes ?? MAX_LINE_BYTES)),
     async exit(code) {
-      // Never wait long: a supervisor that stopped reading must not keep the sandbox alive.
-      await Promise.race([written, new Promise((r) => setTimeout(r, 1000))]);
+      // Never wait long: a supervisor that stopped reading must not keep the sandbox alive. A large last
+      // message (a result of many MiB) gets a second more for each MiB still queued, as a busy supervisor
+      // reads it; a supervisor that is gone closes the socket, which ends the wait at once.
+      const waitMs = 1000 + Math.ceil(queued / (1024 * 1024)) * 1000;
+      await Promise.race([written, new Promise((r) => setTimeout(r, waitMs))]);
       Deno.exit(code);
     },
   };

@@ -34,7 +34,7 @@ import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
 import type { EnforcedGrant } from "../protocol/grant.ts";
-import { lineCapOf, LineTooLongError } from "../protocol/line_cap.ts";
+import { lineCap, lineCapOf, LineTooLongError } from "../protocol/line_cap.ts";
 import { utf8ByteLength } from "../protocol/utf8.ts";
 
 /**
@@ -276,8 +276,9 @@ async function connect(): Promise<Channel> {
   const path = channelPathOf(Deno.args);
   try {
     if (path === null) throw new Error("no --channel=PATH argument");
-    const maxLineBytes = lineCapOf(Deno.args);
-    return await openChannel(path, maxLineBytes === null ? {} : { maxLineBytes });
+    // A sandbox not told its run's cap takes the cap of the smallest limits (still every documented payload).
+    const maxLineBytes = lineCapOf(Deno.args) ?? lineCap({ outputBytes: 0 });
+    return await openChannel(path, { maxLineBytes });
   } catch (e) {
     Deno.stderr.writeSync(new TextEncoder().encode(
       `ironclaw sandbox: cannot open the channel to the supervisor: ${(e as Error).message}\n`,

@@ -21,7 +21,7 @@ import {
   type RunEvent,
   type StartMessage,
 } from "../protocol/protocol.ts";
-import { lineCap, LineTooLongError, MAX_LINE_ARG } from "../protocol/line_cap.ts";
+import { lineCap, LineTooLongError } from "../protocol/line_cap.ts";
 import { utf8ByteLength } from "../protocol/utf8.ts";
 import { narrowGrant, type SandboxGrant } from "../protocol/grant.ts";
 import { readGuestPipes } from "./guest_pipes.ts";
@@ -58,9 +58,13 @@ function startMessageOf(options: RunOptions, run: { id: string; grant: SandboxGr
 
 /**
  * The argv of a run: the options' command (a plan's, or a test's, with its channel already), else computed from
- * the Policy with the run's channel.
+ * the Policy with the run's channel and line cap.
  */
-function commandOf(policy: Policy, options: RunOptions, channel: string): string[] {
+function commandOf(
+  policy: Policy,
+  options: RunOptions,
+  run: { channel: string; maxLineBytes: number },
+): string[] {
   return options.command ?? withChannel(
     sandboxCommand(policy, {
       ...(options.runtime ? { runtime: options.runtime } : {}),
@@ -70,7 +74,8 @@ function commandOf(policy: Policy, options: RunOptions, channel: string): string
       ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
       pinned: options.pinned ?? {},
     }),
-    channel,
+    run.channel,
+    { maxLineBytes: run.maxLineBytes },
   );
 }
 
@@ -135,13 +140,10 @@ export class RunSession {
     // (CacheStorage, the transpiled plugin code) lives and dies with this run.
     this.#denoDir = join(options.stateDir, "sandbox-cache", id);
     this.#startLine = encodeMessage(startMessageOf(options, { id, grant: this.#grant }));
-    this.#lineCap = lineCap({
-      outputBytes: this.#limits.output,
-      taskBytes: utf8ByteLength(options.task),
-      startBytes: this.#startLine.length,
-    });
+    // The same cap as the plan's command gives the sandbox: the task (at most MAX_TASK_BYTES) never raises it.
+    this.#lineCap = lineCap({ outputBytes: this.#limits.output, taskBytes: utf8ByteLength(options.task) });
     const channel = channelPath(options.stateDir, id);
-    const argv = [...commandOf(policy, options, channel), `${MAX_LINE_ARG}${this.#lineCap}`];
+    const argv = commandOf(policy, options, { channel, maxLineBytes: this.#lineCap });
     const { agent } = policy;
     this.#emit({
       type: "run",
