@@ -40,7 +40,7 @@ const STDERR_TAIL = 16 * 1024;
 /** How long a sandbox may take to say it is ready, by default: generous, as a busy machine starts slowly. */
 const START_TIMEOUT_MS = 60_000;
 
-/** The start message of a run, made once when the run is created (its size sets the run's line cap). */
+/** The start message of a run, encoded once when the run is created and sent at `ready`. */
 function startMessageOf(options: RunOptions, run: { id: string; grant: SandboxGrant }): StartMessage {
   return {
     v: PROTOCOL_VERSION,
