@@ -260,8 +260,8 @@ export async function* readLines(
   let pendingBytes = 0;
   for await (const chunk of stream) {
     let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== 10) continue;
+    // indexOf finds each newline natively: a line of many MiB is not walked byte by byte in JavaScript.
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, i);
       if (pendingBytes + piece.length > maxBytes) {
         throw new LineTooLongError(maxBytes);
