@@ -64,7 +64,7 @@ export function reportError(io: Io, e: unknown): number {
   if (e instanceof IronclawError) {
     io.err(`${s.red("error")}: ${printableLines(e.message)} [${e.code}]\n`);
     if (e.hint) io.err(`  hint: ${printableLines(e.hint, "    ")}\n`);
-    return e instanceof UsageError ? 2 : 1;
+    return e instanceof UsageError || e.code === "ERR_USAGE" ? 2 : 1;
   }
   io.err(`${s.red("error")}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
   io.err("  hint: this is a bug in IronClaw; please report it with the command you ran\n");

@@ -32,6 +32,13 @@ export const RUN_EVENTS = {
     fields: "`state` (`created`, `starting`, `running`, `stopping`, `exited`), `reason`, `code`, `signal`",
     doc: "the sandbox's life",
   },
+  timing: {
+    from: "supervisor",
+    fields: "`phase` (`start`), `waitedMs`; `ready` = false when the sandbox never said it was ready",
+    doc:
+      "how long the sandbox took from spawn to `ready` (machine start-up and queueing, which `timeout_s` does " +
+      "not count: the wall time starts at `ready`)",
+  },
   gate: {
     from: "sandbox",
     fields:
@@ -77,7 +84,11 @@ export const RUN_EVENTS = {
   stderr: { from: "sandbox", fields: "`data`", doc: "a WASI guest's standard error" },
   "sandbox-log": { from: "sandbox", fields: "`level`, `message`", doc: "the sandbox's own console" },
   "sandbox-error": { from: "sandbox", fields: "`message`", doc: "the sandbox's entry failed" },
-  limit: { from: "supervisor", fields: "`limit`, `value`", doc: "a limit ended the run" },
+  limit: {
+    from: "supervisor",
+    fields: "`limit` (`timeout_s`, `max_output_kb`, `line_bytes`), `value`",
+    doc: "a limit ended the run (`line_bytes`: a protocol line past the run's line cap)",
+  },
   stop: { from: "supervisor", fields: "`reason`", doc: "the supervisor killed the sandbox" },
   stopped: { from: "sandbox", fields: "`reason`", doc: "the sandbox stopped when asked" },
   warning: { from: "supervisor", fields: "`message`", doc: "something the operator should know" },

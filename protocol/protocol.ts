@@ -9,13 +9,17 @@
 import type { SandboxGrant } from "./grant.ts";
 import { IronclawError, isErrorCode } from "../manifests/errors.ts";
 import { SUPERVISOR_EVENTS } from "./events.ts";
+import { LineTooLongError } from "./line_cap.ts";
 import type { Failure } from "../manifests/errors.ts";
 export { SUPERVISOR_EVENTS } from "./events.ts";
 
 /** The protocol version both sides must speak. */
 export const PROTOCOL_VERSION = 1;
 
-/** The longest line either side accepts, in bytes. */
+/**
+ * The longest line a reader accepts when no run's cap is known (a run computes its own with `lineCap` of
+ * `line_cap.ts` and gives the sandbox the same), in bytes.
+ */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
 /** The sandbox's argument that names its private channel (a Unix socket the supervisor listens on). */
@@ -242,7 +246,8 @@ export function parseParentMessage(line: string): ParentMessage {
 }
 
 /**
- * Splits a byte stream into lines, refusing any line longer than `maxBytes`.
+ * Splits a byte stream into lines, refusing any line longer than `maxBytes`
+ * with a {@linkcode LineTooLongError} (`ERR_LIMIT`, naming the cap).
  * Yields each complete line (without the newline); a last line without a
  * newline is yielded at the end.
  */
@@ -255,11 +260,11 @@ export async function* readLines(
   let pendingBytes = 0;
   for await (const chunk of stream) {
     let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== 10) continue;
+    // indexOf finds each newline natively: a line of many MiB is not walked byte by byte in JavaScript.
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, i);
       if (pendingBytes + piece.length > maxBytes) {
-        throw new ProtocolError(`A line is longer than ${maxBytes} bytes`);
+        throw new LineTooLongError(maxBytes);
       }
       pending.push(piece);
       yield decoder.decode(concat(pending));
@@ -269,7 +274,7 @@ export async function* readLines(
     }
     const rest = chunk.subarray(start);
     if (pendingBytes + rest.length > maxBytes) {
-      throw new ProtocolError(`A line is longer than ${maxBytes} bytes`);
+      throw new LineTooLongError(maxBytes);
     }
     if (rest.length > 0) {
       pending.push(rest.slice());

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseChildMessage, parseParentMessage, ProtocolError, readLines } from "./protocol.ts";
+import { LineTooLongError } from "./line_cap.ts";
 
 function streamOf(...chunks: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
@@ -12,8 +13,17 @@ Deno.test("readLines() splits on newlines across chunks", async () => {
 });
 
 Deno.test("readLines() refuses a line longer than its limit, also across chunks", async () => {
-  await assert.rejects(Array.fromAsync(readLines(streamOf("12345", "678\n"), 6)), ProtocolError);
-  await assert.rejects(Array.fromAsync(readLines(streamOf("1234567890"), 6)), ProtocolError);
+  for (const chunks of [["12345", "678\n"], ["1234567890"]]) {
+    await assert.rejects(Array.fromAsync(readLines(streamOf(...chunks), 6)), (e: unknown) => {
+      assert.ok(e instanceof LineTooLongError);
+      assert.equal(e.code, "ERR_LIMIT");
+      assert.equal(e.cap, 6);
+      assert.match(e.message, /line cap of 6 bytes/);
+      assert.match(e.hint, /raise \[limits\] max_output_kb/);
+      assert.doesNotMatch(e.hint, /bug/);
+      return true;
+    });
+  }
 });
 
 Deno.test("parseChildMessage() checks version, type and shape", async (t) => {

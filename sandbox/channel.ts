@@ -14,7 +14,16 @@
  * @module
  */
 
-import { CHANNEL_ARG, type ChildMessage, encodeMessage, readLines } from "../protocol/protocol.ts";
+import {
+  CHANNEL_ARG,
+  type ChildMessage,
+  encodeMessage,
+  MAX_LINE_BYTES,
+  PROTOCOL_VERSION,
+  readLines,
+  type ResultMessage,
+} from "../protocol/protocol.ts";
+import type { LineTooLongError } from "../protocol/line_cap.ts";
 
 /** An open channel: send messages, read lines, leave once what was sent is written. */
 export interface Channel {
@@ -40,6 +49,23 @@ async function* linesKeepingOpen(source: AsyncGenerator<string>): AsyncGenerator
 }
 
 /**
+ * The result of a run whose supervisor sent a line past the run's line cap: the limit, named, with what to
+ * raise, in place of a crash.
+ *
+ * @param e The error of the channel's reader.
+ * @returns The result to send.
+ */
+export function lineTooLongResult(e: LineTooLongError): ResultMessage {
+  return {
+    v: PROTOCOL_VERSION,
+    type: "result",
+    state: "error",
+    output: null,
+    error: { code: e.code, message: e.message, hint: e.hint },
+  };
+}
+
+/**
  * The socket path given on the command line.
  *
  * @param args The process's arguments.
@@ -50,28 +76,43 @@ export function channelPathOf(args: readonly string[]): string | null {
   return arg ? arg.slice(CHANNEL_ARG.length) : null;
 }
 
+/** Options of {@linkcode openChannel}. */
+export interface OpenChannelOptions {
+  /** The longest line read from the supervisor: the run's line cap (`--max-line=N`); default `MAX_LINE_BYTES`. */
+  maxLineBytes?: number;
+}
+
 /**
  * Connects to the supervisor's socket.
  *
  * @param path The socket's path.
+ * @param options The run's line cap.
  * @returns The channel.
  */
-export async function openChannel(path: string): Promise<Channel> {
+export async function openChannel(path: string, options: OpenChannelOptions = {}): Promise<Channel> {
   const conn = await Deno.connect({ transport: "unix", path });
   const writer = conn.writable.getWriter();
   let written: Promise<void> = Promise.resolve();
   let broken = false;
+  /** Bytes sent and not yet written to the socket. */
+  let queued = 0;
   return {
     send(message) {
       if (broken) return;
-      written = writer.write(encodeMessage(message)).catch(() => {
-        broken = true;
-      });
+      const bytes = encodeMessage(message);
+      queued += bytes.length;
+      written = writer.write(bytes).then(
+        () => void (queued -= bytes.length),
+        () => void (broken = true),
+      );
     },
-    lines: () => linesKeepingOpen(readLines(conn.readable)),
+    lines: () => linesKeepingOpen(readLines(conn.readable, options.maxLineBytes ?? MAX_LINE_BYTES)),
     async exit(code) {
-      // Never wait long: a supervisor that stopped reading must not keep the sandbox alive.
-      await Promise.race([written, new Promise((r) => setTimeout(r, 1000))]);
+      // Never wait long: a supervisor that stopped reading must not keep the sandbox alive. A large last
+      // message (a result of many MiB) gets a second more for each MiB still queued, as a busy supervisor
+      // reads it; a supervisor that is gone closes the socket, which ends the wait at once.
+      const waitMs = 1000 + Math.ceil(queued / (1024 * 1024)) * 1000;
+      await Promise.race([written, new Promise((r) => setTimeout(r, waitMs))]);
       Deno.exit(code);
     },
   };

@@ -29,11 +29,13 @@ import {
   type StartMessage,
 } from "../protocol/protocol.ts";
 import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
-import { type Channel, channelPathOf, openChannel } from "./channel.ts";
+import { type Channel, channelPathOf, lineTooLongResult, openChannel } from "./channel.ts";
 import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
 import type { EnforcedGrant } from "../protocol/grant.ts";
+import { lineCap, lineCapOf, LineTooLongError } from "../protocol/line_cap.ts";
+import { utf8ByteLength } from "../protocol/utf8.ts";
 
 /**
  * What this copy of the module is: the whole sandbox (process mode), the
@@ -55,7 +57,7 @@ const send: (message: ChildMessage) => void = ROLE === "agent"
   : (message) => channel?.send(message);
 /**
  * What is left of the run's output (log, stdout and stderr events) for this
- * side to send, in characters: once the run's cap is passed (the supervisor
+ * side to send, in UTF-8 bytes (as the supervisor counts): once the run's cap is passed (the supervisor
  * then ends the run), further output is dropped here, so a guest that floods
  * cannot fill the sandbox's memory with messages waiting for the channel.
  */
@@ -65,7 +67,7 @@ const emit = (event: RunEvent) => {
   if (event.type === "log" || event.type === "stdout" || event.type === "stderr") {
     if (outputLeft < 0) return;
     const text = typeof event.message === "string" ? event.message : event.data;
-    outputLeft -= typeof text === "string" ? text.length : 0;
+    outputLeft -= typeof text === "string" ? utf8ByteLength(text) : 0;
   }
   send({ v: PROTOCOL_VERSION, type: "event", event });
 };
@@ -245,6 +247,18 @@ function keepWallTime(message: ParentMessage, leave: (code: number) => void): vo
 async function main() {
   channel = await connect();
   send({ v: PROTOCOL_VERSION, type: "ready" });
+  try {
+    await readParent(channel);
+  } catch (e) {
+    if (!(e instanceof LineTooLongError)) throw e;
+    send(lineTooLongResult(e));
+  }
+  // The supervisor closed the channel (or is gone): nobody is listening any more.
+  leave(0);
+}
+
+/** Reads the supervisor's messages until it closes the channel or says stop. */
+async function readParent(channel: Channel): Promise<void> {
   for await (const line of channel.lines()) {
     if (line.trim() === "") continue;
     const message = parseParentMessage(line);
@@ -255,8 +269,6 @@ async function main() {
     keepWallTime(message, leave);
     onParentMessage(message, () => leave(0));
   }
-  // The supervisor closed the channel (or is gone): nobody is listening any more.
-  leave(0);
 }
 
 /** Opens the channel named on the command line, or ends the process saying why on stderr. */
@@ -264,7 +276,9 @@ async function connect(): Promise<Channel> {
   const path = channelPathOf(Deno.args);
   try {
     if (path === null) throw new Error("no --channel=PATH argument");
-    return await openChannel(path);
+    // A sandbox not told its run's cap takes the cap of the smallest limits (still every documented payload).
+    const maxLineBytes = lineCapOf(Deno.args) ?? lineCap({ outputBytes: 0 });
+    return await openChannel(path, { maxLineBytes });
   } catch (e) {
     Deno.stderr.writeSync(new TextEncoder().encode(
       `ironclaw sandbox: cannot open the channel to the supervisor: ${(e as Error).message}\n`,

@@ -21,7 +21,8 @@ import {
   ProtocolError,
   type StartMessage,
 } from "../protocol/protocol.ts";
-import type { Channel } from "./channel.ts";
+import { type Channel, lineTooLongResult } from "./channel.ts";
+import { LineTooLongError } from "../protocol/line_cap.ts";
 
 /** The argument of the sandbox entry that selects worker mode. */
 export const WORKER_MODE_ARG = "--mode=worker";
@@ -86,6 +87,10 @@ export function relayToWorker(entry: string | URL, channel: Channel): Promise<nu
   return new Promise((resolve) => {
     const relay = new Relay(entry, send, resolve);
     relay.read(channel.lines()).catch((e) => {
+      if (e instanceof LineTooLongError) {
+        send(lineTooLongResult(e));
+        return relay.end(0);
+      }
       send({
         v: PROTOCOL_VERSION,
         type: "event",

@@ -14,6 +14,7 @@
 import { dirname, join } from "node:path";
 import { IronclawError } from "../manifests/errors.ts";
 import { CHANNEL_ARG } from "../protocol/protocol.ts";
+import { MAX_LINE_ARG } from "../protocol/line_cap.ts";
 
 /** The longest socket path Linux takes (`sun_path` is 108 bytes with its terminator), with a margin. */
 const MAX_SOCKET_PATH = 100;
@@ -34,13 +35,21 @@ export function channelPath(stateDir: string, id: string): string {
   return join(stateDir, "channels", id);
 }
 
+/** Options of {@linkcode withChannel}. */
+export interface WithChannelOptions {
+  /** The run's line cap (`lineCap` of `protocol/line_cap.ts`), given as `--max-line=N` after the channel. */
+  maxLineBytes?: number;
+}
+
 /**
  * The sandbox's argv with its channel: for `deno run` (unless it already has
  * `--allow-all`), the three flags that grant the socket path (right after
- * `run`); for any argv, `--channel=PATH` at the end.
+ * `run`); for any argv, `--channel=PATH` at the end, and the run's line cap
+ * after it when given.
  *
  * @param argv The sandbox's argv, program first.
  * @param path The socket's path.
+ * @param options The run's line cap.
  * @returns The argv with the channel.
  * @example
  * ```ts
@@ -51,12 +60,17 @@ export function channelPath(stateDir: string, id: string): string {
  * }
  * ```
  */
-export function withChannel(argv: readonly string[], path: string): string[] {
+export function withChannel(
+  argv: readonly string[],
+  path: string,
+  options: WithChannelOptions = {},
+): string[] {
   const out = [...argv];
   if (out[1] === "run" && !out.includes("--allow-all")) {
     out.splice(2, 0, `--allow-read=${path}`, `--allow-write=${path}`, `--allow-net=unix:${path}`);
   }
   out.push(`${CHANNEL_ARG}${path}`);
+  if (options.maxLineBytes !== undefined) out.push(`${MAX_LINE_ARG}${options.maxLineBytes}`);
   return out;
 }
 

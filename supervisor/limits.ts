@@ -96,7 +96,7 @@ export class RunLimits {
   /**
    * Counts output.
    *
-   * @param n Bytes (or characters) of output.
+   * @param n UTF-8 bytes of output (count a string with `utf8ByteLength`).
    * @returns Whether the output is now past its limit.
    */
   addOutput(n: number): boolean {
@@ -107,7 +107,7 @@ export class RunLimits {
   /**
    * Whether a result of this size fits in what is left of the output.
    *
-   * @param n The result's length.
+   * @param n The result's length in UTF-8 bytes.
    * @returns True when it fits.
    */
   resultFits(n: number): boolean {

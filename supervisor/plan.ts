@@ -39,6 +39,7 @@ import { loadAgent, type LoadedAgent } from "./load.ts";
 import { moduleFormat } from "./module_format.ts";
 import { newRunId } from "./records.ts";
 import { channelPath, withChannel } from "./channel.ts";
+import { lineCap } from "../protocol/line_cap.ts";
 import { pinGrantedHosts } from "./resolver.ts";
 import { sandboxCommand, type SandboxMode } from "./sandbox_command.ts";
 
@@ -197,6 +198,7 @@ export async function planAgent(
       ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
     }),
     channelPath(config.runtime.state_dir, id),
+    { maxLineBytes: lineCap({ outputBytes: policy.limits.maxOutputKb * 1024 }) },
   );
   return Object.freeze({
     id,

@@ -1,4 +1,5 @@
 import { channelPath, withChannel } from "./channel.ts";
+import { lineCap } from "../protocol/line_cap.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,6 +71,7 @@ Deno.test("planRun() of a component: its cache folder is read, and the command i
     withChannel(
       sandboxCommand(plan.policy, { runtime: plan.paths, entry: ENTRY, mode: "process" }),
       channelPath(agent.config.runtime.state_dir, plan.id),
+      { maxLineBytes: lineCap({ outputBytes: plan.policy.limits.maxOutputKb * 1024 }) },
     ),
   );
   assert.ok(plan.command.some((a) => a.startsWith("--allow-read=") && a.endsWith(`,${prepared.dir}`)));

@@ -20,8 +20,12 @@ export const MAX_OPEN_REQUESTS = 64;
 
 /** What the supervisor needs of a model broker. */
 export interface ModelClient {
-  /** One completion, within the run's budgets. */
-  complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult>;
+  /** One completion, within the run's budgets; no wait between retries passes `options.deadline`. */
+  complete(
+    request: CompletionRequest,
+    signal: AbortSignal,
+    options?: { deadline?: number },
+  ): Promise<CompletionResult>;
   /** What the run has used of its budget. */
   usage(): ModelUsageReport;
 }
@@ -42,6 +46,8 @@ export interface RequestBrokerOptions {
   net?: readonly NetGrant[];
   /** The addresses the run pinned its granted names to when it started: `dns.resolve`'s only answers. */
   pinned?: PinnedAddresses;
+  /** When the run's wall time ends (ms since the epoch), once it runs: model calls do not wait past it. */
+  deadline?: () => number | undefined;
 }
 
 /** Answers the requests of one run's sandbox, at most {@linkcode MAX_OPEN_REQUESTS} at once. */
@@ -51,6 +57,7 @@ export class RequestBroker {
   readonly #model: ModelClient | undefined;
   readonly #net: readonly NetGrant[];
   readonly #pinned: PinnedAddresses;
+  readonly #deadline: () => number | undefined;
   readonly #abort = new AbortController();
   #open = 0;
 
@@ -69,6 +76,7 @@ export class RequestBroker {
     this.#model = options.model;
     this.#net = options.net ?? [];
     this.#pinned = options.pinned ?? {};
+    this.#deadline = options.deadline ?? (() => undefined);
   }
 
   /**
@@ -168,7 +176,12 @@ export class RequestBroker {
     const request = checkCompletionRequest(args);
     const started = performance.now();
     try {
-      const result = await this.#model.complete(request, this.#abort.signal);
+      const deadline = this.#deadline();
+      const result = await this.#model.complete(
+        request,
+        this.#abort.signal,
+        deadline === undefined ? {} : { deadline },
+      );
       const content = result.message.content;
       this.#emit({
         type: "model",

@@ -19,7 +19,10 @@ import {
   readLines,
   type ResultMessage,
   type RunEvent,
+  type StartMessage,
 } from "../protocol/protocol.ts";
+import { lineCap, LineTooLongError } from "../protocol/line_cap.ts";
+import { utf8ByteLength } from "../protocol/utf8.ts";
 import { narrowGrant, type SandboxGrant } from "../protocol/grant.ts";
 import { readGuestPipes } from "./guest_pipes.ts";
 import { ChannelListener, channelPath, withChannel } from "./channel.ts";
@@ -34,11 +37,34 @@ import type { RunHandle, RunOptions } from "./supervisor.ts";
 /** How much of the sandbox's stderr is kept, for the record and to tell an out-of-memory death. */
 const STDERR_TAIL = 16 * 1024;
 
+/** How long a sandbox may take to say it is ready, by default: generous, as a busy machine starts slowly. */
+const START_TIMEOUT_MS = 60_000;
+
+/** The start message of a run, encoded once when the run is created and sent at `ready`. */
+function startMessageOf(options: RunOptions, run: { id: string; grant: SandboxGrant }): StartMessage {
+  return {
+    v: PROTOCOL_VERSION,
+    type: "start",
+    runId: run.id,
+    task: options.task,
+    policy: run.grant,
+    module: options.module,
+    gateChecks: !options.unsafeDisableGateChecks,
+    pluginData: options.pluginData ?? {},
+    secrets: options.secrets ?? [],
+    ...(options.assets ? { assets: options.assets } : {}),
+  };
+}
+
 /**
  * The argv of a run: the options' command (a plan's, or a test's, with its channel already), else computed from
- * the Policy with the run's channel.
+ * the Policy with the run's channel and line cap.
  */
-function commandOf(policy: Policy, options: RunOptions, channel: string): string[] {
+function commandOf(
+  policy: Policy,
+  options: RunOptions,
+  run: { channel: string; maxLineBytes: number },
+): string[] {
   return options.command ?? withChannel(
     sandboxCommand(policy, {
       ...(options.runtime ? { runtime: options.runtime } : {}),
@@ -48,7 +74,8 @@ function commandOf(policy: Policy, options: RunOptions, channel: string): string
       ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
       pinned: options.pinned ?? {},
     }),
-    channel,
+    run.channel,
+    { maxLineBytes: run.maxLineBytes },
   );
 }
 
@@ -80,6 +107,14 @@ export class RunSession {
   #ready = false;
   #stderrTail = "";
   #timers: ReturnType<typeof setTimeout>[] = [];
+  /** The start message, encoded once; sent at `ready`. */
+  readonly #startLine: Uint8Array;
+  /** The longest protocol line either side reads in this run, in bytes (the sandbox is told it). */
+  readonly #lineCap: number;
+  /** When the sandbox was spawned (`performance.now()`), to record how long it took to be ready. */
+  #spawnedAt = 0;
+  /** When the wall time ends (`Date.now()` ms), from `ready` on. */
+  #deadline: number | undefined;
 
   /**
    * Opens the record and spawns the sandbox.
@@ -100,8 +135,11 @@ export class RunSession {
     // package, so it needs nothing from the caller's cache, and what Deno keeps there without a permission
     // (CacheStorage, the transpiled plugin code) lives and dies with this run.
     this.#denoDir = join(options.stateDir, "sandbox-cache", id);
+    this.#startLine = encodeMessage(startMessageOf(options, { id, grant: this.#grant }));
+    // The same cap as the plan's command gives the sandbox: the task (at most MAX_TASK_BYTES) never raises it.
+    this.#lineCap = lineCap({ outputBytes: this.#limits.output, taskBytes: utf8ByteLength(options.task) });
     const channel = channelPath(options.stateDir, id);
-    const argv = commandOf(policy, options, channel);
+    const argv = commandOf(policy, options, { channel, maxLineBytes: this.#lineCap });
     const { agent } = policy;
     this.#emit({
       type: "run",
@@ -114,6 +152,7 @@ export class RunSession {
     this.#emit({ type: "state", state: "created" });
     this.#emit({ type: "state", state: "starting" });
     this.#listener = this.#listen(channel);
+    this.#spawnedAt = performance.now();
     this.#process = this.#listener ? this.#spawn(argv) : null;
     this.#requests = new RequestBroker(
       (requestId, reply) => this.#send({ v: PROTOCOL_VERSION, type: "reply", id: requestId, ...reply }),
@@ -122,17 +161,21 @@ export class RunSession {
         ...(options.model ? { model: options.model } : {}),
         net: policy.net,
         pinned: options.pinned ?? {},
+        deadline: () => this.#deadline,
       },
     );
   }
 
   /**
-   * Starts the wall clock and the readers, and hands out the run's handle.
+   * Starts the start-up timer and the readers, and hands out the run's handle. The wall time (`timeout_s`)
+   * starts when the sandbox says it is ready, not before: spawning and start-up, which a busy machine makes
+   * slow, have their own cap ({@linkcode RunOptions.startTimeoutMs}).
    *
    * @returns The handle: stop the run, await its outcome.
    */
   handle(): RunHandle {
-    this.#timers.push(setTimeout(() => this.#breach("timeout_s"), this.#limits.wallMs));
+    const startMs = this.#options.startTimeoutMs ?? START_TIMEOUT_MS;
+    this.#timers.push(setTimeout(() => this.#startTimedOut(startMs), startMs));
     return { id: this.#id, pid: this.#process?.pid ?? null, stop: (r) => this.#stop(r), done: this.#done() };
   }
 
@@ -212,6 +255,18 @@ export class RunSession {
     if (kill) this.#process?.kill();
   }
 
+  /** The sandbox did not say it was ready in time: a start error, and it is killed. */
+  #startTimedOut(startMs: number): void {
+    if (this.#ready || !this.#process) return;
+    this.#fail(
+      "ERR_SANDBOX_START",
+      `The sandbox did not start within ${startMs} ms`,
+      "the machine may be overloaded: run fewer agents at once, then try again",
+    );
+    this.#emit({ type: "timing", phase: "start", waitedMs: startMs, ready: false });
+    this.#process.kill();
+  }
+
   #stop(reason: string): void {
     if (!this.#process) return;
     const interrupted: Failure = {
@@ -251,21 +306,14 @@ export class RunSession {
     else this.#requests.accept(m);
   }
 
+  /** The sandbox is ready: the wall time starts now, and the time it took to get here is recorded apart. */
   #onReady(): void {
     const o = this.#options;
+    this.#emit({ type: "timing", phase: "start", waitedMs: Math.round(performance.now() - this.#spawnedAt) });
+    this.#deadline = Date.now() + this.#limits.wallMs;
+    this.#timers.push(setTimeout(() => this.#breach("timeout_s"), this.#limits.wallMs));
     this.#emit({ type: "state", state: "running" });
-    this.#send({
-      v: PROTOCOL_VERSION,
-      type: "start",
-      runId: this.#id,
-      task: o.task,
-      policy: this.#grant,
-      module: o.module,
-      gateChecks: !o.unsafeDisableGateChecks,
-      pluginData: o.pluginData ?? {},
-      secrets: o.secrets ?? [],
-      ...(o.assets ? { assets: o.assets } : {}),
-    });
+    this.#writer?.write(this.#startLine).catch(() => {});
     if (o.unsafeDisableGateChecks) {
       this.#emit({ type: "warning", message: "TEST ONLY: the gate's checks are off" });
     }
@@ -274,9 +322,9 @@ export class RunSession {
   #onEvent(e: RunEvent): void {
     const counted = e.type === "stdout" || e.type === "stderr" || e.type === "log";
     const size = typeof e.data === "string"
-      ? e.data.length
+      ? utf8ByteLength(e.data)
       : typeof e.message === "string"
-      ? e.message.length
+      ? utf8ByteLength(e.message)
       : 0;
     const over = this.#limits.addOutput(counted ? size : 0);
     this.#emit(e);
@@ -284,8 +332,9 @@ export class RunSession {
   }
 
   #onResult(m: ResultMessage): void {
-    if (m.output !== null && !this.#limits.resultFits(m.output.length)) this.#breach("max_output_kb", false);
-    else this.#end.decide({ state: m.state, output: m.output, error: m.error });
+    if (m.output !== null && !this.#limits.resultFits(utf8ByteLength(m.output))) {
+      this.#breach("max_output_kb", false);
+    } else this.#end.decide({ state: m.state, output: m.output, error: m.error });
     this.#conn?.closeWrite().catch(() => {/* closed */});
   }
 
@@ -297,8 +346,8 @@ export class RunSession {
     this.#writer = conn.writable.getWriter();
     let bytes = 0;
     try {
-      for await (const line of readLines(conn.readable)) {
-        bytes += line.length + 1;
+      for await (const line of readLines(conn.readable, this.#lineCap)) {
+        bytes += utf8ByteLength(line) + 1;
         if (bytes > this.#limits.messageBytes) {
           throw new ProtocolError(
             `The sandbox wrote more than ${this.#limits.messageBytes} bytes of messages`,
@@ -308,6 +357,7 @@ export class RunSession {
         this.#onMessage(parseChildMessage(line));
       }
     } catch (e) {
+      if (e instanceof LineTooLongError) return await this.#lineTooLong(e, { process, conn });
       // A reset channel is the sandbox going away (it exited with a message unread): its exit decides the end.
       if (!(e instanceof ProtocolError)) return;
       const message = e.message;
@@ -322,6 +372,23 @@ export class RunSession {
       process.kill();
       await conn.readable.cancel().catch(() => {});
     }
+  }
+
+  /** The sandbox sent a line past the run's line cap: a limit, named with what to raise; the sandbox is killed. */
+  async #lineTooLong(
+    e: LineTooLongError,
+    run: { process: SandboxProcess; conn: Deno.UnixConn },
+  ): Promise<void> {
+    if (!run.process.killed) {
+      this.#end.decide({
+        state: "error",
+        output: null,
+        error: { code: e.code, message: e.message, hint: e.hint },
+      });
+      this.#emit({ type: "limit", limit: "line_bytes", value: e.cap });
+    }
+    run.process.kill();
+    await run.conn.readable.cancel().catch(() => {});
   }
 
   /** The sandbox's stdout: never protocol, only output some realm of it wrote, recorded and counted as such. */

@@ -13,6 +13,9 @@ import type { PinnedAddresses } from "../capabilities/net.ts";
 import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
 import type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "../protocol/protocol.ts";
 import type { SandboxEntry } from "./assets.ts";
+import { IronclawError } from "../manifests/errors.ts";
+import { MAX_TASK_BYTES } from "../protocol/line_cap.ts";
+import { utf8ByteLength } from "../protocol/utf8.ts";
 import { newRunId } from "./records.ts";
 import type { ModelClient } from "./requests.ts";
 import { RunSession } from "./run_session.ts";
@@ -72,6 +75,11 @@ export interface RunOptions {
    * no host name can be reached (addresses granted as such still can).
    */
   pinned?: PinnedAddresses;
+  /**
+   * How long the sandbox may take to say it is ready, in ms (spawn and start-up, which the wall time
+   * `timeout_s` does not count); past it the run ends with `ERR_SANDBOX_START`. Default 60000.
+   */
+  startTimeoutMs?: number;
 }
 
 /** A running sandbox. */
@@ -93,8 +101,17 @@ export interface RunHandle {
  * @param options The task, the state folder, the module and the event sink.
  * @returns A handle to stop the run and await its outcome.
  * @throws {IronclawError} `ERR_RUN_EXISTS` when `options.id` is taken, `ERR_STORE` when the store cannot be
- *   written.
+ *   written, `ERR_USAGE` when the task is longer than {@linkcode MAX_TASK_BYTES} (nothing is spawned or
+ *   recorded).
  */
 export function startRun(policy: Policy, options: RunOptions): RunHandle {
+  const taskBytes = utf8ByteLength(options.task);
+  if (taskBytes > MAX_TASK_BYTES) {
+    throw new IronclawError(
+      "ERR_USAGE",
+      `The task is ${taskBytes} bytes, more than a run takes (${MAX_TASK_BYTES} bytes)`,
+      { hint: "give a shorter task, or put the input in a file the agent may read ([capabilities.fs] read)" },
+    );
+  }
   return new RunSession(policy, options, options.id ?? newRunId()).handle();
 }

@@ -77,11 +77,12 @@ Deno.test("ironclaw check --json prints one object", async () => {
   assert.ok(!out.flags.includes("-A"));
   assert.deepEqual(out.warnings, []);
   // The sandbox runs the bundle of this checkout's sources, kept in the cache folder by their fingerprint.
-  assert.match(out.command.at(-2), /\/sandbox\/[0-9a-f]{16}\/bundle\/sandbox\.js$/);
-  assert.match(out.command.at(-1), /^--channel=\S+\/channels\/<run-id>$/);
-  // The run's channel (granted first, named last), the Policy's flags, then the Worker options guests need.
-  const channel = out.command.at(-1).slice("--channel=".length);
-  assert.deepEqual(out.command.slice(1, -2), [
+  assert.match(out.command.at(-3), /\/sandbox\/[0-9a-f]{16}\/bundle\/sandbox\.js$/);
+  assert.match(out.command.at(-2), /^--channel=\S+\/channels\/<run-id>$/);
+  assert.match(out.command.at(-1), /^--max-line=\d+$/, "the run's protocol line cap");
+  // The run's channel (granted first, named next to last), the Policy's flags, then the Worker options guests need.
+  const channel = out.command.at(-2).slice("--channel=".length);
+  assert.deepEqual(out.command.slice(1, -3), [
     "run",
     `--allow-read=${channel}`,
     `--allow-write=${channel}`,
@@ -395,7 +396,7 @@ Deno.test("ironclaw check shows the worker-mode command when the config asks for
     assert.equal(r.code, 0, r.stderr);
     const { command } = JSON.parse(r.stdout);
     assert.ok(command.includes("--unstable-worker-options"), command.join(" "));
-    assert.equal(command.at(-2), "--mode=worker");
+    assert.equal(command.at(-3), "--mode=worker");
     assert.ok(!command.includes("--allow-all"), "a run from source keeps the process flags as well");
   } finally {
     await Deno.remove(dir, { recursive: true });

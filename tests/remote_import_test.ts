@@ -116,7 +116,7 @@ console.log(JSON.stringify({ name: manifest.agent.name, state: outcome.state, ou
       const checked = JSON.parse(check.stdout);
       assert.equal(checked.valid, true);
       // What check prints is what the run uses: the fetched bundle in the cache folder.
-      assert.ok(checked.command.at(-2).startsWith(join(tmp, "cache", "remote")), checked.command.at(-2));
+      assert.ok(checked.command.at(-3).startsWith(join(tmp, "cache", "remote")), checked.command.at(-3));
       const ran = await run(
         [...flags, `${base}mod.ts`, "run", "hello/agent.toml", "--task", "summarize"],
         tmp,

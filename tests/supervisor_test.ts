@@ -22,7 +22,7 @@ const cases: [string, string, string][] = [
   // [child behaviour, end state, error code]
   ["crash", "error", "ERR_SANDBOX_CRASHED"],
   ["garbage", "error", "ERR_PROTOCOL"],
-  ["long-line", "error", "ERR_PROTOCOL"],
+  ["long-line", "error", "ERR_LIMIT"], // past the run's line cap: a limit named with what to raise
   ["wrong-version", "error", "ERR_PROTOCOL"],
   ["result-before-ready", "error", "ERR_PROTOCOL"],
   ["event-flood", "error", "ERR_PROTOCOL"],

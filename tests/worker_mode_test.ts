@@ -46,10 +46,11 @@ Deno.test("worker mode starts the entry with --mode=worker and the Worker option
     await t.step(name, async () => {
       const { ran } = await probeCalls(agent, [["fs.read", { path: "notes/a.txt" }]], options);
       const command = commandOf(ran.events);
-      assert.deepEqual(command.slice(-3).map((a) => a.startsWith("--") ? a.split("=")[0] : "<entry>"), [
+      assert.deepEqual(command.slice(-4).map((a) => a.startsWith("--") ? a.split("=")[0] : "<entry>"), [
         "<entry>",
         "--mode",
         "--channel",
+        "--max-line",
       ]);
       assert.ok(command.includes("--unstable-worker-options"));
       if (options.unsafeWidenProcessFlags) {
@@ -259,7 +260,8 @@ Deno.test("a compiled binary's design, from source: the binary runs itself as th
     const command = commandOf(ran.events);
     assert.deepEqual(command.slice(0, 3), [entry.path, "__sandbox", "--mode=worker"]);
     assert.match(command[3] ?? "", /^--channel=/);
-    assert.equal(command.length, 4);
+    assert.match(command[4] ?? "", /^--max-line=\d+$/);
+    assert.equal(command.length, 5);
     assert.ok(replies[0]?.ok !== undefined, JSON.stringify(replies));
   });
   await t.step(

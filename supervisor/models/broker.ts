@@ -13,6 +13,8 @@ import { openaiProvider } from "./openai.ts";
 import type { Provider } from "./provider.ts";
 import { loadTranscript, scriptedProvider, type Transcript } from "./scripted.ts";
 import type { CompletionRequest, CompletionResult } from "../../protocol/model_types.ts";
+import { MAX_MODEL_ANSWER_BYTES } from "../../protocol/line_cap.ts";
+import { utf8ByteLength } from "../../protocol/utf8.ts";
 
 /** The base URL of each HTTP protocol when the provider names none. */
 export const DEFAULT_BASE_URLS: Readonly<Record<"openai" | "ollama" | "anthropic", string>> = Object.freeze({
@@ -45,6 +47,16 @@ export interface ModelBrokerOptions {
   retries?: number;
   /** The transcript of a scripted provider, already loaded ({@linkcode createModelBroker} loads it). */
   transcript?: Transcript;
+}
+
+/** Options of {@linkcode ModelBroker.complete}. */
+export interface CompleteOptions {
+  /**
+   * When the run's wall time ends, in ms since the epoch (`Date.now()`): a retry whose wait (a 429's
+   * `retry-after`, a backoff) would end past it is not waited for; the call fails at once with the error
+   * it got (`ERR_MODEL_RATE_LIMIT` for a 429). Default none.
+   */
+  deadline?: number;
 }
 
 /** What a broker has spent, and its budgets. */
@@ -136,12 +148,18 @@ export class ModelBroker {
    *
    * @param req The conversation, the tools and the limits of the answer.
    * @param signal Aborts the call (and its retries); the call then rejects with the signal's reason.
+   * @param options The run's deadline, which no wait between retries may pass.
    * @returns The model's answer.
    * @throws {ModelError} With a `ERR_MODEL_*` code: `ERR_MODEL_BUDGET` before the call when calls or
    * tokens are used up, `ERR_MODEL_TIMEOUT` past `timeoutS`, `ERR_MODEL_RATE_LIMIT` or `ERR_MODEL_SERVER`
-   * after every retry, and the provider's errors.
+   * after every retry or when a retry would wait past `options.deadline`, `ERR_MODEL_RESPONSE` for an answer
+   * over {@linkcode MAX_MODEL_ANSWER_BYTES}, and the provider's errors.
    */
-  async complete(req: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+  async complete(
+    req: CompletionRequest,
+    signal?: AbortSignal,
+    options: CompleteOptions = {},
+  ): Promise<CompletionResult> {
     if (this.#missingKey) throw this.#missingKey;
     const { maxCalls, maxTokens } = this.#policy;
     if (this.#calls >= maxCalls) {
@@ -172,14 +190,26 @@ export class ModelBroker {
     this.#calls++;
     const result = await this.#withRetries(
       cap === undefined ? req : { ...req, maxTokens: cap },
-      signal ?? new AbortController().signal,
+      { signal: signal ?? new AbortController().signal, deadline: options.deadline },
     );
     this.#inputTokens += result.usage.inputTokens;
     this.#outputTokens += result.usage.outputTokens;
+    const bytes = answerBytes(result);
+    if (bytes > MAX_MODEL_ANSWER_BYTES) {
+      throw new ModelError(
+        "ERR_MODEL_RESPONSE",
+        `Provider "${this.#policy.provider}" answered ${bytes} bytes, more than ${MAX_MODEL_ANSWER_BYTES}`,
+        { hint: "ask for a shorter answer (set maxTokens), or split the work into several calls" },
+      );
+    }
     return result;
   }
 
-  async #withRetries(req: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {
+  async #withRetries(
+    req: CompletionRequest,
+    call: { signal: AbortSignal; deadline: number | undefined },
+  ): Promise<CompletionResult> {
+    const { signal, deadline } = call;
     for (let retry = 0;; retry++) {
       try {
         return await this.#attempt(req, signal);
@@ -188,12 +218,13 @@ export class ModelBroker {
         const retryable = e.code === "ERR_MODEL_RATE_LIMIT" || e.code === "ERR_MODEL_SERVER";
         if (!retryable || retry >= this.#retries) throw this.#final(e, retry);
         const base = Math.min(BACKOFF_MS * 2 ** retry, MAX_BACKOFF_MS);
-        await this.#sleep(
-          e.retryAfterS === undefined
-            ? base + Math.random() * base / 2
-            : Math.min(e.retryAfterS, MAX_RETRY_AFTER_S) * 1000,
-          signal,
-        );
+        const waitMs = e.retryAfterS === undefined
+          ? base + Math.random() * base / 2
+          : Math.min(e.retryAfterS, MAX_RETRY_AFTER_S) * 1000;
+        if (deadline !== undefined && Date.now() + waitMs > deadline) {
+          throw this.#final(pastDeadline(e, { waitMs, leftMs: deadline - Date.now() }), retry);
+        }
+        await this.#sleep(waitMs, signal);
         signal.throwIfAborted();
       }
     }
@@ -296,6 +327,32 @@ function providerOf(policy: ModelPolicy, options: ModelBrokerOptions, apiKey: st
     apiKeyEnv: policy.apiKeyEnv ?? undefined,
     fetch: options.fetch,
   });
+}
+
+/** The UTF-8 bytes of an answer: its text and its tool calls' arguments. */
+function answerBytes(result: CompletionResult): number {
+  let bytes = utf8ByteLength(result.message.content);
+  for (const call of result.message.toolCalls) bytes += utf8ByteLength(JSON.stringify(call));
+  return bytes;
+}
+
+/** The error of a call whose next retry would wait past the run's wall time: the same code, said so. */
+function pastDeadline(e: ModelError, wait: { waitMs: number; leftMs: number }): ModelError {
+  const waitS = Math.ceil(wait.waitMs / 1000);
+  const leftS = Math.max(0, Math.floor(wait.leftMs / 1000));
+  const why = e.retryAfterS === undefined ? `a retry in ${waitS} s` : `its retry-after of ${e.retryAfterS} s`;
+  return new ModelError(
+    e.code,
+    `${e.message}; ${why} is past the run's remaining wall time of ${leftS} s, so it was not retried`,
+    {
+      hint: e.code === "ERR_MODEL_RATE_LIMIT"
+        ? "wait for the provider's rate limit to reset, or raise [limits] timeout_s in the manifest"
+        : e.hint,
+      ...(e.cause === undefined ? {} : { cause: e.cause }),
+      status: e.status,
+      retryAfterS: e.retryAfterS,
+    },
+  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

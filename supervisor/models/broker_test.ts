@@ -108,6 +108,28 @@ for (const d of DIALECTS) {
       assert.deepEqual(slept, [60_000]);
     });
 
+    await t.step("a retry-after past the deadline: ERR_MODEL_RATE_LIMIT at once, no wait", async () => {
+      await using s = serve((_, n) =>
+        n === 1 ? json(d.error(429, "slow down"), 429, { "retry-after": "30" }) : json(d.answer("ok", 1, 1))
+      );
+      const { broker, slept } = brokerOf(policy(s.origin));
+      const deadline = Date.now() + 10_000;
+      const e = await rejectsWith(broker.complete(HI, undefined, { deadline }), "ERR_MODEL_RATE_LIMIT");
+      assert.match(e.message, /retry-after of 30 s is past the run's remaining wall time of \d+ s/);
+      assert.match(e.hint, /raise \[limits\] timeout_s/);
+      assert.deepEqual(slept, []);
+      assert.equal(s.seen.length, 1);
+    });
+
+    await t.step("a retry-after within the deadline is waited for", async () => {
+      await using s = serve((_, n) =>
+        n === 1 ? json(d.error(429, "slow down"), 429, { "retry-after": "3" }) : json(d.answer("ok", 1, 1))
+      );
+      const { broker, slept } = brokerOf(policy(s.origin));
+      await broker.complete(HI, undefined, { deadline: Date.now() + 10_000 });
+      assert.deepEqual(slept, [3000]);
+    });
+
     await t.step("500 three times: ERR_MODEL_SERVER after backoff with jitter", async () => {
       await using s = serve(() => json(d.error(500, "Internal error"), 500));
       const { broker, slept } = brokerOf(policy(s.origin), { retries: 2 });

@@ -3,6 +3,8 @@
 //   {"calls": [[op, args], ...]}  -> the JSON array of replies, each {ok} or {error}
 //   {"do": "loop" | "bomb" | "flood" | "throw" | "many-calls" | "big-output" | "globals", "n": ...}
 //   {"do": "repeat", "n": N, "op": op, "args": {...}}  -> N calls of one op (benchmarks)
+//   {"do": "big-output", "n": N, "ch": "é"}  -> ch (default "y") N times
+//   {"do": "flood", "n": N, "ch": "é"}  -> N log lines of ch (default "x") 1000 times
 import { call, log } from "ironclaw:agent/host@0.1.0";
 
 function attempt(op, args) {
@@ -30,10 +32,10 @@ export function run(task) {
       for (;;) keep.push(new Array(1 << 16).fill(1.5));
     }
     case "flood":
-      for (let i = 0; i < (t.n ?? 1e6); i++) log("info", "x".repeat(1000));
+      for (let i = 0; i < (t.n ?? 1e6); i++) log("info", (t.ch ?? "x").repeat(1000));
       return "flooded";
     case "big-output":
-      return "y".repeat(t.n);
+      return (t.ch ?? "y").repeat(t.n);
     case "many-calls": {
       let denied = 0;
       for (let i = 0; i < t.n; i++) {

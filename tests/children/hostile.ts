@@ -56,6 +56,21 @@ switch (Deno.args[0]) {
     Deno.exit(0);
     break;
   }
+  case "slow-ready": {
+    // Takes the given ms to start (a busy machine), then says ready and answers the start at once.
+    await new Promise((r) => setTimeout(r, Number(Deno.args[1])));
+    await ready();
+    const buf = new Uint8Array(65536);
+    let seen = "";
+    while (!seen.includes("\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      seen += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    await line({ v: 1, type: "result", state: "ok", output: "started", error: null });
+    Deno.exit(0);
+    break;
+  }
   case "crash":
     await ready();
     for (let i = 0; i < 5; i++) {
