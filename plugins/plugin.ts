@@ -60,6 +60,46 @@ export class PluginGateError extends Error {
   }
 }
 
+/**
+ * The plugin's own state for the agent, kept in the run store between runs:
+ * scoped to (this plugin, the agent), so no other plugin and no other agent
+ * sees it. Values are JSON (at most the plugin's `max_value_bytes` config when
+ * it sets one, else 1 MiB, as JSON text); keys are 1 to 256 characters. Each
+ * operation is one transaction: runs writing at once never lose an
+ * acknowledged write, and `cas` lets a read-change-write retry instead of
+ * overwriting another run's change. Failures are {@linkcode PluginGateError}s
+ * (`ERR_INVALID_ARGS`, `ERR_LIMIT`, `ERR_STORE`).
+ *
+ * @example A counter that two runs may bump at once
+ * ```ts
+ * import type { PluginStore } from "./plugin.ts";
+ * async function bump(store: PluginStore): Promise<number> {
+ *   for (;;) {
+ *     const now = await store.get("count");
+ *     const next = (typeof now === "number" ? now : 0) + 1;
+ *     if (await store.cas("count", now, next)) return next;
+ *   }
+ * }
+ * ```
+ */
+export interface PluginStore {
+  /** The value under `key`, or undefined when there is none. */
+  get(key: string): Promise<unknown | undefined>;
+  /** Stores `value` under `key` (undefined is stored as null). */
+  set(key: string, value: unknown): Promise<void>;
+  /** Forgets `key`; true when it was there. */
+  delete(key: string): Promise<boolean>;
+  /**
+   * Compare-and-set: stores `value` only if the value under `key` is still `expected` (compared as JSON text;
+   * `undefined` means "absent").
+   *
+   * @returns Whether it was stored.
+   */
+  cas(key: string, expected: unknown, value: unknown): Promise<boolean>;
+  /** The keys (starting with `prefix`, when given), sorted. */
+  list(prefix?: string): Promise<string[]>;
+}
+
 /** What a handler receives besides its input. */
 export interface PluginContext {
   /** The plugin's config: its defaults from plugin.toml, then the runtime config's `[plugins.NAME]`. */
@@ -68,6 +108,8 @@ export interface PluginContext {
   readonly log: PluginLogger;
   /** The host gate, for actions the plugin takes as the agent. */
   readonly gate: PluginGate;
+  /** This plugin's state for this agent, in the run store: transactional, with compare-and-set. */
+  readonly store: PluginStore;
   /** A folder of this plugin's own for this agent, kept between runs (read and write), or null outside a run. */
   readonly dataDir: string | null;
   /** The agent's name. */

@@ -1,7 +1,8 @@
 /**
  * For plugin authors: a context to unit-test a plugin's handlers without a
  * sandbox. The gate is a mock that answers from the handlers you give it and
- * records every call; logs are captured.
+ * records every call; logs are captured; the store is an in-memory map with
+ * the same semantics as the run store's (JSON values, `cas` on JSON text).
  *
  * @example Test a handler
  * ```ts
@@ -15,7 +16,7 @@
  * @module
  */
 
-import { type PluginContext, PluginGateError } from "./plugin.ts";
+import { type PluginContext, PluginGateError, type PluginStore } from "./plugin.ts";
 
 /** Options of {@linkcode testContext}. */
 export interface TestContextOptions {
@@ -37,6 +38,27 @@ export interface TestContext {
   calls: { op: string; args: Record<string, unknown> }[];
   /** Every log line, in order. */
   logs: { level: string; message: string }[];
+  /** What the store holds: key to JSON text. */
+  stored: Map<string, string>;
+}
+
+/** An in-memory {@linkcode PluginStore} over `stored` (key to JSON text). */
+function memoryStore(stored: Map<string, string>): PluginStore {
+  const text = (value: unknown) => JSON.stringify(value ?? null);
+  return {
+    get: (key) => Promise.resolve(stored.has(key) ? JSON.parse(stored.get(key)!) : undefined),
+    set: (key, value) => Promise.resolve(void stored.set(key, text(value))),
+    delete: (key) => Promise.resolve(stored.delete(key)),
+    cas: (key, expected, value) => {
+      const now = stored.get(key);
+      if (now !== (expected === undefined ? undefined : JSON.stringify(expected))) {
+        return Promise.resolve(false);
+      }
+      stored.set(key, text(value));
+      return Promise.resolve(true);
+    },
+    list: (prefix = "") => Promise.resolve([...stored.keys()].filter((k) => k.startsWith(prefix)).sort()),
+  };
 }
 
 /**
@@ -49,6 +71,7 @@ export function testContext(options: TestContextOptions = {}): TestContext {
   const calls: TestContext["calls"] = [];
   const logs: TestContext["logs"] = [];
   const log = (level: string) => (message: string) => void logs.push({ level, message });
+  const stored = new Map<string, string>();
   const context: PluginContext = {
     config: Object.freeze({ ...options.config }),
     log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
@@ -66,9 +89,10 @@ export function testContext(options: TestContextOptions = {}): TestContext {
         return await answer(args);
       },
     },
+    store: memoryStore(stored),
     dataDir: options.dataDir ?? null,
     agent: options.agent ?? "test-agent",
     signal: new AbortController().signal,
   };
-  return { context, calls, logs };
+  return { context, calls, logs, stored };
 }

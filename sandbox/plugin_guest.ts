@@ -2,7 +2,7 @@
  * The inside of a plugin's own Worker (see `plugin_host.ts`): imports the
  * plugin's `mod.ts` from its folder, finds the handler of every tool it
  * declares, and runs each call it is sent with a {@linkcode PluginContext}
- * whose gate and logs are messages to the main thread and whose signal
+ * whose gate, logs and store are messages to the main thread and whose signal
  * aborts when the main thread says the deadline passed. The Worker's Deno
  * permissions are the plugin's own grants; nothing here holds a secret, the
  * channel, the gate or another plugin.
@@ -13,8 +13,14 @@
 import { join } from "node:path";
 import type { GateReply } from "./gate/mod.ts";
 import { toFileUrl } from "./file_url.ts";
-import { type PluginContext, PluginGateError, type ToolHandler } from "../plugins/plugin.ts";
-import type { PluginInit, PluginMessage, PluginOrder } from "./plugin_host.ts";
+import {
+  type PluginContext,
+  PluginGateError,
+  type PluginStore,
+  type ToolHandler,
+} from "../plugins/plugin.ts";
+import type { ErrorCode } from "../manifests/errors.ts";
+import type { PluginInit, PluginMessage, PluginOrder, StateReply } from "./plugin_host.ts";
 
 /** The Worker's own scope. */
 const scope = globalThis as unknown as {
@@ -31,6 +37,7 @@ interface PluginState {
   handlers: Map<string, ToolHandler>;
   gateCalls: Map<number, (reply: GateReply) => void>;
   nextGateCall: number;
+  stateCalls: Map<number, (reply: StateReply) => void>;
   running: Map<number, AbortController>;
 }
 
@@ -46,6 +53,7 @@ export function pluginGuest(init: unknown): void {
     handlers: new Map(),
     gateCalls: new Map(),
     nextGateCall: 1,
+    stateCalls: new Map(),
     running: new Map(),
   };
   scope.onmessage = (e) => onOrder(state, e.data);
@@ -93,6 +101,39 @@ function onOrder(state: PluginState, order: PluginOrder): void {
     state.gateCalls.delete(order.id);
     resolve?.(order.reply);
   }
+  if (order.t === "state-reply") {
+    const resolve = state.stateCalls.get(order.id);
+    state.stateCalls.delete(order.id);
+    resolve?.(order.reply);
+  }
+}
+
+/** The plugin's store: each operation a message to the main thread, which asks the supervisor. */
+function storeOf(state: PluginState): PluginStore {
+  const ask = async (args: Record<string, unknown>): Promise<unknown> => {
+    const reply = await new Promise<StateReply>((resolve) => {
+      const id = state.nextGateCall++;
+      state.stateCalls.set(id, resolve);
+      post({ t: "state", id, args });
+    });
+    if (!reply.ok) {
+      throw new PluginGateError(reply.error.code as ErrorCode, reply.error.message, reply.error.hint);
+    }
+    return reply.result;
+  };
+  return Object.freeze({
+    get: async (key: string) => {
+      const r = await ask({ op: "get", key }) as { found: boolean; value: unknown };
+      return r.found ? r.value : undefined;
+    },
+    set: async (key: string, value: unknown) => void await ask({ op: "set", key, value: value ?? null }),
+    delete: async (key: string) => ((await ask({ op: "delete", key })) as { done: boolean }).done,
+    cas: async (key: string, expected: unknown, value: unknown) =>
+      ((await ask({ op: "cas", key, expected, value: value ?? null })) as { done: boolean }).done,
+    list: async (prefix?: string) =>
+      ((await ask(prefix === undefined ? { op: "list" } : { op: "list", prefix })) as { keys: string[] })
+        .keys,
+  });
 }
 
 /** Runs one tool call and posts its result (as JSON text, unless too large) or what it threw. */
@@ -151,6 +192,7 @@ function contextOf(state: PluginState, signal: AbortSignal): PluginContext {
         return JSON.parse(reply.json);
       },
     }),
+    store: storeOf(state),
     dataDir: init.dataDir,
     agent: init.agent,
     signal,

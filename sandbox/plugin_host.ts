@@ -8,7 +8,9 @@
  * Worker, a deadline kept here (a Worker whose call passed it is terminated
  * and started again at the next call, so a stuck handler burns no more CPU),
  * a size cap on the result, and every failure a typed error. The plugin's
- * gate calls and logs come here as messages; see `plugin_guest.ts`.
+ * gate calls, logs and `context.store` operations come here as messages (a
+ * store operation goes on to the supervisor as a `plugin.state` request, with
+ * the plugin's name filled in here, never by the plugin); see `plugin_guest.ts`.
  *
  * @module
  */
@@ -54,7 +56,18 @@ export interface LoadPluginsOptions {
   dataDirs?: Readonly<Record<string, string>>;
   /** The plugin API file plugin code may import (read-only in every plugin's Worker; default none). */
   apiFile?: string;
+  /** Sends a `plugin.state` request to the supervisor (default: `context.store` is refused). */
+  state?: StateRequest;
 }
+
+/** Sends a `plugin.state` request (`{plugin, op, key, ...}`) to the supervisor; resolves with its result. */
+export type StateRequest = (args: Record<string, unknown>) => Promise<unknown>;
+
+/** A store operation's reply, as a plugin's Worker receives it. */
+export type StateReply = { ok: true; result: unknown } | {
+  ok: false;
+  error: { code: string; message: string; hint: string };
+};
 
 /** What a plugin's Worker is first told: what to load, and what its context holds. */
 export interface PluginInit {
@@ -71,7 +84,8 @@ export interface PluginInit {
 export type PluginOrder =
   | { t: "call"; id: number; tool: string; input: unknown; maxSize: number }
   | { t: "abort"; id: number }
-  | { t: "gate-reply"; id: number; reply: GateReply };
+  | { t: "gate-reply"; id: number; reply: GateReply }
+  | { t: "state-reply"; id: number; reply: StateReply };
 
 /** What a plugin's Worker posts. */
 export type PluginMessage =
@@ -79,6 +93,7 @@ export type PluginMessage =
   | { t: "broken"; message: string; hint: string }
   | { t: "gate"; id: number; op: string; args: string }
   | { t: "log"; level: string; message: string }
+  | { t: "state"; id: number; args: Record<string, unknown> }
   | { t: "result"; id: number; json: string | null; size: number }
   | { t: "not-json"; id: number; message: string }
   | {
@@ -123,7 +138,7 @@ export async function loadPlugins(
       dataDir,
       code: options.apiFile ? [options.apiFile] : [],
     });
-    const worker = new PluginWorker(context, plugin, { dataDir, permissions });
+    const worker = new PluginWorker(context, plugin, { dataDir, permissions, state: options.state ?? null });
     for (const tool of plugin.tools) {
       entries.set(`${plugin.name}.${tool.name}`, {
         plugin: worker,
@@ -261,6 +276,13 @@ function jsonResult(name: string, end: CallEnd): unknown {
   }
 }
 
+/** What is a plugin's own: its folder, its Worker's permissions, its way to its state. */
+interface PluginOwn {
+  dataDir: string | null;
+  permissions: WorkerPermissions;
+  state: StateRequest | null;
+}
+
 /** A call waiting for its end in the plugin's Worker. */
 interface PendingCall {
   resolve: (end: CallEnd) => void;
@@ -275,7 +297,7 @@ interface PendingCall {
 class PluginWorker {
   #context: PluginHostContext;
   #plugin: PolicyPlugin;
-  #own: { dataDir: string | null; permissions: WorkerPermissions };
+  #own: PluginOwn;
   #worker: Worker | null = null;
   #ready: Promise<void> | null = null;
   #calls = new Map<number, PendingCall>();
@@ -284,7 +306,7 @@ class PluginWorker {
   constructor(
     context: PluginHostContext,
     plugin: PolicyPlugin,
-    own: { dataDir: string | null; permissions: WorkerPermissions },
+    own: PluginOwn,
   ) {
     this.#context = context;
     this.#plugin = plugin;
@@ -366,6 +388,7 @@ class PluginWorker {
     }
     if (t === "log") return this.#log(m as Extract<PluginMessage, { t: "log" }>);
     if (t === "gate") return this.#gate(worker, m as Extract<PluginMessage, { t: "gate" }>);
+    if (t === "state") return this.#state(worker, m as Extract<PluginMessage, { t: "state" }>);
     if (t === "gone") {
       return this.#stop(this.#failure(`ended: ${String((m as { message: unknown }).message)}`));
     }
@@ -395,6 +418,30 @@ class PluginWorker {
     gate.call(String(m.op), String(m.args)).then((reply) => {
       if (this.#worker === worker) {
         worker.postMessage({ t: "gate-reply", id: m.id, reply } satisfies PluginOrder);
+      }
+    });
+  }
+
+  /** Passes a store operation of the plugin to the supervisor, as this plugin's (its name set here). */
+  #state(worker: Worker, m: Extract<PluginMessage, { t: "state" }>): void {
+    const send = this.#own.state;
+    const args = typeof m.args === "object" && m.args !== null ? m.args : {};
+    const asked: Promise<unknown> = send
+      ? send({ ...args, plugin: this.#plugin.name })
+      : Promise.reject(Object.assign(new Error("This run has no plugin store"), { code: "ERR_UNSUPPORTED" }));
+    asked.then(
+      (result): StateReply => ({ ok: true, result }),
+      (e): StateReply => ({
+        ok: false,
+        error: {
+          code: String((e as { code?: unknown }).code ?? "ERR_STORE"),
+          message: String((e as Error)?.message ?? e),
+          hint: String((e as { hint?: unknown }).hint ?? ""),
+        },
+      }),
+    ).then((reply) => {
+      if (this.#worker === worker) {
+        worker.postMessage({ t: "state-reply", id: m.id, reply } satisfies PluginOrder);
       }
     });
   }

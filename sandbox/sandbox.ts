@@ -136,6 +136,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
     const apiFile = start.assets?.pluginApi;
     runTool = await loadPlugins(context, {
       dataDirs: start.pluginData ?? {},
+      state: (args) => request("plugin.state", args),
       ...(apiFile ? { apiFile } : {}),
     });
   }

@@ -2,8 +2,9 @@
  * Answering the sandbox's requests: what it may not do itself, the
  * supervisor does for it. `dns.resolve` (the sandbox has no name server: it
  * gets the addresses the run pinned its granted names to when it started, and
- * nothing for any other name) and `model.complete` (the provider and its key
- * stay in this process).
+ * nothing for any other name), `model.complete` (the provider and its key
+ * stay in this process) and `plugin.state` (a plugin's `context.store`, kept in
+ * the run store, scoped to the plugin and the run's agent).
  *
  * @module
  */
@@ -14,6 +15,7 @@ import type { NetGrant, PinnedAddresses } from "../capabilities/net.ts";
 import { ProtocolError, type RequestMessage, type RunEvent } from "../protocol/protocol.ts";
 import { checkCompletionRequest } from "./model_request.ts";
 import type { ModelUsageReport } from "./outcome.ts";
+import type { RunStore, StateOp } from "./store/mod.ts";
 
 /** The most requests a sandbox may have unanswered at once. */
 export const MAX_OPEN_REQUESTS = 64;
@@ -38,6 +40,18 @@ function failure(code: ErrorCode, message: string, hint = ""): Error & { code: E
   return Object.assign(new Error(message), { code, hint });
 }
 
+/** What `plugin.state` needs: the store, the run's agent, and each used plugin's value cap (its `max_value_bytes`). */
+export interface PluginStateAccess {
+  /** The run store. */
+  store: Pick<RunStore, "pluginState">;
+  /** The run's agent: the state's scope with the plugin. */
+  agent: string;
+  /** The run's plugins, by name: the largest value each may store, in bytes (undefined: the store's cap). */
+  plugins: ReadonlyMap<string, number | undefined>;
+}
+
+const STATE_OPS: ReadonlySet<string> = new Set(["get", "set", "delete", "cas", "list"]);
+
 /** Options of {@linkcode RequestBroker}. */
 export interface RequestBrokerOptions {
   /** The run's model broker, when it has model access. */
@@ -48,6 +62,8 @@ export interface RequestBrokerOptions {
   pinned?: PinnedAddresses;
   /** When the run's wall time ends (ms since the epoch), once it runs: model calls do not wait past it. */
   deadline?: () => number | undefined;
+  /** The plugin state of the run's plugins; without it `plugin.state` is refused. */
+  pluginState?: PluginStateAccess;
 }
 
 /** Answers the requests of one run's sandbox, at most {@linkcode MAX_OPEN_REQUESTS} at once. */
@@ -58,6 +74,7 @@ export class RequestBroker {
   readonly #net: readonly NetGrant[];
   readonly #pinned: PinnedAddresses;
   readonly #deadline: () => number | undefined;
+  readonly #state: PluginStateAccess | undefined;
   readonly #abort = new AbortController();
   #open = 0;
 
@@ -77,6 +94,7 @@ export class RequestBroker {
     this.#net = options.net ?? [];
     this.#pinned = options.pinned ?? {};
     this.#deadline = options.deadline ?? (() => undefined);
+    this.#state = options.pluginState;
   }
 
   /**
@@ -103,6 +121,8 @@ export class RequestBroker {
         this.#reply(m.id, { ok: true, result: { addresses: this.#resolve(m.args.host) } });
       } else if (m.op === "model.complete") {
         this.#reply(m.id, { ok: true, result: await this.#complete(m.args) });
+      } else if (m.op === "plugin.state") {
+        this.#reply(m.id, { ok: true, result: await this.#pluginState(m.args) });
       } else {
         throw failure("ERR_INVALID_ARGS", `Unknown request "${m.op}"`);
       }
@@ -162,6 +182,35 @@ export class RequestBroker {
       `"${shown}" is not a granted host name: the supervisor resolves granted names only`,
       `add "${shown}" to [capabilities.net] allow in the manifest if the agent must reach it`,
     );
+  }
+
+  /** One operation on a used plugin's state, scoped to it and the run's agent; values capped by its own cap. */
+  #pluginState(args: Record<string, unknown>): Promise<unknown> {
+    const { plugin, op } = args;
+    if (!this.#state || typeof plugin !== "string" || !this.#state.plugins.has(plugin)) {
+      throw failure(
+        "ERR_CAPABILITY_DENIED",
+        `No plugin "${String(plugin)}" in this run has state`,
+        "only the plugins the manifest uses have a store",
+      );
+    }
+    if (typeof op !== "string" || !STATE_OPS.has(op)) {
+      throw failure(
+        "ERR_INVALID_ARGS",
+        `Unknown plugin state operation "${String(op)}"`,
+        "use get, set, delete, cas or list",
+      );
+    }
+    if (op === "list" && args.prefix !== undefined && typeof args.prefix !== "string") {
+      throw failure(
+        "ERR_INVALID_ARGS",
+        "The prefix of list must be a string",
+        'pass a prefix such as "notes."',
+      );
+    }
+    const max = this.#state.plugins.get(plugin);
+    const request = { ...args, op, maxValueBytes: max } as StateOp;
+    return this.#state.store.pluginState({ plugin, agent: this.#state.agent }, request);
   }
 
   /** Brokers one model call for the sandbox, and records it (tokens, tool calls, a preview of the answer). */

@@ -84,6 +84,14 @@ function runtimeOf(policy: Policy, options: RunOptions): RuntimePaths {
   return options.runtime ?? { read: [], write: [], moduleFormat: policy.agent.moduleFormat };
 }
 
+/** The run's plugins, by name, with the value cap of their state: their `max_value_bytes` when they set one. */
+function pluginCaps(policy: Policy): Map<string, number | undefined> {
+  return new Map(policy.plugins.map((p) => {
+    const max = p.config.max_value_bytes;
+    return [p.name, typeof max === "number" && max > 0 ? max : undefined];
+  }));
+}
+
 /** One run of a sandbox: made by `startRun`, which returns its {@linkcode RunSession.handle}. */
 export class RunSession {
   readonly #policy: Policy;
@@ -162,6 +170,7 @@ export class RunSession {
         net: policy.net,
         pinned: options.pinned ?? {},
         deadline: () => this.#deadline,
+        pluginState: { store: this.#store, agent: agent.name, plugins: pluginCaps(policy) },
       },
     );
   }

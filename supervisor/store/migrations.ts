@@ -53,6 +53,22 @@ export const MIGRATIONS: readonly Migration[] = [
       `),
   },
   { version: 2, name: "import the file records of <state_dir>/runs", up: importFileRecords },
+  {
+    version: 3,
+    name: "plugin state",
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE plugin_state (
+          plugin TEXT NOT NULL,
+          agent TEXT NOT NULL,
+          key TEXT NOT NULL,
+          value TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          updated TEXT NOT NULL,
+          PRIMARY KEY (plugin, agent, key)
+        ) WITHOUT ROWID;
+      `),
+  },
 ];
 
 /**

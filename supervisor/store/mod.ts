@@ -8,6 +8,13 @@
 import { SqliteRunStore, type SqliteStoreOptions } from "./sqlite.ts";
 
 export type * from "./store.ts";
+export {
+  MAX_STATE_KEY,
+  MAX_STATE_VALUE_BYTES,
+  type StateAnswer,
+  type StateOp,
+  type StateScope,
+} from "./plugin_state.ts";
 export { SqliteRunStore, type SqliteStoreOptions, storeError } from "./sqlite.ts";
 export { LEASE_MS, RENEW_MS, RunWriter, type RunWriterOptions } from "./run_writer.ts";
 

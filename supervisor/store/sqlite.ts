@@ -12,6 +12,7 @@ import { IronclawError } from "../../manifests/errors.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import { EXIT_CODES } from "../outcome.ts";
 import { migrate } from "./migrations.ts";
+import { applyStateOp, type StateAnswer, type StateOp, type StateScope } from "./plugin_state.ts";
 import { currentOwner, ownerGone } from "./owner.ts";
 import type {
   NewRun,
@@ -328,6 +329,10 @@ export class SqliteRunStore implements RunStore {
     const end = { seq, ms: null, type: "end", state: "lost", output: null, error, exitCode };
     this.#insertEvent.run(r.id, seq, JSON.stringify(end));
     return true;
+  }
+
+  pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer> {
+    return attempt(() => this.#tx(() => applyStateOp(this.#db, scope, op)));
   }
 
   close(): void {

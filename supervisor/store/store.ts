@@ -8,6 +8,7 @@
  */
 
 import type { RunEvent } from "../../protocol/protocol.ts";
+import type { StateAnswer, StateOp, StateScope } from "./plugin_state.ts";
 
 /** The summary of one run. */
 export interface RunSummary {
@@ -118,6 +119,14 @@ export interface RunStore {
   prune(before: Date): Promise<RunSummary[]>;
   /** Marks `lost` every running run whose lease expired or whose owner on this host is gone; returns their ids. */
   reapLost(): Promise<string[]>;
+  /**
+   * One operation on a plugin's state for one agent (get, set, delete, cas, list), in one transaction: concurrent
+   * writers never lose an acknowledged write.
+   *
+   * @throws {IronclawError} `ERR_INVALID_ARGS` for a bad key or value, `ERR_LIMIT` for a value over its cap,
+   *   `ERR_STORE` when the store cannot be written.
+   */
+  pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer>;
   /** Closes the store. */
   close(): void;
 }

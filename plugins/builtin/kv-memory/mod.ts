@@ -1,6 +1,9 @@
 /**
- * The kv-memory plugin: one JSON file per agent in the folder the runtime gives
- * the plugin (`context.dataDir`), written atomically.
+ * The kv-memory plugin: a key-value memory per agent in the plugin's
+ * `context.store` (the run store), so runs of one agent at once never lose
+ * each other's writes. A `memory.json` left in its folder by an older version
+ * is imported once (keys already in the store win) and renamed
+ * `memory.json.imported`.
  *
  * @module
  */
@@ -8,64 +11,61 @@
 import { join } from "node:path";
 import { definePlugin, type PluginContext } from "../../plugin.ts";
 
-type Store = Record<string, unknown>;
-
-function file(context: PluginContext): string {
-  if (!context.dataDir) throw new Error("kv-memory has no folder outside a run");
-  return join(context.dataDir, "memory.json");
-}
-
-async function load(context: PluginContext): Promise<Store> {
+/** Imports the `memory.json` of an older version once, if there is one. */
+async function importOld(context: PluginContext): Promise<void> {
+  if (!context.dataDir) return;
+  const file = join(context.dataDir, "memory.json");
+  let text: string;
   try {
-    const parsed = JSON.parse(await Deno.readTextFile(file(context)));
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? parsed : {};
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return {};
-    throw e;
+    text = await Deno.readTextFile(file);
+  } catch {
+    return; // none (the usual case)
   }
-}
-
-async function save(context: PluginContext, store: Store): Promise<void> {
-  const tmp = `${file(context)}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(store));
-  await Deno.rename(tmp, file(context));
+  let old: unknown;
+  try {
+    old = JSON.parse(text);
+  } catch {
+    old = null;
+  }
+  if (typeof old === "object" && old !== null && !Array.isArray(old)) {
+    for (const [key, value] of Object.entries(old)) await context.store.cas(key, undefined, value);
+  }
+  try {
+    await Deno.rename(file, `${file}.imported`);
+  } catch { /* another run imported it first */ }
 }
 
 export default definePlugin({
   tools: {
     set: async (input: { key: string; value: unknown }, context) => {
-      const size = JSON.stringify(input.value ?? null).length;
+      const value = input.value ?? null;
+      const size = JSON.stringify(value).length;
       if (size > Number(context.config.max_value_bytes)) {
         throw new Error(`The value is ${size} bytes, more than max_value_bytes`);
       }
-      const store = await load(context);
-      if (!Object.hasOwn(store, input.key) && Object.keys(store).length >= Number(context.config.max_keys)) {
-        throw new Error(
-          `The memory holds max_keys (${context.config.max_keys}) keys already: delete one first`,
-        );
+      await importOld(context);
+      if ((await context.store.get(input.key)) === undefined) {
+        const count = (await context.store.list()).length;
+        if (count >= Number(context.config.max_keys)) {
+          throw new Error(
+            `The memory holds max_keys (${context.config.max_keys}) keys already: delete one first`,
+          );
+        }
       }
-      Object.defineProperty(store, input.key, {
-        value: input.value ?? null,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-      await save(context, store);
+      await context.store.set(input.key, value);
       return { ok: true };
     },
     get: async (input: { key: string }, context) => {
-      const store = await load(context);
-      return { value: Object.hasOwn(store, input.key) ? store[input.key] : null };
+      await importOld(context);
+      return { value: (await context.store.get(input.key)) ?? null };
     },
-    list: async (_input: Record<string, never>, context) => ({
-      keys: Object.keys(await load(context)).sort(),
-    }),
+    list: async (_input: Record<string, never>, context) => {
+      await importOld(context);
+      return { keys: await context.store.list() };
+    },
     delete: async (input: { key: string }, context) => {
-      const store = await load(context);
-      const existed = Object.hasOwn(store, input.key);
-      delete store[input.key];
-      if (existed) await save(context, store);
-      return { deleted: existed };
+      await importOld(context);
+      return { deleted: await context.store.delete(input.key) };
     },
   },
 });
