@@ -96,6 +96,9 @@ export {
   type RunSummary,
   SqliteRunStore,
   type SqliteStoreOptions,
+  type StateAnswer,
+  type StateOp,
+  type StateScope,
 } from "./supervisor/store/mod.ts";
 export { RUN_EVENTS, type RunEventType } from "./protocol/events.ts";
 export type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "./protocol/protocol.ts";

@@ -81,11 +81,11 @@ export function stateValueText(value: unknown, maxValueBytes?: number): string {
  * Runs one operation inside the caller's transaction.
  *
  * @param db The database (in a transaction).
- * @param scope The plugin and agent.
- * @param op The operation.
+ * @param request The plugin and agent (`scope`), and the operation (`op`).
  * @returns Its answer.
  */
-export function applyStateOp(db: DatabaseSync, scope: StateScope, op: StateOp): StateAnswer {
+export function applyStateOp(db: DatabaseSync, request: { scope: StateScope; op: StateOp }): StateAnswer {
+  const { scope, op } = request;
   const { plugin, agent } = scope;
   if (op.op === "list") {
     const prefix = op.prefix ?? "";

@@ -332,7 +332,7 @@ export class SqliteRunStore implements RunStore {
   }
 
   pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer> {
-    return attempt(() => this.#tx(() => applyStateOp(this.#db, scope, op)));
+    return attempt(() => this.#tx(() => applyStateOp(this.#db, { scope, op })));
   }
 
   close(): void {
