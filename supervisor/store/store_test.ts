@@ -94,7 +94,7 @@ Deno.test("SqliteRunStore", async (t) => {
       for (let i = 0; i < 3; i++) (await openStore(dir)).close();
       const db = new DatabaseSync(join(dir, "ironclaw.db"));
       const rows = db.prepare("SELECT version FROM schema_migrations ORDER BY version").all();
-      assert.deepEqual(rows.map((r) => r.version), [1, 2]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
       assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
       db.close();
     }));
