@@ -46,3 +46,69 @@ export async function runDeno(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/** A live `ironclaw run --json` of a looping agent, started by {@linkcode startLoopingRun}. */
+export interface LoopingRun {
+  /** The CLI process. */
+  child: Deno.ChildProcess;
+  /** Reads the CLI's stdout until `marker` appears (null: to the end), and returns all read so far. */
+  until(marker: string | null): Promise<string>;
+  /** The run's `--channel=` argument (from its `run` event, once read): it names the sandbox process. */
+  channelArg(): string;
+  /** Stops reading the CLI's stdout. */
+  release(): Promise<void>;
+}
+
+/**
+ * Starts `ironclaw run MANIFEST --json --task '{"do":"loop"}'` (a probe that logs "looping" and spins).
+ *
+ * @param manifest The probe agent's manifest.
+ * @param options Its folder (the CLI's working folder) and the per-user state folder (default the tests').
+ */
+export function startLoopingRun(manifest: string, options: { cwd: string; stateHome?: string }): LoopingRun {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", `${ROOT}mod.ts`, "run", manifest, "--json", "--task", '{"do":"loop"}'],
+    cwd: options.cwd,
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1", XDG_STATE_HOME: options.stateHome ?? TEST_STATE_HOME },
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  return {
+    child,
+    async until(marker) {
+      while (marker === null || !text.includes(marker)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      return text;
+    },
+    channelArg() {
+      const line = text.split("\n").find((l) => l.startsWith('{"') && l.includes('"type":"run"'))!;
+      return (JSON.parse(line).command as string[]).find((a) => a.startsWith("--channel="))!;
+    },
+    release: () => reader.cancel().catch(() => {}),
+  };
+}
+
+/** The ids of live processes whose arguments include `arg` exactly. */
+export function processesWith(arg: string): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0").includes(arg)) {
+        out.push(Number(entry.name));
+      }
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** Waits (up to about ten seconds, far below any run's wall time) until no process has `arg`. */
+export async function awaitNoProcessWith(arg: string): Promise<void> {
+  for (let i = 0; i < 100 && processesWith(arg).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+}

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, hostileRun, pluginAgent, PROBE, run } from "./_sandbox.ts";
 import { showRun } from "../supervisor/records.ts";
-import { ROOT, TEST_STATE_HOME } from "./_cli.ts";
+import { awaitNoProcessWith, processesWith, startLoopingRun } from "./_cli.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { RunOptions } from "../supervisor/supervisor.ts";
 
@@ -93,56 +93,16 @@ Deno.test("code inside the sandbox cannot forge protocol messages on stdout", as
   }
 });
 
-/** The ids of live processes whose arguments include `arg`. */
-function processesWith(arg: string): number[] {
-  const out: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const argv = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      if (argv.includes(arg)) out.push(Number(entry.name));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
 Deno.test("a SIGKILLed supervisor leaves no sandbox behind", async () => {
   await using agent = await agentDir(PROBE, "[limits]\ntimeout_s = 120\n");
-  const cli = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      join(ROOT, "mod.ts"),
-      "run",
-      agent.manifest,
-      "--json",
-      "--task",
-      '{"do":"loop"}',
-    ],
-    cwd: agent.dir,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME },
-  }).spawn();
-  const reader = cli.stdout.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  while (!text.includes('"looping"')) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  const runLine = text.split("\n").find((l) => l.startsWith('{"') && l.includes('"type":"run"'))!;
-  const runEvent = JSON.parse(runLine);
-  const channelArg = (runEvent.command as string[]).find((a) => a.startsWith("--channel="))!;
+  const cli = startLoopingRun(agent.manifest, { cwd: agent.dir });
+  await cli.until('"looping"');
+  const channelArg = cli.channelArg();
   assert.equal(processesWith(channelArg).length, 1, "the sandbox runs, its guest in a loop");
-  await reader.cancel().catch(() => {});
-  cli.kill("SIGKILL");
-  await cli.status;
+  await cli.release();
+  cli.child.kill("SIGKILL");
+  await cli.child.status;
   // The sandbox notices its channel closed; give it time on a busy machine, far below the run's wall time.
-  for (let i = 0; i < 100 && processesWith(channelArg).length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await awaitNoProcessWith(channelArg);
   assert.deepEqual(processesWith(channelArg), [], "the sandbox outlived its supervisor");
 });

@@ -2,8 +2,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
-import { type AgentDir, agentDir, PROBE } from "./_sandbox.ts";
+import { ROOT, runCli, startLoopingRun, TEST_STATE_HOME } from "./_cli.ts";
+import { agentDir, PROBE } from "./_sandbox.ts";
 import { listRuns } from "../supervisor/records.ts";
 
 const CONFIG = ["--config", "tests/ironclaw.test.toml"];
@@ -327,42 +327,6 @@ Deno.test("ironclaw run: a granted folder that does not exist says so", async ()
   assert.doesNotMatch(r.stderr, /may not reach/);
 });
 
-/** Starts `ironclaw run --json` of a looping probe and returns the process and a reader of its output. */
-function loopingCli(agent: AgentDir) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      join(ROOT, "mod.ts"),
-      "run",
-      agent.manifest,
-      "--json",
-      "--task",
-      '{"do":"loop"}',
-    ],
-    cwd: agent.dir,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME },
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  return {
-    child,
-    /** Reads until `marker` appears (or the end), and returns all read so far. */
-    async until(marker: string | null): Promise<string> {
-      while (marker === null || !text.includes(marker)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-      return text;
-    },
-  };
-}
-
 Deno.test("every stop signal ends the run, even one that comes right after the start", async (t) => {
   const cases: [string, Deno.Signal, string][] = [
     ["SIGHUP while the guest runs", "SIGHUP", '"looping"'],
@@ -373,7 +337,7 @@ Deno.test("every stop signal ends the run, even one that comes right after the s
   for (const [name, signal, marker] of cases) {
     await t.step(name, async () => {
       await using agent = await agentDir(PROBE);
-      const cli = loopingCli(agent);
+      const cli = startLoopingRun(agent.manifest, { cwd: agent.dir });
       await cli.until(marker);
       cli.child.kill(signal);
       const text = await cli.until(null);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentDir, gone, hostileRunWith, PROBE } from "./_sandbox.ts";
-import { ROOT } from "./_cli.ts";
+import { awaitNoProcessWith, type CliResult, ROOT, runCli, startLoopingRun } from "./_cli.ts";
 import { showRun } from "../supervisor/records.ts";
 import { EXIT_CODES } from "../supervisor/outcome.ts";
 import { SqliteRunStore } from "../supervisor/store/mod.ts";
@@ -16,53 +16,20 @@ import { newRunId } from "../supervisor/records.ts";
 import type { IronclawError } from "../manifests/errors.ts";
 
 /** Runs the CLI to its end, with `XDG_STATE_HOME` set. */
-async function cli(
-  state: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", join(ROOT, "mod.ts"), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", XDG_STATE_HOME: state },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(state: string, ...args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { NO_COLOR: "1", XDG_STATE_HOME: state } });
 }
 
 Deno.test("F1: a SIGKILLed ironclaw run is listed lost, not running", async () => {
   const state = await Deno.makeTempDir();
   await using agent = await agentDir(PROBE, "[limits]\ntimeout_s = 120\n");
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        join(ROOT, "mod.ts"),
-        "run",
-        agent.manifest,
-        "--json",
-        "--task",
-        '{"do":"loop"}',
-      ],
-      cwd: agent.dir,
-      stdout: "piped",
-      stderr: "null",
-      env: { NO_COLOR: "1", XDG_STATE_HOME: state },
-    }).spawn();
-    const reader = child.stdout.getReader();
-    const decoder = new TextDecoder();
-    let text = "";
-    while (!text.includes('"looping"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
+    const running = startLoopingRun(agent.manifest, { cwd: agent.dir, stateHome: state });
+    const text = await running.until('"looping"');
     const id = JSON.parse(text.split("\n").find((l) => l.includes('"type":"run"'))!).id as string;
-    await reader.cancel().catch(() => {});
-    child.kill("SIGKILL");
-    await child.status;
+    await running.release();
+    running.child.kill("SIGKILL");
+    await running.child.status;
     const listed = await cli(state, "runs", "list", "--json");
     assert.equal(listed.code, 0, listed.stderr);
     const run = (JSON.parse(listed.stdout) as { id: string; state: string; exitCode: number }[])
@@ -74,18 +41,11 @@ Deno.test("F1: a SIGKILLed ironclaw run is listed lost, not running", async () =
     const human = await cli(state, "runs", "list", "--state", "lost");
     assert.match(human.stdout, new RegExp(`${id}  lost`));
     // The sandbox notices its channel closed: wait for it, so the state folder can go.
-    const looping = JSON.parse(text.split("\n").find((l) => l.includes('"type":"run"'))!);
-    const channelArg = (looping.command as string[]).find((a) => a.startsWith("--channel="))!;
-    for (let i = 0; i < 100 && (await pgrep(channelArg)); i++) await new Promise((r) => setTimeout(r, 100));
+    await awaitNoProcessWith(running.channelArg());
   } finally {
     await Deno.remove(state, { recursive: true });
   }
 });
-
-async function pgrep(pattern: string): Promise<boolean> {
-  const out = await new Deno.Command("pgrep", { args: ["-f", pattern], stdout: "null" }).output();
-  return out.code === 0;
-}
 
 Deno.test("F7: a second run with a taken id is refused, and the first run's record is intact", async () => {
   await using agent = await agentDir(PROBE, "[limits]\ntimeout_s = 20\n");
