@@ -117,3 +117,33 @@ export async function openChannel(path: string, options: OpenChannelOptions = {}
     },
   };
 }
+
+/** The exit code of a sandbox that ended itself at its own wall-time timer. */
+export const WALL_TIME_EXIT = 4;
+
+/**
+ * The sandbox's second wall-time timer, beside the supervisor's: should the
+ * supervisor be unable to end the sandbox (gone, or stuck), the sandbox says
+ * so on the channel and ends itself two seconds after the run's wall time.
+ *
+ * @param channel The channel to the supervisor.
+ * @param options The run's `timeout_s`, and how this side ends (with {@linkcode WALL_TIME_EXIT}).
+ */
+export function keepWallTime(
+  channel: Channel,
+  options: { seconds: number; end: (code: number) => void },
+): void {
+  const { seconds, end } = options;
+  const timer = setTimeout(() => {
+    channel.send({
+      v: PROTOCOL_VERSION,
+      type: "event",
+      event: {
+        type: "sandbox-error",
+        message: `The sandbox ended itself after ${seconds} s (its own wall-time timer)`,
+      },
+    });
+    end(WALL_TIME_EXIT);
+  }, seconds * 1000 + 2000);
+  Deno.unrefTimer(timer);
+}

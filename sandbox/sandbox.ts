@@ -29,7 +29,7 @@ import {
   type StartMessage,
 } from "../protocol/protocol.ts";
 import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
-import { type Channel, channelPathOf, lineTooLongResult, openChannel } from "./channel.ts";
+import { type Channel, channelPathOf, keepWallTime, lineTooLongResult, openChannel } from "./channel.ts";
 import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
@@ -227,24 +227,6 @@ function leave(code: number): void {
   else Deno.exit(code);
 }
 
-/**
- * The second wall-time timer, beside the supervisor's: should the supervisor
- * be unable to kill the sandbox (gone, or stuck), the sandbox ends itself a
- * moment after the run's wall time.
- */
-function keepWallTime(message: ParentMessage, leave: (code: number) => void): void {
-  if (message.type !== "start") return;
-  const seconds = message.policy.limits.timeoutS;
-  const timer = setTimeout(() => {
-    emit({
-      type: "sandbox-error",
-      message: `The sandbox ended itself after ${seconds} s (its own wall-time timer)`,
-    });
-    leave(4);
-  }, seconds * 1000 + 2000);
-  Deno.unrefTimer(timer);
-}
-
 async function main() {
   channel = await connect();
   send({ v: PROTOCOL_VERSION, type: "ready" });
@@ -267,7 +249,9 @@ async function readParent(channel: Channel): Promise<void> {
       emit({ type: "stopped", reason: message.reason });
       return leave(0);
     }
-    keepWallTime(message, leave);
+    if (message.type === "start") {
+      keepWallTime(channel, { seconds: message.policy.limits.timeoutS, end: leave });
+    }
     onParentMessage(message, () => leave(0));
   }
 }

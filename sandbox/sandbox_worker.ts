@@ -21,7 +21,7 @@ import {
   ProtocolError,
   type StartMessage,
 } from "../protocol/protocol.ts";
-import { type Channel, lineTooLongResult } from "./channel.ts";
+import { type Channel, keepWallTime, lineTooLongResult } from "./channel.ts";
 import { LineTooLongError } from "../protocol/line_cap.ts";
 
 /** The argument of the sandbox entry that selects worker mode. */
@@ -86,7 +86,8 @@ export function relayToWorker(entry: string | URL, channel: Channel): Promise<nu
   const send = (message: ChildMessage) => channel.send(message);
   return new Promise((resolve) => {
     const relay = new Relay(entry, send, resolve);
-    relay.read(channel.lines()).catch((e) => {
+    const onStart = (seconds: number) => keepWallTime(channel, { seconds, end: (code) => relay.end(code) });
+    relay.read(channel.lines(), onStart).catch((e) => {
       if (e instanceof LineTooLongError) {
         send(lineTooLongResult(e));
         return relay.end(0);
@@ -179,8 +180,8 @@ class Relay {
     worker.postMessage(message);
   }
 
-  /** Says `ready`, then reads the parent's messages from the channel until the end. */
-  async read(lines: AsyncGenerator<string>): Promise<void> {
+  /** Says `ready`, then reads the parent's messages from the channel until the end; `onStart` gets the start's `timeout_s`. */
+  async read(lines: AsyncGenerator<string>, onStart: (timeoutS: number) => void): Promise<void> {
     this.#send({ v: PROTOCOL_VERSION, type: "ready" });
     for await (const line of lines) {
       if (this.#ended) return;
@@ -188,7 +189,7 @@ class Relay {
       const message = parseParentMessage(line);
       if (message.type === "start") {
         if (this.#worker) throw new ProtocolError("A second start message");
-        this.#keepWallTime(message.policy.limits.timeoutS);
+        onStart(message.policy.limits.timeoutS);
         this.start(message);
       } else if (message.type === "reply") {
         if (!this.#worker) throw new ProtocolError("A reply before the start message");
@@ -205,21 +206,5 @@ class Relay {
     }
     // The supervisor closed the channel (or is gone): nobody is listening any more.
     this.end(0);
-  }
-
-  /** The second wall-time timer: the sandbox ends itself a moment after the run's wall time. */
-  #keepWallTime(seconds: number): void {
-    const timer = setTimeout(() => {
-      this.#send({
-        v: PROTOCOL_VERSION,
-        type: "event",
-        event: {
-          type: "sandbox-error",
-          message: `The sandbox ended itself after ${seconds} s (its own wall-time timer)`,
-        },
-      });
-      this.end(4);
-    }, seconds * 1000 + 2000);
-    Deno.unrefTimer(timer);
   }
 }

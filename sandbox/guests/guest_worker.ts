@@ -23,6 +23,7 @@ import type { AgentModule } from "../../protocol/protocol.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { RunContext } from "../runner.ts";
 import type { ErrorCode } from "../../manifests/errors.ts";
+import type { WorkerPermissions } from "../../capabilities/worker_permissions.ts";
 
 /** The name a guest Worker is made with; the sandbox entry runs the guest side under it. */
 export const GUEST_WORKER_NAME = "ironclaw-guest";
@@ -99,16 +100,14 @@ export function guestEntry(): string {
   return entryUrl;
 }
 
-/** The Deno permissions of a guest Worker: every key spelled out, none inherited. */
-export type GuestPermissions = {
-  read: string[] | false;
-  write: string[] | false;
+/**
+ * The Deno permissions of a guest Worker: a Worker's permissions with every key spelled out (none inherited),
+ * and never network, environment or programs.
+ */
+export type GuestPermissions = Omit<WorkerPermissions, "net" | "env" | "run"> & {
   net: false;
   env: false;
   run: false;
-  ffi: false;
-  sys: false;
-  import: false;
 };
 
 /** No permission at all. */
