@@ -130,6 +130,8 @@ export interface PolicyLimits {
   maxOutputKb: number;
   /** Longest one code step may run, in seconds (never more than timeoutS). */
   stepTimeoutS: number;
+  /** How many times a queued run is started again when its worker dies before any side effect. */
+  retries: number;
 }
 
 /** A grant that is allowed but deserves a second look. */
@@ -595,8 +597,8 @@ export function resolvePolicy(
   const limitOrigins = {} as Record<keyof PolicyLimits, GrantOrigin | null>;
   for (
     const [prop, key] of Object.entries(limitKeys) as [
-      Exclude<keyof PolicyLimits, "stepTimeoutS">,
-      (typeof limitKeys)[Exclude<keyof PolicyLimits, "stepTimeoutS">],
+      Exclude<keyof PolicyLimits, "stepTimeoutS" | "retries">,
+      (typeof limitKeys)[Exclude<keyof PolicyLimits, "stepTimeoutS" | "retries">],
     ][]
   ) {
     const asked = manifest.limits[key];
@@ -613,6 +615,8 @@ export function resolvePolicy(
   limitOrigins.stepTimeoutS = manifest.has(["limits", "step_timeout_s"])
     ? mOrigin(["limits", "step_timeout_s"])
     : null;
+  limits.retries = manifest.limits.retries;
+  limitOrigins.retries = manifest.has(["limits", "retries"]) ? mOrigin(["limits", "retries"]) : null;
 
   // The module of a wasm agent is read by the sandbox, so it must be a safe path too.
   let module: string | null = null;

@@ -61,6 +61,8 @@ export const DEFAULT_LIMITS: Readonly<ManifestLimits> = Object.freeze({
   /** Most output, in KiB. */
   max_output_kb: 1024,
   step_timeout_s: 10,
+  /** Starts again of a queued run whose worker died. */
+  retries: 0,
 });
 
 /** The schema of `agent.toml`: the one source of the parser and of `agent.schema.json`. */
@@ -335,6 +337,14 @@ export const AGENT_SCHEMA: TableNode = {
           3600,
           DEFAULT_LIMITS.step_timeout_s,
         ),
+        retries: {
+          type: "integer",
+          description:
+            "How many times a queued run (ironclaw submit) is started again when its worker dies, as long as it made no allowed side effect (a write, a fetch, a program, a plugin tool)",
+          minimum: 0,
+          maximum: 10,
+          default: DEFAULT_LIMITS.retries,
+        },
       },
     },
   },
@@ -389,6 +399,8 @@ export interface ManifestLimits {
   max_output_kb: number;
   /** Longest one code step may run, in seconds. */
   step_timeout_s: number;
+  /** Starts again of a queued run whose worker died before any side effect. */
+  retries: number;
 }
 
 /** A checked agent manifest, keys as in the file, defaults filled in, paths not yet resolved. */

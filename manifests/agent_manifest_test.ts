@@ -50,6 +50,7 @@ max_steps = 11
 max_tool_calls = 44
 max_output_kb = 55
 step_timeout_s = 7
+retries = 3
 `;
 
 const CONFIG = parseRuntimeConfig(
@@ -94,6 +95,7 @@ const REACHES: Record<string, (p: Policy) => unknown> = {
   "limits.max_tool_calls": (p) => p.limits.maxToolCalls,
   "limits.max_output_kb": (p) => p.limits.maxOutputKb,
   "limits.step_timeout_s": (p) => p.limits.stepTimeoutS,
+  "limits.retries": (p) => p.limits.retries,
 };
 
 function leaves(node: Node, prefix: string): string[] {
@@ -146,6 +148,7 @@ Deno.test("every manifest key reaches the Policy", async (t) => {
     "limits.max_tool_calls": 44,
     "limits.max_output_kb": 55,
     "limits.step_timeout_s": 7,
+    "limits.retries": 3,
   };
   for (const [key, get] of Object.entries(REACHES)) {
     if (key === "agent.module") continue; // a codeact agent has none: checked below with a wasm agent

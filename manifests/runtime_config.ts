@@ -79,6 +79,22 @@ export const CONFIG_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[store]`. */
+    store: {
+      type: "table",
+      description: "Where runs, events, the queue and plugin state are kept",
+      implicit: true,
+      fields: {
+        url: {
+          type: "string",
+          description:
+            "A PostgreSQL URL, for a store shared by many machines (workers); default the SQLite file <state_dir>/ironclaw.db. Leave the password out: set PGPASSWORD, or use ~/.pgpass",
+          pattern: "^postgres(?:ql)?://",
+          patternHint: 'write a URL such as "postgres://ironclaw@db.internal:5432/ironclaw"',
+          examples: ["postgres://ironclaw@127.0.0.1:5432/ironclaw"],
+        },
+      },
+    },
     /** `[log]`. */
     log: {
       type: "table",
@@ -354,6 +370,11 @@ export interface RuntimeConfig {
     /** The name server that resolves granted host names, or null for the system's. */
     name_server: NameServer | null;
   };
+  /** `[store]`. */
+  store: {
+    /** The PostgreSQL URL, or null for the SQLite store of the state folder. */
+    url: string | null;
+  };
   /** `[log]`. */
   log: {
     level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
@@ -427,7 +448,8 @@ export interface ParseRuntimeConfigOptions {
  */
 export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOptions): RuntimeConfig {
   const doc = readDocument<
-    Omit<RuntimeConfig, "file" | "at" | "runtime"> & {
+    Omit<RuntimeConfig, "file" | "at" | "runtime" | "store"> & {
+      store: { url?: string };
       runtime: Omit<RuntimeConfig["runtime"], "state_dir" | "name_server"> & {
         state_dir?: string;
         name_server?: string;
@@ -484,6 +506,8 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
         ? null
         : parseNameServer(value.runtime.name_server),
     },
+    /** `[store]`. */
+    store: { url: value.store.url ?? null },
     /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },
     /** `[providers.NAME]`, the built-in ones included unless redefined. */

@@ -24,12 +24,14 @@ export interface EventSpec {
 export const RUN_EVENTS = {
   run: {
     from: "supervisor",
-    fields: "`id`, `agent`, `kind`, `manifest`, `command` (the sandbox's argv)",
-    doc: "the run is created; always first",
+    fields:
+      "`id`, `agent`, `kind`, `manifest`, `command` (the sandbox's argv); a queued run adds `attempt` and `queuedMs`",
+    doc: "the run is created (or a worker starts a queued run); first, after a queued run's `state` `queued`",
   },
   state: {
     from: "supervisor",
-    fields: "`state` (`created`, `starting`, `running`, `stopping`, `exited`), `reason`, `code`, `signal`",
+    fields:
+      "`state` (`queued`, `created`, `starting`, `running`, `stopping`, `exited`), `reason`, `code`, `signal`",
     doc: "the sandbox's life",
   },
   timing: {
@@ -102,6 +104,13 @@ export const RUN_EVENTS = {
     from: "supervisor",
     fields: "`calls`, `inputTokens`, `outputTokens`, `maxCalls`, `maxTokens`",
     doc: "what the run used of its model budget",
+  },
+  requeued: {
+    from: "supervisor",
+    fields: "`attempt` (the one that died), `reason`",
+    doc:
+      "a queued run's worker died before it made a side effect, and its `[limits] retries` allow another start: " +
+      "it waits in the queue again (written by another process)",
   },
   end: {
     from: "supervisor",

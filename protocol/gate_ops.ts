@@ -46,6 +46,11 @@ export interface GateOpSpec {
   readonly waits: boolean;
   /** Whether a call counts against `[limits] max_tool_calls` (the model has its own budget). */
   readonly counted: boolean;
+  /**
+   * Whether an allowed call may change something outside the run (a write, a fetch, a program, a plugin's
+   * tool): a queued run that made one is never started again when its worker dies.
+   */
+  readonly effect: boolean;
   /** What the op does, in one line. */
   readonly description: string;
   /** The fields of its argument object. */
@@ -66,6 +71,7 @@ export const GATE_OPS = {
     family: "fs",
     waits: false,
     counted: true,
+    effect: false,
     description: "Reads a file (at most 8 MiB) inside a read or write grant",
     args: { path: path("file"), encoding: encoding("How the data comes back") },
     result: objectOf({ data: required(STRING, "The file's text, or its bytes in base64") }),
@@ -75,6 +81,7 @@ export const GATE_OPS = {
     family: "fs",
     waits: false,
     counted: true,
+    effect: true,
     description: "Makes or replaces a file inside a write grant, making missing folders inside the grant",
     args: {
       path: path("file"),
@@ -89,6 +96,7 @@ export const GATE_OPS = {
     family: "fs",
     waits: false,
     counted: true,
+    effect: false,
     description:
       "Lists a folder inside a read or write grant: its first 10,000 entries by name, how many it has, and whether the list was cut",
     args: { path: path("folder") },
@@ -110,6 +118,7 @@ export const GATE_OPS = {
     family: "net",
     waits: true,
     counted: true,
+    effect: true,
     description: "Makes an HTTP request to a granted host; redirects are returned, not followed",
     args: {
       url: required(STRING, "The URL"),
@@ -128,6 +137,7 @@ export const GATE_OPS = {
     family: "proc",
     waits: true,
     counted: true,
+    effect: true,
     description: "Runs a granted program: no shell, empty environment, in the manifest's folder",
     args: {
       cmd: required(STRING, "The program"),
@@ -145,6 +155,7 @@ export const GATE_OPS = {
     family: "env",
     waits: false,
     counted: true,
+    effect: false,
     description: "Reads a granted environment variable",
     args: { name: required(STRING, "The variable") },
     result: objectOf({ value: required(nullable(STRING), "Its value, null when unset") }),
@@ -154,6 +165,7 @@ export const GATE_OPS = {
     family: "model",
     waits: true,
     counted: false,
+    effect: false,
     description:
       "Asks the manifest's model, brokered by the supervisor, within [model] max_calls and max_tokens",
     args: {
@@ -169,6 +181,7 @@ export const GATE_OPS = {
     family: "tool",
     waits: true,
     counted: true,
+    effect: true,
     description: "Runs a tool of a plugin the manifest uses, its input checked against the tool's schema",
     args: {
       name: required(STRING, 'The tool, as "plugin.tool"'),

@@ -13,6 +13,7 @@ import type { SecretValue } from "../protocol/protocol.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
 import { createModelBroker } from "./models/mod.ts";
 import { planAgent, type RunPlan } from "./plan.ts";
+import { openConfiguredStore } from "./store/mod.ts";
 
 /** Options of {@linkcode runAgent}. */
 export interface RunAgentOptions extends
@@ -33,10 +34,9 @@ export interface RunAgentOptions extends
 }
 
 /** Options of {@linkcode runPlanned}: the plan fixed the rest. */
-export type RunPlannedOptions = Pick<
-  RunAgentOptions,
-  "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks"
->;
+export type RunPlannedOptions =
+  & Pick<RunAgentOptions, "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks">
+  & Pick<RunOptions, "store" | "claimed">;
 
 /**
  * Reads the values of the secrets a Policy grants, from the supervisor's
@@ -93,22 +93,34 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
   const model = policy.model === null ? undefined : await createModelBroker(policy.model);
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
-  const handle = startRun(policy, {
-    ...options,
-    runtime: plan.paths,
-    command: [...plan.command],
-    entry: plan.entry,
-    assets: plan.assets,
-    id: plan.id,
-    stateDir: plan.config.runtime.state_dir,
-    module: plan.module,
-    ...(pipes ? { pipes: { stdout: pipes.stdout, stderr: pipes.stderr } } : {}),
-    ...(model ? { model } : {}),
-    secrets,
-    pluginData: { ...plan.paths.pluginData },
-    pinned: plan.pinned ?? {},
-  });
-  if (pipes) handle.done.finally(() => Deno.remove(pipes.dir, { recursive: true }).catch(() => {}));
+  // Without a store of the caller's, the config's is opened for the run, and closed with it.
+  const store = options.store ?? await openConfiguredStore(plan.config);
+  let handle: RunHandle;
+  try {
+    handle = await startRun(policy, {
+      ...options,
+      store,
+      runtime: plan.paths,
+      command: [...plan.command],
+      entry: plan.entry,
+      assets: plan.assets,
+      id: plan.id,
+      stateDir: plan.config.runtime.state_dir,
+      module: plan.module,
+      ...(pipes ? { pipes: { stdout: pipes.stdout, stderr: pipes.stderr } } : {}),
+      ...(model ? { model } : {}),
+      secrets,
+      pluginData: { ...plan.paths.pluginData },
+      pinned: plan.pinned ?? {},
+    });
+  } catch (e) {
+    if (!options.store) await store.close();
+    throw e;
+  }
+  handle.done.finally(async () => {
+    if (!options.store) await store.close();
+    if (pipes) await Deno.remove(pipes.dir, { recursive: true }).catch(() => {});
+  }).catch(() => {});
   return handle;
 }
 

@@ -31,7 +31,9 @@ import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
 import { RequestBroker } from "./requests.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
 import { SandboxProcess } from "./spawn.ts";
-import { RunWriter, SqliteRunStore } from "./store/mod.ts";
+import { type ClaimedRun, type RunLease, type RunStore, RunWriter, SqliteRunStore } from "./store/mod.ts";
+import { GATE_OPS } from "../protocol/gate_ops.ts";
+import { newRunId } from "./records.ts";
 import type { RunHandle, RunOptions } from "./supervisor.ts";
 
 /** How much of the sandbox's stderr is kept, for the record and to tell an out-of-memory death. */
@@ -92,6 +94,12 @@ function pluginCaps(policy: Policy): Map<string, number | undefined> {
   }));
 }
 
+/** Whether a gate op may change something outside the run. */
+function isEffect(op: unknown): boolean {
+  return typeof op === "string" && Object.hasOwn(GATE_OPS, op) &&
+    GATE_OPS[op as keyof typeof GATE_OPS].effect;
+}
+
 /** One run of a sandbox: made by `startRun`, which returns its {@linkcode RunSession.handle}. */
 export class RunSession {
   readonly #policy: Policy;
@@ -99,8 +107,10 @@ export class RunSession {
   readonly #grant: SandboxGrant;
   readonly #options: RunOptions;
   readonly #id: string;
-  readonly #store: SqliteRunStore;
+  readonly #store: RunStore;
   readonly #record: RunWriter;
+  /** Whether the run came from the queue: its side effects are recorded, as they rule out a retry. */
+  readonly #queued: boolean;
   readonly #limits: RunLimits;
   readonly #end = new FirstEnd();
   readonly #denoDir: string;
@@ -125,20 +135,49 @@ export class RunSession {
   #deadline: number | undefined;
 
   /**
-   * Opens the record and spawns the sandbox.
+   * Creates the run in the store (or takes the run a worker claimed), then spawns its sandbox.
    *
    * @param policy The run's Policy.
    * @param options The run's options.
-   * @param id The run's id.
+   * @returns The run's handle.
+   * @throws {IronclawError} `ERR_RUN_EXISTS` when the id is taken, `ERR_STORE` when the store cannot be written.
    */
-  constructor(policy: Policy, options: RunOptions, id: string) {
+  static async start(policy: Policy, options: RunOptions): Promise<RunHandle> {
+    const store = options.store ?? SqliteRunStore.open(options.stateDir);
+    const claimed = options.claimed;
+    const id = claimed?.lease.id ?? options.id ?? newRunId();
+    try {
+      const lease = claimed?.lease ?? await RunWriter.createRun(store, {
+        id,
+        agent: policy.agent.name,
+        manifest: policy.manifestFile,
+        task: options.task,
+        started: new Date().toISOString(),
+      });
+      return new RunSession(policy, options, { store, lease, claimed: claimed ?? null }).handle();
+    } catch (e) {
+      if (!options.store) await store.close();
+      throw e;
+    }
+  }
+
+  private constructor(
+    policy: Policy,
+    options: RunOptions,
+    run: { store: RunStore; lease: RunLease; claimed: ClaimedRun | null },
+  ) {
+    const id = run.lease.id;
     this.#policy = policy;
     this.#grant = narrowGrant(policy, runtimeOf(policy, options), { pinned: options.pinned ?? {} });
     this.#options = options;
     this.#id = id;
     this.#limits = new RunLimits(policy);
-    this.#store = options.store ?? SqliteRunStore.open(options.stateDir);
-    this.#record = this.#createRecord(policy, options);
+    this.#store = run.store;
+    this.#record = new RunWriter(run.store, run.lease, {
+      onError: (e) => this.#storeFailed(e),
+      firstSeq: run.claimed?.firstSeq ?? 0,
+    });
+    this.#queued = run.claimed !== null;
     // The sandbox gets a Deno cache folder of its own, removed with the run: it runs a bundle that resolves no
     // package, so it needs nothing from the caller's cache, and what Deno keeps there without a permission
     // (CacheStorage, the transpiled plugin code) lives and dies with this run.
@@ -156,7 +195,13 @@ export class RunSession {
       kind: agent.kind,
       manifest: policy.manifestFile,
       command: argv,
+      ...(run.claimed ? { attempt: run.claimed.attempt, queuedMs: run.claimed.queuedMs } : {}),
     });
+    // A WASI guest writes its preopens itself, past the gate's events: a run that may do so counts as having
+    // made a side effect from the start.
+    if (this.#queued && agent.moduleFormat === "preview1" && policy.fs.write.length > 0) {
+      this.#record.markEffect();
+    }
     this.#emit({ type: "state", state: "created" });
     this.#emit({ type: "state", state: "starting" });
     this.#listener = this.#listen(channel);
@@ -188,23 +233,6 @@ export class RunSession {
     return { id: this.#id, pid: this.#process?.pid ?? null, stop: (r) => this.#stop(r), done: this.#done() };
   }
 
-  /** Creates the run in the store (a taken id is refused there); a store given by the caller stays open. */
-  #createRecord(policy: Policy, options: RunOptions): RunWriter {
-    const run = {
-      id: this.#id,
-      agent: policy.agent.name,
-      manifest: policy.manifestFile,
-      task: options.task,
-      started: new Date().toISOString(),
-    };
-    try {
-      return RunWriter.createSync(this.#store, run, { onError: (e) => this.#storeFailed(e) });
-    } catch (e) {
-      if (!options.store) this.#store.close();
-      throw e;
-    }
-  }
-
   /** The store cannot be written: the run ends with its error, and the sandbox is stopped at once. */
   #storeFailed(error: IronclawError): void {
     this.#end.decide({
@@ -216,6 +244,9 @@ export class RunSession {
   }
 
   #emit(event: RunEvent): void {
+    if (this.#queued && event.type === "gate" && event.decision === "allow" && isEffect(event.op)) {
+      this.#record.markEffect();
+    }
     const stamped = this.#record.append(event);
     try {
       this.#options.onEvent?.(stamped);
@@ -457,7 +488,7 @@ export class RunSession {
     try {
       return await this.#close(guestStdout);
     } finally {
-      if (!this.#options.store) this.#store.close();
+      if (!this.#options.store) await this.#store.close();
     }
   }
 

@@ -16,11 +16,10 @@ import type { SandboxEntry } from "./assets.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import { MAX_TASK_BYTES } from "../protocol/line_cap.ts";
 import { utf8ByteLength } from "../protocol/utf8.ts";
-import { newRunId } from "./records.ts";
 import type { ModelClient } from "./requests.ts";
 import { RunSession } from "./run_session.ts";
 import type { SandboxMode } from "./sandbox_command.ts";
-import type { SqliteRunStore } from "./store/mod.ts";
+import type { ClaimedRun, RunStore } from "./store/mod.ts";
 import type { RunOutcome } from "./outcome.ts";
 
 export { type EndState, EXIT_CODES, type ModelUsageReport, type RunOutcome } from "./outcome.ts";
@@ -50,7 +49,9 @@ export interface RunOptions {
   /** The sandbox argv: a RunPlan's command (`runPlanned`), or a test's hostile child; default from the Policy. */
   command?: string[];
   /** The store the run is recorded in (left open); default the SQLite store of `stateDir`, opened for the run. */
-  store?: SqliteRunStore;
+  store?: RunStore;
+  /** A queued run a worker took from `store` (`claimRun`): the run is recorded under its id and lease. */
+  claimed?: ClaimedRun;
   /** The run's id, when the caller made it (to name per-run files); default a new one. A taken id is refused. */
   id?: string;
   /** The values of the secrets the Policy grants (read by the supervisor), for the gate to inject at egress. */
@@ -104,14 +105,18 @@ export interface RunHandle {
  *   written, `ERR_USAGE` when the task is longer than {@linkcode MAX_TASK_BYTES} (nothing is spawned or
  *   recorded).
  */
-export function startRun(policy: Policy, options: RunOptions): RunHandle {
+export function startRun(policy: Policy, options: RunOptions): Promise<RunHandle> {
   const taskBytes = utf8ByteLength(options.task);
   if (taskBytes > MAX_TASK_BYTES) {
-    throw new IronclawError(
-      "ERR_USAGE",
-      `The task is ${taskBytes} bytes, more than a run takes (${MAX_TASK_BYTES} bytes)`,
-      { hint: "give a shorter task, or put the input in a file the agent may read ([capabilities.fs] read)" },
+    return Promise.reject(
+      new IronclawError(
+        "ERR_USAGE",
+        `The task is ${taskBytes} bytes, more than a run takes (${MAX_TASK_BYTES} bytes)`,
+        {
+          hint: "give a shorter task, or put the input in a file the agent may read ([capabilities.fs] read)",
+        },
+      ),
     );
   }
-  return new RunSession(policy, options, options.id ?? newRunId()).handle();
+  return RunSession.start(policy, options);
 }

@@ -36,7 +36,7 @@ async function hostile(
   const id = newRunId();
   const events: RunEvent[] = [];
   const command = [Deno.execPath(), "run", ...toDenoFlags(policy, { runtime }), HOSTILE, ...args];
-  const handle = startRun(policy, {
+  const handle = await startRun(policy, {
     task: "",
     stateDir,
     module: null,

@@ -185,7 +185,7 @@ Deno.test("a forged dns.resolve for a name not granted is refused, recorded, and
   const events: RunEvent[] = [];
   const stateDir = agent.config.runtime.state_dir;
   const id = newRunId();
-  const outcome = await startRun(policy, {
+  const outcome = await (await startRun(policy, {
     task: "",
     stateDir,
     module: null,
@@ -204,7 +204,7 @@ Deno.test("a forged dns.resolve for a name not granted is refused, recorded, and
       ],
       channelPath(stateDir, id),
     ),
-  }).done;
+  })).done;
   assert.equal(outcome.state, "ok", JSON.stringify(outcome));
   const replies = JSON.parse(outcome.output!) as {
     ok: boolean;

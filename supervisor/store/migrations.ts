@@ -69,6 +69,32 @@ export const MIGRATIONS: readonly Migration[] = [
         ) WITHOUT ROWID;
       `),
   },
+  {
+    version: 4,
+    name: "the queue of runs, and approvals",
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN effects INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN queued_at INTEGER;
+        CREATE INDEX runs_queue ON runs (state, queued_at);
+        CREATE TABLE approvals (
+          id TEXT PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          op TEXT NOT NULL,
+          args TEXT NOT NULL,
+          digest TEXT NOT NULL,
+          state TEXT NOT NULL,
+          requested TEXT NOT NULL,
+          decided TEXT,
+          decided_by TEXT,
+          remember TEXT
+        );
+        CREATE INDEX approvals_state ON approvals (state);
+        CREATE INDEX approvals_run ON approvals (run_id);
+      `),
+  },
 ];
 
 /**

@@ -12,7 +12,7 @@
 import type { IronclawError } from "../../manifests/errors.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import { currentOwner } from "./owner.ts";
-import { type SqliteRunStore, storeError } from "./sqlite.ts";
+import { storeError } from "./sqlite.ts";
 import type { NewRun, RunLease, RunStore } from "./store.ts";
 
 /** How long an event may wait in the buffer, in ms. */
@@ -24,10 +24,12 @@ export const RENEW_MS = 5_000;
 /** How long a lease lasts without renewal, in ms: past it, the run is `lost`. */
 export const LEASE_MS = 30_000;
 
-/** Options of {@linkcode RunWriter.create}. */
+/** Options of the {@linkcode RunWriter}. */
 export interface RunWriterOptions {
   /** Called once, with an `ERR_STORE` or `ERR_LOST`, when a write fails; the writer then drops what follows. */
   onError: (error: IronclawError) => void;
+  /** The `seq` of the first event: a claimed run's `firstSeq` (its earlier attempts keep theirs); default 0. */
+  firstSeq?: number;
 }
 
 /** The writer of one run's record. */
@@ -36,7 +38,8 @@ export class RunWriter {
   readonly #lease: RunLease;
   readonly #onError: (error: IronclawError) => void;
   readonly #started = performance.now();
-  #seq = 0;
+  #seq: number;
+  #effect = false;
   #buffer: RunEvent[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
@@ -56,6 +59,7 @@ export class RunWriter {
     this.#store = store;
     this.#lease = lease;
     this.#onError = options.onError;
+    this.#seq = options.firstSeq ?? 0;
     this.#renewTimer = setInterval(
       () => this.#write(() => this.#store.renewLease(lease, LEASE_MS)),
       RENEW_MS,
@@ -64,17 +68,25 @@ export class RunWriter {
   }
 
   /**
-   * Creates the run in a SQLite store, held by this process, at once.
+   * Creates the run in the store, held by this process.
    *
    * @param store The store.
    * @param run What is known at the start.
-   * @param options Where failures go.
-   * @returns The writer.
+   * @returns The run's lease, for the writer.
    * @throws {IronclawError} `ERR_RUN_EXISTS` when the id is taken, `ERR_STORE` when the store cannot be written.
    */
-  static createSync(store: SqliteRunStore, run: NewRun, options: RunWriterOptions): RunWriter {
-    const lease = store.createRunSync(run, { owner: currentOwner(), leaseMs: LEASE_MS });
-    return new RunWriter(store, lease, options);
+  static createRun(store: RunStore, run: NewRun): Promise<RunLease> {
+    return store.createRun(run, { owner: currentOwner(), leaseMs: LEASE_MS });
+  }
+
+  /**
+   * Records, once and ahead of the events in the buffer, that the run made an allowed side effect: a queued run
+   * that made one is never started again.
+   */
+  markEffect(): void {
+    if (this.#effect || this.#closed) return;
+    this.#effect = true;
+    this.#write(() => this.#store.markEffect(this.#lease));
   }
 
   /** The store's failure, or null while there is none. */

@@ -15,7 +15,10 @@ import { migrate } from "./migrations.ts";
 import { applyStateOp, type StateAnswer, type StateOp, type StateScope } from "./plugin_state.ts";
 import { currentOwner, ownerGone } from "./owner.ts";
 import type {
+  ClaimedRun,
+  ClaimOptions,
   NewRun,
+  QueuedRun,
   RunClose,
   RunFilter,
   RunLease,
@@ -36,6 +39,8 @@ const STORE_HINT =
 export interface SqliteStoreOptions {
   /** Test-only: the most pages the database may hold, to make it fill up like a full disk. */
   maxPageCount?: number;
+  /** A PostgreSQL URL (`[store] url`): the store is that database, and the SQLite file is not used. */
+  url?: string;
 }
 
 /** An `ERR_STORE` for a failure of the store at `path`; an `IronclawError` passes as it is. */
@@ -48,7 +53,8 @@ export function storeError(e: unknown, path: string): IronclawError {
   });
 }
 
-interface Row {
+/** A row of the `runs` table. */
+export interface Row {
   id: string;
   agent: string;
   manifest: string;
@@ -62,7 +68,14 @@ interface Row {
   owner_start: string | null;
   lease_expires: number | null;
   fence: number;
+  attempts: number;
+  retries: number;
+  effects: number;
+  queued_at: number | null;
 }
+
+/** How often an idle worker looks at a SQLite queue, in ms. */
+const POLL_MS = 200;
 
 /** A store call as a promise: a throw becomes a rejection. */
 function attempt<T>(fn: () => T): Promise<T> {
@@ -73,7 +86,54 @@ function attempt<T>(fn: () => T): Promise<T> {
   }
 }
 
-function summaryOf(r: Row): RunSummary {
+/** A run's first event when it is queued. */
+export function queuedEvent(): RunEvent {
+  return { seq: 0, ms: 0, type: "state", state: "queued" };
+}
+
+/** The event that ends a lost run, or says it was queued again. */
+export function lostEvent(
+  r: Pick<Row, "owner_pid" | "owner_host" | "attempts">,
+  options: { seq: number; requeue: boolean },
+): RunEvent & { seq: number } {
+  const { seq, requeue } = options;
+  const owner = r.owner_pid === null ? "no owner recorded" : `pid ${r.owner_pid} on "${r.owner_host}"`;
+  const message = `The run's supervisor died before the run ended (${owner})`;
+  if (requeue) return { seq, ms: null, type: "requeued", attempt: r.attempts, reason: message };
+  const error = {
+    code: "ERR_LOST",
+    message,
+    hint: "the process that ran it was killed or crashed; run the agent again",
+  };
+  return { seq, ms: null, type: "end", state: "lost", output: null, error, exitCode: EXIT_CODES.lost };
+}
+
+/** A claimed run as {@linkcode RunStore.claimRun} answers it. */
+export function claimedOf(r: Row, options: { firstSeq: number }): ClaimedRun {
+  return {
+    summary: summaryOf(r),
+    lease: { id: r.id, fence: r.fence },
+    attempt: r.attempts,
+    firstSeq: options.firstSeq,
+    queuedMs: Math.max(0, Date.now() - (r.queued_at ?? Date.now())),
+  };
+}
+
+/** Waits `ms`, or less when the signal aborts. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+export function summaryOf(r: Row): RunSummary {
   return {
     id: r.id,
     agent: r.agent,
@@ -83,7 +143,15 @@ function summaryOf(r: Row): RunSummary {
     ended: r.ended,
     state: r.state,
     exitCode: r.exit_code,
+    attempts: r.attempts,
   };
+}
+
+/** The `ERR_RUN_EXISTS` of a taken id. */
+export function runExists(id: string): IronclawError {
+  return new IronclawError("ERR_RUN_EXISTS", `A run "${id}" already exists`, {
+    hint: "give each run its own id (leave the id out and one is made)",
+  });
 }
 
 /** The SQLite {@linkcode RunStore}. */
@@ -181,14 +249,10 @@ export class SqliteRunStore implements RunStore {
   createRunSync(run: NewRun, options: { owner: RunOwner; leaseMs: number }): RunLease {
     const { owner, leaseMs } = options;
     return this.#tx(() => {
-      if (this.#db.prepare("SELECT 1 FROM runs WHERE id = ?").get(run.id)) {
-        throw new IronclawError("ERR_RUN_EXISTS", `A run "${run.id}" already exists`, {
-          hint: "give each run its own id (leave the id out and one is made)",
-        });
-      }
+      this.#refuseTaken(run.id);
       this.#db.prepare(
         `INSERT INTO runs (id, agent, manifest, task, started, state, owner_pid, owner_host, owner_start,
-           lease_expires, fence) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, 1)`,
+           lease_expires, fence, attempts) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, 1, 1)`,
       ).run(
         run.id,
         run.agent,
@@ -202,6 +266,10 @@ export class SqliteRunStore implements RunStore {
       );
       return { id: run.id, fence: 1 };
     });
+  }
+
+  #refuseTaken(id: string): void {
+    if (this.#db.prepare("SELECT 1 FROM runs WHERE id = ?").get(id)) throw runExists(id);
   }
 
   appendEvents(lease: RunLease, events: RunEvent[]): Promise<void> {
@@ -308,36 +376,111 @@ export class SqliteRunStore implements RunStore {
     return this.#tx(() => lost.filter((r) => this.#markLost(r)).map((r) => r.id));
   }
 
-  /** Marks one run lost, unless it changed since it was read; appends its `end` event. */
+  /**
+   * Marks one run lost, unless it changed since it was read, and appends its `end` event; or, when it may be
+   * retried and made no side effect, queues it again with a `requeued` event.
+   */
   #markLost(r: Row): boolean {
+    const requeue = r.effects === 0 && r.attempts <= r.retries;
     const exitCode = EXIT_CODES.lost;
-    const changed = this.#db.prepare(
-      `UPDATE runs SET state = 'lost', exit_code = ?, ended = ?, lease_expires = NULL, fence = fence + 1
-       WHERE id = ? AND state = 'running' AND fence = ?`,
-    ).run(exitCode, new Date().toISOString(), r.id, r.fence);
+    const changed = requeue
+      ? this.#db.prepare(
+        `UPDATE runs SET state = 'queued', owner_pid = NULL, owner_host = NULL, owner_start = NULL,
+           lease_expires = NULL, fence = fence + 1, queued_at = ? WHERE id = ? AND state = 'running' AND fence = ?`,
+      ).run(Date.now(), r.id, r.fence)
+      : this.#db.prepare(
+        `UPDATE runs SET state = 'lost', exit_code = ?, ended = ?, lease_expires = NULL, fence = fence + 1
+         WHERE id = ? AND state = 'running' AND fence = ?`,
+      ).run(exitCode, new Date().toISOString(), r.id, r.fence);
     if (Number(changed.changes) === 0) return false;
-    const last = this.#db.prepare("SELECT MAX(seq) AS seq FROM events WHERE run_id = ?").get(r.id) as {
+    const event = lostEvent(r, { seq: this.#nextSeq(r.id), requeue });
+    this.#insertEvent.run(r.id, event.seq, JSON.stringify(event));
+    return true;
+  }
+
+  /** The `seq` after a run's last event. */
+  #nextSeq(id: string): number {
+    const last = this.#db.prepare("SELECT MAX(seq) AS seq FROM events WHERE run_id = ?").get(id) as {
       seq: number | null;
     };
-    const seq = (last.seq ?? -1) + 1;
-    const owner = r.owner_pid === null ? "no owner recorded" : `pid ${r.owner_pid} on "${r.owner_host}"`;
-    const error = {
-      code: "ERR_LOST",
-      message: `The run's supervisor died before the run ended (${owner})`,
-      hint: "the process that ran it was killed or crashed; run the agent again",
-    };
-    const end = { seq, ms: null, type: "end", state: "lost", output: null, error, exitCode };
-    this.#insertEvent.run(r.id, seq, JSON.stringify(end));
-    return true;
+    return (last.seq ?? -1) + 1;
+  }
+
+  enqueueRun(run: QueuedRun): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#refuseTaken(run.id);
+        this.#db.prepare(
+          `INSERT INTO runs (id, agent, manifest, task, started, state, fence, attempts, retries, queued_at)
+           VALUES (?, ?, ?, ?, ?, 'queued', 1, 0, ?, ?)`,
+        ).run(run.id, run.agent, run.manifest, run.task, run.started, run.retries, Date.now());
+        this.#insertEvent.run(run.id, 0, JSON.stringify(queuedEvent()));
+      })
+    );
+  }
+
+  claimRun(options: ClaimOptions): Promise<ClaimedRun | null> {
+    const agents = options.agents;
+    if (agents?.length === 0) return Promise.resolve(null);
+    const only = agents ? `AND agent IN (${agents.map(() => "?").join(", ")})` : "";
+    return attempt(() =>
+      this.#tx(() => {
+        const row = this.#db.prepare(
+          `SELECT * FROM runs WHERE state = 'queued' ${only} ORDER BY queued_at, id LIMIT 1`,
+        ).get(...(agents ?? [])) as Row | undefined;
+        if (!row) return null;
+        const { owner } = options;
+        const claimed = { ...row, state: "running", fence: row.fence + 1, attempts: row.attempts + 1 };
+        this.#db.prepare(
+          `UPDATE runs SET state = 'running', owner_pid = ?, owner_host = ?, owner_start = ?, lease_expires = ?,
+             fence = ?, attempts = ? WHERE id = ?`,
+        ).run(
+          owner.pid,
+          owner.host,
+          owner.startMark,
+          Date.now() + options.leaseMs,
+          claimed.fence,
+          claimed.attempts,
+          row.id,
+        );
+        return claimedOf(claimed, { firstSeq: this.#nextSeq(row.id) });
+      })
+    );
+  }
+
+  releaseRun(lease: RunLease): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#fenced(lease);
+        this.#db.prepare(
+          `UPDATE runs SET state = 'queued', owner_pid = NULL, owner_host = NULL, owner_start = NULL,
+             lease_expires = NULL, fence = fence + 1, attempts = attempts - 1 WHERE id = ?`,
+        ).run(lease.id);
+      })
+    );
+  }
+
+  markEffect(lease: RunLease): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#fenced(lease);
+        this.#db.prepare("UPDATE runs SET effects = 1 WHERE id = ?").run(lease.id);
+      })
+    );
+  }
+
+  waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
+    return abortableSleep(Math.min(ms, POLL_MS), signal);
   }
 
   pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer> {
     return attempt(() => this.#tx(() => applyStateOp(this.#db, { scope, op })));
   }
 
-  close(): void {
+  close(): Promise<void> {
     try {
       this.#db.close();
     } catch { /* closed */ }
+    return Promise.resolve();
   }
 }

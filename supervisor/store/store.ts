@@ -28,10 +28,45 @@ export interface RunSummary {
   state: string;
   /** The exit code `ironclaw run` gave (or the `lost` code), or null while running. */
   exitCode: number | null;
+  /** How many times it was started: 1 for a run started at once; 0 for a run still queued. */
+  attempts: number;
 }
 
 /** What is known of a run when it is created. */
-export type NewRun = Omit<RunSummary, "ended" | "state" | "exitCode">;
+export type NewRun = Omit<RunSummary, "ended" | "state" | "exitCode" | "attempts">;
+
+/** A run put in the queue (`ironclaw submit`), for a worker to take. */
+export interface QueuedRun extends NewRun {
+  /**
+   * How many times it may be started again when its worker dies ([limits] retries): only while it made no
+   * allowed side effect (a write, a fetch, a program).
+   */
+  retries: number;
+}
+
+/** A queued run a worker took: now running, held by the worker. */
+export interface ClaimedRun {
+  /** The run, in state `running`. */
+  summary: RunSummary;
+  /** Its lease: every write carries its fencing token. */
+  lease: RunLease;
+  /** This attempt's number: 1 for the first start. */
+  attempt: number;
+  /** The `seq` of this attempt's first event: earlier attempts keep theirs. */
+  firstSeq: number;
+  /** How long it waited in the queue, in ms. */
+  queuedMs: number;
+}
+
+/** Options of {@linkcode RunStore.claimRun}. */
+export interface ClaimOptions {
+  /** The worker taking the run. */
+  owner: RunOwner;
+  /** How long its lease lasts without renewal, in ms. */
+  leaseMs: number;
+  /** Only runs of these agents (the agents this worker can run); default any. */
+  agents?: readonly string[];
+}
 
 /** The process that owns a run: the one whose death makes the run `lost`. */
 export interface RunOwner {
@@ -117,8 +152,44 @@ export interface RunStore {
   eventsAfter(id: string, after: number): Promise<RunEvent[]>;
   /** Deletes the runs that started before `before` and are not running; returns them. */
   prune(before: Date): Promise<RunSummary[]>;
-  /** Marks `lost` every running run whose lease expired or whose owner on this host is gone; returns their ids. */
+  /**
+   * Marks `lost` every running run whose lease expired or whose owner on this host is gone, and returns their
+   * ids. A lost run that may be retried (its `retries` not used up) and made no allowed side effect is queued
+   * again instead, with a `requeued` event.
+   */
   reapLost(): Promise<string[]>;
+  /**
+   * Puts a run in the queue, in state `queued`, and wakes the workers.
+   *
+   * @throws {IronclawError} `ERR_RUN_EXISTS` when the id is taken, `ERR_STORE` when the store cannot be written.
+   */
+  enqueueRun(run: QueuedRun): Promise<void>;
+  /**
+   * Takes the oldest queued run (of the given agents), in one transaction that no other worker can share: it
+   * becomes `running`, held by the owner, with a new fencing token.
+   *
+   * @returns The run, or null when none waits.
+   * @throws {IronclawError} `ERR_STORE` when the store cannot be written.
+   */
+  claimRun(options: ClaimOptions): Promise<ClaimedRun | null>;
+  /**
+   * Hands a claimed run back to the queue before it started (a worker stopping): `queued` again, this attempt
+   * not counted, and the old lease fenced off.
+   *
+   * @throws {IronclawError} `ERR_LOST` when the lease was lost, `ERR_STORE` when the store cannot be written.
+   */
+  releaseRun(lease: RunLease): Promise<void>;
+  /**
+   * Records that the run made an allowed side effect (a write, a fetch, a program): it is never retried.
+   *
+   * @throws {IronclawError} `ERR_LOST` when the lease was lost, `ERR_STORE` when the store cannot be written.
+   */
+  markEffect(lease: RunLease): Promise<void>;
+  /**
+   * Waits until a run may have been queued (PostgreSQL: a notification; SQLite: the poll interval), at most
+   * `ms`, or until the signal aborts.
+   */
+  waitForWork(ms: number, signal?: AbortSignal): Promise<void>;
   /**
    * One operation on a plugin's state for one agent (get, set, delete, cas, list), in one transaction: concurrent
    * writers never lose an acknowledged write.
@@ -128,5 +199,5 @@ export interface RunStore {
    */
   pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer>;
   /** Closes the store. */
-  close(): void;
+  close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { IronclawError } from "../../manifests/errors.ts";
 import { EXIT_CODES } from "../outcome.ts";
 import { currentOwner } from "./owner.ts";
-import { openStore, RunWriter, SqliteRunStore } from "./mod.ts";
+import { openStore, type RunStore, RunWriter, SqliteRunStore } from "./mod.ts";
 
 const run = (id: string, agent = "a", started = new Date().toISOString()) => ({
   id,
@@ -23,8 +23,9 @@ async function withState(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-function writer(store: SqliteRunStore, id: string, errors: IronclawError[] = []): RunWriter {
-  return RunWriter.createSync(store, run(id), { onError: (e) => errors.push(e) });
+async function writer(store: RunStore, id: string, errors: IronclawError[] = []): Promise<RunWriter> {
+  const lease = await RunWriter.createRun(store, run(id));
+  return new RunWriter(store, lease, { onError: (e) => errors.push(e) });
 }
 
 Deno.test("SqliteRunStore", async (t) => {
@@ -33,7 +34,7 @@ Deno.test("SqliteRunStore", async (t) => {
     () =>
       withState(async (dir) => {
         const store = await openStore(dir);
-        const w = writer(store, "r1");
+        const w = await writer(store, "r1");
         w.append({ type: "x" });
         await assert.rejects(
           () => store.createRun(run("r1", "other"), { owner: currentOwner(), leaseMs: 1000 }),
@@ -54,7 +55,7 @@ Deno.test("SqliteRunStore", async (t) => {
     () =>
       withState(async (dir) => {
         const store = await openStore(dir);
-        const w = writer(store, "r2");
+        const w = await writer(store, "r2");
         w.append({ type: "first" });
         assert.equal((await store.eventsAfter("r2", -1)).length, 0, "written at once, not batched");
         for (let i = 0; i < 999; i++) w.append({ type: "n", i, seq: 12345 });
@@ -94,7 +95,7 @@ Deno.test("SqliteRunStore", async (t) => {
       for (let i = 0; i < 3; i++) (await openStore(dir)).close();
       const db = new DatabaseSync(join(dir, "ironclaw.db"));
       const rows = db.prepare("SELECT version FROM schema_migrations ORDER BY version").all();
-      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3, 4]);
       assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
       db.close();
     }));
@@ -125,7 +126,7 @@ Deno.test("SqliteRunStore", async (t) => {
         const owner = { ...currentOwner(), pid: child.pid };
         const lease = await store.createRun(run("dead"), { owner, leaseMs: 60000 });
         await store.createRun(run("expired"), { owner: currentOwner(), leaseMs: -1 });
-        const live = writer(store, "live");
+        const live = await writer(store, "live");
         assert.deepEqual((await store.reapLost()).sort(), ["dead", "expired"]);
         const { events } = await store.showRun("dead");
         assert.equal(events.at(-1)?.type, "end");
@@ -154,7 +155,7 @@ Deno.test("SqliteRunStore", async (t) => {
       withState(async (dir) => {
         const store = SqliteRunStore.open(dir, { maxPageCount: 40 });
         const errors: IronclawError[] = [];
-        const w = writer(store, "full", errors);
+        const w = await writer(store, "full", errors);
         for (let i = 0; i < 2000; i++) w.append({ type: "stdout", data: "x".repeat(1000) });
         const failure = await w.close("ok", 0);
         assert.equal(failure?.code, "ERR_STORE");
@@ -171,10 +172,11 @@ Deno.test("two processes append to one store at once, and nothing is lost", asyn
   const script = (id: string) =>
     `import { openStore, RunWriter } from "${mod}";
      const store = await openStore(${JSON.stringify(dir)});
-     const w = RunWriter.createSync(store, { id: "${id}", agent: "a", manifest: "m", task: "t",
-       started: new Date().toISOString() }, { onError: (e) => { throw e; } });
+     const lease = await RunWriter.createRun(store, { id: "${id}", agent: "a", manifest: "m", task: "t",
+       started: new Date().toISOString() });
+     const w = new RunWriter(store, lease, { onError: (e) => { throw e; } });
      for (let i = 0; i < 3000; i++) { w.append({ type: "n", i }); if (i % 100 === 0) await new Promise((r) => setTimeout(r, 1)); }
-     const f = await w.close("ok", 0); if (f) throw f; store.close();`;
+     const f = await w.close("ok", 0); if (f) throw f; await store.close();`;
   try {
     const children = ["p1", "p2"].map((id) =>
       new Deno.Command(Deno.execPath(), { args: ["eval", script(id)], stdout: "null", stderr: "piped" })
