@@ -6,6 +6,8 @@ import { RUN_HELP, runCommand } from "./run.ts";
 import { RUNS_HELP, runsCommand } from "./runs.ts";
 import { BUILD_HELP, buildCommand } from "./build.ts";
 import { PLUGINS_HELP, pluginsCommand } from "./plugins.ts";
+import { SUBMIT_HELP, submitCommand } from "./submit.ts";
+import { WORKER_HELP, workerCommand } from "./worker.ts";
 import { type Io, processIo, reportError, UsageError } from "./output.ts";
 import { closeLogging } from "../supervisor/logging.ts";
 import { closest } from "../manifests/schema.ts";
@@ -28,6 +30,8 @@ Commands:
   check <agent.toml>    Validate a manifest; print grants, sandbox command and why each flag is there
   build <agent.js>      Build a JavaScript or TypeScript agent into a WebAssembly component
   runs <list|show|tail|prune>  The recorded runs: list, show, follow live, prune
+  submit <agent.toml|name>  Queue a run for a worker (--task, --wait)
+  worker                Take queued runs and run them (--concurrency, --agents)
   plugins list|show     The plugins agents can use
   help [command]        Show help for a command
 
@@ -47,6 +51,8 @@ const COMMANDS: Record<string, { help: string; run: (args: string[], io: Io) => 
   runs: { help: RUNS_HELP, run: runsCommand },
   build: { help: BUILD_HELP, run: buildCommand },
   plugins: { help: PLUGINS_HELP, run: pluginsCommand },
+  submit: { help: SUBMIT_HELP, run: submitCommand },
+  worker: { help: WORKER_HELP, run: workerCommand },
 };
 
 /**

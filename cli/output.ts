@@ -24,9 +24,22 @@ export function processIo(): Io {
   };
 }
 
+/** The streams whose reader went away (`ironclaw runs show ... | head`): what follows is dropped. */
+const closed = new WeakSet<object>();
+
+/**
+ * Writes all of `bytes`. A reader that went away ends the writing, never the command: a run goes on to its end
+ * and its record, whoever stopped reading.
+ */
 function writeAll(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array) {
+  if (closed.has(w)) return;
   let n = 0;
-  while (n < bytes.length) n += w.writeSync(bytes.subarray(n));
+  try {
+    while (n < bytes.length) n += w.writeSync(bytes.subarray(n));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+    closed.add(w);
+  }
 }
 
 /** Styles for terminal text, no-ops without colour. */

@@ -1,6 +1,6 @@
 /** `ironclaw run <agent.toml> --task "..."`: run an agent in its sandbox. */
 
-import { openStore } from "../supervisor/store/mod.ts";
+import { openConfiguredStore } from "../supervisor/store/mod.ts";
 import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
 import { printableLines } from "../manifests/errors.ts";
@@ -106,7 +106,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     const { policy } = agent;
     checkTask(policy, values.task);
     // The run store first: a state folder that cannot be written is ERR_STORE before anything is built there.
-    (await openStore(config.runtime.state_dir)).close();
+    const store = await openConfiguredStore(config);
     const pythonStart = pythonStartProgress(policy, io, json);
     // Building the sandbox runtime or transpiling a new component takes seconds, once.
     const preparing = preparingProgress(io, json);
@@ -118,6 +118,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     try {
       const plan = await planAgent(agent, config, { onProgress: preparing.onProgress });
       const handle = await runPlanned(plan, {
+        store,
         task: values.task ?? "",
         graceMs,
         onEvent: (e) => {
@@ -132,6 +133,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       signals.remove();
       pythonStart.stop();
       preparing.stop();
+      await store.close();
     }
     log.info("Run {id} ended {state}", { id: outcome.id, state: outcome.state });
     if (!json) {
@@ -220,7 +222,14 @@ function pythonStartProgress(
 }
 
 /** A run without `--task` of an agent that needs one, or with one for an agent that takes none: a usage error. */
-function checkTask(policy: Policy, task: string | undefined): void {
+/**
+ * Refuses a task the agent does not take, and a missing task it needs.
+ *
+ * @param policy The agent's Policy.
+ * @param task The task given, if any.
+ * @throws {UsageError} When the task does not fit `[agent] task`.
+ */
+export function checkTask(policy: Policy, task: string | undefined): void {
   if (task === undefined && policy.agent.task === "required") {
     throw new UsageError(
       `The agent "${policy.agent.name}" needs a task`,

@@ -3,7 +3,13 @@
 import { printable } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
-import { openStore, type RunFilter, type RunStore, type RunSummary } from "../supervisor/store/mod.ts";
+import { followRun } from "../supervisor/records.ts";
+import {
+  openConfiguredStore,
+  type RunFilter,
+  type RunStore,
+  type RunSummary,
+} from "../supervisor/store/mod.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -94,24 +100,6 @@ function eventLine(e: RunEvent): string {
   }\n`;
 }
 
-/** Prints a run's events as they arrive (polling the store) until its end event. */
-async function tail(store: RunStore, id: string, io: Io & { json: boolean }): Promise<void> {
-  const { summary } = await store.showRun(id);
-  let after = -1;
-  for (;;) {
-    const events = await store.eventsAfter(summary.id, after);
-    for (const e of events) {
-      io.out(io.json ? JSON.stringify(e) + "\n" : eventLine(e));
-      after = e.seq as number;
-      if (e.type === "end") return;
-    }
-    if (events.length === 0) {
-      await store.reapLost(); // an owner that died mid-tail: its run gets its end
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 /**
  * Runs `ironclaw runs`.
  *
@@ -144,14 +132,14 @@ export async function runsCommand(args: string[], io: Io): Promise<number> {
     }
     const before = olderThan === undefined ? null : parseTime(olderThan, "--older-than");
     const config = await loadRuntimeConfig(configOption(values));
-    const store = await openStore(config.runtime.state_dir);
+    const store = await openConfiguredStore(config);
     try {
       return await subcommand(store, { sub: sub!, id: rest[0] ?? "", filter, before }, {
         ...io,
         json: values.json === true,
       });
     } finally {
-      store.close();
+      await store.close();
     }
   } catch (e) {
     return reportError(io, e);
@@ -171,7 +159,10 @@ async function subcommand(
     return 0;
   }
   if (what.sub === "tail") {
-    await tail(store, what.id, io);
+    await followRun(store, {
+      id: what.id,
+      onEvent: (e) => io.out(io.json ? JSON.stringify(e) + "\n" : eventLine(e)),
+    });
     return 0;
   }
   const { summary, events } = await store.showRun(what.id);

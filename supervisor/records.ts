@@ -6,7 +6,15 @@
  * @module
  */
 
-import { openStore, type RunFilter, type RunRecordView, type RunSummary } from "./store/mod.ts";
+import type { RunEvent } from "../protocol/protocol.ts";
+import { abortableSleep } from "./store/sqlite.ts";
+import {
+  openStore,
+  type RunFilter,
+  type RunRecordView,
+  type RunStore,
+  type RunSummary,
+} from "./store/mod.ts";
 
 export type { RunFilter, RunSummary } from "./store/mod.ts";
 
@@ -30,7 +38,7 @@ export async function listRuns(stateDir: string, filter: RunFilter = {}): Promis
   try {
     return await store.listRuns(filter);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -48,6 +56,39 @@ export async function showRun(stateDir: string, id: string): Promise<RunRecordVi
   try {
     return await store.showRun(id);
   } finally {
-    store.close();
+    await store.close();
   }
+}
+
+/** How often {@linkcode followRun} looks for new events, in ms. */
+const FOLLOW_MS = 200;
+
+/**
+ * Follows a run's events as they are written, from the first, until its `end` event (a run whose owner died
+ * meanwhile gets its `lost` end, as the store is reaped while waiting).
+ *
+ * @param store The store.
+ * @param options The run's id or unique prefix, what receives each event, and a signal to stop following.
+ * @returns The `end` event, or null when the signal aborted first.
+ * @throws {IronclawError} `ERR_NOT_FOUND` when no run matches, `ERR_STORE` when the store cannot be read.
+ */
+export async function followRun(
+  store: RunStore,
+  options: { id: string; onEvent: (event: RunEvent) => void; signal?: AbortSignal },
+): Promise<RunEvent | null> {
+  const { summary } = await store.showRun(options.id);
+  let after = -1;
+  while (!options.signal?.aborted) {
+    const events = await store.eventsAfter(summary.id, after);
+    for (const e of events) {
+      options.onEvent(e);
+      after = e.seq as number;
+      if (e.type === "end") return e;
+    }
+    if (events.length === 0) {
+      await store.reapLost(); // an owner that died meanwhile: its run gets its end
+      await abortableSleep(FOLLOW_MS, options.signal);
+    }
+  }
+  return null;
 }

@@ -105,18 +105,24 @@ export interface RunHandle {
  *   written, `ERR_USAGE` when the task is longer than {@linkcode MAX_TASK_BYTES} (nothing is spawned or
  *   recorded).
  */
-export function startRun(policy: Policy, options: RunOptions): Promise<RunHandle> {
-  const taskBytes = utf8ByteLength(options.task);
+export async function startRun(policy: Policy, options: RunOptions): Promise<RunHandle> {
+  checkTaskBytes(options.task);
+  return await RunSession.start(policy, options);
+}
+
+/**
+ * Refuses a task longer than a run takes.
+ *
+ * @param task The task.
+ * @throws {IronclawError} `ERR_USAGE` when it is longer than {@linkcode MAX_TASK_BYTES} in UTF-8.
+ */
+export function checkTaskBytes(task: string): void {
+  const taskBytes = utf8ByteLength(task);
   if (taskBytes > MAX_TASK_BYTES) {
-    return Promise.reject(
-      new IronclawError(
-        "ERR_USAGE",
-        `The task is ${taskBytes} bytes, more than a run takes (${MAX_TASK_BYTES} bytes)`,
-        {
-          hint: "give a shorter task, or put the input in a file the agent may read ([capabilities.fs] read)",
-        },
-      ),
+    throw new IronclawError(
+      "ERR_USAGE",
+      `The task is ${taskBytes} bytes, more than a run takes (${MAX_TASK_BYTES} bytes)`,
+      { hint: "give a shorter task, or put the input in a file the agent may read ([capabilities.fs] read)" },
     );
   }
-  return RunSession.start(policy, options);
 }
