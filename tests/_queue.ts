@@ -111,8 +111,8 @@ export async function queueSetup(
  * @returns Their ids, in order.
  */
 export async function enqueue(
-  setup: QueueSetup,
-  options: { count: number; first?: number; retries: number },
+  setup: Pick<QueueSetup, "store" | "manifest">,
+  options: { count: number; first?: number; retries: number; agent?: string },
 ): Promise<string[]> {
   const ids: string[] = [];
   for (let i = options.first ?? 0; i < (options.first ?? 0) + options.count; i++) {
@@ -120,7 +120,7 @@ export async function enqueue(
     const started = new Date().toISOString();
     await setup.store.enqueueRun({
       id,
-      agent: "slow",
+      agent: options.agent ?? "slow",
       manifest: setup.manifest,
       task: `task-${i}`,
       started,
@@ -144,7 +144,10 @@ export interface WorkerProcess {
 }
 
 /** Starts `ironclaw worker --json --concurrency N --agents DIR --config FILE`. */
-export function startWorker(setup: QueueSetup, concurrency = 1): WorkerProcess {
+export function startWorker(
+  setup: Pick<QueueSetup, "root" | "agents" | "config">,
+  concurrency = 1,
+): WorkerProcess {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
