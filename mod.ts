@@ -81,12 +81,19 @@ export {
   type RunHandle,
   type RunOptions,
   type RunOutcome,
+  checkTaskBytes,
   startRun,
 } from "./supervisor/supervisor.ts";
-export { listRuns, showRun } from "./supervisor/records.ts";
+export { followRun, listRuns, showRun } from "./supervisor/records.ts";
+export { runWorker, type WorkerEvent, type WorkerOptions, type WorkerSummary } from "./supervisor/worker.ts";
+export { type AgentsByName, findAgents } from "./supervisor/agents_dir.ts";
 export {
+  type ClaimedRun,
+  type ClaimOptions,
   type NewRun,
+  openConfiguredStore,
   openStore,
+  type QueuedRun,
   type RunClose,
   type RunFilter,
   type RunLease,
