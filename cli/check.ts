@@ -300,6 +300,11 @@ function checkText(
   lines.push(
     `  memory ${l.memoryMb} MiB, wall time ${l.timeoutS} s, ${l.maxSteps} steps, ${l.maxToolCalls} tool calls, output ${l.maxOutputKb} KiB`,
   );
+  if (l.retries > 0) {
+    lines.push(
+      `  a queued run is started again up to ${l.retries} times if its worker dies before any side effect`,
+    );
+  }
   lines.push("", s.bold("Sandbox command"));
   lines.push(`  ${printable(command.map(shellQuote).join(" "))}`);
   if (command.some((arg) => arg.includes(PLACEHOLDER_RUN_ID))) {
