@@ -132,7 +132,9 @@ export function leaseLost(lease: RunLease): IronclawError {
 /** The `ERR_USAGE` of an id prefix that matches several runs, or the `ERR_NOT_FOUND` of one that matches none. */
 export function runNotFound(id: string, options: { store: string; several: boolean }): IronclawError {
   if (options.several) {
-    return new IronclawError("ERR_USAGE", `"${id}" matches more than one run`, { hint: "give more of the id" });
+    return new IronclawError("ERR_USAGE", `"${id}" matches more than one run`, {
+      hint: "give more of the id",
+    });
   }
   return new IronclawError("ERR_NOT_FOUND", `No run "${id}" in "${options.store}"`, {
     hint: "ironclaw runs list shows the runs",
