@@ -85,8 +85,11 @@ export {
 } from "./supervisor/supervisor.ts";
 export { listRuns, showRun } from "./supervisor/records.ts";
 export {
+  type ClaimedRun,
+  type ClaimOptions,
   type NewRun,
   openStore,
+  type QueuedRun,
   type RunClose,
   type RunFilter,
   type RunLease,

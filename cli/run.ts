@@ -1,6 +1,6 @@
 /** `ironclaw run <agent.toml> --task "..."`: run an agent in its sandbox. */
 
-import { openStore } from "../supervisor/store/mod.ts";
+import { openConfiguredStore } from "../supervisor/store/mod.ts";
 import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
 import { printableLines } from "../manifests/errors.ts";
@@ -106,7 +106,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     const { policy } = agent;
     checkTask(policy, values.task);
     // The run store first: a state folder that cannot be written is ERR_STORE before anything is built there.
-    (await openStore(config.runtime.state_dir)).close();
+    await (await openConfiguredStore(config)).close();
     const pythonStart = pythonStartProgress(policy, io, json);
     // Building the sandbox runtime or transpiling a new component takes seconds, once.
     const preparing = preparingProgress(io, json);

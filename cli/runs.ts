@@ -3,7 +3,7 @@
 import { printable } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
-import { openStore, type RunFilter, type RunStore, type RunSummary } from "../supervisor/store/mod.ts";
+import { openConfiguredStore, type RunFilter, type RunStore, type RunSummary } from "../supervisor/store/mod.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -144,14 +144,14 @@ export async function runsCommand(args: string[], io: Io): Promise<number> {
     }
     const before = olderThan === undefined ? null : parseTime(olderThan, "--older-than");
     const config = await loadRuntimeConfig(configOption(values));
-    const store = await openStore(config.runtime.state_dir);
+    const store = await openConfiguredStore(config);
     try {
       return await subcommand(store, { sub: sub!, id: rest[0] ?? "", filter, before }, {
         ...io,
         json: values.json === true,
       });
     } finally {
-      store.close();
+      await store.close();
     }
   } catch (e) {
     return reportError(io, e);
