@@ -3,7 +3,12 @@
 import { printable } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
-import { openConfiguredStore, type RunFilter, type RunStore, type RunSummary } from "../supervisor/store/mod.ts";
+import {
+  openConfiguredStore,
+  type RunFilter,
+  type RunStore,
+  type RunSummary,
+} from "../supervisor/store/mod.ts";
 import {
   COMMON_OPTIONS,
   configOption,
