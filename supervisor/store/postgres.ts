@@ -57,7 +57,12 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
 }
 
-/** A URL as it may be shown: without its password. */
+/**
+ * A URL as it may be shown: without its password (in the authority or as a `password` parameter).
+ *
+ * @param url A PostgreSQL URL.
+ * @returns The URL without its password.
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
@@ -422,6 +427,7 @@ export class PostgresRunStore implements RunStore {
       const forget = () => {
         this.#listener = null;
         client.end().catch(() => {});
+        for (const wake of this.#waiters) wake(); // the workers look at the queue, and listen again next time
       };
       client.on("error", forget);
       client.on("end", () => (this.#listener = null));

@@ -50,7 +50,9 @@ export async function applyStateOpPostgres(
     ]);
   }
   const found = await client.query<{ value: string }>(
-    "SELECT value FROM plugin_state WHERE plugin = $1 AND agent = $2 AND key = $3 FOR UPDATE",
+    `SELECT value FROM plugin_state WHERE plugin = $1 AND agent = $2 AND key = $3 ${
+      op.op === "get" ? "" : "FOR UPDATE"
+    }`,
     [plugin, agent, key],
   );
   const row = found.rows[0];

@@ -30,7 +30,14 @@ export interface StoreSuiteOptions {
 
 type Case = (open: () => Promise<RunStore>) => Promise<void>;
 
-/** A run as the tests create it. */
+/**
+ * A run as the tests create it: not to be retried.
+ *
+ * @param id Its id.
+ * @param agent Its agent; default "a".
+ * @param started Its start time; default now.
+ * @returns The run, for `createRun` or `enqueueRun`.
+ */
 export function newRun(id: string, agent = "a", started = new Date().toISOString()): QueuedRun {
   return { id, agent, manifest: "/m/agent.toml", task: "t", started, retries: 0 };
 }
