@@ -289,7 +289,8 @@ export class PostgresRunStore implements RunStore {
   async reapLost(): Promise<string[]> {
     const here = currentOwner();
     const now = Date.now();
-    const running = (await this.#query("SELECT * FROM runs WHERE state = 'running'")).map(rowOf);
+    // In the order of their ids: two reapers lock rows in one order, so neither waits on the other.
+    const running = (await this.#query("SELECT * FROM runs WHERE state = 'running' ORDER BY id")).map(rowOf);
     const lost = running.filter((r) =>
       r.lease_expires === null || r.lease_expires < now ||
       (r.owner_pid !== null &&
