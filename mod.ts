@@ -74,6 +74,7 @@ export {
 } from "./supervisor/plan.ts";
 export { runAgent, type RunAgentOptions, runPlanned, type RunPlannedOptions } from "./supervisor/run.ts";
 export {
+  checkTaskBytes,
   type EndState,
   EXIT_CODES,
   type ModelClient,
@@ -81,7 +82,6 @@ export {
   type RunHandle,
   type RunOptions,
   type RunOutcome,
-  checkTaskBytes,
   startRun,
 } from "./supervisor/supervisor.ts";
 export { followRun, listRuns, showRun } from "./supervisor/records.ts";

@@ -1,11 +1,11 @@
 /**
  * The run store: runs and their events in `<state_dir>/ironclaw.db` (SQLite),
- * behind the {@linkcode RunStore} interface.
+ * or in a PostgreSQL database shared by many machines (`[store] url`), behind
+ * the {@linkcode RunStore} interface.
  *
  * @module
  */
 
-import { IronclawError } from "../../manifests/errors.ts";
 import type { RuntimeConfig } from "../../manifests/runtime_config.ts";
 import { SqliteRunStore, type SqliteStoreOptions } from "./sqlite.ts";
 import type { RunStore } from "./store.ts";
@@ -22,21 +22,23 @@ export { SqliteRunStore, type SqliteStoreOptions, storeError } from "./sqlite.ts
 export { LEASE_MS, RENEW_MS, RunWriter, type RunWriterOptions } from "./run_writer.ts";
 
 /**
- * Opens the store of a state folder, and marks `lost` the runs whose owner died.
+ * Opens the store of a state folder (or the PostgreSQL store at `options.url`), and marks `lost` the runs whose
+ * owner died (or queues them again).
  *
  * @param stateDir The runtime's state folder.
- * @param options Test-only settings.
+ * @param options A PostgreSQL URL, and test-only settings.
  * @returns The store; close it when done.
  * @throws {IronclawError} `ERR_STORE` when it cannot be opened.
  */
 export async function openStore(stateDir: string, options: SqliteStoreOptions = {}): Promise<RunStore> {
+  let store: RunStore;
   if (options.url) {
-    // The PostgreSQL store comes in its own change; until then a URL is refused rather than ignored.
-    throw new IronclawError("ERR_STORE", "The PostgreSQL store is not available in this build", {
-      hint: "remove [store] url to use the SQLite store of the state folder",
-    });
+    // Loaded only when asked for: the SQLite path (and the CLI's start) never loads the PostgreSQL client.
+    const { PostgresRunStore } = await import("./postgres.ts");
+    store = await PostgresRunStore.open(options.url);
+  } else {
+    store = SqliteRunStore.open(stateDir, options);
   }
-  const store = SqliteRunStore.open(stateDir, options);
   try {
     await store.reapLost();
   } catch (e) {

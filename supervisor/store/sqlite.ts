@@ -8,12 +8,23 @@
 
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { IronclawError } from "../../manifests/errors.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import { EXIT_CODES } from "../outcome.ts";
 import { migrate } from "./migrations.ts";
 import { applyStateOp, type StateAnswer, type StateOp, type StateScope } from "./plugin_state.ts";
 import { currentOwner, ownerGone } from "./owner.ts";
+import {
+  abortableSleep,
+  claimedOf,
+  leaseLost,
+  lostEvent,
+  queuedEvent,
+  type Row,
+  runExists,
+  runNotFound,
+  storeError,
+  summaryOf,
+} from "./_shared.ts";
 import type {
   ClaimedRun,
   ClaimOptions,
@@ -28,12 +39,19 @@ import type {
   RunSummary,
 } from "./store.ts";
 
+export {
+  abortableSleep,
+  claimedOf,
+  lostEvent,
+  queuedEvent,
+  type Row,
+  runExists,
+  storeError,
+  summaryOf,
+} from "./_shared.ts";
+
 /** How long a writer waits for another process's lock, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
-
-/** The hint of every `ERR_STORE`. */
-const STORE_HINT =
-  "check that the state folder exists, is a folder, is writable and its disk has room (or set [runtime] state_dir)";
 
 /** Options of {@linkcode SqliteRunStore.open}. */
 export interface SqliteStoreOptions {
@@ -41,37 +59,6 @@ export interface SqliteStoreOptions {
   maxPageCount?: number;
   /** A PostgreSQL URL (`[store] url`): the store is that database, and the SQLite file is not used. */
   url?: string;
-}
-
-/** An `ERR_STORE` for a failure of the store at `path`; an `IronclawError` passes as it is. */
-export function storeError(e: unknown, path: string): IronclawError {
-  if (e instanceof IronclawError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  return new IronclawError("ERR_STORE", `Cannot use the run store "${path}": ${message}`, {
-    hint: STORE_HINT,
-    cause: e,
-  });
-}
-
-/** A row of the `runs` table. */
-export interface Row {
-  id: string;
-  agent: string;
-  manifest: string;
-  task: string;
-  started: string;
-  ended: string | null;
-  state: string;
-  exit_code: number | null;
-  owner_pid: number | null;
-  owner_host: string | null;
-  owner_start: string | null;
-  lease_expires: number | null;
-  fence: number;
-  attempts: number;
-  retries: number;
-  effects: number;
-  queued_at: number | null;
 }
 
 /** How often an idle worker looks at a SQLite queue, in ms. */
@@ -84,74 +71,6 @@ function attempt<T>(fn: () => T): Promise<T> {
   } catch (e) {
     return Promise.reject(e);
   }
-}
-
-/** A run's first event when it is queued. */
-export function queuedEvent(): RunEvent {
-  return { seq: 0, ms: 0, type: "state", state: "queued" };
-}
-
-/** The event that ends a lost run, or says it was queued again. */
-export function lostEvent(
-  r: Pick<Row, "owner_pid" | "owner_host" | "attempts">,
-  options: { seq: number; requeue: boolean },
-): RunEvent & { seq: number } {
-  const { seq, requeue } = options;
-  const owner = r.owner_pid === null ? "no owner recorded" : `pid ${r.owner_pid} on "${r.owner_host}"`;
-  const message = `The run's supervisor died before the run ended (${owner})`;
-  if (requeue) return { seq, ms: null, type: "requeued", attempt: r.attempts, reason: message };
-  const error = {
-    code: "ERR_LOST",
-    message,
-    hint: "the process that ran it was killed or crashed; run the agent again",
-  };
-  return { seq, ms: null, type: "end", state: "lost", output: null, error, exitCode: EXIT_CODES.lost };
-}
-
-/** A claimed run as {@linkcode RunStore.claimRun} answers it. */
-export function claimedOf(r: Row, options: { firstSeq: number }): ClaimedRun {
-  return {
-    summary: summaryOf(r),
-    lease: { id: r.id, fence: r.fence },
-    attempt: r.attempts,
-    firstSeq: options.firstSeq,
-    queuedMs: Math.max(0, Date.now() - (r.queued_at ?? Date.now())),
-  };
-}
-
-/** Waits `ms`, or less when the signal aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-export function summaryOf(r: Row): RunSummary {
-  return {
-    id: r.id,
-    agent: r.agent,
-    manifest: r.manifest,
-    task: r.task,
-    started: r.started,
-    ended: r.ended,
-    state: r.state,
-    exitCode: r.exit_code,
-    attempts: r.attempts,
-  };
-}
-
-/** The `ERR_RUN_EXISTS` of a taken id. */
-export function runExists(id: string): IronclawError {
-  return new IronclawError("ERR_RUN_EXISTS", `A run "${id}" already exists`, {
-    hint: "give each run its own id (leave the id out and one is made)",
-  });
 }
 
 /** The SQLite {@linkcode RunStore}. */
@@ -223,11 +142,7 @@ export class SqliteRunStore implements RunStore {
     const row = this.#db.prepare("SELECT fence, state FROM runs WHERE id = ?").get(lease.id) as
       | Pick<Row, "fence" | "state">
       | undefined;
-    if (!row || row.fence !== lease.fence || row.state !== "running") {
-      throw new IronclawError("ERR_LOST", `The run "${lease.id}" is no longer held by this process`, {
-        hint: "another process marked it lost (its lease expired); see ironclaw runs show " + lease.id,
-      });
-    }
+    if (!row || row.fence !== lease.fence || row.state !== "running") throw leaseLost(lease);
   }
 
   #insert(lease: RunLease, events: RunEvent[]): void {
@@ -323,16 +238,7 @@ export class SqliteRunStore implements RunStore {
     const matches = row ? [row] : this.#db.prepare(
       "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2",
     ).all(id.length, id) as unknown as Row[];
-    if (matches.length > 1) {
-      throw new IronclawError("ERR_USAGE", `"${id}" matches more than one run`, {
-        hint: "give more of the id",
-      });
-    }
-    if (matches.length === 0) {
-      throw new IronclawError("ERR_NOT_FOUND", `No run "${id}" in "${this.#path}"`, {
-        hint: "ironclaw runs list shows the runs",
-      });
-    }
+    if (matches.length !== 1) throw runNotFound(id, { store: this.#path, several: matches.length > 1 });
     const summary = summaryOf(matches[0]!);
     return { summary, events: await this.eventsAfter(summary.id, -1) };
   }

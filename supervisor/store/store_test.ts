@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { IronclawError } from "../../manifests/errors.ts";
 import { EXIT_CODES } from "../outcome.ts";
-import { currentOwner } from "./owner.ts";
 import { openStore, type RunStore, RunWriter, SqliteRunStore } from "./mod.ts";
+import { storeSuite } from "./store_suite.ts";
 
 const run = (id: string, agent = "a", started = new Date().toISOString()) => ({
   id,
@@ -28,68 +28,15 @@ async function writer(store: RunStore, id: string, errors: IronclawError[] = [])
   return new RunWriter(store, lease, { onError: (e) => errors.push(e) });
 }
 
+Deno.test("SqliteRunStore passes the store suite", (t) =>
+  storeSuite(t, {
+    async fresh() {
+      const dir = await Deno.makeTempDir();
+      return { open: () => openStore(dir), remove: () => Deno.remove(dir, { recursive: true }) };
+    },
+  }));
+
 Deno.test("SqliteRunStore", async (t) => {
-  await t.step(
-    "refuses a second run with the same id, and keeps the first intact",
-    () =>
-      withState(async (dir) => {
-        const store = await openStore(dir);
-        const w = await writer(store, "r1");
-        w.append({ type: "x" });
-        await assert.rejects(
-          () => store.createRun(run("r1", "other"), { owner: currentOwner(), leaseMs: 1000 }),
-          {
-            code: "ERR_RUN_EXISTS",
-          },
-        );
-        assert.equal(await w.close("ok", 0), null);
-        const { summary, events } = await store.showRun("r1");
-        assert.deepEqual([summary.agent, summary.state, summary.exitCode], ["a", "ok", 0]);
-        assert.deepEqual(events.map((e) => e.seq), [0]);
-        store.close();
-      }),
-  );
-
-  await t.step(
-    "batches events, keeps their order, and makes the end durable on close",
-    () =>
-      withState(async (dir) => {
-        const store = await openStore(dir);
-        const w = await writer(store, "r2");
-        w.append({ type: "first" });
-        assert.equal((await store.eventsAfter("r2", -1)).length, 0, "written at once, not batched");
-        for (let i = 0; i < 999; i++) w.append({ type: "n", i, seq: 12345 });
-        await w.close("ok", 0); // no wait for the timer: close writes what is buffered
-        const other = SqliteRunStore.open(dir); // another connection sees it
-        const { events, summary } = await other.showRun("r2");
-        assert.equal(summary.state, "ok");
-        assert.deepEqual(events.map((e) => e.seq), [...Array(1000).keys()], "a forged seq does not win");
-        other.close();
-        store.close();
-      }),
-  );
-
-  await t.step("lists with filters, newest first, and prunes old ended runs", () =>
-    withState(async (dir) => {
-      const store = await openStore(dir);
-      const old = new Date(Date.now() - 10 * 86400e3).toISOString();
-      for (const [id, agent, started] of [["o1", "a", old], ["n1", "a", undefined], ["n2", "b", undefined]]) {
-        const lease = await store.createRun(run(id!, agent, started), {
-          owner: currentOwner(),
-          leaseMs: 60000,
-        });
-        if (id !== "n2") await store.closeRun(lease, { state: "ok", exitCode: 0, events: [] });
-      }
-      assert.deepEqual((await store.listRuns({ agent: "a" })).map((r) => r.id), ["n1", "o1"]);
-      assert.deepEqual((await store.listRuns({ state: "running" })).map((r) => r.id), ["n2"]);
-      assert.deepEqual((await store.listRuns({ since: new Date(Date.now() - 86400e3) })).length, 2);
-      assert.deepEqual((await store.listRuns({ limit: 1 })).length, 1);
-      const pruned = await store.prune(new Date(Date.now() - 86400e3));
-      assert.deepEqual(pruned.map((r) => r.id), ["o1"]);
-      assert.deepEqual((await store.listRuns()).map((r) => r.id).sort(), ["n1", "n2"]);
-      store.close();
-    }));
-
   await t.step("applies each migration once, however often it is opened", () =>
     withState(async (dir) => {
       for (let i = 0; i < 3; i++) (await openStore(dir)).close();
@@ -112,29 +59,6 @@ Deno.test("SqliteRunStore", async (t) => {
         const { summary: s, events } = await store.showRun("old1");
         assert.deepEqual([s.state, s.exitCode], ["lost", EXIT_CODES.lost]);
         assert.deepEqual(events.map((e) => e.type), ["run", "end"]);
-        store.close();
-      }),
-  );
-
-  await t.step(
-    "marks lost a run whose owner process is gone, with an end event",
-    () =>
-      withState(async (dir) => {
-        const child = new Deno.Command("true").spawn();
-        await child.status;
-        const store = await openStore(dir);
-        const owner = { ...currentOwner(), pid: child.pid };
-        const lease = await store.createRun(run("dead"), { owner, leaseMs: 60000 });
-        await store.createRun(run("expired"), { owner: currentOwner(), leaseMs: -1 });
-        const live = await writer(store, "live");
-        assert.deepEqual((await store.reapLost()).sort(), ["dead", "expired"]);
-        const { events } = await store.showRun("dead");
-        assert.equal(events.at(-1)?.type, "end");
-        assert.equal((events.at(-1)?.error as { code: string }).code, "ERR_LOST");
-        await assert.rejects(() => store.appendEvents(lease, [{ type: "late", seq: 5 }]), {
-          code: "ERR_LOST",
-        });
-        assert.equal(await live.close("ok", 0), null, "a live run is not taken");
         store.close();
       }),
   );
