@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runCli, startLoopingRun, TEST_STATE_HOME } from "./_cli.ts";
+import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
 import { agentDir, PROBE } from "./_sandbox.ts";
 import { listRuns } from "../supervisor/records.ts";
 
