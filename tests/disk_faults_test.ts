@@ -149,3 +149,56 @@ Deno.test({
     assert.equal(again.code, 0, again.stderr);
   },
 });
+
+Deno.test({
+  name:
+    "a read-only state folder: ironclaw run fails with ERR_STORE before spawning; runs list and show read it",
+  ignore,
+  async fn(t) {
+    await using disk = await tmpfs("16m");
+    await using agent = await withConfig(
+      await agentDir(PROBE),
+      `[runtime]\nstate_dir = "${disk.dir}/state"\n`,
+    );
+    const state = join(disk.dir, "state");
+    const refused = async () => {
+      const out = await runProbe(agent, { calls: [] });
+      assert.equal(out.code, EXIT_CODES.error, out.stderr);
+      const lines = out.stdout.trim().split("\n");
+      assert.equal(lines.length, 1, `only the end event, nothing was started: ${out.stdout}`);
+      const end = JSON.parse(lines[0]!);
+      assert.deepEqual([end.type, end.state, end.error?.code], ["end", "error", "ERR_STORE"]);
+      assert.match(end.error.hint, /writable/);
+      assert.doesNotMatch(out.stderr, /bug in IronClaw|Uncaught/);
+    };
+    const cli = (...args: string[]) => runCli(args, { cwd: agent.dir });
+    await t.step("with no store yet, nothing can be run or read", async () => {
+      await Deno.mkdir(state);
+      await disk.readOnly();
+      await refused();
+      const listed = await cli("runs", "list");
+      assert.equal(listed.code, 1, listed.stderr);
+      assert.match(listed.stderr, /ERR_STORE/);
+      assert.match(listed.stderr, /hint: .*writable/);
+      await sh("mount", "-o", "remount,rw", disk.dir);
+    });
+    await t.step("with a store made before, it is read but never written", async () => {
+      const ok = await runProbe(agent, { calls: [] });
+      assert.equal(ok.code, 0, ok.stderr);
+      const { id } = printed(ok);
+      await disk.readOnly();
+      await refused();
+      const listed = await cli("runs", "list", "--json");
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.deepEqual((JSON.parse(listed.stdout) as { id: string }[]).map((r) => r.id), [id]);
+      const shown = await cli("runs", "show", id, "--json");
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.equal(JSON.parse(shown.stdout).events.at(-1).type, "end");
+      const tailed = await cli("runs", "tail", id, "--json");
+      assert.equal(tailed.code, 0, tailed.stderr);
+      const pruned = await cli("runs", "prune", "--older-than", "0s");
+      assert.equal(pruned.code, 1);
+      assert.match(pruned.stderr, /ERR_STORE/);
+    });
+  },
+});

@@ -37,6 +37,7 @@ export async function openStore(stateDir: string, options: SqliteStoreOptions = 
     });
   }
   const store = SqliteRunStore.open(stateDir, options);
+  if (store.readOnly) return store;
   try {
     await store.reapLost();
   } catch (e) {
