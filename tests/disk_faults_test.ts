@@ -25,6 +25,8 @@ interface Tmpfs extends AsyncDisposable {
   dir: string;
   /** Remounts it read-only. */
   readOnly(): Promise<void>;
+  /** Remounts it with another size. */
+  resize(size: string): Promise<void>;
 }
 
 async function sh(...args: string[]): Promise<void> {
@@ -33,26 +35,27 @@ async function sh(...args: string[]): Promise<void> {
   if (!out.success) throw new Error(`${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
-/** Mounts a tmpfs of `size` (`mount -o size=`) on a new temporary folder. */
-async function tmpfs(size: string): Promise<Tmpfs> {
+/** Mounts a tmpfs of `size` (`mount -o size=`) on a new temporary folder, or on the existing folder `at`. */
+async function tmpfs(size: string, at?: string): Promise<Tmpfs> {
   if (!IS_ROOT) {
     throw new Error(
       "this test mounts a tmpfs to make a disk full or read-only, which needs root: run it as root",
     );
   }
-  const dir = await Deno.makeTempDir({ prefix: "ironclaw-tmpfs-" });
+  const dir = at ?? await Deno.makeTempDir({ prefix: "ironclaw-tmpfs-" });
   try {
     await sh("mount", "-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir);
   } catch (e) {
-    await Deno.remove(dir);
+    if (!at) await Deno.remove(dir);
     throw e;
   }
   return {
     dir,
     readOnly: () => sh("mount", "-o", "remount,ro", dir),
+    resize: (to) => sh("mount", "-o", `remount,size=${to}`, dir),
     async [Symbol.asyncDispose]() {
       await sh("umount", "--lazy", dir);
-      await Deno.remove(dir);
+      if (!at) await Deno.remove(dir);
     },
   };
 }
@@ -201,4 +204,66 @@ Deno.test({
       assert.match(pruned.stderr, /ERR_STORE/);
     });
   },
+});
+
+/** The entries of the component cache of a state folder. */
+async function cacheEntries(state: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(join(state, "cache", "components"))) names.push(e.name);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return names.sort();
+}
+
+Deno.test({
+  name:
+    "F3: a component cache whose disk fills during the transpile: ERR_IO with a hint, no entry; then a run works",
+  ignore,
+  async fn() {
+    await using agent = await withConfig(await agentDir(PROBE), `[runtime]\nstate_dir = "state"\n`);
+    const state = join(agent.dir, "state");
+    await Deno.mkdir(join(state, "cache"), { recursive: true });
+    // Room for the folders, not for the transpiled component (about a megabyte).
+    await using disk = await tmpfs("256k", join(state, "cache"));
+    const failed = await runProbe(agent, { calls: [] });
+    assert.equal(failed.code, EXIT_CODES.error, failed.stderr);
+    const end = JSON.parse(failed.stdout.trim().split("\n").at(-1)!);
+    assert.deepEqual([end.type, end.state, end.error?.code], ["end", "error", "ERR_IO"], failed.stdout);
+    assert.match(end.error.message, /Cannot store the prepared component/);
+    assert.match(end.error.hint, /has room/);
+    assert.doesNotMatch(failed.stderr + failed.stdout, /bug in IronClaw|Uncaught/);
+    assert.deepEqual(await cacheEntries(state), [], "no entry, not even a temporary one");
+    await disk.resize("32m");
+    const ok = await runProbe(agent, { calls: [] });
+    assert.equal(ok.code, 0, ok.stderr);
+    const entries = await cacheEntries(state);
+    assert.equal(entries.length, 1, entries.join(", "));
+    assert.ok((await Deno.stat(join(state, "cache", "components", entries[0]!, "agent.js"))).size > 0);
+    assert.deepEqual(await halfFiles(state), []);
+  },
+});
+
+Deno.test("F3: a cache folder left by a process killed mid-transpile is never trusted, and is removed", async () => {
+  await using agent = await withConfig(await agentDir(PROBE), `[runtime]\nstate_dir = "state"\n`);
+  const state = join(agent.dir, "state");
+  const first = await runProbe(agent, { calls: [] });
+  assert.equal(first.code, 0, first.stderr);
+  const [hash] = await cacheEntries(state);
+  assert.ok(hash);
+  const root = join(state, "cache", "components");
+  const whole = await Deno.readFile(join(root, hash, "agent.js"));
+  await Deno.remove(join(root, hash), { recursive: true });
+  // What a process killed while writing the entry leaves: its temporary folder, half written. Its pid is one
+  // that ran and ended.
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  const left = `${hash}.${dead.pid}.1.0123456789abcdef.tmp`;
+  await Deno.mkdir(join(root, left));
+  await Deno.writeFile(join(root, left, "agent.js"), whole.subarray(0, 100));
+  const again = await runProbe(agent, { calls: [] });
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(await cacheEntries(state), [hash], "the temporary folder is gone and the entry is whole");
+  assert.deepEqual(await Deno.readFile(join(root, hash, "agent.js")), whole);
 });
