@@ -132,7 +132,8 @@ export async function runsCommand(args: string[], io: Io): Promise<number> {
     }
     const before = olderThan === undefined ? null : parseTime(olderThan, "--older-than");
     const config = await loadRuntimeConfig(configOption(values));
-    const store = await openConfiguredStore(config);
+    // Only prune writes: a store on a read-only disk can still be listed, shown and tailed.
+    const store = await openConfiguredStore(config, { readOnly: sub !== "prune" });
     try {
       return await subcommand(store, { sub: sub!, id: rest[0] ?? "", filter, before }, {
         ...io,

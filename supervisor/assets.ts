@@ -27,6 +27,7 @@ import { createHash } from "node:crypto";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { IronclawError } from "../manifests/errors.ts";
+import { removeStaleTemps, tempSibling } from "./cache_temp.ts";
 
 /** Where the package was loaded from. */
 export type PackageSource = "checkout" | "remote" | "compiled";
@@ -133,7 +134,8 @@ function remoteFolderName(root: URL): string {
 /** Writes a file so that no reader ever sees it half written: a temporary name, then a rename. */
 async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await removeStaleTemps(dirname(path));
+  const tmp = tempSibling(path);
   try {
     await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
@@ -327,7 +329,8 @@ async function ensureSeed(entry: SandboxEntry, deno: string = Deno.execPath()): 
   const seed = join(dirname(entry.dir), "deno-cache");
   const bundle = entry.path;
   if (await exists(join(seed, SEED_MARK))) return seed;
-  const tmp = `${seed}.${crypto.randomUUID()}.tmp`;
+  await removeStaleTemps(dirname(seed));
+  const tmp = tempSibling(seed);
   try {
     await new Deno.Command(deno, {
       args: ["run", "--no-prompt", "--cached-only", "--no-config", bundle],
@@ -410,7 +413,8 @@ export async function bundleSandbox(
   outDir: string,
   deno: string = Deno.execPath(),
 ): Promise<void> {
-  const tmp = `${outDir.replace(/\/+$/, "")}.${crypto.randomUUID()}.tmp`;
+  const tmp = tempSibling(outDir.replace(/\/+$/, ""));
+  await removeStaleTemps(dirname(tmp));
   try {
     await runBundler(deno, [
       "--code-splitting",

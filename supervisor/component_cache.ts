@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { IronclawError } from "../manifests/errors.ts";
 import { capMemories } from "../protocol/memory_cap.ts";
+import { removeStaleTemps, tempSibling } from "./cache_temp.ts";
 
 /** Bump when the cached layout or the transpile options change. */
 const CACHE_VERSION = 2;
@@ -68,7 +69,8 @@ async function sha256Hex(parts: Uint8Array[]): Promise<string> {
  * @param options The cap on each memory and whether its calls may wait (both part of the cache key), and a
  *   callback for the slow transpile.
  * @returns Where the prepared component is.
- * @throws {IronclawError} `ERR_MODULE_INVALID` when jco cannot transpile it.
+ * @throws {IronclawError} `ERR_MODULE_INVALID` when jco cannot transpile it, `ERR_IO` when it cannot be stored
+ *   (a full or read-only state folder).
  */
 export async function prepareComponent(
   wasm: Uint8Array,
@@ -87,6 +89,9 @@ export async function prepareComponent(
     return { dir, transpiled: false, ms: performance.now() - started };
   } catch { /* a miss */ }
 
+  // An entry appears only by a rename, whole: a folder a killed process left is a temporary one, never
+  // trusted, and removed here once its process is gone.
+  await removeStaleTemps(root);
   options.onProgress?.("transpile-start");
   try {
     return await transpileInto(wasm, { dir, root, maxPages, waits, started });
@@ -148,16 +153,35 @@ async function transpileInto(
       }
     }
   }
-  // Write beside, then rename into place: a reader never sees half a cache entry.
-  await Deno.mkdir(root, { recursive: true });
-  const tmp = `${dir}.${crypto.randomUUID()}.tmp`;
-  await Deno.mkdir(tmp);
-  for (const [name, data] of Object.entries(files)) await Deno.writeFile(join(tmp, name), data);
+  await storeEntry(files, { dir, root });
+  return { dir, transpiled: true, ms: performance.now() - started };
+}
+
+/**
+ * Writes the files of a cache entry beside it, then renames them into place: a reader never sees half an
+ * entry, and a failure (a full disk) leaves none, not even the temporary folder.
+ */
+async function storeEntry(
+  files: Record<string, Uint8Array>,
+  { dir, root }: { dir: string; root: string },
+): Promise<void> {
+  const tmp = tempSibling(dir);
   try {
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.mkdir(tmp);
+    for (const [name, data] of Object.entries(files)) await Deno.writeFile(join(tmp, name), data);
     await Deno.rename(tmp, dir);
   } catch (e) {
-    await Deno.remove(tmp, { recursive: true });
-    if (!(await Deno.stat(join(dir, "agent.js")).then(() => true, () => false))) throw e;
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    // Another process may have stored the same entry at the same time.
+    if (await Deno.stat(join(dir, "agent.js")).then(() => true, () => false)) return;
+    throw new IronclawError(
+      "ERR_IO",
+      `Cannot store the prepared component in "${root}": ${(e as Error).message}`,
+      {
+        hint: "check that the state folder is writable and its disk has room (or set [runtime] state_dir)",
+        cause: e,
+      },
+    );
   }
-  return { dir, transpiled: true, ms: performance.now() - started };
 }

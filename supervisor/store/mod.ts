@@ -39,6 +39,7 @@ export async function openStore(stateDir: string, options: SqliteStoreOptions = 
   } else {
     store = SqliteRunStore.open(stateDir, options);
   }
+  if (store instanceof SqliteRunStore && store.readOnly) return store;
   try {
     await store.reapLost();
   } catch (e) {
@@ -53,9 +54,16 @@ export async function openStore(stateDir: string, options: SqliteStoreOptions = 
  * state folder; runs whose owner died are marked `lost` (or queued again).
  *
  * @param config The runtime config in force.
+ * @param options `readOnly`: a SQLite store that cannot be written is opened to be read (nothing is reaped).
  * @returns The store; close it when done.
  * @throws {IronclawError} `ERR_STORE` when it cannot be opened.
  */
-export function openConfiguredStore(config: Pick<RuntimeConfig, "runtime" | "store">): Promise<RunStore> {
-  return openStore(config.runtime.state_dir, config.store.url ? { url: config.store.url } : {});
+export function openConfiguredStore(
+  config: Pick<RuntimeConfig, "runtime" | "store">,
+  options: Pick<SqliteStoreOptions, "readOnly"> = {},
+): Promise<RunStore> {
+  return openStore(config.runtime.state_dir, {
+    ...options,
+    ...(config.store.url ? { url: config.store.url } : {}),
+  });
 }

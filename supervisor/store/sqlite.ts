@@ -7,10 +7,12 @@
  */
 
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { IronclawError } from "../../manifests/errors.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import { EXIT_CODES } from "../outcome.ts";
-import { migrate } from "./migrations.ts";
+import { migrate, MIGRATIONS } from "./migrations.ts";
 import { applyStateOp, type StateAnswer, type StateOp, type StateScope } from "./plugin_state.ts";
 import { currentOwner, ownerGone } from "./owner.ts";
 import {
@@ -59,6 +61,12 @@ export interface SqliteStoreOptions {
   maxPageCount?: number;
   /** A PostgreSQL URL (`[store] url`): the store is that database, and the SQLite file is not used. */
   url?: string;
+  /**
+   * The caller only reads (`ironclaw runs list`, `show`, `tail`): when the store cannot be opened for writing
+   * (a read-only disk) but its database exists, it is opened read-only instead, and every write fails with
+   * `ERR_STORE`. Runs whose owner died are then not marked lost.
+   */
+  readOnly?: boolean;
 }
 
 /** How often an idle worker looks at a SQLite queue, in ms. */
@@ -77,11 +85,13 @@ function attempt<T>(fn: () => T): Promise<T> {
 export class SqliteRunStore implements RunStore {
   readonly #db: DatabaseSync;
   readonly #path: string;
+  readonly #readOnly: boolean;
   readonly #insertEvent: StatementSync;
 
-  private constructor(db: DatabaseSync, path: string) {
+  private constructor(db: DatabaseSync, path: string, readOnly = false) {
     this.#db = db;
     this.#path = path;
+    this.#readOnly = readOnly;
     this.#insertEvent = db.prepare("INSERT INTO events (run_id, seq, body) VALUES (?, ?, ?)");
   }
 
@@ -110,6 +120,43 @@ export class SqliteRunStore implements RunStore {
       try {
         db?.close();
       } catch { /* closed */ }
+      if (options.readOnly) {
+        const readOnly = SqliteRunStore.#openImmutable(path);
+        if (readOnly) return readOnly;
+      }
+      throw storeError(e, path);
+    }
+  }
+
+  /**
+   * Opens an existing database that cannot be written (its disk is read-only, so nothing else writes it
+   * either) as immutable: SQLite then needs neither its `-wal` nor its `-shm` file.
+   *
+   * @returns The store, or null when there is no database to read.
+   * @throws {IronclawError} `ERR_STORE` when the database is older than this IronClaw (it cannot be migrated).
+   */
+  static #openImmutable(path: string): SqliteRunStore | null {
+    let db: DatabaseSync;
+    try {
+      if (!Deno.statSync(path).isFile) return null;
+      db = new DatabaseSync(`${pathToFileURL(path).href}?immutable=1`, { readOnly: true });
+    } catch {
+      return null;
+    }
+    try {
+      const latest = MIGRATIONS.at(-1)?.version ?? 0;
+      if (!db.prepare("SELECT 1 FROM schema_migrations WHERE version = ?").get(latest)) {
+        throw new IronclawError(
+          "ERR_STORE",
+          `The read-only run store "${path}" was made by an older IronClaw`,
+          {
+            hint: "open it once with this IronClaw where it can be written, so it is brought up to date",
+          },
+        );
+      }
+      return new SqliteRunStore(db, path, true);
+    } catch (e) {
+      db.close();
       throw storeError(e, path);
     }
   }
@@ -117,6 +164,11 @@ export class SqliteRunStore implements RunStore {
   /** The database file. */
   get path(): string {
     return this.#path;
+  }
+
+  /** Whether it was opened read-only (see {@linkcode SqliteStoreOptions.readOnly}): every write fails. */
+  get readOnly(): boolean {
+    return this.#readOnly;
   }
 
   #tx<T>(fn: () => T): T {
