@@ -2,7 +2,8 @@
  * For plugin authors: a context to unit-test a plugin's handlers without a
  * sandbox. The gate is a mock that answers from the handlers you give it and
  * records every call; logs are captured; the store is an in-memory map with
- * the same semantics as the run store's (JSON values, `cas` on JSON text).
+ * the same semantics as the run store's (JSON values, `cas` on JSON text, the
+ * same key checks, and the config's `max_value_bytes` and `max_keys` caps).
  *
  * @example Test a handler
  * ```ts
@@ -17,6 +18,8 @@
  */
 
 import { type PluginContext, PluginGateError, type PluginStore } from "./plugin.ts";
+import { IronclawError } from "../manifests/errors.ts";
+import { checkKeyRoom, checkStateKey, stateValueText } from "../capabilities/plugin_state_rules.ts";
 
 /** Options of {@linkcode testContext}. */
 export interface TestContextOptions {
@@ -42,22 +45,42 @@ export interface TestContext {
   stored: Map<string, string>;
 }
 
-/** An in-memory {@linkcode PluginStore} over `stored` (key to JSON text). */
-function memoryStore(stored: Map<string, string>): PluginStore {
-  const text = (value: unknown) => JSON.stringify(value ?? null);
+/**
+ * One store operation as the run store answers it: a refusal (a bad key, a value or a key past the plugin's
+ * caps) is thrown as the {@linkcode PluginGateError} a plugin gets from the real store.
+ */
+function asStore<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    if (!(e instanceof IronclawError)) return Promise.reject(e);
+    return Promise.reject(new PluginGateError(e.code, e.message, e.hint ?? ""));
+  }
+}
+
+/**
+ * An in-memory {@linkcode PluginStore} over `stored` (key to JSON text), with the run store's checks and the
+ * plugin's caps (`max_value_bytes`, `max_keys` of its config).
+ */
+function memoryStore(stored: Map<string, string>, config: Record<string, unknown>): PluginStore {
+  const cap = (v: unknown) => typeof v === "number" && v > 0 ? v : undefined;
+  const put = (key: string, value: unknown) => {
+    const text = stateValueText(value ?? null, cap(config.max_value_bytes));
+    if (!stored.has(key)) checkKeyRoom(stored.size, cap(config.max_keys));
+    stored.set(key, text);
+  };
   return {
-    get: (key) => Promise.resolve(stored.has(key) ? JSON.parse(stored.get(key)!) : undefined),
-    set: (key, value) => Promise.resolve(void stored.set(key, text(value))),
-    delete: (key) => Promise.resolve(stored.delete(key)),
-    cas: (key, expected, value) => {
-      const now = stored.get(key);
-      if (now !== (expected === undefined ? undefined : JSON.stringify(expected))) {
-        return Promise.resolve(false);
-      }
-      stored.set(key, text(value));
-      return Promise.resolve(true);
-    },
-    list: (prefix = "") => Promise.resolve([...stored.keys()].filter((k) => k.startsWith(prefix)).sort()),
+    get: (key) => asStore(() => stored.has(checkStateKey(key)) ? JSON.parse(stored.get(key)!) : undefined),
+    set: (key, value) => asStore(() => put(checkStateKey(key), value)),
+    delete: (key) => asStore(() => stored.delete(checkStateKey(key))),
+    cas: (key, expected, value) =>
+      asStore(() => {
+        const now = stored.get(checkStateKey(key));
+        if (now !== (expected === undefined ? undefined : stateValueText(expected))) return false;
+        put(key, value);
+        return true;
+      }),
+    list: (prefix = "") => asStore(() => [...stored.keys()].filter((k) => k.startsWith(prefix)).sort()),
   };
 }
 
@@ -89,7 +112,7 @@ export function testContext(options: TestContextOptions = {}): TestContext {
         return await answer(args);
       },
     },
-    store: memoryStore(stored),
+    store: memoryStore(stored, options.config ?? {}),
     dataDir: options.dataDir ?? null,
     agent: options.agent ?? "test-agent",
     signal: new AbortController().signal,

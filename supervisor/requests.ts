@@ -40,14 +40,22 @@ function failure(code: ErrorCode, message: string, hint = ""): Error & { code: E
   return Object.assign(new Error(message), { code, hint });
 }
 
-/** What `plugin.state` needs: the store, the run's agent, and each used plugin's value cap (its `max_value_bytes`). */
+/** The caps of one plugin's state, from its config: enforced by the store, in the transaction of each write. */
+export interface StateCaps {
+  /** The largest value, in bytes (`max_value_bytes`); default the store's cap. */
+  maxValueBytes?: number;
+  /** The most keys (`max_keys`); default no cap. */
+  maxKeys?: number;
+}
+
+/** What `plugin.state` needs: the store, the run's agent, and each used plugin's caps. */
 export interface PluginStateAccess {
   /** The run store. */
   store: Pick<RunStore, "pluginState">;
   /** The run's agent: the state's scope with the plugin. */
   agent: string;
-  /** The run's plugins, by name: the largest value each may store, in bytes (undefined: the store's cap). */
-  plugins: ReadonlyMap<string, number | undefined>;
+  /** The run's plugins, by name, with the caps of their state. */
+  plugins: ReadonlyMap<string, StateCaps>;
 }
 
 const STATE_OPS: ReadonlySet<string> = new Set(["get", "set", "delete", "cas", "list"]);
@@ -208,8 +216,9 @@ export class RequestBroker {
         'pass a prefix such as "notes."',
       );
     }
-    const max = this.#state.plugins.get(plugin);
-    const request = { ...args, op, maxValueBytes: max } as StateOp;
+    // The caps are the config's alone: whatever the plugin sent as caps is dropped.
+    const { maxValueBytes: _v, maxKeys: _k, ...asked } = args;
+    const request = { ...asked, op, ...this.#state.plugins.get(plugin) } as StateOp;
     return this.#state.store.pluginState({ plugin, agent: this.#state.agent }, request);
   }
 

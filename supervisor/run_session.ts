@@ -28,7 +28,7 @@ import { readGuestPipes } from "./guest_pipes.ts";
 import { ChannelListener, channelPath, withChannel } from "./channel.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
-import { RequestBroker } from "./requests.ts";
+import { RequestBroker, type StateCaps } from "./requests.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
 import { SandboxProcess } from "./spawn.ts";
 import { type ClaimedRun, type RunLease, type RunStore, RunWriter, SqliteRunStore } from "./store/mod.ts";
@@ -86,11 +86,16 @@ function runtimeOf(policy: Policy, options: RunOptions): RuntimePaths {
   return options.runtime ?? { read: [], write: [], moduleFormat: policy.agent.moduleFormat };
 }
 
-/** The run's plugins, by name, with the value cap of their state: their `max_value_bytes` when they set one. */
-function pluginCaps(policy: Policy): Map<string, number | undefined> {
+/** The run's plugins, by name, with the caps of their state: their `max_value_bytes` and `max_keys` when set. */
+function pluginCaps(policy: Policy): Map<string, StateCaps> {
+  const positive = (v: unknown) => typeof v === "number" && v > 0 ? v : undefined;
   return new Map(policy.plugins.map((p) => {
-    const max = p.config.max_value_bytes;
-    return [p.name, typeof max === "number" && max > 0 ? max : undefined];
+    const maxValueBytes = positive(p.config.max_value_bytes);
+    const maxKeys = positive(p.config.max_keys);
+    return [p.name, {
+      ...(maxValueBytes !== undefined ? { maxValueBytes } : {}),
+      ...(maxKeys !== undefined ? { maxKeys } : {}),
+    }];
   }));
 }
 

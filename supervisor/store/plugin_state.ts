@@ -7,12 +7,20 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { IronclawError } from "../../manifests/errors.ts";
+import {
+  checkKeyRoom,
+  checkStateKey,
+  stateValueText,
+  unknownStateOp,
+} from "../../capabilities/plugin_state_rules.ts";
 
-/** The longest key, in characters. */
-export const MAX_STATE_KEY = 256;
-/** The largest value, as JSON text in UTF-8 bytes, whatever a plugin's own cap says. */
-export const MAX_STATE_VALUE_BYTES = 1024 * 1024;
+export {
+  checkKeyRoom,
+  checkStateKey,
+  MAX_STATE_KEY,
+  MAX_STATE_VALUE_BYTES,
+  stateValueText,
+} from "../../capabilities/plugin_state_rules.ts";
 
 /** Whose state: one plugin's, for one agent. */
 export interface StateScope {
@@ -25,9 +33,9 @@ export interface StateScope {
 /** One operation on a plugin's state. */
 export type StateOp =
   | { op: "get"; key: string }
-  | { op: "set"; key: string; value: unknown; maxValueBytes?: number }
+  | { op: "set"; key: string; value: unknown; maxValueBytes?: number; maxKeys?: number }
   | { op: "delete"; key: string }
-  | { op: "cas"; key: string; expected: unknown; value: unknown; maxValueBytes?: number }
+  | { op: "cas"; key: string; expected: unknown; value: unknown; maxValueBytes?: number; maxKeys?: number }
   | { op: "list"; prefix?: string };
 
 /** What an operation answers: `get` `{found, value}`, `set` `{}`, `delete` and `cas` `{done}`, `list` `{keys}`. */
@@ -36,46 +44,6 @@ export type StateAnswer =
   | { done: boolean }
   | { keys: string[] }
   | Record<string, never>;
-
-function invalid(message: string, hint: string): IronclawError {
-  return new IronclawError("ERR_INVALID_ARGS", message, { hint });
-}
-
-/** Checks a key: a string of 1 to {@linkcode MAX_STATE_KEY} characters. */
-export function checkStateKey(key: unknown): string {
-  if (typeof key !== "string" || key.length === 0) {
-    throw invalid("A plugin state key must be a non-empty string", 'pass a key such as "notes.today"');
-  }
-  if (key.length > MAX_STATE_KEY) {
-    throw invalid(
-      `A plugin state key is ${key.length} characters, more than ${MAX_STATE_KEY}`,
-      "use a shorter key",
-    );
-  }
-  return key;
-}
-
-/** A value as its JSON text, checked against the cap (the plugin's own, at most the store's). */
-export function stateValueText(value: unknown, maxValueBytes?: number): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (e) {
-    throw invalid(`A plugin state value is not JSON: ${(e as Error).message}`, "store plain JSON data");
-  }
-  if (text === undefined) {
-    throw invalid("A plugin state value is not JSON (undefined)", "use null, or delete");
-  }
-  const cap = Math.min(maxValueBytes ?? MAX_STATE_VALUE_BYTES, MAX_STATE_VALUE_BYTES);
-  const bytes = new TextEncoder().encode(text).length;
-  if (bytes > cap) {
-    throw new IronclawError("ERR_LIMIT", `A plugin state value is ${bytes} bytes as JSON, more than ${cap}`, {
-      hint:
-        "store less per key (split it over several keys), or raise the plugin's max_value_bytes (at most 1 MiB)",
-    });
-  }
-  return text;
-}
 
 /**
  * Runs one operation inside the caller's transaction.
@@ -111,15 +79,17 @@ export function applyStateOp(db: DatabaseSync, request: { scope: StateScope; op:
     return { done: row !== undefined };
   }
   if (op.op !== "set" && op.op !== "cas") {
-    throw invalid(
-      `Unknown plugin state operation "${(op as { op: unknown }).op}"`,
-      "use get, set, delete, cas or list",
-    );
+    throw unknownStateOp((op as { op: unknown }).op);
   }
   const text = stateValueText(op.value, op.maxValueBytes);
   if (op.op === "cas") {
     const expected = op.expected === undefined ? undefined : stateValueText(op.expected);
     if ((row?.value) !== expected) return { done: false };
+  }
+  if (!row && op.maxKeys !== undefined) {
+    const { n } = db.prepare("SELECT COUNT(*) AS n FROM plugin_state WHERE plugin = ? AND agent = ?")
+      .get(plugin, agent) as { n: number };
+    checkKeyRoom(n, op.maxKeys);
   }
   db.prepare(
     `INSERT INTO plugin_state (plugin, agent, key, value, version, updated) VALUES (?, ?, ?, ?, 1, ?)

@@ -9,8 +9,9 @@
 
 // @ts-types="@types/pg"
 import type pg from "pg";
-import { IronclawError } from "../../manifests/errors.ts";
+import { unknownStateOp } from "../../capabilities/plugin_state_rules.ts";
 import {
+  checkKeyRoom,
   checkStateKey,
   type StateAnswer,
   type StateOp,
@@ -70,16 +71,24 @@ export async function applyStateOpPostgres(
     return { done: row !== undefined };
   }
   if (op.op !== "set" && op.op !== "cas") {
-    throw new IronclawError(
-      "ERR_INVALID_ARGS",
-      `Unknown plugin state operation "${(op as { op: unknown }).op}"`,
-      { hint: "use get, set, delete, cas or list" },
-    );
+    throw unknownStateOp((op as { op: unknown }).op);
   }
   const text = stateValueText(op.value, op.maxValueBytes);
   if (op.op === "cas") {
     const expected = op.expected === undefined ? undefined : stateValueText(op.expected);
     if (row?.value !== expected) return { done: false };
+  }
+  if (!row && op.maxKeys !== undefined) {
+    // New keys of one scope are counted and added one at a time (after the key's own lock: no cycle).
+    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [
+      STATE_LOCK_CLASS,
+      JSON.stringify([plugin, agent]),
+    ]);
+    const counted = await client.query<{ n: string }>(
+      "SELECT COUNT(*) AS n FROM plugin_state WHERE plugin = $1 AND agent = $2",
+      [plugin, agent],
+    );
+    checkKeyRoom(Number(counted.rows[0]?.n ?? 0), op.maxKeys);
   }
   await client.query(
     `INSERT INTO plugin_state (plugin, agent, key, value, version, updated) VALUES ($1, $2, $3, $4, 1, $5)

@@ -352,6 +352,28 @@ const stateRaces: Case = async (open) => {
   assert.deepEqual(await stores[1]!.pluginState(A, { op: "get", key: "n" }), { found: true, value: 50 });
 };
 
+const stateKeyCap: Case = async (open) => {
+  const stores = [await open(), await open()];
+  const set = (store: RunStore, key: string) =>
+    store.pluginState(A, { op: "set", key, value: 1, maxKeys: 25 }).then(() => "ok", (e) => e.code);
+  // 2 x 20 new keys at once against a cap of 25: the count and the insert are one transaction.
+  const answers = (await Promise.all(
+    stores.map((store, n) => Promise.all(Array.from({ length: 20 }, (_, i) => set(store, `k${n}.${i}`)))),
+  )).flat();
+  assert.equal(answers.filter((a) => a === "ok").length, 25);
+  assert.ok(answers.every((a) => a === "ok" || a === "ERR_LIMIT"), answers.join());
+  assert.equal(((await stores[0]!.pluginState(A, { op: "list" })) as { keys: string[] }).keys.length, 25);
+  // A full scope still takes new values for its keys, and a new key once one is deleted.
+  const [kept] = ((await stores[1]!.pluginState(A, { op: "list" })) as { keys: string[] }).keys;
+  assert.equal(await set(stores[1]!, kept!), "ok");
+  await assert.rejects(
+    stores[1]!.pluginState(A, { op: "cas", key: "new", expected: undefined, value: 1, maxKeys: 25 }),
+    { code: "ERR_LIMIT", hint: /max_keys/ },
+  );
+  await stores[0]!.pluginState(A, { op: "delete", key: kept! });
+  assert.equal(await set(stores[1]!, "new"), "ok");
+};
+
 /** The cases, by name. */
 const CASES: Record<string, Case> = {
   "refuses a second run with the same id, keeps the first intact, and finds runs by prefix": refusesTakenIds,
@@ -367,6 +389,7 @@ const CASES: Record<string, Case> = {
   "plugin state is scoped by plugin and by agent": stateScopes,
   "plugin state caps keys and values with typed errors": stateCaps,
   "plugin state: concurrent writers on two connections lose nothing, and one cas wins": stateRaces,
+  "plugin state: max_keys holds against concurrent writers of new keys": stateKeyCap,
 };
 
 /**
