@@ -69,9 +69,20 @@ export interface StartMessage {
 export interface SandboxAssets {
   /** Pyodide's folder (its WebAssembly, loader and standard library), for Python CodeAct. */
   pyodide?: string;
+  /**
+   * A memory snapshot of this Pyodide freshly started, made by a sandbox process that ran no agent code
+   * (see {@linkcode PYODIDE_SNAPSHOT_ARG}): restored instead of a cold start.
+   */
+  pyodideSnapshot?: string;
   /** The plugin API file (`plugins/plugin.ts`) plugin code may import, read-only in each plugin's Worker. */
   pluginApi?: string;
 }
+
+/**
+ * The sandbox entry's argument that makes it start Pyodide, write a memory snapshot of it to the file named
+ * after `=`, and exit: it opens no channel and runs no agent.
+ */
+export const PYODIDE_SNAPSHOT_ARG = "--make-pyodide-snapshot=";
 
 /** A secret's value and where it may go. */
 export interface SecretValue {

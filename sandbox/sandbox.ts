@@ -24,6 +24,7 @@ import {
   type ParentMessage,
   parseParentMessage,
   PROTOCOL_VERSION,
+  PYODIDE_SNAPSHOT_ARG,
   type ResultMessage,
   type RunEvent,
   type StartMessage,
@@ -167,6 +168,7 @@ async function runnerFor(start: StartMessage, policy: EnforcedGrant): Promise<Ag
     const makeSession = workerSessions({
       language: python ? "python" : "javascript",
       ...(python && start.assets?.pyodide ? { indexURL: start.assets.pyodide } : {}),
+      ...(python && start.assets?.pyodideSnapshot ? { snapshot: start.assets.pyodideSnapshot } : {}),
     });
     return (context) => runCodeAct(context, { makeSession });
   }
@@ -293,7 +295,23 @@ function agentSide() {
   scope.onmessage = (e: MessageEvent<ParentMessage>) => onParentMessage(e.data, () => {});
 }
 
-if (ROLE === "guest") (await import("./guests/guest_side.ts")).guestMain();
+/**
+ * The snapshot maker (`--make-pyodide-snapshot=FILE --pyodide=DIR`): starts Pyodide from its folder, writes a
+ * memory snapshot of it, and exits. No channel, no agent: the supervisor runs it once per Pyodide version.
+ */
+async function makeSnapshot(file: string): Promise<never> {
+  const folder = Deno.args.find((a) => a.startsWith("--pyodide="))?.slice("--pyodide=".length);
+  const { makePyodideSnapshot } = await import("./codeact/pyodide_session.ts");
+  await Deno.writeFile(file, await makePyodideSnapshot(folder ? { indexURL: folder } : {}), { mode: 0o600 });
+  Deno.exit(0);
+}
+
+const snapshotFile = Deno.args.find((a) => a.startsWith(PYODIDE_SNAPSHOT_ARG))?.slice(
+  PYODIDE_SNAPSHOT_ARG.length,
+);
+
+if (ROLE === "process" && snapshotFile) await makeSnapshot(snapshotFile);
+else if (ROLE === "guest") (await import("./guests/guest_side.ts")).guestMain();
 else if (ROLE === "agent") agentSide();
 else if (ROLE === "relay") {
   channel = await connect();

@@ -34,6 +34,7 @@ import {
 } from "./assets.ts";
 import { prepareComponent } from "./component_cache.ts";
 import { pyodideFolder } from "./interpreters.ts";
+import { ensurePyodideSnapshot, pyodideSnapshotPath } from "./pyodide_snapshot.ts";
 import { refuseEscapingLinks } from "./link_scan.ts";
 import { loadAgent, type LoadedAgent } from "./load.ts";
 import { moduleFormat } from "./module_format.ts";
@@ -94,6 +95,18 @@ export interface RunPlan {
   readonly pinned: PinnedAddresses | null;
   /** The exact argv of the sandbox process, program first. */
   readonly command: readonly string[];
+}
+
+/**
+ * The Pyodide snapshot of a Python run: made on first use. A check makes nothing and shows where it is (or
+ * will be), as a run that made it grants it.
+ */
+async function snapshotOf(
+  stateDir: string,
+  options: { pyodide: string; entry: SandboxEntry; check: boolean; onProgress?: (m: string | null) => void },
+): Promise<string | null> {
+  if (options.check) return pyodideSnapshotPath(stateDir);
+  return await ensurePyodideSnapshot({ stateDir, ...options });
 }
 
 /** Options of {@linkcode planRun} and {@linkcode planAgent}. */
@@ -171,12 +184,16 @@ export async function planAgent(
     : null;
   const plugins = await pluginPaths(policy, config.runtime.state_dir);
   const entry = options.entry ?? (check ? sandboxEntry() : await ensureSandboxEntry(progress));
+  const snapshot = pyodide === null
+    ? null
+    : await snapshotOf(config.runtime.state_dir, { pyodide, entry, check, ...progress });
   const paths: RunPaths = {
     // The sandbox reads its own code (its entry's folder) and nothing else of the runtime but these.
     read: [
       entry.dir,
       ...module?.read ?? [],
       ...(pyodide === null ? [] : [pyodide]),
+      ...(snapshot === null ? [] : [snapshot]),
       ...plugins.read,
     ],
     write: [...module?.write ?? [], ...plugins.data],
@@ -210,6 +227,7 @@ export async function planAgent(
     module: module?.module ?? null,
     assets: {
       ...(pyodide === null ? {} : { pyodide }),
+      ...(snapshot === null ? {} : { pyodideSnapshot: snapshot }),
       ...(plugins.api === null ? {} : { pluginApi: plugins.api }),
     },
     entry,

@@ -583,6 +583,7 @@ export function createPyodideSessionFromSnapshot(
  * `_makeSnapshot` option and `makeMemorySnapshot()`, which work offline in
  * 314.0.7 but are not a stable API: keep snapshots per Pyodide version.
  *
+ * @param options `indexURL`: Pyodide's folder, when the package cannot be resolved (the sandbox's bundle).
  * @returns The snapshot's bytes.
  *
  * @example Cache a snapshot
@@ -590,7 +591,8 @@ export function createPyodideSessionFromSnapshot(
  * await Deno.writeFile("pyodide.snapshot", await makePyodideSnapshot());
  * ```
  */
-export async function makePyodideSnapshot(): Promise<Uint8Array> {
+export async function makePyodideSnapshot(options: { indexURL?: string } = {}): Promise<Uint8Array> {
+  const indexURL = options.indexURL;
   const pyodide = await loadPyodide(
     {
       _makeSnapshot: true,
@@ -598,6 +600,7 @@ export async function makePyodideSnapshot(): Promise<Uint8Array> {
       args: [],
       stdout: () => {},
       stderr: () => {},
+      ...(indexURL ? { indexURL: indexURL.endsWith("/") ? indexURL : `${indexURL}/` } : {}),
     } as Parameters<typeof loadPyodide>[0],
   );
   return pyodide.makeMemorySnapshot();

@@ -77,8 +77,9 @@ export async function sessionGuest(init: SessionInit): Promise<void> {
   };
   const steps: { id: number; code: string }[] = [];
   let session: CodeSession;
+  let note: string | undefined;
   try {
-    session = await open(init, tools);
+    ({ session, note } = await open(init, tools));
   } catch (e) {
     scope.postMessage({ t: "failed", message: (e as Error).message });
     return;
@@ -90,11 +91,14 @@ export async function sessionGuest(init: SessionInit): Promise<void> {
       steps.shift();
     }
   };
-  scope.postMessage({ t: "ready" });
+  scope.postMessage(note === undefined ? { t: "ready" } : { t: "ready", note });
 }
 
-/** Loads the interpreter of the language. */
-async function open(init: SessionInit, tools: CodeSessionOptions["tools"]): Promise<CodeSession> {
+/** Loads the interpreter of the language; `note` says when a Pyodide snapshot could not be used. */
+async function open(
+  init: SessionInit,
+  tools: CodeSessionOptions["tools"],
+): Promise<{ session: CodeSession; note?: string }> {
   const options = {
     tools,
     memoryBytes: init.memoryBytes,
@@ -102,13 +106,23 @@ async function open(init: SessionInit, tools: CodeSessionOptions["tools"]): Prom
     maxOutputBytes: init.maxOutputBytes,
   };
   if (init.language === "javascript") {
-    return await (await import("./quickjs_session.ts")).createQuickJsSession(options);
+    return { session: await (await import("./quickjs_session.ts")).createQuickJsSession(options) };
   }
-  const { createPyodideSession } = await import("./pyodide_session.ts");
-  const session = await createPyodideSession({
-    ...options,
-    ...(init.indexURL ? { indexURL: init.indexURL } : {}),
-  });
+  const { createPyodideSession, createPyodideSessionFromSnapshot } = await import("./pyodide_session.ts");
+  const pyodideOptions = { ...options, ...(init.indexURL ? { indexURL: init.indexURL } : {}) };
+  let session: CodeSession | null = null;
+  let note: string | undefined;
+  if (init.snapshot) {
+    // The snapshot is of a Pyodide that ran no code: the prelude runs after it, as after a cold start.
+    try {
+      session = await createPyodideSessionFromSnapshot(pyodideOptions, await Deno.readFile(init.snapshot));
+    } catch (e) {
+      note = `The Pyodide snapshot "${init.snapshot}" could not be restored (${
+        (e as Error).message
+      }): Python started cold; remove the file to have it made again`;
+    }
+  }
+  session ??= await createPyodideSession(pyodideOptions);
   await session.run(PYTHON_PRELUDE);
-  return session;
+  return note === undefined ? { session } : { session, note };
 }

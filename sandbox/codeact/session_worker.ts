@@ -33,6 +33,8 @@ export interface SessionWorkerOptions {
   language: "javascript" | "python";
   /** Pyodide's folder (a path or file URL), for Python. */
   indexURL?: string;
+  /** A memory snapshot of that Pyodide (a path), restored instead of a cold start; read-only to the Worker. */
+  snapshot?: string;
 }
 
 /** What the interpreter's Worker is told. */
@@ -40,6 +42,7 @@ export interface SessionInit {
   kind: "session";
   language: "javascript" | "python";
   indexURL?: string;
+  snapshot?: string;
   toolNames: string[];
   memoryBytes: number;
   stepDeadlineMs: number;
@@ -48,7 +51,7 @@ export interface SessionInit {
 
 /** What the interpreter's Worker posts. */
 export type SessionMessage =
-  | { t: "ready" }
+  | { t: "ready"; note?: string }
   | { t: "failed"; message: string }
   | { t: "tool"; id: number; name: string; args: unknown }
   | { t: "step-done"; id: number; result: CodeStepResult };
@@ -69,11 +72,11 @@ export function workerSessions(
   };
 }
 
-/** The Worker's permissions: none, but for Python read access to Pyodide's own folder. */
+/** The Worker's permissions: none, but for Python read access to Pyodide's own folder and its snapshot. */
 function permissionsOf(options: SessionWorkerOptions): GuestPermissions {
   if (options.language !== "python" || !options.indexURL) return guestPermissions();
   const path = options.indexURL.startsWith("file:") ? new URL(options.indexURL).pathname : options.indexURL;
-  return guestPermissions({ read: [path] });
+  return guestPermissions({ read: options.snapshot ? [path, options.snapshot] : [path] });
 }
 
 /** One interpreter in its Worker. */
@@ -102,8 +105,11 @@ class WorkerSession implements CodeSession {
     return new Promise((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<SessionMessage>) => {
         const m = e.data;
-        if (m.t === "ready") resolve();
-        else if (m.t === "failed") reject(new Error(`The interpreter cannot start: ${m.message}`));
+        if (m.t === "ready") {
+          // The gate's realm records what it prints: a note on the interpreter's start becomes a sandbox-log.
+          if (m.note) console.warn(m.note);
+          resolve();
+        } else if (m.t === "failed") reject(new Error(`The interpreter cannot start: ${m.message}`));
         else if (m.t === "tool") this.#tool(worker, m);
         else if (m.t === "step-done") this.#finish(m.id, m.result);
       };
@@ -117,6 +123,7 @@ class WorkerSession implements CodeSession {
         kind: "session",
         language: this.#options.language,
         ...(this.#options.indexURL ? { indexURL: this.#options.indexURL } : {}),
+        ...(this.#options.snapshot ? { snapshot: this.#options.snapshot } : {}),
         toolNames: Object.keys(tools),
         memoryBytes,
         stepDeadlineMs,
