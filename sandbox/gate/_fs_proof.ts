@@ -228,6 +228,9 @@ function replaceFile(fs: FsIo, t: Target, o: { dir: string; bytes: Uint8Array; m
   const fresh = posix.join(o.dir, `.ironclaw-${crypto.randomUUID()}.tmp`);
   const mode = o.mode === null ? {} : { mode: o.mode & 0o777 };
   const file = fs.openSync(fresh, { write: true, createNew: true, ...mode });
+  // Where the new file really is, looked up at once: if the folder was swapped for a link, the file was made
+  // where the link led, and that real path stays right even when the link is swapped back.
+  const freshReal = realOrNull(fs, fresh);
   let made: FsInfo | null = null;
   try {
     made = file.statSync();
@@ -243,7 +246,7 @@ function replaceFile(fs: FsIo, t: Target, o: { dir: string; bytes: Uint8Array; m
     try {
       file.close();
     } catch { /* closed already */ }
-    if (made !== null) discard(fs, fresh, made);
+    if (made !== null) discard(fs, freshReal === null ? [fresh] : [freshReal, fresh], made);
     throw e;
   }
   if (t.checks && !sameAt(fs, t.real, made!)) throw raced(t.raw, "written");
@@ -330,6 +333,9 @@ function lstatOrNull(fs: FsIo, path: string): FsInfo | null {
   }
 }
 
+/** How long a refused write keeps trying to remove the fresh file it made, in ms. */
+const DISCARD_MS = 1000;
+
 function realOrNull(fs: FsIo, path: string): string | null {
   try {
     return fs.realPathSync(path);
@@ -339,13 +345,20 @@ function realOrNull(fs: FsIo, path: string): string | null {
 }
 
 /** Removes the fresh file made for a write that was refused, wherever its name now leads, if it is still ours. */
-function discard(fs: FsIo, fresh: string, made: FsInfo): void {
-  // A swapped folder may lead elsewhere now and back later: look again and again (a bounded number of
-  // times). The name is random, so only the file this write made can match it.
-  for (let i = 0; i < 10_000; i++) {
-    try {
-      if (sameAt(fs, fresh, made)) return fs.removeSync(fresh);
-    } catch { /* raced again */ }
+function discard(fs: FsIo, paths: string[], made: FsInfo): void {
+  // A swapped folder may lead elsewhere now and back later: look again and again, for up to a second, at the
+  // file's real path first (the process's flags may refuse it: they judge the path as written) and at the path
+  // through the link. The name is random, so only the file this write made can match it. Deno has no
+  // unlinkat, so a swapper that keeps the link pointing back for longer leaves the empty file where it led.
+  const until = Date.now() + DISCARD_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < until) {
+    for (const path of paths) {
+      try {
+        if (sameAt(fs, path, made)) return fs.removeSync(path);
+      } catch { /* raced again, or refused by the flags */ }
+    }
+    Atomics.wait(pause, 0, 0, 1);
   }
 }
 
