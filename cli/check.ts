@@ -1,5 +1,6 @@
 /** `ironclaw check <agent.toml>`: validate a manifest and show what it grants and why. */
 
+import { approvalRuleNames } from "../capabilities/approvals.ts";
 import { dirname, relative, resolve } from "node:path";
 import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
@@ -41,8 +42,8 @@ that caused it, then warnings: dangerous grants, and granted folders or a module
 that do not exist.
 
 Options:
-  --json            Print one JSON object: {agent, config, grants, preopens, limits, command, flags,
-                    explain, warnings} (preopens: null unless the module is WASI preview1)
+  --json            Print one JSON object: {agent, config, grants, preopens, limits, approvals,
+                    command, flags, explain, warnings} (preopens: null unless the module is WASI preview1)
   --config <file>   Runtime config; without it: ./ironclaw.toml, then ironclaw.toml
                     beside the manifest, then built-in defaults
   -h, --help        Show this help
@@ -214,6 +215,7 @@ function checkJson(
       wasiPreopens(plan)?.map((p) => ({ guest: p.guest, host: p.host, fd: p.fd, read_only: p.readOnly })) ??
         null,
     limits: policy.limits,
+    approvals: { require: approvalRuleNames(policy.approvals.require), timeout_s: policy.approvals.timeoutS },
     command,
     flags: explained.map((f) => f.flag),
     explain: explained.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
@@ -303,6 +305,13 @@ function checkText(
   if (l.retries > 0) {
     lines.push(
       `  a queued run is started again up to ${l.retries} times if its worker dies before any side effect`,
+    );
+  }
+  if (policy.approvals.require.length > 0) {
+    lines.push("", s.bold("Approvals"));
+    lines.push(
+      `  ${approvalRuleNames(policy.approvals.require).join(", ")}: a person approves each call ` +
+        `(after its grants allowed it); no decision within ${policy.approvals.timeoutS} s is a denial`,
     );
   }
   lines.push("", s.bold("Sandbox command"));
