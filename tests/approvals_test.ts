@@ -7,7 +7,16 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type AgentDir, agentDir, PROBE, probeCalls } from "./_sandbox.ts";
+import {
+  type AgentDir,
+  agentDir,
+  countingServer,
+  PROBE,
+  probeCalls,
+  recordText,
+  run,
+  withConfig,
+} from "./_sandbox.ts";
 import { SqliteRunStore } from "../supervisor/store/mod.ts";
 import type { Approval, DecideApproval } from "../supervisor/store/mod.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
@@ -78,4 +87,131 @@ Deno.test("approvals: a write waits for a person's decision", async (t) => {
       [seen[0]!.id, "approved", "ann", asked?.digest, false],
     );
   });
+
+  await t.step("denied: the guest sees ERR_APPROVAL_DENIED and nothing is written", async () => {
+    await using agent = await agentDir(PROBE, approvals(["fs.write"]));
+    const d = decider(agent, () => ({ decision: "deny", by: "bob" }));
+    const { replies, ran } = await probeCalls(agent, [write("out/a.txt", "nope")]);
+    await d.stop();
+    assert.equal(replies[0]?.error?.code, "ERR_APPROVAL_DENIED");
+    assert.match(replies[0]!.error!.message, /denied "fs.write".*by "bob"/);
+    assert.ok(replies[0]!.error!.hint.length > 0);
+    await assert.rejects(Deno.stat(join(agent.dir, "out/a.txt")), Deno.errors.NotFound);
+    const [decided] = ofType(ran.events, "approval-decided");
+    assert.deepEqual([decided?.decision, decided?.by], ["denied", "bob"]);
+    const gate = ran.events.find((e) => e.type === "gate" && e.op === "fs.write");
+    assert.deepEqual([gate?.decision, gate?.code, gate?.rule], ["deny", "ERR_APPROVAL_DENIED", "approval"]);
+  });
+  await t.step("no decision within timeout_s: denied as expired, nothing written", async () => {
+    await using agent = await agentDir(PROBE, approvals(["fs.write"], 1));
+    const { replies, ran } = await probeCalls(agent, [write("out/a.txt", "late")]);
+    assert.equal(replies[0]?.error?.code, "ERR_APPROVAL_DENIED");
+    assert.match(replies[0]!.error!.message, /within 1 s/);
+    await assert.rejects(Deno.stat(join(agent.dir, "out/a.txt")), Deno.errors.NotFound);
+    const [decided] = ofType(ran.events, "approval-decided");
+    assert.deepEqual([decided?.decision, decided?.by], ["expired", "timeout"]);
+    const store = SqliteRunStore.open(agent.config.runtime.state_dir);
+    try {
+      assert.deepEqual((await store.listApprovals({ runId: ran.outcome.id })).map((a) => a.state), [
+        "expired",
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+  await t.step("a call outside the grants is refused without asking anyone", async () => {
+    await using agent = await agentDir(PROBE, approvals(["fs.write"]));
+    const { replies, ran } = await probeCalls(agent, [write("notes/a.txt", "x"), ["fs.read", {
+      path: "notes/a.txt",
+    }]]);
+    assert.equal(replies[0]?.error?.code, "ERR_CAPABILITY_DENIED");
+    assert.deepEqual(replies[1], { ok: { data: "note a\n" } });
+    assert.deepEqual(ofType(ran.events, "approval-requested"), []);
+  });
+  await t.step('remember = "run": an identical write is not asked again, a different one is', async () => {
+    await using agent = await agentDir(PROBE, approvals(["fs.write"]));
+    const d = decider(
+      agent,
+      (_a, n) => ({
+        decision: n === 1 ? "approve" : "deny",
+        by: "ann",
+        ...(n === 1 ? { remember: "run" as const } : {}),
+      }),
+    );
+    const { replies, ran } = await probeCalls(agent, [
+      write("out/a.txt", "same"),
+      write("out/a.txt", "same"),
+      write("out/a.txt", "other"),
+    ]);
+    const seen = await d.stop();
+    assert.deepEqual(replies.slice(0, 2), [{ ok: { bytes: 4 } }, { ok: { bytes: 4 } }]);
+    assert.equal(replies[2]?.error?.code, "ERR_APPROVAL_DENIED", "another digest is asked, and denied");
+    assert.equal(seen.length, 2, "two approvals were asked for, not three");
+    assert.notEqual(seen[0]!.digest, seen[1]!.digest);
+    assert.equal(await Deno.readTextFile(join(agent.dir, "out/a.txt")), "same");
+    const decided = ofType(ran.events, "approval-decided");
+    assert.deepEqual(decided.map((e) => [e.decision, e.remembered]), [
+      ["approved", false],
+      ["approved", true],
+      ["denied", false],
+    ]);
+  });
+  await t.step(
+    "the wall time pauses while waiting: timeout_s = 3 and a decision after ~4 s end ok",
+    async () => {
+      await using agent = await agentDir(PROBE, approvals(["fs.write"]) + "[limits]\ntimeout_s = 3\n");
+      const d = decider(agent, () => ({ decision: "approve", by: "ann" }), { delayMs: 4000 });
+      const { replies, ran } = await probeCalls(agent, [write("out/a.txt", "slow")]);
+      await d.stop();
+      assert.equal(ran.outcome.state, "ok");
+      assert.deepEqual(replies, [{ ok: { bytes: 4 } }]);
+      const [decided] = ofType(ran.events, "approval-decided");
+      assert.ok(Number(decided?.waitedMs) >= 3500, `waited ${decided?.waitedMs} ms`);
+    },
+  );
+});
+
+Deno.test("approvals: a secret value never reaches the stored or recorded arguments", async () => {
+  const VALUE = `s3cr3t-${crypto.randomUUID()}`;
+  await using server = countingServer();
+  await using agent = await agentDir(
+    PROBE,
+    `[capabilities.net]\nallow = ["127.0.0.1:${server.port}"]\n[capabilities.secrets]\nuse = ["svc"]\n` +
+      approvals(["http.fetch:POST"]),
+  );
+  await withConfig(
+    agent,
+    `[runtime]\nstate_dir = "state"\n[secrets.svc]\nenv = "IRONCLAW_TEST_APPROVAL_SECRET"\nhosts = ["127.0.0.1:${server.port}"]\n`,
+  );
+  Deno.env.set("IRONCLAW_TEST_APPROVAL_SECRET", VALUE);
+  try {
+    const d = decider(agent, () => ({ decision: "approve", by: "ann" }));
+    const { replies, ran } = await probeCalls(agent, [
+      ["http.fetch", { url: `${server.origin}/get?q=${VALUE}` }],
+      ["http.fetch", {
+        url: `${server.origin}/post?token=${VALUE}`,
+        method: "POST",
+        headers: { "x-copy": VALUE },
+        body: VALUE,
+      }],
+    ]);
+    const seen = await d.stop();
+    assert.ok(replies.every((r) => r.ok), JSON.stringify(replies));
+    assert.deepEqual(server.hits, ["GET /get", "POST /post"]);
+    assert.equal(seen.length, 1, "only the POST needs approval");
+    assert.equal(seen[0]!.args.url, `${server.origin}/post?token=[redacted]`);
+    const store = SqliteRunStore.open(agent.config.runtime.state_dir);
+    try {
+      assert.ok(!JSON.stringify(await store.listApprovals()).includes(VALUE), "the secret is in the store");
+    } finally {
+      await store.close();
+    }
+    // The task itself holds the value here (the test gave it to the guest): the approval events must not.
+    const events = ran.events.filter((e) => e.type.startsWith("approval-"));
+    assert.equal(events.length, 2);
+    assert.ok(!JSON.stringify(events).includes(VALUE), "the secret is in the approval events");
+    assert.ok((await recordText(agent, ran.outcome.id)).includes("token=[redacted]"));
+  } finally {
+    Deno.env.delete("IRONCLAW_TEST_APPROVAL_SECRET");
+  }
 });
