@@ -1,5 +1,6 @@
 /** `ironclaw run <agent.toml> --task "..."`: run an agent in its sandbox. */
 
+import { terminalPrompt } from "./_approval_prompt.ts";
 import { openConfiguredStore } from "../supervisor/store/mod.ts";
 import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
@@ -121,6 +122,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
         store,
         task: values.task ?? "",
         graceMs,
+        ...(promptsForApprovals(policy, json) ? { approvalPrompt: terminalPrompt(io.err) } : {}),
         onEvent: (e) => {
           if (json) io.out(JSON.stringify(e) + "\n");
           pythonStart.onEvent(e);
@@ -278,4 +280,12 @@ class RunSignals {
   remove(): void {
     for (const [s, f] of this.#listeners) Deno.removeSignalListener(s, f);
   }
+}
+
+/**
+ * Whether the run asks for approvals on the terminal: the manifest requires some, standard input and error are
+ * terminals, and the output is not `--json`. Otherwise decisions come through the store only.
+ */
+function promptsForApprovals(policy: Policy, json: boolean): boolean {
+  return policy.approvals.require.length > 0 && !json && Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
 }

@@ -12,7 +12,7 @@
 
 import { IronclawError } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
-import type { Approval, ApprovalStore, DecideApproval, RunLease } from "./store/mod.ts";
+import type { Approval, ApprovalDecision, ApprovalStore, DecideApproval, RunLease } from "./store/mod.ts";
 
 /** How often a waiting call looks at the store for a decision, in ms. */
 export const APPROVAL_POLL_MS = 250;
@@ -275,4 +275,60 @@ export class Approver {
       "the call needs a person's approval ([approvals] require): ask again, or do without it",
     );
   }
+}
+
+/** A decision as a person or a server gives it, for {@linkcode decideApproval}. */
+export interface ApprovalAnswer {
+  /** Approve or deny. */
+  decision: ApprovalDecision;
+  /** Who decides; default the OS user's name (USER, LOGNAME), else `cli`. */
+  by?: string;
+  /** `run`: identical calls are approved for the rest of the run without asking (approvals only). */
+  remember?: "run";
+}
+
+/**
+ * The name a decision is recorded under when none is given: the OS user's, else `cli`.
+ *
+ * @returns The name.
+ */
+export function deciderName(): string {
+  const read = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined; // no permission to read it
+    }
+  };
+  return read("USER") || read("LOGNAME") || "cli";
+}
+
+/**
+ * Decides a pending approval in the run store, from any process (the waiting run sees it at its next poll).
+ *
+ * @example
+ * ```ts ignore
+ * import { decideApproval } from "./approver.ts";
+ * import { openStore } from "./store/mod.ts";
+ * const store = await openStore("state");
+ * await decideApproval(store, "ap_0123456789abcdef", { decision: "approve", remember: "run" });
+ * ```
+ *
+ * @param store The run store.
+ * @param id The approval's id.
+ * @param answer The decision, who makes it, and whether to remember it for the run.
+ * @returns The approval as decided.
+ * @throws {IronclawError} `ERR_NOT_FOUND` for an unknown id, `ERR_ALREADY_DECIDED` when it is not pending,
+ *   `ERR_USAGE` for a malformed decision.
+ */
+export function decideApproval(
+  store: Pick<ApprovalStore, "decideApproval">,
+  id: string,
+  answer: ApprovalAnswer,
+): Promise<Approval> {
+  return store.decideApproval(id, {
+    decision: answer.decision,
+    by: answer.by ?? deciderName(),
+    ...(answer.remember ? { remember: answer.remember } : {}),
+  });
 }

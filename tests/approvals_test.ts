@@ -20,6 +20,8 @@ import {
 import { SqliteRunStore } from "../supervisor/store/mod.ts";
 import type { Approval, DecideApproval } from "../supervisor/store/mod.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
+import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
+import { approvalPromptText, parseApprovalAnswer, terminalPrompt } from "../cli/_approval_prompt.ts";
 
 /** The manifest lines of a probe that needs approval for `require`. */
 function approvals(require: string[], timeoutS = 30): string {
@@ -214,4 +216,120 @@ Deno.test("approvals: a secret value never reaches the stored or recorded argume
   } finally {
     Deno.env.delete("IRONCLAW_TEST_APPROVAL_SECRET");
   }
+});
+
+Deno.test("ironclaw approvals list, approve and deny decide the calls of a running ironclaw run", async () => {
+  await using agent = await agentDir(PROBE, approvals(["fs.write"]));
+  await withConfig(agent, `[runtime]\nstate_dir = "state"\n`);
+  const config = join(agent.dir, "ironclaw.toml");
+  const task = JSON.stringify({ calls: [write("out/a.txt", "first"), write("out/b.txt", "second")] });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      join(ROOT, "mod.ts"),
+      "run",
+      agent.manifest,
+      "--config",
+      config,
+      "--task",
+      task,
+    ],
+    cwd: agent.dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME },
+  }).spawn();
+  const pending = async (): Promise<Approval> => {
+    for (let i = 0; i < 240; i++) {
+      const listed = await runCli(["approvals", "list", "--state", "pending", "--json", "--config", config]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const [first] = JSON.parse(listed.stdout) as Approval[];
+      if (first) return first;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error("no approval was asked for");
+  };
+  try {
+    const first = await pending();
+    assert.deepEqual([first.op, first.args.path, first.agent], ["fs.write", "out/a.txt", "probe"]);
+    const text = await runCli(["approvals", "list", "--config", config]);
+    assert.match(text.stdout, new RegExp(`${first.id}\\s+pending\\s+probe\\s+fs\\.write`));
+    const approved = await runCli(["approvals", "approve", first.id, "--config", config], {
+      env: { USER: "ann" },
+    });
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, new RegExp(`${first.id} approved \\(fs\\.write, by ann\\)`));
+    const again = await runCli(["approvals", "deny", first.id, "--config", config]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /ERR_ALREADY_DECIDED/);
+    const second = await pending();
+    assert.equal(second.args.path, "out/b.txt");
+    const denied = await runCli(["approvals", "deny", second.id, "--json", "--config", config]);
+    assert.equal(denied.code, 0, denied.stderr);
+    assert.equal((JSON.parse(denied.stdout) as Approval).state, "denied");
+    const out = await child.output();
+    const replies = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.deepEqual(replies[0], { ok: { bytes: 5 } });
+    assert.equal(replies[1].error.code, "ERR_APPROVAL_DENIED");
+    assert.equal(await Deno.readTextFile(join(agent.dir, "out/a.txt")), "first");
+    await assert.rejects(Deno.stat(join(agent.dir, "out/b.txt")), Deno.errors.NotFound);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await child.status;
+  }
+  const unknown = await runCli(["approvals", "approve", "ap_nope", "--config", config]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /ERR_NOT_FOUND/);
+  const usage = await runCli(["approvals", "deny", "x", "--remember", "run", "--config", config]);
+  assert.equal(usage.code, 2);
+});
+
+Deno.test("the approval prompt reads approve, deny and remember, and stops once decided elsewhere", async () => {
+  const approval: Approval = {
+    id: "ap_0123456789abcdef",
+    runId: "r",
+    agent: "probe",
+    op: "fs.write",
+    args: { path: "out/a.txt", data: "<2 chars>" },
+    digest: "ab".repeat(32),
+    state: "pending",
+    requested: new Date().toISOString(),
+    decided: null,
+    decidedBy: null,
+    remember: null,
+  };
+  assert.deepEqual(parseApprovalAnswer(" A ", "ann"), { decision: "approve", by: "ann" });
+  assert.deepEqual(parseApprovalAnswer("r", "ann"), { decision: "approve", by: "ann", remember: "run" });
+  assert.deepEqual(parseApprovalAnswer("deny", "ann"), { decision: "deny", by: "ann" });
+  assert.equal(parseApprovalAnswer("maybe", "ann"), null);
+  const text = approvalPromptText(approval);
+  for (const part of [approval.id, "fs.write", "out/a.txt", approval.digest]) assert.ok(text.includes(part));
+  let written = "";
+  let push: (line: string) => void = () => {};
+  const lines = () =>
+    new ReadableStream<string>({
+      start(controller) {
+        push = (line) => controller.enqueue(line);
+      },
+    });
+  const prompt = terminalPrompt((t) => written += t, { lines, by: "ann" });
+  const first = prompt(approval, new AbortController().signal);
+  await new Promise((r) => setTimeout(r, 10));
+  push("what");
+  await new Promise((r) => setTimeout(r, 10));
+  push("r");
+  assert.deepEqual(await first, { decision: "approve", by: "ann", remember: "run" });
+  assert.match(written, /please answer a, d or r/);
+  const elsewhere = new AbortController();
+  const second = prompt(approval, elsewhere.signal);
+  await new Promise((r) => setTimeout(r, 10));
+  elsewhere.abort();
+  assert.equal(await second, null);
+  assert.match(written, /decided elsewhere/);
 });
