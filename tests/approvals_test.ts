@@ -12,6 +12,7 @@ import {
   agentDir,
   countingServer,
   PROBE,
+  PROBE_C,
   probeCalls,
   recordText,
   run,
@@ -332,4 +333,16 @@ Deno.test("the approval prompt reads approve, deny and remember, and stops once 
   elsewhere.abort();
   assert.equal(await second, null);
   assert.match(written, /decided elsewhere/);
+});
+
+Deno.test("a WASI preview1 guest's own writes are refused when fs.write needs approval", async () => {
+  await using agent = await agentDir(PROBE_C, approvals(["fs.write"]));
+  const ran = await run(agent, ["write /out/r.txt", "read /notes/a.txt"].join("\n"));
+  assert.equal(ran.outcome.state, "ok", JSON.stringify(ran.outcome.error));
+  const out = (ran.outcome.output ?? "").split("\n").filter((l) => l !== "");
+  assert.match(out[0]!, /^ERR/);
+  assert.equal(out[1], "OK /notes/a.txt note a");
+  await assert.rejects(Deno.stat(join(agent.dir, "out/r.txt")), Deno.errors.NotFound);
+  const refused = ran.events.find((e) => e.type === "gate" && e.rule === "approval");
+  assert.equal(refused?.code, "ERR_APPROVAL_DENIED");
 });

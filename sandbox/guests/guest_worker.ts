@@ -196,7 +196,7 @@ function onGuestMessage(context: RunContext, link: GuestLink, m: GuestMessage): 
       op: `wasi.${String(m.call).slice(0, 64)}`,
       decision: "deny",
       rule: String(m.rule).slice(0, 64),
-      code: "ERR_CAPABILITY_DENIED",
+      code: m.rule === "approval" ? "ERR_APPROVAL_DENIED" : "ERR_CAPABILITY_DENIED",
     });
     return;
   }
