@@ -22,6 +22,7 @@ import { SqliteRunStore } from "../supervisor/store/mod.ts";
 import type { Approval, DecideApproval } from "../supervisor/store/mod.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
+import { loopAgent } from "./_loops.ts";
 import { approvalPromptText, parseApprovalAnswer, terminalPrompt } from "../cli/_approval_prompt.ts";
 
 /** The manifest lines of a probe that needs approval for `require`. */
@@ -345,4 +346,31 @@ Deno.test("a WASI preview1 guest's own writes are refused when fs.write needs ap
   await assert.rejects(Deno.stat(join(agent.dir, "out/r.txt")), Deno.errors.NotFound);
   const refused = ran.events.find((e) => e.type === "gate" && e.rule === "approval");
   assert.equal(refused?.code, "ERR_APPROVAL_DENIED");
+});
+
+Deno.test("a ReAct loop's write_file tool waits for approval like any gate call", async () => {
+  await using agent = await loopAgent({
+    kind: "react",
+    turns: [
+      {
+        reply: {
+          content: "",
+          toolCalls: [{ name: "write_file", arguments: { path: "out/a.txt", content: "from the loop" } }],
+        },
+      },
+      {
+        expect: { lastRole: "tool", contains: "ERR_APPROVAL_DENIED" },
+        reply: { content: "The write was denied." },
+      },
+    ],
+    extra: approvals(["fs.write"]),
+  });
+  const d = decider(agent, () => ({ decision: "deny", by: "ann" }));
+  const ran = await run(agent, "go");
+  const seen = await d.stop();
+  assert.equal(ran.outcome.state, "ok", JSON.stringify(ran.outcome.error));
+  assert.equal(ran.outcome.output, "The write was denied.");
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.args.path, "out/a.txt");
+  await assert.rejects(Deno.stat(join(agent.dir, "out/a.txt")), Deno.errors.NotFound);
 });
