@@ -11,6 +11,7 @@ import {
   type AgentDir,
   agentDir,
   countingServer,
+  pluginAgent,
   PROBE,
   PROBE_C,
   probeCalls,
@@ -173,6 +174,16 @@ Deno.test("approvals: a write waits for a person's decision", async (t) => {
       assert.ok(Number(decided?.waitedMs) >= 3500, `waited ${decided?.waitedMs} ms`);
     },
   );
+});
+
+Deno.test("approvals in worker mode: the relay's own wall-time timer pauses too", async () => {
+  await using agent = await agentDir(PROBE, approvals(["fs.write"]) + "[limits]\ntimeout_s = 3\n");
+  const d = decider(agent, () => ({ decision: "approve", by: "ann" }), { delayMs: 5500 });
+  const { replies, ran } = await probeCalls(agent, [write("out/a.txt", "slow")], { sandboxMode: "worker" });
+  await d.stop();
+  assert.equal(ran.outcome.state, "ok");
+  assert.deepEqual(replies, [{ ok: { bytes: 4 } }]);
+  assert.ok(!ran.events.some((e) => e.type === "sandbox-error"), "the sandbox's own timer did not fire");
 });
 
 Deno.test("approvals: a secret value never reaches the stored or recorded arguments", async () => {
@@ -373,4 +384,17 @@ Deno.test("a ReAct loop's write_file tool waits for approval like any gate call"
   assert.equal(seen.length, 1);
   assert.equal(seen[0]!.args.path, "out/a.txt");
   await assert.rejects(Deno.stat(join(agent.dir, "out/a.txt")), Deno.errors.NotFound);
+});
+
+Deno.test("a plugin's own gate calls wait for approval too", async () => {
+  await using agent = await pluginAgent(["granty"], { extra: approvals(["fs.read"]) });
+  const d = decider(agent, () => ({ decision: "approve", by: "ann" }));
+  const { replies } = await probeCalls(agent, [["tool.call", { name: "granty.peek", input: {} }]]);
+  const seen = await d.stop();
+  assert.deepEqual(replies[0]?.ok, {
+    output: { direct: "plugin's private data\n", throughGate: { data: "plugin's private data\n" } },
+  });
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.op, "fs.read");
+  assert.match(String(seen[0]!.args.path), /granty\/private\/data\.txt$/);
 });
