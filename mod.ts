@@ -116,8 +116,8 @@ export {
 } from "./supervisor/store/mod.ts";
 export {
   type ApprovalAnswer,
-  type ApprovalPrompt,
   approvalDigest,
+  type ApprovalPrompt,
   decideApproval,
   deciderName,
 } from "./supervisor/approver.ts";

@@ -99,20 +99,19 @@ export function resolveApprovals(
  * ```ts
  * import { needsApproval } from "./approvals.ts";
  * const require = [{ op: "http.fetch", method: "POST" }];
- * if (needsApproval(require, "http.fetch", { method: "GET" })) throw new Error("GET needs none");
- * if (!needsApproval(require, "http.fetch", { method: "post" })) throw new Error("POST does");
+ * if (needsApproval(require, { op: "http.fetch", args: { method: "GET" } })) throw new Error("GET needs none");
+ * if (!needsApproval(require, { op: "http.fetch", args: { method: "post" } })) throw new Error("POST does");
  * ```
  *
  * @param require The rules.
- * @param op The op.
- * @param args Its arguments (for `http.fetch`, its `method`: GET when absent).
+ * @param call The op, and its arguments (for `http.fetch`, its `method`: GET when absent).
  * @returns True when a person must approve it.
  */
 export function needsApproval(
   require: readonly ApprovalRule[],
-  op: string,
-  args: Readonly<Record<string, unknown>>,
+  call: { op: string; args: Readonly<Record<string, unknown>> },
 ): boolean {
+  const { op, args } = call;
   return require.some((r) => {
     if (r.op !== op) return false;
     if (r.method === undefined) return true;

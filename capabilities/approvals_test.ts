@@ -60,6 +60,6 @@ Deno.test("needsApproval() matches ops, and methods of http.fetch", () => {
     ["http.fetch", { method: "POST" }, true],
     ["http.fetch", { method: "post" }, true],
   ];
-  for (const [op, args, expected] of table) assert.equal(needsApproval(require, op, args), expected, op);
-  assert.equal(needsApproval([{ op: "http.fetch" }], "http.fetch", { method: "DELETE" }), true);
+  for (const [op, args, expected] of table) assert.equal(needsApproval(require, { op, args }), expected, op);
+  assert.equal(needsApproval([{ op: "http.fetch" }], { op: "http.fetch", args: { method: "DELETE" } }), true);
 });

@@ -143,7 +143,8 @@ async function decide(
   what: { id: string; approve: boolean; remember: string | undefined },
   io: Io & { json: boolean },
 ): Promise<number> {
-  const decided = await decideApproval(store, what.id, {
+  const decided = await decideApproval(store, {
+    id: what.id,
     decision: what.approve ? "approve" : "deny",
     ...(what.remember === "run" ? { remember: "run" as const } : {}),
   });

@@ -279,6 +279,8 @@ export class Approver {
 
 /** A decision as a person or a server gives it, for {@linkcode decideApproval}. */
 export interface ApprovalAnswer {
+  /** The approval's id. */
+  id: string;
   /** Approve or deny. */
   decision: ApprovalDecision;
   /** Who decides; default the OS user's name (USER, LOGNAME), else `cli`. */
@@ -311,22 +313,20 @@ export function deciderName(): string {
  * import { decideApproval } from "./approver.ts";
  * import { openStore } from "./store/mod.ts";
  * const store = await openStore("state");
- * await decideApproval(store, "ap_0123456789abcdef", { decision: "approve", remember: "run" });
+ * await decideApproval(store, { id: "ap_0123456789abcdef", decision: "approve", remember: "run" });
  * ```
  *
  * @param store The run store.
- * @param id The approval's id.
- * @param answer The decision, who makes it, and whether to remember it for the run.
+ * @param answer The approval's id, the decision, who makes it, and whether to remember it for the run.
  * @returns The approval as decided.
  * @throws {IronclawError} `ERR_NOT_FOUND` for an unknown id, `ERR_ALREADY_DECIDED` when it is not pending,
  *   `ERR_USAGE` for a malformed decision.
  */
 export function decideApproval(
   store: Pick<ApprovalStore, "decideApproval">,
-  id: string,
   answer: ApprovalAnswer,
 ): Promise<Approval> {
-  return store.decideApproval(id, {
+  return store.decideApproval(answer.id, {
     decision: answer.decision,
     by: answer.by ?? deciderName(),
     ...(answer.remember ? { remember: answer.remember } : {}),

@@ -162,7 +162,7 @@ export class HostGate {
     try {
       const args: unknown = JSON.parse(argsJson);
       return typeof args === "object" && args !== null && !Array.isArray(args) &&
-        needsApproval(this.#policy.approvals.require, op, args as Args);
+        needsApproval(this.#policy.approvals.require, { op, args: args as Args });
     } catch {
       return false;
     }
@@ -218,7 +218,7 @@ export class HostGate {
       handler.precheck?.(args);
       throw unsupported(op);
     }
-    if (this.#checks && needsApproval(this.#policy.approvals.require, op, args)) {
+    if (this.#checks && needsApproval(this.#policy.approvals.require, { op, args })) {
       handler.precheck?.(args); // the grants first: an approval never widens a grant
       if (!mode.canWait) throw approvalCannotWait(op);
       return this.#afterApproval(op, args, handler);
