@@ -398,3 +398,24 @@ Deno.test("a plugin's own gate calls wait for approval too", async () => {
   assert.equal(seen[0]!.op, "fs.read");
   assert.match(String(seen[0]!.args.path), /granty\/private\/data\.txt$/);
 });
+
+Deno.test("ironclaw check shows what needs approval, and refuses an unknown op with the closest one", async () => {
+  await using agent = await agentDir(PROBE, approvals(["fs.write", "http.fetch:post"], 120));
+  const text = await runCli(["check", agent.manifest]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /Approvals\n {2}fs\.write, http\.fetch:POST: a person approves each call/);
+  assert.match(text.stdout, /within 120 s is a denial/);
+  const json = await runCli(["check", agent.manifest, "--json"]);
+  assert.deepEqual(JSON.parse(json.stdout).approvals, {
+    require: ["fs.write", "http.fetch:POST"],
+    timeout_s: 120,
+  });
+  await Deno.writeTextFile(
+    agent.manifest,
+    (await Deno.readTextFile(agent.manifest)).replace("fs.write", "fs.writ"),
+  );
+  const bad = await runCli(["check", agent.manifest]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown op "fs\.writ" in \[approvals\] require/);
+  assert.match(bad.stderr, /did you mean "fs\.write"\?/);
+});
