@@ -419,3 +419,56 @@ Deno.test("ironclaw check shows what needs approval, and refuses an unknown op w
   assert.match(bad.stderr, /Unknown op "fs\.writ" in \[approvals\] require/);
   assert.match(bad.stderr, /did you mean "fs\.write"\?/);
 });
+
+Deno.test({
+  name: "ironclaw run on a terminal asks, and the answer typed there decides",
+  ignore: Deno.build.os !== "linux" || !(await Deno.stat("/usr/bin/script").then(() => true, () => false)),
+  fn: async () => {
+    await using agent = await agentDir(PROBE, approvals(["fs.write"]));
+    await withConfig(agent, `[runtime]\nstate_dir = "state"\n`);
+    const config = join(agent.dir, "ironclaw.toml");
+    const task = JSON.stringify({ calls: [write("out/a.txt", "typed")] });
+    const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    const command = [Deno.execPath(), "run", "-A", "--quiet", join(ROOT, "mod.ts"), "run", agent.manifest]
+      .concat(["--config", config, "--task", task]).map(quote).join(" ");
+    // script(1) gives the CLI a pseudo-terminal: its stdin and stderr are terminals, as a person's would be.
+    const child = new Deno.Command("/usr/bin/script", {
+      args: ["-qfec", command, "/dev/null"],
+      cwd: agent.dir,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+      env: { NO_COLOR: "1", XDG_STATE_HOME: TEST_STATE_HOME, USER: "tty-user" },
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const reader = child.stdout.getReader();
+    let text = "";
+    try {
+      while (!text.includes("[a]pprove, [d]eny, or [r]emember for the run?")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the CLI ended without asking:\n${text}`);
+        text += new TextDecoder().decode(value);
+      }
+      assert.match(text, /asks to fs\.write/);
+      assert.match(text, /digest {2}[0-9a-f]{64}/);
+      await writer.write(new TextEncoder().encode("a\r"));
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    } finally {
+      await writer.close().catch(() => {});
+      await reader.cancel().catch(() => {});
+      await child.status;
+    }
+    assert.equal(await Deno.readTextFile(join(agent.dir, "out/a.txt")), "typed");
+    const store = SqliteRunStore.open(agent.config.runtime.state_dir);
+    try {
+      const [decided] = await store.listApprovals();
+      assert.deepEqual([decided?.state, decided?.decidedBy], ["approved", "tty-user"]);
+    } finally {
+      await store.close();
+    }
+  },
+});
