@@ -51,6 +51,11 @@ Options:
 Records go to the config's [runtime] state_dir: by default $XDG_STATE_HOME/ironclaw,
 else ~/.local/state/ironclaw.
 
+Calls the manifest's [approvals] require wait for a person: on a terminal (and
+without --json) the run asks on stderr (approve, deny, remember for the run);
+anywhere, ironclaw approvals list|approve|deny decides them from another shell.
+The first decision wins; the run's wall time pauses while it waits.
+
 Ctrl-C (or SIGTERM, SIGHUP when the terminal closes, SIGQUIT) asks the agent to
 stop, waits the grace period, then kills it; a second signal kills it at once. A
 signal that comes while the run is being prepared stops it as soon as it starts.
