@@ -291,7 +291,10 @@ function checkText(
     if (preopens.length === 0) lines.push("  none: no granted folder exists");
     const width = Math.min(Math.max(...preopens.map((p) => p.guest.length), 0), 40);
     for (const p of preopens) {
-      const access = p.readOnly ? "read-only" : "read-write";
+      const approval = policy.approvals.require.some((r) => r.op === "fs.write");
+      const access = p.readOnly
+        ? (approval ? "read-only (fs.write needs approval)" : "read-only")
+        : "read-write";
       lines.push(
         `  ${printable(p.guest).padEnd(width)}  ${printable(p.host)}  ${s.dim(`${access}, fd ${p.fd}`)}`,
       );
@@ -360,7 +363,10 @@ function checkText(
 /** The preopens a WASI preview1 module gets (the granted folders that exist now), or null for other agents. */
 function wasiPreopens(plan: Pick<RunPlan, "policy" | "paths">): Preopen[] | null {
   if (plan.paths.moduleFormat !== "preview1") return null;
-  return preopenTable(plan.policy, { isFolder });
+  const table = preopenTable(plan.policy, { isFolder });
+  // The guest writes its preopens past the gate, where no approval can be awaited: they are read-only then.
+  const approval = plan.policy.approvals.require.some((r) => r.op === "fs.write");
+  return approval ? table.map((p) => ({ ...p, readOnly: true })) : table;
 }
 
 function isFolder(path: string): boolean {

@@ -472,3 +472,11 @@ Deno.test({
     }
   },
 });
+
+Deno.test("ironclaw check shows a WASI guest's preopens read-only when fs.write needs approval", async () => {
+  await using agent = await agentDir(PROBE_C, approvals(["fs.write"]));
+  const text = await runCli(["check", agent.manifest]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /read-only \(fs\.write needs approval\)/);
+  assert.doesNotMatch(text.stdout, /read-write/);
+});
