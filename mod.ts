@@ -88,8 +88,15 @@ export { followRun, listRuns, showRun } from "./supervisor/records.ts";
 export { runWorker, type WorkerEvent, type WorkerOptions, type WorkerSummary } from "./supervisor/worker.ts";
 export { type AgentsByName, findAgents } from "./supervisor/agents_dir.ts";
 export {
+  type Approval,
+  type ApprovalDecision,
+  type ApprovalFilter,
+  type ApprovalRequest,
+  type ApprovalState,
+  type ApprovalStore,
   type ClaimedRun,
   type ClaimOptions,
+  type DecideApproval,
   type NewRun,
   openConfiguredStore,
   openStore,
@@ -107,6 +114,13 @@ export {
   type StateOp,
   type StateScope,
 } from "./supervisor/store/mod.ts";
+export {
+  type ApprovalAnswer,
+  approvalDigest,
+  type ApprovalPrompt,
+  decideApproval,
+  deciderName,
+} from "./supervisor/approver.ts";
 export { RUN_EVENTS, type RunEventType } from "./protocol/events.ts";
 export type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "./protocol/protocol.ts";
 export type { SandboxEntry } from "./supervisor/assets.ts";

@@ -8,6 +8,7 @@ export * from "./paths.ts";
 export * from "./net.ts";
 export * from "./commands.ts";
 export * from "./policy.ts";
+export * from "./approvals.ts";
 export * from "./deno_flags.ts";
 export type { Checked } from "./result.ts";
 export * from "./worker_permissions.ts";

@@ -18,6 +18,7 @@ import type { Checked } from "./result.ts";
 import { checkPathGrant, isWithin } from "./paths.ts";
 import { matchNet, type NetGrant, parseNetGrant } from "./net.ts";
 import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
+import { type ApprovalPolicy, resolveApprovals } from "./approvals.ts";
 
 /** A WebAssembly component, or a WASI preview1 core module. */
 export type ModuleFormat = "component" | "preview1";
@@ -188,6 +189,8 @@ export interface Policy {
   plugins: readonly PolicyPlugin[];
   /** Limits of the run. */
   limits: PolicyLimits;
+  /** `[approvals]`: the calls that wait for a person's decision, and how long. */
+  approvals: ApprovalPolicy;
   /** Limits as written, with where: `limits.memory_mb` and so on. */
   limitOrigins: Readonly<Record<keyof PolicyLimits, GrantOrigin | null>>;
   /** Grants allowed that deserve a second look. */
@@ -630,6 +633,11 @@ export function resolvePolicy(
     module = take(checkPathGrant(manifest.agent.module, opts), at) ?? null;
   }
 
+  const approvals = resolveApprovals(
+    { require: manifest.approvals.require, timeoutS: manifest.approvals.timeout_s },
+    { at: (n) => mOrigin(["approvals", "require", n]), issues },
+  );
+
   if (issues.length > 0) throw new InvalidDocumentError(issues);
   return deepFreeze({
     /** `[agent]`. */
@@ -667,6 +675,7 @@ export function resolvePolicy(
     secrets,
     plugins,
     limits,
+    approvals,
     limitOrigins,
     warnings,
   });

@@ -1,5 +1,6 @@
 /** `ironclaw check <agent.toml>`: validate a manifest and show what it grants and why. */
 
+import { approvalRuleNames } from "../capabilities/approvals.ts";
 import { dirname, relative, resolve } from "node:path";
 import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
@@ -41,8 +42,8 @@ that caused it, then warnings: dangerous grants, and granted folders or a module
 that do not exist.
 
 Options:
-  --json            Print one JSON object: {agent, config, grants, preopens, limits, command, flags,
-                    explain, warnings} (preopens: null unless the module is WASI preview1)
+  --json            Print one JSON object: {agent, config, grants, preopens, limits, approvals,
+                    command, flags, explain, warnings} (preopens: null unless the module is WASI preview1)
   --config <file>   Runtime config; without it: ./ironclaw.toml, then ironclaw.toml
                     beside the manifest, then built-in defaults
   -h, --help        Show this help
@@ -214,6 +215,7 @@ function checkJson(
       wasiPreopens(plan)?.map((p) => ({ guest: p.guest, host: p.host, fd: p.fd, read_only: p.readOnly })) ??
         null,
     limits: policy.limits,
+    approvals: { require: approvalRuleNames(policy.approvals.require), timeout_s: policy.approvals.timeoutS },
     command,
     flags: explained.map((f) => f.flag),
     explain: explained.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
@@ -289,7 +291,10 @@ function checkText(
     if (preopens.length === 0) lines.push("  none: no granted folder exists");
     const width = Math.min(Math.max(...preopens.map((p) => p.guest.length), 0), 40);
     for (const p of preopens) {
-      const access = p.readOnly ? "read-only" : "read-write";
+      const approval = policy.approvals.require.some((r) => r.op === "fs.write");
+      const access = p.readOnly
+        ? (approval ? "read-only (fs.write needs approval)" : "read-only")
+        : "read-write";
       lines.push(
         `  ${printable(p.guest).padEnd(width)}  ${printable(p.host)}  ${s.dim(`${access}, fd ${p.fd}`)}`,
       );
@@ -303,6 +308,13 @@ function checkText(
   if (l.retries > 0) {
     lines.push(
       `  a queued run is started again up to ${l.retries} times if its worker dies before any side effect`,
+    );
+  }
+  if (policy.approvals.require.length > 0) {
+    lines.push("", s.bold("Approvals"));
+    lines.push(
+      `  ${approvalRuleNames(policy.approvals.require).join(", ")}: a person approves each call ` +
+        `(after its grants allowed it); no decision within ${policy.approvals.timeoutS} s is a denial`,
     );
   }
   lines.push("", s.bold("Sandbox command"));
@@ -351,7 +363,10 @@ function checkText(
 /** The preopens a WASI preview1 module gets (the granted folders that exist now), or null for other agents. */
 function wasiPreopens(plan: Pick<RunPlan, "policy" | "paths">): Preopen[] | null {
   if (plan.paths.moduleFormat !== "preview1") return null;
-  return preopenTable(plan.policy, { isFolder });
+  const table = preopenTable(plan.policy, { isFolder });
+  // The guest writes its preopens past the gate, where no approval can be awaited: they are read-only then.
+  const approval = plan.policy.approvals.require.some((r) => r.op === "fs.write");
+  return approval ? table.map((p) => ({ ...p, readOnly: true })) : table;
 }
 
 function isFolder(path: string): boolean {

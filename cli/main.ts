@@ -4,6 +4,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { CHECK_HELP, checkCommand } from "./check.ts";
 import { RUN_HELP, runCommand } from "./run.ts";
 import { RUNS_HELP, runsCommand } from "./runs.ts";
+import { APPROVALS_HELP, approvalsCommand } from "./approvals.ts";
 import { BUILD_HELP, buildCommand } from "./build.ts";
 import { PLUGINS_HELP, pluginsCommand } from "./plugins.ts";
 import { SUBMIT_HELP, submitCommand } from "./submit.ts";
@@ -30,6 +31,7 @@ Commands:
   check <agent.toml>    Validate a manifest; print grants, sandbox command and why each flag is there
   build <agent.js>      Build a JavaScript or TypeScript agent into a WebAssembly component
   runs <list|show|tail|prune>  The recorded runs: list, show, follow live, prune
+  approvals <list|approve|deny>  Gate calls waiting for a person's approval ([approvals])
   submit <agent.toml|name>  Queue a run for a worker (--task, --wait)
   worker                Take queued runs and run them (--concurrency, --agents)
   plugins list|show     The plugins agents can use
@@ -49,6 +51,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[], io: Io) => 
   run: { help: RUN_HELP, run: runCommand },
   check: { help: CHECK_HELP, run: checkCommand },
   runs: { help: RUNS_HELP, run: runsCommand },
+  approvals: { help: APPROVALS_HELP, run: approvalsCommand },
   build: { help: BUILD_HELP, run: buildCommand },
   plugins: { help: PLUGINS_HELP, run: pluginsCommand },
   submit: { help: SUBMIT_HELP, run: submitCommand },

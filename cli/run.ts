@@ -1,5 +1,6 @@
 /** `ironclaw run <agent.toml> --task "..."`: run an agent in its sandbox. */
 
+import { terminalPrompt } from "./_approval_prompt.ts";
 import { openConfiguredStore } from "../supervisor/store/mod.ts";
 import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
@@ -49,6 +50,11 @@ Options:
 
 Records go to the config's [runtime] state_dir: by default $XDG_STATE_HOME/ironclaw,
 else ~/.local/state/ironclaw.
+
+Calls the manifest's [approvals] require wait for a person: on a terminal (and
+without --json) the run asks on stderr (approve, deny, remember for the run);
+anywhere, ironclaw approvals list|approve|deny decides them from another shell.
+The first decision wins; the run's wall time pauses while it waits.
 
 Ctrl-C (or SIGTERM, SIGHUP when the terminal closes, SIGQUIT) asks the agent to
 stop, waits the grace period, then kills it; a second signal kills it at once. A
@@ -121,6 +127,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
         store,
         task: values.task ?? "",
         graceMs,
+        ...(promptsForApprovals(policy, json) ? { approvalPrompt: terminalPrompt(io.err) } : {}),
         onEvent: (e) => {
           if (json) io.out(JSON.stringify(e) + "\n");
           pythonStart.onEvent(e);
@@ -278,4 +285,12 @@ class RunSignals {
   remove(): void {
     for (const [s, f] of this.#listeners) Deno.removeSignalListener(s, f);
   }
+}
+
+/**
+ * Whether the run asks for approvals on the terminal: the manifest requires some, standard input and error are
+ * terminals, and the output is not `--json`. Otherwise decisions come through the store only.
+ */
+function promptsForApprovals(policy: Policy, json: boolean): boolean {
+  return policy.approvals.require.length > 0 && !json && Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
 }

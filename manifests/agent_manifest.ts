@@ -309,6 +309,27 @@ export const AGENT_SCHEMA: TableNode = {
         }),
       },
     },
+    /** `[approvals]`. */
+    approvals: {
+      type: "table",
+      description:
+        "Gate calls that wait for a person's decision (ironclaw approvals, or the prompt of ironclaw run), after their grants allowed them",
+      implicit: true,
+      fields: {
+        require: nameList("Ops that need approval, or http.fetch:METHOD for one method of http.fetch", {
+          type: "string",
+          description: "A gate op such as fs.write, or http.fetch:POST",
+          pattern: "^[a-z]+\\.[a-z_]+(?::[A-Za-z]+)?$",
+          patternHint: 'write an op such as "fs.write", or "http.fetch:POST"',
+          examples: ["fs.write"],
+        }, 16),
+        timeout_s: limit(
+          "How long a call waits for a decision, in seconds; no decision by then is a denial",
+          86400,
+          300,
+        ),
+      },
+    },
     /** `[limits]`, defaults filled in. */
     limits: {
       type: "table",
@@ -423,6 +444,8 @@ export interface Manifest {
   };
   /** `[plugins]`. */
   plugins: { use: string[] };
+  /** `[approvals]`: ops (or `http.fetch:METHOD`) that wait for a person, and how long. */
+  approvals: { require: string[]; timeout_s: number };
   /** `[limits]`, defaults filled in. */
   limits: ManifestLimits;
   /** Where a key path (such as `capabilities.fs.read[0]`) sits in the file. */

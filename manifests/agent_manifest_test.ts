@@ -51,6 +51,10 @@ max_tool_calls = 44
 max_output_kb = 55
 step_timeout_s = 7
 retries = 3
+
+[approvals]
+require = ["fs.write", "http.fetch:post"]
+timeout_s = 120
 `;
 
 const CONFIG = parseRuntimeConfig(
@@ -96,6 +100,8 @@ const REACHES: Record<string, (p: Policy) => unknown> = {
   "limits.max_output_kb": (p) => p.limits.maxOutputKb,
   "limits.step_timeout_s": (p) => p.limits.stepTimeoutS,
   "limits.retries": (p) => p.limits.retries,
+  "approvals.require": (p) => p.approvals.require.map((r) => r.method ? `${r.op}:${r.method}` : r.op),
+  "approvals.timeout_s": (p) => p.approvals.timeoutS,
 };
 
 function leaves(node: Node, prefix: string): string[] {
@@ -149,6 +155,8 @@ Deno.test("every manifest key reaches the Policy", async (t) => {
     "limits.max_output_kb": 55,
     "limits.step_timeout_s": 7,
     "limits.retries": 3,
+    "approvals.require": ["fs.write", "http.fetch:POST"],
+    "approvals.timeout_s": 120,
   };
   for (const [key, get] of Object.entries(REACHES)) {
     if (key === "agent.module") continue; // a codeact agent has none: checked below with a wasm agent

@@ -70,6 +70,8 @@ export const ERROR_CODES = {
   ERR_MODULE_INVALID: "The agent's module is not a valid component or WASI preview1 module",
   ERR_STORE: "The run store cannot be opened or written (a read-only or full state folder)",
   ERR_RUN_EXISTS: "A run with the given id already exists",
+  ERR_ALREADY_DECIDED:
+    "An approval was already decided (approved, denied or expired): it cannot be decided again",
   ERR_INTERNAL: "A bug: an error IronClaw did not raise on purpose",
   // Gate calls.
   ERR_CAPABILITY_DENIED: "The Policy (or the sandbox's flags) refused what the agent asked for",
@@ -78,6 +80,8 @@ export const ERROR_CODES = {
   ERR_UNSUPPORTED: "The op or agent kind is not supported where it was used",
   ERR_IO: "File, network or process I/O failed for another reason",
   ERR_TOOL: "A plugin's tool failed or returned something that is not JSON",
+  ERR_APPROVAL_DENIED:
+    "A gate call that [approvals] require a person to approve was denied, or no decision came within timeout_s",
   // Model calls.
   ERR_MODEL: "A model call failed with an error that carried no known code",
   ERR_MODEL_AUTH: "The model provider refused the API key (HTTP 401/403), or there is none",

@@ -71,6 +71,24 @@ export const RUN_EVENTS = {
     doc:
       "the sandbox asked for a name (`dns.resolve`): answered from the addresses pinned at the start, or refused",
   },
+  "approval-requested": {
+    from: "supervisor",
+    fields:
+      "`approval` (its id), `op`, `args` (secret values and file contents redacted), `digest` (SHA-256 of the " +
+      "exact op and arguments), `timeoutS`",
+    doc:
+      "a gate call that `[approvals] require` names, allowed by its grants, waits for a person's decision; the " +
+      "run's wall time pauses meanwhile",
+  },
+  "approval-decided": {
+    from: "supervisor",
+    fields:
+      "`approval`, `op`, `digest`, `decision` (`approved`, `denied`, `expired`), `by`, `remember` (`run` or " +
+      "null), `remembered` (true: an identical call approved earlier with remember = run), `waitedMs`",
+    doc:
+      "the decision the call waited for; `expired` when none came within `timeout_s` (a denial). The wall time " +
+      "is extended by `waitedMs`",
+  },
   log: {
     from: "sandbox",
     fields: "`level`, `message`; `source` for a plugin's",

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { APPROVABLE_OPS } from "../capabilities/approvals.ts";
 import { resolvePolicy } from "../capabilities/policy.ts";
 import { parseManifest } from "../manifests/agent_manifest.ts";
 import { defaultRuntimeConfig } from "../manifests/runtime_config.ts";
@@ -169,4 +170,8 @@ export const tokens = (answer: GateOps["model.complete"]["result"]): number => a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the ops an approval may name are the gate's ops", () => {
+  assert.deepEqual([...APPROVABLE_OPS].sort(), [...GATE_OP_NAMES].sort());
 });

@@ -10,6 +10,7 @@
  */
 
 import type { NetGrant, PinnedAddresses } from "../capabilities/net.ts";
+import type { ApprovalPolicy } from "../capabilities/approvals.ts";
 import type {
   ModuleFormat,
   PluginTool,
@@ -72,6 +73,8 @@ export interface EnforcedGrant {
   }[];
   /** Limits of the run. */
   readonly limits: PolicyLimits;
+  /** The calls that wait for a person's decision (asked of the supervisor after their grants allowed them). */
+  readonly approvals: ApprovalPolicy;
 }
 
 /** The start message's grant: what the sandbox enforces, and the runtime paths its Worker permissions add. */
@@ -154,6 +157,10 @@ export function narrowGrant(
       config: structuredClone(p.config),
     })),
     limits: { ...policy.limits },
+    approvals: {
+      require: policy.approvals.require.map((r) => ({ ...r })),
+      timeoutS: policy.approvals.timeoutS,
+    },
     runtime: { read: [...runtime.read], write: [...runtime.write], moduleFormat: runtime.moduleFormat },
     pinned: Object.fromEntries(Object.entries(options.pinned ?? {}).map(([name, a]) => [name, [...a]])),
   });

@@ -54,6 +54,7 @@ Deno.test("narrowGrant() keeps what the sandbox enforces and drops the rest", as
     const keys = Object.keys(grant).sort();
     assert.deepEqual(keys, [
       "agent",
+      "approvals",
       "baseDir",
       "env",
       "fs",

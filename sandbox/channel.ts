@@ -19,6 +19,7 @@ import {
   type ChildMessage,
   encodeMessage,
   MAX_LINE_BYTES,
+  type ParentMessage,
   PROTOCOL_VERSION,
   readLines,
   type ResultMessage,
@@ -121,20 +122,42 @@ export async function openChannel(path: string, options: OpenChannelOptions = {}
 /** The exit code of a sandbox that ended itself at its own wall-time timer. */
 export const WALL_TIME_EXIT = 4;
 
+/** The request a sandbox sends while a gate call waits for a person's decision: its wall time pauses. */
+export const APPROVAL_REQUEST = "approval.request";
+
+/** The sandbox's own wall-time timer: see {@linkcode keepWallTime}. */
+export interface WallTimer {
+  /**
+   * Sees a message this side sends: an approval request pauses the timer.
+   *
+   * @param message The message.
+   */
+  sent(message: ChildMessage): void;
+  /**
+   * Sees a message the supervisor sent: the last approval request's reply resumes the timer.
+   *
+   * @param message The message.
+   */
+  received(message: ParentMessage): void;
+}
+
 /**
  * The sandbox's second wall-time timer, beside the supervisor's: should the
  * supervisor be unable to end the sandbox (gone, or stuck), the sandbox says
  * so on the channel and ends itself two seconds after the run's wall time.
+ * Like the supervisor's, it pauses while a gate call waits for a person's
+ * approval (each such wait is capped by the supervisor at `[approvals] timeout_s`).
  *
  * @param channel The channel to the supervisor.
  * @param options The run's `timeout_s`, and how this side ends (with {@linkcode WALL_TIME_EXIT}).
+ * @returns The timer: show it what is sent and received.
  */
 export function keepWallTime(
   channel: Channel,
   options: { seconds: number; end: (code: number) => void },
-): void {
+): WallTimer {
   const { seconds, end } = options;
-  const timer = setTimeout(() => {
+  const fire = () => {
     channel.send({
       v: PROTOCOL_VERSION,
       type: "event",
@@ -144,6 +167,31 @@ export function keepWallTime(
       },
     });
     end(WALL_TIME_EXIT);
-  }, seconds * 1000 + 2000);
-  Deno.unrefTimer(timer);
+  };
+  let left = seconds * 1000 + 2000;
+  let since = performance.now();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const arm = () => {
+    since = performance.now();
+    const t = setTimeout(fire, left);
+    Deno.unrefTimer(t);
+    timer = t;
+  };
+  arm();
+  const waiting = new Set<number>();
+  return {
+    sent(message) {
+      if (message.type !== "request" || message.op !== APPROVAL_REQUEST) return;
+      if (waiting.size === 0 && timer !== null) {
+        clearTimeout(timer);
+        timer = null;
+        left -= performance.now() - since;
+      }
+      waiting.add(message.id);
+    },
+    received(message) {
+      if (message.type !== "reply" || !waiting.delete(message.id)) return;
+      if (waiting.size === 0) arm();
+    },
+  };
 }

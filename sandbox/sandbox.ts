@@ -30,7 +30,15 @@ import {
   type StartMessage,
 } from "../protocol/protocol.ts";
 import { inWorker, relayToWorker, WORKER_MODE_ARG } from "./sandbox_worker.ts";
-import { type Channel, channelPathOf, keepWallTime, lineTooLongResult, openChannel } from "./channel.ts";
+import {
+  APPROVAL_REQUEST,
+  type Channel,
+  channelPathOf,
+  keepWallTime,
+  lineTooLongResult,
+  openChannel,
+  type WallTimer,
+} from "./channel.ts";
 import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
@@ -51,11 +59,16 @@ setGuestEntry(import.meta.url);
 
 /** The channel to the supervisor, once open (the main thread's only). */
 let channel: Channel | null = null;
+/** The sandbox's own wall-time timer, once the run started (the main thread's only). */
+let wall: WallTimer | null = null;
 
 /** Sends a message to the supervisor: on the channel, or from the Worker as one line for the relay to check. */
 const send: (message: ChildMessage) => void = ROLE === "agent"
   ? (message) => (globalThis as unknown as Worker).postMessage(JSON.stringify(message))
-  : (message) => channel?.send(message);
+  : (message) => {
+    wall?.sent(message);
+    channel?.send(message);
+  };
 /**
  * What is left of the run's output (log, stdout and stderr events) for this
  * side to send, in UTF-8 bytes (as the supervisor counts): once the run's cap is passed (the supervisor
@@ -129,6 +142,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
     resolveHost,
     complete: (req) => request("model.complete", req),
     tools: (name, input) => runTool!(name, input),
+    approve: (op, args) => request(APPROVAL_REQUEST, { op, args }),
     secrets: start.secrets ?? [],
   });
   const context: RunContext = { policy, task: start.task, gate, emit };
@@ -252,8 +266,9 @@ async function readParent(channel: Channel): Promise<void> {
       return leave(0);
     }
     if (message.type === "start") {
-      keepWallTime(channel, { seconds: message.policy.limits.timeoutS, end: leave });
+      wall = keepWallTime(channel, { seconds: message.policy.limits.timeoutS, end: leave });
     }
+    wall?.received(message);
     onParentMessage(message, () => leave(0));
   }
 }

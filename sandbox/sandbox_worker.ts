@@ -15,13 +15,14 @@
 import { toWorkerPermissions } from "../capabilities/worker_permissions.ts";
 import {
   type ChildMessage,
+  type ParentMessage,
   parseChildMessage,
   parseParentMessage,
   PROTOCOL_VERSION,
   ProtocolError,
   type StartMessage,
 } from "../protocol/protocol.ts";
-import { type Channel, keepWallTime, lineTooLongResult } from "./channel.ts";
+import { type Channel, keepWallTime, lineTooLongResult, type WallTimer } from "./channel.ts";
 import { LineTooLongError } from "../protocol/line_cap.ts";
 
 /** The argument of the sandbox entry that selects worker mode. */
@@ -83,11 +84,17 @@ export function checkWorkerMessage(data: unknown): ChildMessage {
  * @returns The exit code for the process: 0, 3 when the parent broke the protocol, 4 at the second timer.
  */
 export function relayToWorker(entry: string | URL, channel: Channel): Promise<number> {
-  const send = (message: ChildMessage) => channel.send(message);
+  let wall: WallTimer | null = null;
+  const send = (message: ChildMessage) => {
+    wall?.sent(message);
+    channel.send(message);
+  };
   return new Promise((resolve) => {
     const relay = new Relay(entry, send, resolve);
-    const onStart = (seconds: number) => keepWallTime(channel, { seconds, end: (code) => relay.end(code) });
-    relay.read(channel.lines(), onStart).catch((e) => {
+    const onStart = (seconds: number) => {
+      wall = keepWallTime(channel, { seconds, end: (code) => relay.end(code) });
+    };
+    relay.read(channel.lines(), onStart, (m) => wall?.received(m)).catch((e) => {
       if (e instanceof LineTooLongError) {
         send(lineTooLongResult(e));
         return relay.end(0);
@@ -181,12 +188,17 @@ class Relay {
   }
 
   /** Says `ready`, then reads the parent's messages from the channel until the end; `onStart` gets the start's `timeout_s`. */
-  async read(lines: AsyncGenerator<string>, onStart: (timeoutS: number) => void): Promise<void> {
+  async read(
+    lines: AsyncGenerator<string>,
+    onStart: (timeoutS: number) => void,
+    onMessage: (message: ParentMessage) => void = () => {},
+  ): Promise<void> {
     this.#send({ v: PROTOCOL_VERSION, type: "ready" });
     for await (const line of lines) {
       if (this.#ended) return;
       if (line.trim() === "") continue;
       const message = parseParentMessage(line);
+      onMessage(message);
       if (message.type === "start") {
         if (this.#worker) throw new ProtocolError("A second start message");
         onStart(message.policy.limits.timeoutS);

@@ -4,7 +4,8 @@
  * gets the addresses the run pinned its granted names to when it started, and
  * nothing for any other name), `model.complete` (the provider and its key
  * stay in this process) and `plugin.state` (a plugin's `context.store`, kept in
- * the run store, scoped to the plugin and the run's agent).
+ * the run store, scoped to the plugin and the run's agent) and `approval.request`
+ * (a gate call that waits for a person: see `approver.ts`).
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { ProtocolError, type RequestMessage, type RunEvent } from "../protocol/p
 import { checkCompletionRequest } from "./model_request.ts";
 import type { ModelUsageReport } from "./outcome.ts";
 import type { RunStore, StateOp } from "./store/mod.ts";
+import type { Approver } from "./approver.ts";
 
 /** The most requests a sandbox may have unanswered at once. */
 export const MAX_OPEN_REQUESTS = 64;
@@ -72,6 +74,8 @@ export interface RequestBrokerOptions {
   deadline?: () => number | undefined;
   /** The plugin state of the run's plugins; without it `plugin.state` is refused. */
   pluginState?: PluginStateAccess;
+  /** The run's approvals; without them `approval.request` is denied. */
+  approvals?: (signal: AbortSignal) => Approver;
 }
 
 /** Answers the requests of one run's sandbox, at most {@linkcode MAX_OPEN_REQUESTS} at once. */
@@ -84,6 +88,7 @@ export class RequestBroker {
   readonly #deadline: () => number | undefined;
   readonly #state: PluginStateAccess | undefined;
   readonly #abort = new AbortController();
+  readonly #approver: Approver | undefined;
   #open = 0;
 
   /**
@@ -103,6 +108,7 @@ export class RequestBroker {
     this.#pinned = options.pinned ?? {};
     this.#deadline = options.deadline ?? (() => undefined);
     this.#state = options.pluginState;
+    this.#approver = options.approvals?.(this.#abort.signal);
   }
 
   /**
@@ -131,6 +137,11 @@ export class RequestBroker {
         this.#reply(m.id, { ok: true, result: await this.#complete(m.args) });
       } else if (m.op === "plugin.state") {
         this.#reply(m.id, { ok: true, result: await this.#pluginState(m.args) });
+      } else if (m.op === "approval.request") {
+        if (!this.#approver) {
+          throw failure("ERR_APPROVAL_DENIED", "This run cannot ask for approvals", "see [approvals]");
+        }
+        this.#reply(m.id, { ok: true, result: await this.#approver.request(m.args) });
       } else {
         throw failure("ERR_INVALID_ARGS", `Unknown request "${m.op}"`);
       }

@@ -26,6 +26,7 @@ export interface RunAgentOptions extends
     | "sandboxMode"
     | "unsafeWidenProcessFlags"
     | "entry"
+    | "approvalPrompt"
   > {
   /** The task text. */
   task: string;
@@ -35,7 +36,7 @@ export interface RunAgentOptions extends
 
 /** Options of {@linkcode runPlanned}: the plan fixed the rest. */
 export type RunPlannedOptions =
-  & Pick<RunAgentOptions, "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks">
+  & Pick<RunAgentOptions, "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "approvalPrompt">
   & Pick<RunOptions, "store" | "claimed">;
 
 /**
@@ -147,9 +148,10 @@ export async function runAgent(
     ...(options.unsafeWidenProcessFlags ? { unsafeWidenProcessFlags: true } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const { task, onEvent, graceMs, unsafeDisableGateChecks } = options;
+  const { task, onEvent, graceMs, unsafeDisableGateChecks, approvalPrompt } = options;
   return await runPlanned(plan, {
     task,
+    ...(approvalPrompt ? { approvalPrompt } : {}),
     ...(onEvent ? { onEvent } : {}),
     ...(graceMs !== undefined ? { graceMs } : {}),
     ...(unsafeDisableGateChecks !== undefined ? { unsafeDisableGateChecks } : {}),

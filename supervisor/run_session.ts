@@ -29,6 +29,8 @@ import { ChannelListener, channelPath, withChannel } from "./channel.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
 import { RequestBroker, type StateCaps } from "./requests.ts";
+import { Approver } from "./approver.ts";
+import { WallClock } from "./wall_clock.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
 import { SandboxProcess } from "./spawn.ts";
 import { type ClaimedRun, type RunLease, type RunStore, RunWriter, SqliteRunStore } from "./store/mod.ts";
@@ -136,8 +138,8 @@ export class RunSession {
   readonly #lineCap: number;
   /** When the sandbox was spawned (`performance.now()`), to record how long it took to be ready. */
   #spawnedAt = 0;
-  /** When the wall time ends (`Date.now()` ms), from `ready` on. */
-  #deadline: number | undefined;
+  /** The wall time, from `ready` on: paused while a gate call waits for a person's approval. */
+  readonly #wall = new WallClock();
 
   /**
    * Creates the run in the store (or takes the run a worker claimed), then spawns its sandbox.
@@ -219,8 +221,19 @@ export class RunSession {
         ...(options.model ? { model: options.model } : {}),
         net: policy.net,
         pinned: options.pinned ?? {},
-        deadline: () => this.#deadline,
+        deadline: () => this.#wall.deadline,
         pluginState: { store: this.#store, agent: agent.name, plugins: pluginCaps(policy) },
+        approvals: (signal) =>
+          new Approver({
+            store: this.#store,
+            lease: run.lease,
+            timeoutS: policy.approvals.timeoutS,
+            secrets: (options.secrets ?? []).map((s) => s.value),
+            emit: (event) => this.#emit(event),
+            wall: this.#wall,
+            signal,
+            ...(options.approvalPrompt ? { prompt: options.approvalPrompt } : {}),
+          }),
       },
     );
   }
@@ -355,8 +368,7 @@ export class RunSession {
   #onReady(): void {
     const o = this.#options;
     this.#emit({ type: "timing", phase: "start", waitedMs: Math.round(performance.now() - this.#spawnedAt) });
-    this.#deadline = Date.now() + this.#limits.wallMs;
-    this.#timers.push(setTimeout(() => this.#breach("timeout_s"), this.#limits.wallMs));
+    this.#wall.start(this.#limits.wallMs, () => this.#breach("timeout_s"));
     this.#emit({ type: "state", state: "running" });
     this.#writer?.write(this.#startLine).catch(() => {});
     if (o.unsafeDisableGateChecks) {
@@ -498,6 +510,7 @@ export class RunSession {
   }
 
   #clearTimers(): void {
+    this.#wall.stop();
     for (const t of this.#timers) clearTimeout(t);
   }
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { ApprovalPrompt } from "./approver.ts";
 import type { PinnedAddresses } from "../capabilities/net.ts";
 import type { Policy, RuntimePaths } from "../capabilities/policy.ts";
 import type { AgentModule, RunEvent, SandboxAssets, SecretValue } from "../protocol/protocol.ts";
@@ -54,6 +55,11 @@ export interface RunOptions {
   claimed?: ClaimedRun;
   /** The run's id, when the caller made it (to name per-run files); default a new one. A taken id is refused. */
   id?: string;
+  /**
+   * Asks a person on the terminal for the approvals of this run (`[approvals]`), raced against decisions made
+   * through the store (`ironclaw approvals`): the first decision wins. Without it, decisions come from the store.
+   */
+  approvalPrompt?: ApprovalPrompt;
   /** The values of the secrets the Policy grants (read by the supervisor), for the gate to inject at egress. */
   secrets?: SecretValue[];
   /** Each used plugin's own folder for this agent (already granted in the run's runtime paths). */

@@ -20,6 +20,7 @@ export const GATE_ERROR_CODES = Object.freeze(
     "ERR_UNSUPPORTED",
     "ERR_IO",
     "ERR_TOOL",
+    "ERR_APPROVAL_DENIED",
   ] as const satisfies readonly ErrorCode[],
 );
 

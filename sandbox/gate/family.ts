@@ -62,8 +62,9 @@ export interface OpHandler<Op extends GateOpName> {
    */
   run(args: Args): Decided<GateOpResult<Op>> | Promise<Decided<GateOpResult<Op>>>;
   /**
-   * For an op that waits: the checks that need no waiting, so that a guest
-   * that cannot wait still learns whether the op is granted at all.
+   * The checks that need no waiting and change nothing: so that a guest that cannot wait still learns whether
+   * a waiting op is granted at all, and so that a call that needs a person's approval is asked about only once
+   * its grants allowed it.
    *
    * @param args The guest's arguments.
    * @throws {GateError} When refused.

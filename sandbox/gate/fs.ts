@@ -32,6 +32,10 @@ export function fsOps(ctx: GateContext, fs: FsIo = DENO_FS): FamilyOps<"fs"> {
   const grantFor = (raw: unknown, verb: "read" | "write") => pathGrant(ctx, fs, raw, verb);
   return {
     "fs.read": {
+      precheck: (args) => {
+        grantFor(args.path, "read");
+        encodingOf(args.encoding);
+      },
       run: (args) => {
         const { target, rule } = grantFor(args.path, "read");
         const encoding = encodingOf(args.encoding);
@@ -43,6 +47,11 @@ export function fsOps(ctx: GateContext, fs: FsIo = DENO_FS): FamilyOps<"fs"> {
       },
     },
     "fs.write": {
+      // The checks without the write, for a write that waits for a person's approval first.
+      precheck: (args) => {
+        grantFor(args.path, "write");
+        bytesToWrite(args);
+      },
       run: (args) => {
         const { target, rule } = grantFor(args.path, "write");
         const bytes = bytesToWrite(args);
@@ -51,6 +60,7 @@ export function fsOps(ctx: GateContext, fs: FsIo = DENO_FS): FamilyOps<"fs"> {
       },
     },
     "fs.list": {
+      precheck: (args) => void grantFor(args.path, "read"),
       run: (args) => {
         const { target, rule } = grantFor(args.path, "read");
         return { value: io(() => listProven(fs, target), target.raw), rule };

@@ -23,8 +23,19 @@ import {
   type OpHandler,
 } from "./family.ts";
 import { allowedEvent, deniedEvent, summarize } from "./record.ts";
+import { needsApproval } from "../../capabilities/approvals.ts";
 import { familyHandlers, type GateHandlers } from "./families.ts";
 import type { GateReply, HostGateOptions } from "./options.ts";
+
+/** The refusal of a call that needs approval where no approval can be awaited. */
+function approvalCannotWait(op: string): GateError {
+  return new GateError(
+    "ERR_APPROVAL_DENIED",
+    `"${op}" needs a person's approval, which this caller cannot wait for`,
+    "remove the op from [approvals] require, or make the call from code that can wait",
+    "approval",
+  );
+}
 
 /**
  * The host gate of one run.
@@ -49,6 +60,7 @@ export class HostGate {
   #options: HostGateOptions;
   #counter: { calls: number };
   #ops: GateHandlers;
+  #checks: boolean;
 
   /**
    * Makes the gate of one run.
@@ -61,6 +73,7 @@ export class HostGate {
     this.#options = options;
     this.#counter = options.counter ?? { calls: 0 };
     const actor = options.actor ?? null;
+    this.#checks = options.checks ?? true;
     const ctx: GateContext = {
       policy,
       checks: options.checks ?? true,
@@ -88,17 +101,20 @@ export class HostGate {
 
   /**
    * Handles one request. Never throws: the reply carries the result as JSON
-   * text, or the error `{code, message, hint}`.
+   * text, or the error `{code, message, hint}`. A call that `[approvals]
+   * require` names waits here for a person's decision, once its grants allowed it.
    *
    * @param op The operation, such as `fs.read`.
    * @param argsJson Its arguments as JSON text.
+   * @param options `sync`: the caller is a guest that cannot wait (its thread blocks until the reply), so ops
+   *   that wait are refused as in {@linkcode HostGate.callSync}, but an approval may still be awaited.
    * @returns The reply.
    */
-  async call(op: string, argsJson: string): Promise<GateReply> {
+  async call(op: string, argsJson: string, options: { sync?: boolean } = {}): Promise<GateReply> {
     const started = performance.now();
     try {
       const args = this.#begin(op, argsJson);
-      const result = await this.#dispatch(op, args, false);
+      const result = await this.#dispatch(op, args, { sync: options.sync ?? false, canWait: true });
       return this.#allowed(op, args, result, started);
     } catch (e) {
       return this.#denied(op, argsJson, e, started);
@@ -108,7 +124,9 @@ export class HostGate {
   /**
    * Handles one request synchronously, for guests whose imports cannot wait
    * (WASI preview1 modules). Ops that must wait (`http.fetch`, `proc.run`,
-   * `model.complete`, `tool.call`) answer `ERR_UNSUPPORTED`.
+   * `model.complete`, `tool.call`) answer `ERR_UNSUPPORTED`; so does a call that
+   * needs approval (a guest thread that can block asks {@linkcode HostGate.call}
+   * with `sync` instead: see {@linkcode HostGate.needsApproval}).
    *
    * @param op The operation.
    * @param argsJson Its arguments as JSON text.
@@ -118,11 +136,35 @@ export class HostGate {
     const started = performance.now();
     try {
       const args = this.#begin(op, argsJson);
-      const result = this.#dispatch(op, args, true);
+      const result = this.#dispatch(op, args, { sync: true, canWait: false });
       if (result instanceof Promise) throw new Error("unreachable: a sync op returned a promise");
       return this.#allowed(op, args, result, started);
     } catch (e) {
       return this.#denied(op, argsJson, e, started);
+    }
+  }
+
+  /**
+   * Whether a call needs a person's approval (`[approvals] require`): then a caller that answers synchronously
+   * must await {@linkcode HostGate.call} instead.
+   *
+   * @param op The operation.
+   * @param argsJson Its arguments as JSON text.
+   * @returns True when the call would wait for a decision.
+   */
+  needsApproval(op: string, argsJson: string): boolean {
+    if (!this.#checks) return false;
+    if (
+      this.#policy.approvals.require.length === 0 || !this.#policy.approvals.require.some((r) => r.op === op)
+    ) {
+      return false;
+    }
+    try {
+      const args: unknown = JSON.parse(argsJson);
+      return typeof args === "object" && args !== null && !Array.isArray(args) &&
+        needsApproval(this.#policy.approvals.require, { op, args: args as Args });
+    } catch {
+      return false;
     }
   }
 
@@ -161,15 +203,48 @@ export class HostGate {
     return args as Args;
   }
 
-  /** Runs the op through its family; a guest that cannot wait learns first whether a waiting op is granted. */
-  #dispatch(op: string, args: Args, sync: boolean): Decided<unknown> | Promise<Decided<unknown>> {
+  /**
+   * Runs the op through its family; a guest that cannot wait learns first whether a waiting op is granted, and a
+   * call that needs approval is asked about once its grants allowed it.
+   */
+  #dispatch(
+    op: string,
+    args: Args,
+    mode: { sync: boolean; canWait: boolean },
+  ): Decided<unknown> | Promise<Decided<unknown>> {
     if (!isGateOp(op)) throw new GateError("ERR_INVALID_ARGS", `Unknown op "${op}"`, unknownOpHint(), "abi");
     const handler: OpHandler<GateOpName> = this.#ops[op];
-    if (sync && GATE_OPS[op].waits) {
+    if (mode.sync && GATE_OPS[op].waits) {
       handler.precheck?.(args);
       throw unsupported(op);
     }
+    if (this.#checks && needsApproval(this.#policy.approvals.require, { op, args })) {
+      handler.precheck?.(args); // the grants first: an approval never widens a grant
+      if (!mode.canWait) throw approvalCannotWait(op);
+      return this.#afterApproval(op, args, handler);
+    }
     return handler.run(args);
+  }
+
+  /** Waits for a person's decision on the call, then runs it; a denial or expiry is `ERR_APPROVAL_DENIED`. */
+  async #afterApproval(op: string, args: Args, handler: OpHandler<GateOpName>): Promise<Decided<unknown>> {
+    const approve = this.#options.approve;
+    if (!approve) throw approvalCannotWait(op);
+    try {
+      await approve(op, args);
+    } catch (e) {
+      const err = e as { code?: unknown; message?: string; hint?: string };
+      if (err.code === "ERR_APPROVAL_DENIED") {
+        throw new GateError("ERR_APPROVAL_DENIED", err.message ?? "Denied", err.hint ?? "", "approval");
+      }
+      throw new GateError(
+        "ERR_APPROVAL_DENIED",
+        `The approval of "${op}" could not be asked for: ${err.message ?? String(e)}`,
+        "see the run's events",
+        "approval",
+      );
+    }
+    return await handler.run(args);
   }
 
   #allowed(op: string, args: Args, result: Decided<unknown>, started: number): GateReply {

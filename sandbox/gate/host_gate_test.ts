@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { HostGate, MAX_FILE_BYTES } from "./mod.ts";
+import { policyOf } from "./_testing.ts";
 import { GATE_OP_NAMES, GATE_OPS } from "../../protocol/gate_ops.ts";
 import { parseManifest } from "../../manifests/agent_manifest.ts";
 import { parseRuntimeConfig } from "../../manifests/runtime_config.ts";
@@ -186,5 +187,54 @@ Deno.test("HostGate.callSync answers ERR_UNSUPPORTED to the waiting ops it canno
     assert.ok(GATE_OPS[op].waits);
     const r = s.gate.callSync(op, "{}");
     assert.equal(!r.ok && r.error.code, "ERR_UNSUPPORTED", op);
+  }
+});
+
+Deno.test("HostGate asks for approval after the grants, and only for the calls [approvals] require", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "ironclaw-gate-approval-" });
+  await Deno.mkdir(`${dir}/out`);
+  const extra = `[capabilities.fs]\nwrite = ["out"]\n[approvals]\nrequire = ["fs.write"]\n`;
+  const policy = policyOf(extra, { dir });
+  const asked: string[] = [];
+  const gateWith = (answer: "approve" | "deny") =>
+    new HostGate(policy, {
+      emit: () => {},
+      approve: (op, args) => {
+        asked.push(`${op} ${String(args.path)}`);
+        return answer === "approve"
+          ? Promise.resolve({ approved: true })
+          : Promise.reject(Object.assign(new Error("Denied"), { code: "ERR_APPROVAL_DENIED", hint: "ask" }));
+      },
+    });
+  try {
+    await t.step("approved: the write happens", async () => {
+      const reply = await gateWith("approve").call(
+        "fs.write",
+        JSON.stringify({ path: "out/a.txt", data: "x" }),
+      );
+      assert.ok(reply.ok);
+      assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "x");
+    });
+    await t.step("denied: ERR_APPROVAL_DENIED, nothing written", async () => {
+      const reply = await gateWith("deny").call("fs.write", JSON.stringify({ path: "out/b.txt", data: "x" }));
+      assert.ok(!reply.ok && reply.error.code === "ERR_APPROVAL_DENIED");
+      await assert.rejects(Deno.stat(`${dir}/out/b.txt`), Deno.errors.NotFound);
+    });
+    await t.step("outside the grants: refused without asking", async () => {
+      asked.length = 0;
+      const reply = await gateWith("approve").call("fs.write", JSON.stringify({ path: "a.txt", data: "x" }));
+      assert.ok(!reply.ok && reply.error.code === "ERR_CAPABILITY_DENIED");
+      assert.deepEqual(asked, []);
+    });
+    await t.step("a caller that cannot wait is refused; needsApproval() tells it to await call()", () => {
+      const gate = gateWith("approve");
+      const args = JSON.stringify({ path: "out/c.txt", data: "x" });
+      assert.equal(gate.needsApproval("fs.write", args), true);
+      assert.equal(gate.needsApproval("fs.read", args), false);
+      const reply = gate.callSync("fs.write", args);
+      assert.ok(!reply.ok && reply.error.code === "ERR_APPROVAL_DENIED");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

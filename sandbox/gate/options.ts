@@ -23,6 +23,12 @@ export interface HostGateOptions {
   actor?: string;
   /** A call count shared with the gates of the same run. */
   counter?: { calls: number };
+  /**
+   * Asks the supervisor for a person's approval of a call that `[approvals] require` names, after its grants
+   * allowed it; resolves when approved, rejects (with `code` `ERR_APPROVAL_DENIED`) when denied or expired.
+   * Without it such calls are refused.
+   */
+  approve?: (op: string, args: Record<string, unknown>) => Promise<unknown>;
   /** Secret values to inject as headers into requests to their hosts, and to redact from what comes back. */
   secrets?: readonly SecretValue[];
 }

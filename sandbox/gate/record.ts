@@ -54,8 +54,11 @@ export function allowedEvent(
   };
 }
 
+/** The codes of a refusal (by a grant, a limit or a person), as opposed to a failure. */
+const DENIALS: ReadonlySet<string> = new Set(["ERR_CAPABILITY_DENIED", "ERR_LIMIT", "ERR_APPROVAL_DENIED"]);
+
 /**
- * The record of a refused or failed call: refusals (by a grant or a limit) are "deny", failures "error".
+ * The record of a refused or failed call: refusals (by a grant, a limit or a person) are "deny", failures "error".
  *
  * @param op The op.
  * @param call Its arguments as sent (`argsJson`; the first 300 characters are kept), why (`error`) and when
@@ -69,7 +72,7 @@ export function deniedEvent(
   return {
     type: "gate",
     op,
-    decision: error.code === "ERR_CAPABILITY_DENIED" || error.code === "ERR_LIMIT" ? "deny" : "error",
+    decision: DENIALS.has(error.code) ? "deny" : "error",
     rule: error.rule,
     code: error.code,
     message: error.message,

@@ -196,7 +196,7 @@ function onGuestMessage(context: RunContext, link: GuestLink, m: GuestMessage): 
       op: `wasi.${String(m.call).slice(0, 64)}`,
       decision: "deny",
       rule: String(m.rule).slice(0, 64),
-      code: "ERR_CAPABILITY_DENIED",
+      code: m.rule === "approval" ? "ERR_APPROVAL_DENIED" : "ERR_CAPABILITY_DENIED",
     });
     return;
   }
@@ -208,7 +208,12 @@ function onGuestMessage(context: RunContext, link: GuestLink, m: GuestMessage): 
 function call(context: RunContext, link: GuestLink, m: Extract<GuestMessage, { t: "call" }>): void {
   const op = String(m.op);
   const args = String(m.args);
-  if (m.sync) return writeSync(link.sab, context.gate.callSync(op, args));
+  if (m.sync) {
+    // A call that waits for a person's approval: the guest's thread stays blocked while this side awaits it.
+    if (!context.gate.needsApproval(op, args)) return writeSync(link.sab, context.gate.callSync(op, args));
+    context.gate.call(op, args, { sync: true }).then((reply) => writeSync(link.sab, reply));
+    return;
+  }
   context.gate.call(op, args).then((reply) => link.worker.postMessage({ t: "reply", id: m.id, reply }));
 }
 

@@ -94,7 +94,11 @@ interface Prepared {
 /** Instantiates the module with the guarded WASI imports and `ironclaw`, and runs its `_start`. */
 async function instantiateAndStart(context: GuestContext, prepared: Prepared): Promise<GuestOutcome> {
   const { gate, emit } = context;
-  const { module, wasm, wasi, readOnlyFds } = prepared;
+  const { module, wasm, wasi } = prepared;
+  // A preview1 guest writes through WASI itself, past the gate, where no approval can be awaited: when writes
+  // need a person's approval, every preopen is read-only (and the guest's `ironclaw` fs.write is asked about).
+  const approval = context.policy.approvals.require.some((r) => r.op === "fs.write");
+  const readOnlyFds = approval ? [...preopensOf(context.policy).folders.keys()] : prepared.readOnlyFds;
   const guest: { memory?: WebAssembly.Memory } = {};
   const mem = () => {
     if (!guest.memory) throw new WebAssembly.RuntimeError("ironclaw: the module exports no memory");
@@ -105,11 +109,18 @@ async function instantiateAndStart(context: GuestContext, prepared: Prepared): P
       wasi.wasiImport as Record<string, (...a: unknown[]) => unknown>,
       {
         readOnlyFds,
+        ...(approval ? { readOnlyRule: "approval" } : {}),
         folders: preopensOf(context.policy).folders,
         allowHardlinks: (context.policy.fs as { hardlinks?: boolean }).hardlinks === true,
         memory: mem,
         onRefused: (call, rule) =>
-          emit({ type: "gate", op: `wasi.${call}`, decision: "deny", rule, code: "ERR_CAPABILITY_DENIED" }),
+          emit({
+            type: "gate",
+            op: `wasi.${call}`,
+            decision: "deny",
+            rule,
+            code: rule === "approval" ? "ERR_APPROVAL_DENIED" : "ERR_CAPABILITY_DENIED",
+          }),
       },
     ),
     ironclaw: ironclawImports(gate, mem, emit),

@@ -86,6 +86,11 @@ const PATH_ARGS: Record<string, [fd: number, ptr: number, len: number, flags: nu
 export interface WasiGuardOptions {
   /** The fds of the read-only preopens (3, 4, ... in preopen order). */
   readOnlyFds: readonly number[];
+  /**
+   * The rule a write to a read-only fd is refused by, for the record: `fs.read-only` by default, `approval`
+   * when the preopens are read-only because writes need a person's approval.
+   */
+  readOnlyRule?: string;
   /** The folder behind each preopen fd; a path relative to an fd not here (nor opened from one) is refused. */
   folders: ReadonlyMap<number, string>;
   /** Whether files with more than one hard link may be opened and hard links made (default false). */
@@ -113,6 +118,7 @@ export function guardWasi(wasi: Record<string, WasiFn>, guard: WasiGuardOptions)
     ro: new Set(guard.readOnlyFds),
     dirs: new Map(guard.folders),
     allowHardlinks: guard.allowHardlinks ?? false,
+    readOnlyRule: guard.readOnlyRule ?? "fs.read-only",
     refuse: (call, rule) => {
       guard.onRefused(call, rule);
       return ERRNO.NOTCAPABLE;
@@ -127,7 +133,9 @@ export function guardWasi(wasi: Record<string, WasiFn>, guard: WasiGuardOptions)
     const next = out[name];
     if (!next) continue;
     out[name] = (...args: unknown[]) => {
-      if (positions.some((i) => state.ro.has(args[i] as number))) return state.refuse(name, "fs.read-only");
+      if (positions.some((i) => state.ro.has(args[i] as number))) {
+        return state.refuse(name, state.readOnlyRule);
+      }
       return next(...args);
     };
   }

@@ -54,6 +54,8 @@ export interface GuardState {
   readonly dirs: Map<number, string>;
   /** Whether files with more than one hard link may be opened. */
   readonly allowHardlinks: boolean;
+  /** The rule a write to a read-only fd is refused by (`fs.read-only`, or `approval`). */
+  readonly readOnlyRule: string;
   /** Records a refusal and returns ENOTCAPABLE. */
   readonly refuse: (call: string, rule: string) => number;
 }
@@ -94,7 +96,7 @@ export function guardedPathOpen(state: GuardState): WasiFn {
     const [base, inheriting, fdflags, fdOut] = rest as [bigint, bigint, number, number];
     const readOnly = state.ro.has(dirfd);
     const changing = (oflags & (O_CREAT | O_TRUNC)) !== 0 || (BigInt(base) & WRITE_RIGHTS) !== 0n;
-    if (readOnly && changing) return state.refuse("path_open for writing", "fs.read-only");
+    if (readOnly && changing) return state.refuse("path_open for writing", state.readOnlyRule);
     const root = state.dirs.get(dirfd);
     if (root === undefined) return ERRNO.NOTCAPABLE;
     const text = guestString(state.memory(), path, len);

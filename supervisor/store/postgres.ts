@@ -26,6 +26,18 @@ import {
 } from "./_shared.ts";
 import { currentOwner, ownerGone } from "./owner.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
+import {
+  alreadyDecided,
+  type Approval,
+  type ApprovalFilter,
+  approvalNotFound,
+  approvalOf,
+  type ApprovalRequest,
+  type ApprovalRow,
+  checkDecision,
+  type DecideApproval,
+  newApprovalId,
+} from "./approvals.ts";
 import { applyStateOpPostgres } from "./postgres_state.ts";
 import type { StateAnswer, StateOp, StateScope } from "./plugin_state.ts";
 import type {
@@ -448,6 +460,66 @@ export class PostgresRunStore implements RunStore {
     return this.#listener;
   }
 
+  requestApproval(lease: RunLease, request: ApprovalRequest): Promise<Approval> {
+    return this.#tx(async (c) => {
+      await this.#fenced(c, lease);
+      const id = newApprovalId();
+      await c.query(
+        `INSERT INTO approvals (id, run_id, op, args, digest, state, requested)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6)`,
+        [id, lease.id, request.op, JSON.stringify(request.args), request.digest, new Date().toISOString()],
+      );
+      return await approvalIn(c, id);
+    });
+  }
+
+  async decideApproval(id: string, decision: DecideApproval): Promise<Approval> {
+    checkDecision(decision);
+    return await this.#tx(async (c) => {
+      // The row lock makes two deciders take turns: the second sees the first's decision.
+      const now = await approvalIn(c, id, { lock: true });
+      if (now.state !== "pending") throw alreadyDecided(now);
+      await c.query(
+        "UPDATE approvals SET state = $1, decided = $2, decided_by = $3, remember = $4 WHERE id = $5",
+        [
+          decision.decision === "approve" ? "approved" : "denied",
+          new Date().toISOString(),
+          decision.by,
+          decision.remember ?? null,
+          id,
+        ],
+      );
+      return await approvalIn(c, id);
+    });
+  }
+
+  expireApproval(id: string): Promise<Approval> {
+    return this.#tx(async (c) => {
+      await c.query(
+        "UPDATE approvals SET state = 'expired', decided = $1, decided_by = 'timeout' WHERE id = $2 AND state = 'pending'",
+        [new Date().toISOString(), id],
+      );
+      return await approvalIn(c, id);
+    });
+  }
+
+  async listApprovals(filter: ApprovalFilter = {}): Promise<Approval[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.state !== undefined) args.push(filter.state) && where.push(`a.state = $${args.length}`);
+    if (filter.runId !== undefined) args.push(filter.runId) && where.push(`a.run_id = $${args.length}`);
+    const rows = await this.#query<ApprovalRow & Record<string, unknown>>(
+      `SELECT a.*, r.agent FROM approvals a JOIN runs r ON r.id = a.run_id
+       ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.requested, a.id`,
+      args,
+    );
+    return rows.map(approvalOf);
+  }
+
+  getApproval(id: string): Promise<Approval> {
+    return this.#tx((c) => approvalIn(c, id));
+  }
+
   pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer> {
     return this.#tx((c) => applyStateOpPostgres(c, { scope, op }));
   }
@@ -461,4 +533,15 @@ export class PostgresRunStore implements RunStore {
     await listener?.then((c) => c.end()).catch(() => {});
     await this.#pool.end().catch(() => {});
   }
+}
+
+/** One approval with its run's agent, read in a transaction (locking its row when asked). */
+async function approvalIn(c: Tx, id: string, options: { lock?: boolean } = {}): Promise<Approval> {
+  const { rows } = await c.query<ApprovalRow>(
+    `SELECT a.*, r.agent FROM approvals a JOIN runs r ON r.id = a.run_id WHERE a.id = $1
+     ${options.lock ? "FOR UPDATE OF a" : ""}`,
+    [id],
+  );
+  if (!rows[0]) throw approvalNotFound(id);
+  return approvalOf(rows[0]);
 }

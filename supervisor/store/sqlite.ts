@@ -16,6 +16,18 @@ import { migrate, MIGRATIONS } from "./migrations.ts";
 import { applyStateOp, type StateAnswer, type StateOp, type StateScope } from "./plugin_state.ts";
 import { currentOwner, ownerGone } from "./owner.ts";
 import {
+  alreadyDecided,
+  type Approval,
+  type ApprovalFilter,
+  approvalNotFound,
+  approvalOf,
+  type ApprovalRequest,
+  type ApprovalRow,
+  checkDecision,
+  type DecideApproval,
+  newApprovalId,
+} from "./approvals.ts";
+import {
   abortableSleep,
   claimedOf,
   leaseLost,
@@ -429,6 +441,80 @@ export class SqliteRunStore implements RunStore {
 
   waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
     return abortableSleep(Math.min(ms, POLL_MS), signal);
+  }
+
+  requestApproval(lease: RunLease, request: ApprovalRequest): Promise<Approval> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#fenced(lease);
+        const id = newApprovalId();
+        this.#db.prepare(
+          `INSERT INTO approvals (id, run_id, op, args, digest, state, requested)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
+        ).run(
+          id,
+          lease.id,
+          request.op,
+          JSON.stringify(request.args),
+          request.digest,
+          new Date().toISOString(),
+        );
+        return this.#approval(id);
+      })
+    );
+  }
+
+  decideApproval(id: string, decision: DecideApproval): Promise<Approval> {
+    return attempt(() => {
+      checkDecision(decision);
+      return this.#tx(() => {
+        const now = this.#approval(id);
+        if (now.state !== "pending") throw alreadyDecided(now);
+        this.#db.prepare(
+          "UPDATE approvals SET state = ?, decided = ?, decided_by = ?, remember = ? WHERE id = ? AND state = 'pending'",
+        ).run(
+          decision.decision === "approve" ? "approved" : "denied",
+          new Date().toISOString(),
+          decision.by,
+          decision.remember ?? null,
+          id,
+        );
+        return this.#approval(id);
+      });
+    });
+  }
+
+  expireApproval(id: string): Promise<Approval> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#db.prepare(
+          "UPDATE approvals SET state = 'expired', decided = ?, decided_by = 'timeout' WHERE id = ? AND state = 'pending'",
+        ).run(new Date().toISOString(), id);
+        return this.#approval(id);
+      })
+    );
+  }
+
+  listApprovals(filter: ApprovalFilter = {}): Promise<Approval[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.state !== undefined) where.push("a.state = ?") && args.push(filter.state);
+    if (filter.runId !== undefined) where.push("a.run_id = ?") && args.push(filter.runId);
+    const sql = `SELECT a.*, r.agent FROM approvals a JOIN runs r ON r.id = a.run_id
+      ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.requested, a.id`;
+    return attempt(() => (this.#db.prepare(sql).all(...args) as unknown as ApprovalRow[]).map(approvalOf));
+  }
+
+  getApproval(id: string): Promise<Approval> {
+    return attempt(() => this.#approval(id));
+  }
+
+  #approval(id: string): Approval {
+    const row = this.#db.prepare(
+      "SELECT a.*, r.agent FROM approvals a JOIN runs r ON r.id = a.run_id WHERE a.id = ?",
+    ).get(id) as ApprovalRow | undefined;
+    if (!row) throw approvalNotFound(id);
+    return approvalOf(row);
   }
 
   pluginState(scope: StateScope, op: StateOp): Promise<StateAnswer> {

@@ -9,6 +9,9 @@
 
 import type { RunEvent } from "../../protocol/protocol.ts";
 import type { StateAnswer, StateOp, StateScope } from "./plugin_state.ts";
+import type { ApprovalStore } from "./approvals.ts";
+
+export type * from "./approvals.ts";
 
 /** The summary of one run. */
 export interface RunSummary {
@@ -114,8 +117,8 @@ export interface RunClose {
   exitCode: number;
 }
 
-/** The store of runs and their events. */
-export interface RunStore {
+/** The store of runs and their events, and of the approvals their gate calls wait for. */
+export interface RunStore extends ApprovalStore {
   /**
    * Creates a run, held by its owner.
    *

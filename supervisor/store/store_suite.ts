@@ -374,6 +374,78 @@ const stateKeyCap: Case = async (open) => {
   assert.equal(await set(stores[1]!, "new"), "ok");
 };
 
+const approvals: Case = async (open) => {
+  const store = await open();
+  const lease = await store.createRun(newRun("ra", "agent-a"), { owner, leaseMs: 60000 });
+  const asked = await store.requestApproval(lease, {
+    op: "fs.write",
+    args: { path: "out/a.txt" },
+    digest: "d1",
+  });
+  assert.match(asked.id, /^ap_[0-9a-f]{16}$/);
+  assert.deepEqual(
+    [
+      asked.runId,
+      asked.agent,
+      asked.op,
+      asked.args,
+      asked.digest,
+      asked.state,
+      asked.decided,
+      asked.remember,
+    ],
+    ["ra", "agent-a", "fs.write", { path: "out/a.txt" }, "d1", "pending", null, null],
+  );
+  const other = await open();
+  assert.deepEqual((await other.listApprovals({ state: "pending" })).map((a) => a.id), [asked.id]);
+  const decided = await other.decideApproval(asked.id, { decision: "approve", by: "ann", remember: "run" });
+  assert.deepEqual([decided.state, decided.decidedBy, decided.remember], ["approved", "ann", "run"]);
+  assert.equal((await store.getApproval(asked.id)).state, "approved", "the asker sees the decision");
+  await assert.rejects(() => other.decideApproval(asked.id, { decision: "deny", by: "bob" }), {
+    code: "ERR_ALREADY_DECIDED",
+  });
+  await assert.rejects(() => store.decideApproval("ap_nope", { decision: "deny", by: "x" }), {
+    code: "ERR_NOT_FOUND",
+  });
+  await assert.rejects(() => store.getApproval("ap_nope"), { code: "ERR_NOT_FOUND" });
+  await assert.rejects(() => store.decideApproval(asked.id, { decision: "deny", by: "x", remember: "run" }), {
+    code: "ERR_USAGE",
+  });
+  const second = await store.requestApproval(lease, { op: "proc.run", args: { cmd: "ls" }, digest: "d2" });
+  assert.equal((await store.expireApproval(second.id)).state, "expired");
+  assert.equal((await store.expireApproval(asked.id)).state, "approved", "expiry leaves a decision alone");
+  await assert.rejects(() => store.decideApproval(second.id, { decision: "approve", by: "x" }), {
+    code: "ERR_ALREADY_DECIDED",
+  });
+  assert.deepEqual((await store.listApprovals({ runId: "ra" })).map((a) => a.state), ["approved", "expired"]);
+  assert.deepEqual(await store.listApprovals({ runId: "nope" }), []);
+  await store.closeRun(lease, { state: "ok", exitCode: 0, events: [] });
+  await assert.rejects(
+    () => store.requestApproval(lease, { op: "fs.write", args: {}, digest: "d3" }),
+    { code: "ERR_LOST" },
+    "a run no longer held cannot ask",
+  );
+};
+
+const approvalRace: Case = async (open) => {
+  const store = await open();
+  const lease = await store.createRun(newRun("rr"), { owner, leaseMs: 60000 });
+  const deciders = [await open(), await open(), await open(), await open()];
+  for (let round = 0; round < 5; round++) {
+    const a = await store.requestApproval(lease, { op: "fs.write", args: { round }, digest: `d${round}` });
+    const results = await Promise.allSettled(
+      deciders.map((d, i) => d.decideApproval(a.id, { decision: i % 2 ? "deny" : "approve", by: `p${i}` })),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    assert.equal(won.length, 1, "exactly one decider wins");
+    for (const r of results) {
+      if (r.status === "rejected") assert.equal((r.reason as IronclawError).code, "ERR_ALREADY_DECIDED");
+    }
+    const final = await store.getApproval(a.id);
+    assert.equal(final.decidedBy, (won[0] as PromiseFulfilledResult<{ decidedBy: string }>).value.decidedBy);
+  }
+};
+
 /** The cases, by name. */
 const CASES: Record<string, Case> = {
   "refuses a second run with the same id, keeps the first intact, and finds runs by prefix": refusesTakenIds,
@@ -390,6 +462,8 @@ const CASES: Record<string, Case> = {
   "plugin state caps keys and values with typed errors": stateCaps,
   "plugin state: concurrent writers on two connections lose nothing, and one cas wins": stateRaces,
   "plugin state: max_keys holds against concurrent writers of new keys": stateKeyCap,
+  "approvals: request (fenced), list, decide once, expire, typed errors": approvals,
+  "approvals: four deciders racing on one approval, exactly one wins": approvalRace,
 };
 
 /**
