@@ -85,7 +85,14 @@ export {
   startRun,
 } from "./supervisor/supervisor.ts";
 export { followRun, listRuns, showRun } from "./supervisor/records.ts";
-export { runWorker, type WorkerEvent, type WorkerOptions, type WorkerSummary } from "./supervisor/worker.ts";
+export {
+  runWorker,
+  startWorker,
+  type WorkerEvent,
+  type WorkerHandle,
+  type WorkerOptions,
+  type WorkerSummary,
+} from "./supervisor/worker.ts";
 export { type AgentsByName, findAgents } from "./supervisor/agents_dir.ts";
 export {
   type ClaimedRun,
