@@ -94,6 +94,7 @@ export {
   type WorkerSummary,
 } from "./supervisor/worker.ts";
 export { type AgentsByName, findAgents } from "./supervisor/agents_dir.ts";
+export { isLoopback, type ServeHandle, type ServeOptions, startServer } from "./supervisor/serve/mod.ts";
 export {
   type ClaimedRun,
   type ClaimOptions,

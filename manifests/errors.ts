@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   ERR_MODULE_INVALID: "The agent's module is not a valid component or WASI preview1 module",
   ERR_STORE: "The run store cannot be opened or written (a read-only or full state folder)",
   ERR_RUN_EXISTS: "A run with the given id already exists",
+  ERR_UNAUTHORIZED: "A request to the HTTP API (ironclaw serve) carries no bearer token, or a wrong one",
   ERR_INTERNAL: "A bug: an error IronClaw did not raise on purpose",
   // Gate calls.
   ERR_CAPABILITY_DENIED: "The Policy (or the sandbox's flags) refused what the agent asked for",
