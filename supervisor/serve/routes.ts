@@ -213,7 +213,8 @@ const events: Handler = async (ctx, { req, params }) => {
   const body = runEventStream(ctx.store, {
     id: summary.id,
     after: last === null ? -1 : Number(last.trim()),
-    signal: AbortSignal.any([req.signal, ctx.closing]),
+    ended: summary.state !== "queued" && summary.state !== "running",
+    signal: ctx.closing, // a client that goes away cancels the stream
     ...(ctx.heartbeatMs !== undefined ? { heartbeatMs: ctx.heartbeatMs } : {}),
   });
   return new Response(body, {

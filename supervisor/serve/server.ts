@@ -93,6 +93,17 @@ const MATCHERS = ROUTES.map((r) => ({
   methods: r.methods,
 }));
 
+/** A path's parameters, decoded; a malformed escape is the client's error. */
+function decoded(groups: Record<string, string | undefined>): Record<string, string> {
+  try {
+    return Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, decodeURIComponent(v ?? "")]));
+  } catch {
+    throw new IronclawError("ERR_INVALID_ARGS", "The path holds a malformed %-escape", {
+      hint: "escape the path's parts as UTF-8 (encodeURIComponent)",
+    });
+  }
+}
+
 /** Answers one request: checks its token, finds its route; any error becomes a JSON error, never a crash. */
 async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown) => void }, req: Request) {
   try {
@@ -115,10 +126,7 @@ async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown
         });
         return errorResponse(e, { status: 405, headers: { allow } });
       }
-      const params = Object.fromEntries(
-        Object.entries(found.pathname.groups).map(([k, v]) => [k, decodeURIComponent(v ?? "")]),
-      );
-      return await handler(ctx, { req, url, params });
+      return await handler(ctx, { req, url, params: decoded(found.pathname.groups) });
     }
     throw new IronclawError("ERR_NOT_FOUND", `No route ${url.pathname}`, {
       hint: "GET /v1/openapi.json lists the routes",

@@ -21,6 +21,8 @@ export interface EventStreamOptions {
   id: string;
   /** Send only events with a greater `seq` (-1: all). */
   after: number;
+  /** The run had ended when the stream was asked for: once no event is left to send, the stream ends. */
+  ended: boolean;
   /** Aborted when the client went away or the server stops: the stream ends. */
   signal: AbortSignal;
   /** How often a quiet stream sends a comment, in ms; default {@linkcode HEARTBEAT_MS}. */
@@ -52,6 +54,7 @@ export function runEventStream(store: RunStore, options: EventStreamOptions): Re
             controller.enqueue(enc.encode(`id: ${after}\ndata: ${JSON.stringify(e)}\n\n`));
             if (e.type === "end") return controller.close();
           }
+          if (events.length === 0 && options.ended) break; // resumed after the end event: nothing to wait for
           if (events.length > 0) quietSince = Date.now();
           else if (Date.now() - quietSince >= heartbeatMs) {
             controller.enqueue(enc.encode(": heartbeat\n\n"));
