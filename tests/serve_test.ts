@@ -229,7 +229,7 @@ Deno.test("ironclaw serve: bad requests get the right 4xx, a JSON error, and the
       });
       assert.equal(r.status, 400, extra);
       assert.equal(code(r), "ERR_INVALID_ARGS");
-      assert.match(r.text, new RegExp(`"${extra}"`));
+      assert.match((r.body.error as { message: string }).message, new RegExp(`"${extra}"`));
     }
     assert.equal(s.model.seen.size, 0, "nothing ran");
     assert.deepEqual(await s.setup.store.listRuns(), [], "nothing was queued");
