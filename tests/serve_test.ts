@@ -13,6 +13,7 @@ import { documentedRoutes } from "../supervisor/serve/openapi.ts";
 import { servedRoutes } from "../supervisor/serve/routes.ts";
 import { MAX_BODY_BYTES } from "../supervisor/serve/_http.ts";
 import { ROOT } from "./_cli.ts";
+import { postgresInstalled, startPostgres } from "./_postgres.ts";
 import { queueSetup, slowModel, until } from "./_queue.ts";
 
 /** The longest any wait here may take, in ms: far above what it needs. */
@@ -455,5 +456,31 @@ Deno.test("ironclaw serve (the CLI): a non-loopback [serve] host needs an explic
     assert.equal(badPort.code, 2);
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "ironclaw serve on PostgreSQL: a queued run cancelled, a running one followed to ok",
+  // In CI the PostgreSQL tests must run: a missing server fails them there rather than skipping them.
+  ignore: !postgresInstalled() && !Deno.env.get("CI"),
+}, async () => {
+  const pg = await startPostgres();
+  try {
+    await using s = await served({ modelMs: 1_500, concurrency: 1, url: await pg.newDatabase() });
+    const { server, model } = s;
+    const post = (task: string) =>
+      call(server, "/v1/runs", { method: "POST", json: { agent: "slow", task } });
+    const a = (await post("task-1")).body.id as string;
+    const b = (await post("task-2")).body.id as string;
+    await until(() => model.pending.has("task-1"), { ms: WITHIN_MS, what: "the first run to ask its model" });
+    const health = await call(server, "/v1/health");
+    assert.deepEqual([health.body.store, health.body.running, health.body.queued], ["postgres", 1, 1]);
+    const cancelled = await call(server, `/v1/runs/${b}/cancel`, { method: "POST" });
+    assert.deepEqual([cancelled.status, cancelled.body.state], [202, "interrupted"]);
+    const end = eventsOf((await follow(server, a)).messages).at(-1)!.event;
+    assert.deepEqual([end.state, end.output], ["ok", "done task-1"]);
+    assert.equal(model.seen.get("task-2"), undefined);
+  } finally {
+    await pg.stop();
   }
 });
