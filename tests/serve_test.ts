@@ -27,10 +27,10 @@ interface Served extends AsyncDisposable {
 }
 
 async function served(
-  options: { modelMs: number; concurrency: number; heartbeatMs?: number },
+  options: { modelMs: number; concurrency: number; heartbeatMs?: number; url?: string },
 ): Promise<Served> {
   const model = slowModel(options.modelMs);
-  const setup = await queueSetup({ model: model.origin, url: null, retries: 0 });
+  const setup = await queueSetup({ model: model.origin, url: options.url ?? null, retries: 0 });
   const config = await loadRuntimeConfig({ path: setup.config });
   const errors: unknown[] = [];
   const server = await startServer({
