@@ -243,6 +243,8 @@ class QueueWorker {
       });
       this.#handles.set(lease.id, handle);
       if (this.#o.stop?.aborted) handle.stop("the worker was stopped");
+      const late = this.#cancelled.get(lease.id); // cancelled while its sandbox was being started
+      if (late !== undefined) handle.stop(late);
       const outcome = await handle.done;
       this.#summary.ran++;
       this.#tell({ type: "ended", id: lease.id, state: outcome.state, exitCode: outcome.exitCode });
