@@ -215,6 +215,15 @@ Deno.test("ironclaw serve: cancel ends a queued run at once and stops a running 
     (await call(server, "/v1/runs/20990101T000000Z-000000/cancel", { method: "POST" })).status,
     404,
   );
+  // Cancelled as soon as it is taken, while its sandbox starts: it ends interrupted all the same.
+  const c = (await post("task-3")).body.id as string;
+  await until(async () => await stateOf(server, c) === "running", {
+    ms: WITHIN_MS,
+    what: "the run to be taken",
+  });
+  assert.equal((await call(server, `/v1/runs/${c}/cancel`, { method: "POST" })).status, 202);
+  const cEnd = eventsOf((await follow(server, c)).messages).at(-1)!.event;
+  assert.deepEqual([cEnd.state, cEnd.exitCode, cEnd.error.code], ["interrupted", 130, "ERR_INTERRUPTED"]);
 });
 
 Deno.test("ironclaw serve: bad requests get the right 4xx, a JSON error, and the server keeps answering", async (t) => {
