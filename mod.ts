@@ -85,8 +85,16 @@ export {
   startRun,
 } from "./supervisor/supervisor.ts";
 export { followRun, listRuns, showRun } from "./supervisor/records.ts";
-export { runWorker, type WorkerEvent, type WorkerOptions, type WorkerSummary } from "./supervisor/worker.ts";
+export {
+  runWorker,
+  startWorker,
+  type WorkerEvent,
+  type WorkerHandle,
+  type WorkerOptions,
+  type WorkerSummary,
+} from "./supervisor/worker.ts";
 export { type AgentsByName, findAgents } from "./supervisor/agents_dir.ts";
+export { isLoopback, type ServeHandle, type ServeOptions, startServer } from "./supervisor/serve/mod.ts";
 export {
   type Approval,
   type ApprovalDecision,

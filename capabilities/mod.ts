@@ -12,3 +12,5 @@ export * from "./approvals.ts";
 export * from "./deno_flags.ts";
 export type { Checked } from "./result.ts";
 export * from "./worker_permissions.ts";
+export * from "./grants_summary.ts";
+export * from "./task_rule.ts";

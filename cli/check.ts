@@ -4,6 +4,7 @@ import { approvalRuleNames } from "../capabilities/approvals.ts";
 import { dirname, relative, resolve } from "node:path";
 import type { GrantOrigin, Policy, PolicyWarning } from "../capabilities/policy.ts";
 import { explainDenoFlags } from "../capabilities/deno_flags.ts";
+import { grantsSummary } from "../capabilities/grants_summary.ts";
 import { denoNetValue, pinnableNames } from "../capabilities/net.ts";
 import type { Manifest } from "../manifests/agent_manifest.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
@@ -188,29 +189,7 @@ function checkJson(
       manifest: policy.manifestFile,
     },
     config: configFile,
-    grants: {
-      read: policy.fs.read.map((g) => g.path),
-      write: policy.fs.write.map((g) => g.path),
-      net: policy.net.map((g) => ({
-        scheme: g.scheme,
-        host: g.host,
-        port: g.port,
-        path: g.pathPrefix,
-        methods: g.methods,
-      })),
-      run: policy.run.programs.map((p) => ({ name: p.name, path: p.path })),
-      env: policy.env.map((e) => e.name),
-      secrets: policy.secrets.map((s) => ({ name: s.name, hosts: s.hosts })),
-      model: policy.model &&
-        {
-          provider: policy.model.provider,
-          type: policy.model.type,
-          name: policy.model.name,
-          max_calls: policy.model.maxCalls,
-          max_tokens: policy.model.maxTokens,
-        },
-      plugins: policy.plugins.map((p) => p.name),
-    },
+    grants: grantsSummary(policy),
     preopens:
       wasiPreopens(plan)?.map((p) => ({ guest: p.guest, host: p.host, fd: p.fd, read_only: p.readOnly })) ??
         null,

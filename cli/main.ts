@@ -9,6 +9,7 @@ import { BUILD_HELP, buildCommand } from "./build.ts";
 import { PLUGINS_HELP, pluginsCommand } from "./plugins.ts";
 import { SUBMIT_HELP, submitCommand } from "./submit.ts";
 import { WORKER_HELP, workerCommand } from "./worker.ts";
+import { SERVE_HELP, serveCommand } from "./serve.ts";
 import { type Io, processIo, reportError, UsageError } from "./output.ts";
 import { closeLogging } from "../supervisor/logging.ts";
 import { closest } from "../manifests/schema.ts";
@@ -34,6 +35,7 @@ Commands:
   approvals <list|approve|deny>  Gate calls waiting for a person's approval ([approvals])
   submit <agent.toml|name>  Queue a run for a worker (--task, --wait)
   worker                Take queued runs and run them (--concurrency, --agents)
+  serve                 Serve the agents of a folder over an HTTP API (--agents, --port)
   plugins list|show     The plugins agents can use
   help [command]        Show help for a command
 
@@ -56,6 +58,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[], io: Io) => 
   plugins: { help: PLUGINS_HELP, run: pluginsCommand },
   submit: { help: SUBMIT_HELP, run: submitCommand },
   worker: { help: WORKER_HELP, run: workerCommand },
+  serve: { help: SERVE_HELP, run: serveCommand },
 };
 
 /**

@@ -4,6 +4,7 @@ import { terminalPrompt } from "./_approval_prompt.ts";
 import { openConfiguredStore } from "../supervisor/store/mod.ts";
 import { dirname, resolve } from "node:path";
 import type { Policy } from "../capabilities/policy.ts";
+import { taskProblem } from "../capabilities/task_rule.ts";
 import { printableLines } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { loadAgent, loadRuntimeConfig } from "../supervisor/load.ts";
@@ -237,18 +238,8 @@ function pythonStartProgress(
  * @throws {UsageError} When the task does not fit `[agent] task`.
  */
 export function checkTask(policy: Policy, task: string | undefined): void {
-  if (task === undefined && policy.agent.task === "required") {
-    throw new UsageError(
-      `The agent "${policy.agent.name}" needs a task`,
-      `give one with --task "...", or set task = "optional" under [agent] in "${policy.manifestFile}" if it needs none`,
-    );
-  }
-  if (task !== undefined && policy.agent.task === "none") {
-    throw new UsageError(
-      `The agent "${policy.agent.name}" takes no task`,
-      `leave out --task, or set task = "optional" under [agent] in "${policy.manifestFile}"`,
-    );
-  }
+  const problem = taskProblem(policy, task);
+  if (problem) throw new UsageError(problem.message, problem.hint);
 }
 
 /** The signals that stop a run: Ctrl-C, `kill`, a closed terminal, Ctrl-\\. */

@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   ERR_RUN_EXISTS: "A run with the given id already exists",
   ERR_ALREADY_DECIDED:
     "An approval was already decided (approved, denied or expired): it cannot be decided again",
+  ERR_UNAUTHORIZED: "A request to the HTTP API (ironclaw serve) carries no bearer token, or a wrong one",
   ERR_INTERNAL: "A bug: an error IronClaw did not raise on purpose",
   // Gate calls.
   ERR_CAPABILITY_DENIED: "The Policy (or the sandbox's flags) refused what the agent asked for",

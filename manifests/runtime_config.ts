@@ -95,6 +95,41 @@ export const CONFIG_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[serve]`. */
+    serve: {
+      type: "table",
+      description: "The HTTP API of ironclaw serve; its command-line flags override these",
+      implicit: true,
+      fields: {
+        host: {
+          type: "string",
+          description:
+            "The address to listen on; a non-loopback one exposes the API to the network (behind TLS, with care)",
+          minLength: 1,
+          default: "127.0.0.1",
+        },
+        port: {
+          type: "integer",
+          description: "The TCP port to listen on (0: any free port)",
+          minimum: 0,
+          maximum: 65535,
+          default: 7341,
+        },
+        agents: {
+          type: "string",
+          description:
+            "The folder of the served agents' manifests (NAME.toml, NAME/agent.toml), relative to this file",
+          minLength: 1,
+          examples: ["agents"],
+        },
+        concurrency: {
+          type: "integer",
+          description: "How many runs at once; more wait queued; default twice the number of cores",
+          minimum: 1,
+          maximum: 1024,
+        },
+      },
+    },
     /** `[log]`. */
     log: {
       type: "table",
@@ -375,6 +410,17 @@ export interface RuntimeConfig {
     /** The PostgreSQL URL, or null for the SQLite store of the state folder. */
     url: string | null;
   };
+  /** `[serve]`: the HTTP API of `ironclaw serve`. */
+  serve: {
+    /** The address to listen on. */
+    host: string;
+    /** The TCP port (0: any free port). */
+    port: number;
+    /** The agents folder, absolute, or null when the config names none. */
+    agents: string | null;
+    /** How many runs at once, or null for twice the number of cores. */
+    concurrency: number | null;
+  };
   /** `[log]`. */
   log: {
     level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
@@ -448,8 +494,9 @@ export interface ParseRuntimeConfigOptions {
  */
 export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOptions): RuntimeConfig {
   const doc = readDocument<
-    Omit<RuntimeConfig, "file" | "at" | "runtime" | "store"> & {
+    Omit<RuntimeConfig, "file" | "at" | "runtime" | "store" | "serve"> & {
       store: { url?: string };
+      serve: { host: string; port: number; agents?: string; concurrency?: number };
       runtime: Omit<RuntimeConfig["runtime"], "state_dir" | "name_server"> & {
         state_dir?: string;
         name_server?: string;
@@ -508,6 +555,13 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
     },
     /** `[store]`. */
     store: { url: value.store.url ?? null },
+    /** `[serve]`. */
+    serve: {
+      host: value.serve.host,
+      port: value.serve.port,
+      agents: value.serve.agents === undefined ? null : abs(value.serve.agents),
+      concurrency: value.serve.concurrency ?? null,
+    },
     /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },
     /** `[providers.NAME]`, the built-in ones included unless redefined. */

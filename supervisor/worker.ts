@@ -74,7 +74,48 @@ export interface WorkerSummary {
  * @returns How many runs it ran and handed back.
  */
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
-  return await new QueueWorker(options).run();
+  return await startWorker(options).done;
+}
+
+/** A worker started by {@linkcode startWorker}. */
+export interface WorkerHandle {
+  /** Resolves when `drain` aborted and its runs have ended. */
+  readonly done: Promise<WorkerSummary>;
+  /** How many runs it holds now (taken, being prepared or running). */
+  readonly running: number;
+  /**
+   * Stops one run this worker holds: a running one ends `interrupted` (as on `stop`); one being prepared ends
+   * `interrupted` before its sandbox starts.
+   *
+   * @param id The run's full id.
+   * @param reason Why, for its `state` event and its end's error.
+   * @returns True when this worker holds the run; false when it does not (queued, ended, or another worker's).
+   */
+  cancel(id: string, reason?: string): boolean;
+}
+
+/**
+ * Starts a worker that runs until `drain` aborts and its runs have ended, and can stop one of its runs.
+ *
+ * @param options The config, the store, how many runs at once, the agents, the signals.
+ * @returns The worker: its end, and a way to stop one run.
+ * @example
+ * ```ts ignore
+ * const worker = startWorker({ config, store, concurrency: 4, drain: drain.signal });
+ * worker.cancel(runId, "cancelled by its submitter");
+ * const { ran } = await worker.done;
+ * ```
+ */
+export function startWorker(options: WorkerOptions): WorkerHandle {
+  const worker = new QueueWorker(options);
+  const done = worker.run();
+  return {
+    done,
+    get running() {
+      return worker.holding;
+    },
+    cancel: (id, reason) => worker.cancel(id, reason ?? "cancelled"),
+  };
 }
 
 class QueueWorker {
@@ -83,6 +124,8 @@ class QueueWorker {
   readonly #owner = currentOwner();
   readonly #running = new Map<string, Promise<void>>();
   readonly #handles = new Map<string, RunHandle>();
+  /** Runs cancelled while being prepared, with the reason: they end before their sandbox starts. */
+  readonly #cancelled = new Map<string, string>();
   readonly #summary: WorkerSummary = { ran: 0, released: 0 };
   #wake: () => void = () => {};
   #lastReap = 0;
@@ -99,6 +142,18 @@ class QueueWorker {
     try {
       this.#o.onEvent?.(event);
     } catch { /* a listener's failure changes nothing */ }
+  }
+
+  get holding(): number {
+    return this.#running.size;
+  }
+
+  cancel(id: string, reason: string): boolean {
+    if (!this.#running.has(id)) return false;
+    const handle = this.#handles.get(id);
+    if (handle) handle.stop(reason);
+    else this.#cancelled.set(id, reason);
+    return true;
   }
 
   get #draining(): boolean {
@@ -131,6 +186,7 @@ class QueueWorker {
   #done(id: string): void {
     this.#running.delete(id);
     this.#handles.delete(id);
+    this.#cancelled.delete(id);
     this.#wake();
   }
 
@@ -176,6 +232,8 @@ class QueueWorker {
       const agent = await loadAgent(manifest, this.#o.config);
       if (agent.policy.agent.name !== summary.agent) throw renamed(summary.agent, manifest);
       const plan = await planAgent(agent, this.#o.config, { id: lease.id });
+      const cancelled = this.#cancelled.get(lease.id);
+      if (cancelled !== undefined) return await this.#endWith(claimed, stoppedBefore(cancelled));
       if (this.#draining) return await this.#release(claimed);
       const handle = await runPlanned(plan, {
         task: summary.task,
@@ -185,6 +243,8 @@ class QueueWorker {
       });
       this.#handles.set(lease.id, handle);
       if (this.#o.stop?.aborted) handle.stop("the worker was stopped");
+      const late = this.#cancelled.get(lease.id); // cancelled while its sandbox was being started
+      if (late !== undefined) handle.stop(late);
       const outcome = await handle.done;
       this.#summary.ran++;
       this.#tell({ type: "ended", id: lease.id, state: outcome.state, exitCode: outcome.exitCode });
@@ -200,20 +260,27 @@ class QueueWorker {
     this.#tell({ type: "released", id: claimed.lease.id });
   }
 
-  /** Ends a claimed run that could not start with `error` and its reason. */
+  /** Ends a claimed run that could not start with `error` and its reason (`interrupted` when it was cancelled). */
   async #endWith(claimed: ClaimedRun, e: unknown): Promise<void> {
     const error = failureOf(e);
     const record = new RunWriter(this.#store, claimed.lease, {
       firstSeq: claimed.firstSeq,
       onError: (f) => this.#tell({ type: "problem", message: f.message, hint: f.hint }),
     });
-    const exitCode = EXIT_CODES.error;
-    const end = record.append({ type: "end", state: "error", output: null, error, exitCode });
+    const state = error.code === "ERR_INTERRUPTED" ? "interrupted" : "error";
+    const exitCode = EXIT_CODES[state];
+    const end = record.append({ type: "end", state, output: null, error, exitCode });
     this.#o.onRunEvent?.(end);
-    await record.close("error", exitCode);
+    await record.close(state, exitCode);
     this.#summary.ran++;
-    this.#tell({ type: "ended", id: claimed.lease.id, state: "error", exitCode });
+    this.#tell({ type: "ended", id: claimed.lease.id, state, exitCode });
   }
+}
+
+function stoppedBefore(reason: string): IronclawError {
+  return new IronclawError("ERR_INTERRUPTED", `The run was stopped before it started: ${reason}`, {
+    hint: "submit the run again to run it",
+  });
 }
 
 function notHere(agent: string): IronclawError {

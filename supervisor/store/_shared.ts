@@ -75,6 +75,24 @@ export function lostEvent(
   return { seq, ms: null, type: "end", state: "lost", output: null, error, exitCode: EXIT_CODES.lost };
 }
 
+/** The `end` event of a queued run cancelled before a worker took it. */
+export function cancelledEvent(seq: number): RunEvent & { seq: number } {
+  const error = {
+    code: "ERR_INTERRUPTED",
+    message: "The run was cancelled before it started",
+    hint: "",
+  };
+  return {
+    seq,
+    ms: null,
+    type: "end",
+    state: "interrupted",
+    output: null,
+    error,
+    exitCode: EXIT_CODES.interrupted,
+  };
+}
+
 /** A claimed run as {@linkcode RunStore.claimRun} answers it. */
 export function claimedOf(r: Row, options: { firstSeq: number }): ClaimedRun {
   return {

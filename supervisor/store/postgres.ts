@@ -14,6 +14,7 @@ import type { RunEvent } from "../../protocol/protocol.ts";
 import { EXIT_CODES } from "../outcome.ts";
 import {
   abortableSleep,
+  cancelledEvent,
   claimedOf,
   leaseLost,
   lostEvent,
@@ -400,6 +401,20 @@ export class PostgresRunStore implements RunStore {
         [lease.id],
       );
       await c.query(`NOTIFY ${QUEUE_CHANNEL}`);
+    });
+  }
+
+  cancelQueued(id: string): Promise<boolean> {
+    return this.#tx(async (c) => {
+      // The row lock of the UPDATE orders it with a claim (FOR UPDATE): one of the two finds the run queued.
+      const changed = await c.query(
+        `UPDATE runs SET state = 'interrupted', exit_code = $1, ended = $2, fence = fence + 1
+         WHERE id = $3 AND state = 'queued'`,
+        [EXIT_CODES.interrupted, new Date().toISOString(), id],
+      );
+      if (changed.rowCount === 0) return false;
+      await this.#insert(c, id, [cancelledEvent(await this.#nextSeq(c, id))]);
+      return true;
     });
   }
 

@@ -29,6 +29,7 @@ import {
 } from "./approvals.ts";
 import {
   abortableSleep,
+  cancelledEvent,
   claimedOf,
   leaseLost,
   lostEvent,
@@ -426,6 +427,21 @@ export class SqliteRunStore implements RunStore {
           `UPDATE runs SET state = 'queued', owner_pid = NULL, owner_host = NULL, owner_start = NULL,
              lease_expires = NULL, fence = fence + 1, attempts = attempts - 1 WHERE id = ?`,
         ).run(lease.id);
+      })
+    );
+  }
+
+  cancelQueued(id: string): Promise<boolean> {
+    return attempt(() =>
+      this.#tx(() => {
+        const changed = this.#db.prepare(
+          `UPDATE runs SET state = 'interrupted', exit_code = ?, ended = ?, fence = fence + 1
+           WHERE id = ? AND state = 'queued'`,
+        ).run(EXIT_CODES.interrupted, new Date().toISOString(), id);
+        if (Number(changed.changes) === 0) return false;
+        const event = cancelledEvent(this.#nextSeq(id));
+        this.#insertEvent.run(id, event.seq, JSON.stringify(event));
+        return true;
       })
     );
   }

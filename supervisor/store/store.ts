@@ -183,6 +183,15 @@ export interface RunStore extends ApprovalStore {
    */
   releaseRun(lease: RunLease): Promise<void>;
   /**
+   * Ends a run that is still queued as `interrupted` (exit 130) with an `end` event, in one transaction that
+   * changes nothing when the run is no longer queued (a worker took it, or it ended).
+   *
+   * @param id The run's full id.
+   * @returns True when the run was queued and is now ended; false when it was not queued (or does not exist).
+   * @throws {IronclawError} `ERR_STORE` when the store cannot be written.
+   */
+  cancelQueued(id: string): Promise<boolean>;
+  /**
    * Records that the run made an allowed side effect (a write, a fetch, a program): it is never retried.
    *
    * @throws {IronclawError} `ERR_LOST` when the lease was lost, `ERR_STORE` when the store cannot be written.

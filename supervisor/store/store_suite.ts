@@ -190,6 +190,52 @@ const queues: Case = async (open) => {
   assert.deepEqual([done.summary.state, done.events.map((e) => e.seq)], ["ok", [0, 1]]);
 };
 
+const cancelsQueued: Case = async (open) => {
+  const store = await open();
+  await store.enqueueRun(newRun("x"));
+  await store.enqueueRun(newRun("y"));
+  assert.equal(await store.cancelQueued("x"), true);
+  const x = await store.showRun("x");
+  assert.deepEqual([x.summary.state, x.summary.exitCode, x.summary.attempts], ["interrupted", 130, 0]);
+  assert.ok(x.summary.ended !== null);
+  assert.deepEqual(x.events.map((e) => [e.seq, e.type]), [[0, "state"], [1, "end"]]);
+  assert.deepEqual(
+    [x.events[1]?.state, x.events[1]?.exitCode, (x.events[1]?.error as { code: string }).code],
+    ["interrupted", EXIT_CODES.interrupted, "ERR_INTERRUPTED"],
+  );
+  assert.equal(await store.cancelQueued("x"), false, "an ended run is not cancelled twice");
+  assert.equal(await store.cancelQueued("nope"), false);
+  const y = await store.claimRun({ owner, leaseMs: 60000 });
+  assert.equal(y?.summary.id, "y", "a cancelled run is never claimed");
+  assert.equal(await store.cancelQueued("y"), false, "a running run is not changed");
+  assert.equal((await store.showRun("y")).summary.state, "running");
+  // Claims and cancels on two connections: each run is taken or cancelled, never both.
+  const other = await open();
+  const ids = Array.from({ length: 12 }, (_, i) => `r${String(i).padStart(2, "0")}`);
+  for (const id of ids) await store.enqueueRun(newRun(id));
+  const [claimed, cancelled] = await Promise.all([
+    (async () => {
+      const mine: string[] = [];
+      for (
+        let c = await other.claimRun({ owner, leaseMs: 60000 });
+        c;
+        c = await other.claimRun({ owner, leaseMs: 60000 })
+      ) {
+        mine.push(c.summary.id);
+      }
+      return mine;
+    })(),
+    (async () => {
+      const mine: string[] = [];
+      for (const id of [...ids].reverse()) if (await store.cancelQueued(id)) mine.push(id);
+      return mine;
+    })(),
+  ]);
+  assert.deepEqual([...claimed, ...cancelled].sort(), ids);
+  for (const id of cancelled) assert.equal((await store.showRun(id)).summary.state, "interrupted");
+  for (const id of claimed) assert.equal((await store.showRun(id)).summary.state, "running");
+};
+
 const claimsOnce: Case = async (open) => {
   const first = await open();
   const ids = Array.from({ length: 20 }, (_, i) => `c${String(i).padStart(2, "0")}`);
@@ -454,6 +500,7 @@ const CASES: Record<string, Case> = {
   "refuses every write of a stale lease with ERR_LOST": fencesStaleLeases,
   "marks lost a run whose lease expired or whose owner process is gone, with an end event": reapsLost,
   "queues, claims (by agent), releases and marks effects": queues,
+  "cancels a queued run at once, and never a running or ended one, nor one a claim takes": cancelsQueued,
   "four claimers on four connections take each of 20 runs exactly once": claimsOnce,
   "queues a lost run again while retries allow and it made no side effect": requeues,
   "waitForWork wakes on an enqueue from another connection, or on abort": wakesWorkers,

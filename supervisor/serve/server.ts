@@ -1,0 +1,250 @@
+/**
+ * `ironclaw serve` as a library: a long-lived supervisor over the run store
+ * that serves the agents of one folder over HTTP. The HTTP front only queues
+ * runs (`enqueueRun`); an in-process worker, limited to the served agents
+ * and to `concurrency` runs at once, takes and runs them, so admission is
+ * the queue: runs beyond the concurrency wait `queued`, and waiting does not
+ * count against their `timeout_s`.
+ *
+ * @module
+ */
+
+import denoJson from "../../deno.json" with { type: "json" };
+import { IronclawError } from "../../manifests/errors.ts";
+import type { RuntimeConfig } from "../../manifests/runtime_config.ts";
+import { findAgents } from "../agents_dir.ts";
+import { loadAgent } from "../load.ts";
+import { openConfiguredStore, type RunStore } from "../store/mod.ts";
+import { startWorker, type WorkerEvent } from "../worker.ts";
+import { errorResponse } from "./_http.ts";
+import { bearerMatches, serveToken } from "./auth.ts";
+import { type Handler, ROUTES, type ServeContext, type ServedAgent } from "./routes.ts";
+
+/** Options of {@linkcode startServer}. */
+export interface ServeOptions {
+  /** The runtime config in force: its store, state folder and `[serve]` defaults. */
+  config: RuntimeConfig;
+  /** The folder of the served agents' manifests; default the config's `[serve] agents`. */
+  agentsDir?: string;
+  /** The address to listen on; default the config's `[serve] host` (127.0.0.1). */
+  host?: string;
+  /** The port (0: any free one); default the config's `[serve] port` (7341). */
+  port?: number;
+  /** Runs at once; default the config's `[serve] concurrency`, else twice the number of cores. */
+  concurrency?: number;
+  /** The bearer token; default the one in `<state_dir>/serve.token` (made on the first start). */
+  token?: string;
+  /** Told of each run the worker takes, hands back and ends, and of problems with the store. */
+  onEvent?: (event: WorkerEvent) => void;
+  /** Told of each error the server did not raise on purpose (the client got a 500 `ERR_INTERNAL`). */
+  onError?: (error: unknown) => void;
+  /** How often a quiet event stream sends a comment, in ms; default 15 000. */
+  heartbeatMs?: number;
+}
+
+/** A running server. */
+export interface ServeHandle {
+  /** Its base URL, such as `http://127.0.0.1:7341`. */
+  url: string;
+  /** The bearer token every request needs. */
+  token: string;
+  /** The file that holds the token, or null when it was given. */
+  tokenFile: string | null;
+  /** The served agents' names. */
+  agents: string[];
+  /** How many runs it runs at once. */
+  concurrency: number;
+  /**
+   * Stops: takes no more requests, ends the event streams, lets the running runs end (or, with `stop`, stops
+   * them: they end `interrupted`), and closes the store. Queued runs stay queued.
+   */
+  close(options?: { stop?: boolean }): Promise<void>;
+}
+
+/**
+ * Whether a host name or address is this machine's loopback.
+ *
+ * @param host The host.
+ * @returns True for `localhost`, `127.x.x.x` and `::1`.
+ */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The served agents of a folder, each one's Policy resolved now (a manifest with problems stops the start). */
+async function servedAgents(dir: string, config: RuntimeConfig): Promise<Map<string, ServedAgent>> {
+  const served = new Map<string, ServedAgent>();
+  for (const [name, manifest] of await findAgents(dir)) {
+    const { policy } = await loadAgent(manifest, config);
+    served.set(name, { manifest, policy });
+  }
+  if (served.size === 0) {
+    throw new IronclawError("ERR_NOT_FOUND", `The agents folder "${dir}" holds no agent manifest`, {
+      hint: "put the manifests of the agents to serve there: NAME.toml, or NAME/agent.toml",
+    });
+  }
+  return served;
+}
+
+/** The routes as URL patterns (`{id}` becomes `:id`). */
+const MATCHERS = ROUTES.map((r) => ({
+  pattern: new URLPattern({ pathname: r.path.replace(/\{(\w+)\}/g, ":$1") }),
+  methods: r.methods,
+}));
+
+/** A path's parameters, decoded; a malformed escape is the client's error. */
+function decoded(groups: Record<string, string | undefined>): Record<string, string> {
+  try {
+    return Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, decodeURIComponent(v ?? "")]));
+  } catch {
+    throw new IronclawError("ERR_INVALID_ARGS", "The path holds a malformed %-escape", {
+      hint: "escape the path's parts as UTF-8 (encodeURIComponent)",
+    });
+  }
+}
+
+/** Answers one request: checks its token, finds its route; any error becomes a JSON error, never a crash. */
+async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown) => void }, req: Request) {
+  try {
+    if (!await bearerMatches(req.headers.get("authorization"), ctx.token)) {
+      const e = new IronclawError("ERR_UNAUTHORIZED", "The request has no valid bearer token", {
+        hint:
+          "send Authorization: Bearer <token> (the token is in <state_dir>/serve.token, or IRONCLAW_TOKEN)",
+      });
+      return errorResponse(e, { headers: { "www-authenticate": 'Bearer realm="ironclaw"' } });
+    }
+    const url = new URL(req.url);
+    for (const m of MATCHERS) {
+      const found = m.pattern.exec({ pathname: url.pathname });
+      if (!found) continue;
+      const handler: Handler | undefined = m.methods[req.method];
+      if (!handler) {
+        const allow = Object.keys(m.methods).join(", ");
+        const e = new IronclawError("ERR_USAGE", `${req.method} is not a method of ${url.pathname}`, {
+          hint: `use ${allow}`,
+        });
+        return errorResponse(e, { status: 405, headers: { allow } });
+      }
+      return await handler(ctx, { req, url, params: decoded(found.pathname.groups) });
+    }
+    throw new IronclawError("ERR_NOT_FOUND", `No route ${url.pathname}`, {
+      hint: "GET /v1/openapi.json lists the routes",
+    });
+  } catch (e) {
+    if (!(e instanceof IronclawError)) ctx.onError?.(e);
+    return errorResponse(e);
+  }
+}
+
+/**
+ * Starts `ironclaw serve`: reads the agents folder, opens the store, starts the worker and listens.
+ *
+ * @param options The config, the agents folder, where to listen, how many runs at once, the token.
+ * @returns The server: its URL and token, and how to stop it.
+ * @throws {IronclawError} `ERR_USAGE` without an agents folder, `ERR_NOT_FOUND` for a folder without agents,
+ *   `ERR_STORE` when the store cannot be opened, `ERR_IO` when the address cannot be bound.
+ * @example
+ * ```ts ignore
+ * const server = await startServer({ config, agentsDir: "agents", port: 0 });
+ * const res = await fetch(`${server.url}/v1/health`, { headers: { authorization: `Bearer ${server.token}` } });
+ * await server.close();
+ * ```
+ */
+export async function startServer(options: ServeOptions): Promise<ServeHandle> {
+  const { config } = options;
+  const dir = options.agentsDir ?? config.serve.agents;
+  if (dir === null) {
+    throw new IronclawError("ERR_USAGE", "No agents folder to serve", {
+      hint: "give --agents DIR, or set agents under [serve] in ironclaw.toml",
+    });
+  }
+  const agents = await servedAgents(dir, config);
+  const { token, file } = await serveToken(config.runtime.state_dir, {
+    ...(options.token !== undefined ? { token: options.token } : {}),
+  });
+  const concurrency = options.concurrency ?? config.serve.concurrency ?? 2 * navigator.hardwareConcurrency;
+  const store = await openConfiguredStore(config);
+  try {
+    return listen(options, { agents, store, token, file, concurrency });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+/** Starts the worker and the HTTP server over an open store. */
+function listen(
+  options: ServeOptions,
+  parts: {
+    agents: Map<string, ServedAgent>;
+    store: RunStore;
+    token: string;
+    file: string | null;
+    concurrency: number;
+  },
+): ServeHandle {
+  const { config } = options;
+  const { agents, store, token, concurrency } = parts;
+  const drain = new AbortController();
+  const stop = new AbortController();
+  const closing = new AbortController();
+  const host = options.host ?? config.serve.host;
+  const server = serveOn(host, options.port ?? config.serve.port, (req) => answer(ctx, req));
+  const worker = startWorker({
+    config,
+    store,
+    concurrency,
+    agents: new Map([...agents].map(([name, a]) => [name, a.manifest])),
+    drain: drain.signal,
+    stop: stop.signal,
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  const ctx = {
+    store,
+    storeKind: config.store.url === null ? "sqlite" as const : "postgres" as const,
+    worker,
+    agents,
+    version: denoJson.version,
+    closing: closing.signal,
+    token,
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
+  };
+  let closed: Promise<void> | null = null;
+  const shown = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${server.addr.port}`,
+    token,
+    tokenFile: parts.file,
+    agents: [...agents.keys()].sort(),
+    concurrency,
+    close(o = {}) {
+      if (o.stop) stop.abort();
+      closed ??= (async () => {
+        closing.abort();
+        await server.shutdown();
+        drain.abort();
+        await worker.done;
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Listens on `host:port`; an address that cannot be bound is `ERR_IO`. */
+function serveOn(
+  host: string,
+  port: number,
+  handler: (req: Request) => Promise<Response>,
+): Deno.HttpServer<Deno.NetAddr> {
+  try {
+    return Deno.serve({ hostname: host, port, onListen() {} }, handler);
+  } catch (e) {
+    throw new IronclawError("ERR_IO", `Cannot listen on ${host}:${port}: ${(e as Error).message}`, {
+      hint: "give another --port (or 0 for any free one), or stop what listens there",
+      cause: e,
+    });
+  }
+}
