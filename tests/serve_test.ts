@@ -15,6 +15,8 @@ import { MAX_BODY_BYTES } from "../supervisor/serve/_http.ts";
 import { ROOT } from "./_cli.ts";
 import { postgresInstalled, startPostgres } from "./_postgres.ts";
 import { queueSetup, slowModel, until } from "./_queue.ts";
+import { agentDir, PROBE } from "./_sandbox.ts";
+import type { Approval } from "../supervisor/store/mod.ts";
 
 /** The longest any wait here may take, in ms: far above what it needs. */
 const WITHIN_MS = 120_000;
@@ -492,4 +494,91 @@ Deno.test({
   } finally {
     await pg.stop();
   }
+});
+
+Deno.test("ironclaw serve: approvals over HTTP: a pending write approved runs, one denied is refused, a decision is made once", async () => {
+  await using agent = await agentDir(PROBE, '[approvals]\nrequire = ["fs.write"]\ntimeout_s = 120\n');
+  const errors: unknown[] = [];
+  const server = await startServer({
+    config: agent.config,
+    agentsDir: agent.dir,
+    port: 0,
+    concurrency: 2,
+    onError: (e) => errors.push(e),
+  });
+  try {
+    const task = (path: string) => JSON.stringify({ calls: [["fs.write", { path, data: "yes" }]] });
+    const runs: string[] = [];
+    for (const path of ["out/a.txt", "out/b.txt"]) {
+      const posted = await call(server, "/v1/runs", {
+        method: "POST",
+        json: { agent: "probe", task: task(path) },
+      });
+      assert.equal(posted.status, 201, posted.text);
+      runs.push(String(posted.body.id));
+    }
+    let pending: Approval[] = [];
+    await until(async () => {
+      pending = JSON.parse((await call(server, "/v1/approvals?state=pending")).text);
+      return pending.length === 2;
+    }, { ms: WITHIN_MS, what: "both writes to wait for a decision" });
+    const of = (run: string) => pending.find((a) => a.runId === run)!;
+    assert.deepEqual(of(runs[0]!).args, { path: "out/a.txt", data: "<3 chars>" });
+    assert.match(of(runs[0]!).digest, /^[0-9a-f]{64}$/);
+
+    const bad = await call(server, `/v1/approvals/${of(runs[0]!).id}`, {
+      method: "POST",
+      json: { decision: "maybe" },
+    });
+    assert.equal(bad.status, 400, bad.text);
+    const denyRemember = await call(server, `/v1/approvals/${of(runs[0]!).id}`, {
+      method: "POST",
+      json: { decision: "deny", remember: "run" },
+    });
+    assert.equal(denyRemember.status, 400, denyRemember.text);
+    assert.equal(
+      (await call(server, "/v1/approvals/ap_nope", { method: "POST", json: { decision: "deny" } })).status,
+      404,
+    );
+    assert.equal((await call(server, "/v1/approvals?state=bogus")).status, 400);
+
+    const approved = await call(server, `/v1/approvals/${of(runs[0]!).id}`, {
+      method: "POST",
+      json: { decision: "approve" },
+    });
+    assert.equal(approved.status, 200, approved.text);
+    assert.deepEqual([approved.body.state, approved.body.decidedBy], ["approved", "api"]);
+    const again = await call(server, `/v1/approvals/${of(runs[0]!).id}`, {
+      method: "POST",
+      json: { decision: "deny" },
+    });
+    assert.equal(again.status, 409, again.text);
+    assert.equal((again.body.error as { code: string }).code, "ERR_ALREADY_DECIDED");
+    const denied = await call(server, `/v1/approvals/${of(runs[1]!).id}`, {
+      method: "POST",
+      json: { decision: "deny" },
+    });
+    assert.equal(denied.status, 200, denied.text);
+
+    const ended = async (id: string) => {
+      let view: { summary: { state: string }; events: { type: string; output?: string }[] } | null = null;
+      await until(async () => {
+        view = JSON.parse((await call(server, `/v1/runs/${id}`)).text);
+        return view!.summary.state !== "queued" && view!.summary.state !== "running";
+      }, { ms: WITHIN_MS, what: `run ${id} to end` });
+      return view!;
+    };
+    const first = await ended(runs[0]!);
+    assert.equal(first.summary.state, "ok");
+    assert.equal(await Deno.readTextFile(join(agent.dir, "out/a.txt")), "yes");
+    const second = await ended(runs[1]!);
+    const replies = JSON.parse(String(second.events.find((e) => e.type === "end")?.output));
+    assert.equal(replies[0].error.code, "ERR_APPROVAL_DENIED");
+    await assert.rejects(Deno.stat(join(agent.dir, "out/b.txt")), Deno.errors.NotFound);
+    const decided = JSON.parse((await call(server, `/v1/approvals/${of(runs[1]!).id}`)).text) as Approval;
+    assert.deepEqual([decided.state, decided.decidedBy], ["denied", "api"]);
+  } finally {
+    await server.close({ stop: true });
+  }
+  assert.deepEqual(errors, [], "no internal error");
 });

@@ -18,6 +18,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_UNAUTHORIZED: 401,
   ERR_NOT_FOUND: 404,
   ERR_CONFLICT: 409,
+  ERR_ALREADY_DECIDED: 409,
   ERR_TOO_LARGE: 413,
   ERR_STORE: 503,
 };

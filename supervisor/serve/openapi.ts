@@ -112,6 +112,58 @@ const SCHEMAS: Record<string, Schema> = {
     required: ["summary", "events"],
     properties: { summary: ref("RunSummary"), events: { type: "array", items: ref("RunEvent") } },
   },
+  Approval: {
+    type: "object",
+    required: [
+      "id",
+      "runId",
+      "agent",
+      "op",
+      "args",
+      "digest",
+      "state",
+      "requested",
+      "decided",
+      "decidedBy",
+      "remember",
+    ],
+    properties: {
+      id: { type: "string" },
+      runId: { type: "string" },
+      agent: { type: "string" },
+      op: { type: "string", description: "The gate op, such as fs.write" },
+      args: { type: "object", description: "Its arguments, secrets redacted, contents as their size" },
+      digest: {
+        type: "string",
+        description: "SHA-256 of the exact op and arguments: what a decision binds to",
+      },
+      state: { enum: ["pending", "approved", "denied", "expired"] },
+      requested: { type: "string", format: "date-time" },
+      decided: { type: ["string", "null"], format: "date-time" },
+      decidedBy: { type: ["string", "null"] },
+      remember: { enum: ["run", null] },
+    },
+  },
+  Decision: {
+    type: "object",
+    required: ["decision"],
+    additionalProperties: false,
+    properties: {
+      decision: { enum: ["approve", "deny"] },
+      remember: {
+        const: "run",
+        description: "Approve identical calls (same digest) for the rest of the run",
+      },
+    },
+  },
+};
+
+const APPROVAL_ID = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "The approval's id",
+  schema: { type: "string" },
 };
 
 const PATHS = {
@@ -208,6 +260,46 @@ const PATHS = {
       },
     },
   },
+  "/v1/approvals": {
+    get: {
+      summary: "Approvals of the served agents' runs, oldest first",
+      parameters: [{
+        name: "state",
+        in: "query",
+        schema: { enum: ["pending", "approved", "denied", "expired"] },
+      }, { name: "run", in: "query", description: "Only this run's", schema: { type: "string" } }],
+      responses: {
+        "200": jsonBody({ type: "array", items: ref("Approval") }, "The approvals"),
+        "400": { $ref: "#/components/responses/Error" },
+        ...ERRORS,
+      },
+    },
+  },
+  "/v1/approvals/{id}": {
+    get: {
+      summary: "One approval",
+      parameters: [APPROVAL_ID],
+      responses: {
+        "200": jsonBody(ref("Approval"), "The approval"),
+        "404": { $ref: "#/components/responses/Error" },
+        ...ERRORS,
+      },
+    },
+    post: {
+      summary: "Decide a pending approval",
+      description:
+        "Approve or deny it, once: the run waiting for it goes on (or its call is refused with ERR_APPROVAL_DENIED). A decided one is a 409.",
+      parameters: [APPROVAL_ID],
+      requestBody: { required: true, content: { "application/json": { schema: ref("Decision") } } },
+      responses: {
+        "200": jsonBody(ref("Approval"), "The approval, decided"),
+        "400": { $ref: "#/components/responses/Error" },
+        "404": { $ref: "#/components/responses/Error" },
+        "409": { $ref: "#/components/responses/Error" },
+        ...ERRORS,
+      },
+    },
+  },
 };
 
 /**
@@ -223,7 +315,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       title: "IronClaw serve",
       version,
       description:
-        "Queue runs of the served agents, follow and cancel them. Every request needs Authorization: Bearer <token>.",
+        "Queue runs of the served agents, follow and cancel them, and decide their approvals. Every request needs Authorization: Bearer <token>.",
     },
     security: [{ bearer: [] }],
     paths: PATHS,

@@ -10,7 +10,7 @@ import { grantsSummary } from "../../capabilities/grants_summary.ts";
 import { taskProblem } from "../../capabilities/task_rule.ts";
 import { IronclawError } from "../../manifests/errors.ts";
 import { newRunId } from "../records.ts";
-import type { RunStore, RunSummary } from "../store/mod.ts";
+import type { Approval, ApprovalState, RunStore, RunSummary } from "../store/mod.ts";
 import { abortableSleep } from "../store/sqlite.ts";
 import { checkTaskBytes } from "../supervisor.ts";
 import type { WorkerHandle } from "../worker.ts";
@@ -42,6 +42,8 @@ export interface ServeContext {
   closing: AbortSignal;
   /** How often a quiet event stream sends a comment, in ms. */
   heartbeatMs?: number;
+  /** Who decides approvals through the API, as recorded; default `api`. */
+  decider?: string;
 }
 
 /** One request, as a route sees it. */
@@ -226,6 +228,75 @@ const events: Handler = async (ctx, { req, params }) => {
   });
 };
 
+const APPROVAL_STATES = ["pending", "approved", "denied", "expired"] as const;
+
+/** Only the approvals of the served agents' runs: another server's agents are not this one's to show. */
+function servedApproval(ctx: ServeContext, a: Approval): Approval {
+  if (!ctx.agents.has(a.agent)) {
+    throw new IronclawError("ERR_NOT_FOUND", `No approval "${a.id}" of an agent served here`, {
+      hint: "GET /v1/approvals lists the approvals of the served agents",
+    });
+  }
+  return a;
+}
+
+const listApprovals: Handler = async (ctx, { url }) => {
+  const q = url.searchParams;
+  for (const key of q.keys()) {
+    if (key !== "state" && key !== "run") {
+      throw invalid(`The query parameter "${key}" is not taken`, "filter by state and run");
+    }
+  }
+  const state = q.get("state");
+  if (state !== null && !(APPROVAL_STATES as readonly string[]).includes(state)) {
+    throw invalid(`"${state}" is not an approval state`, `give one of ${APPROVAL_STATES.join(", ")}`);
+  }
+  const run = q.get("run");
+  const list = await ctx.store.listApprovals({
+    ...(state !== null ? { state: state as ApprovalState } : {}),
+    ...(run !== null ? { runId: run } : {}),
+  });
+  return json(list.filter((a) => ctx.agents.has(a.agent)));
+};
+
+const showApproval: Handler = async (ctx, { params }) =>
+  json(servedApproval(ctx, await ctx.store.getApproval(params.id!)));
+
+/** The fields of `POST /v1/approvals/{id}`, checked: `decision`, and `remember` only with an approval. */
+function decisionFields(body: unknown): { decision: "approve" | "deny"; remember?: "run" } {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw invalid(
+      "The request body is not a JSON object",
+      'send {"decision": "approve"} or {"decision": "deny"}',
+    );
+  }
+  for (const key of Object.keys(body)) {
+    if (key !== "decision" && key !== "remember") {
+      throw invalid(
+        `The field "${key}" is not taken`,
+        'send "decision" and, to approve for the run, "remember"',
+      );
+    }
+  }
+  const { decision, remember } = body as Record<string, unknown>;
+  if (decision !== "approve" && decision !== "deny") {
+    throw invalid('The field "decision" is neither "approve" nor "deny"', 'send {"decision": "approve"}');
+  }
+  if (remember !== undefined && (remember !== "run" || decision !== "approve")) {
+    throw invalid(
+      '"remember" takes "run", with an approval only',
+      'send {"decision": "approve", "remember": "run"}',
+    );
+  }
+  return remember === "run" ? { decision, remember } : { decision };
+}
+
+const decide: Handler = async (ctx, { req, params }) => {
+  const fields = decisionFields(await readJson(req));
+  servedApproval(ctx, await ctx.store.getApproval(params.id!));
+  return json(await ctx.store.decideApproval(params.id!, { ...fields, by: ctx.decider ?? "api" }));
+};
+
 /** The routes: each path (as the OpenAPI document writes it) and the handler of each method. */
 export const ROUTES: readonly { path: string; methods: Readonly<Record<string, Handler>> }[] = [
   { path: "/v1/health", methods: { GET: health } },
@@ -235,6 +306,8 @@ export const ROUTES: readonly { path: string; methods: Readonly<Record<string, H
   { path: "/v1/runs/{id}", methods: { GET: showRun } },
   { path: "/v1/runs/{id}/cancel", methods: { POST: cancelRun } },
   { path: "/v1/runs/{id}/events", methods: { GET: events } },
+  { path: "/v1/approvals", methods: { GET: listApprovals } },
+  { path: "/v1/approvals/{id}", methods: { GET: showApproval, POST: decide } },
 ];
 
 /**
