@@ -17,7 +17,6 @@ import {
   type ResolvePolicyOptions,
 } from "../capabilities/policy.ts";
 import { sniffModuleFormat } from "./module_format.ts";
-import { indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
 import { builtinPluginsDir } from "./assets.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
 
@@ -189,6 +188,7 @@ async function usablePlugins(
 ): Promise<Record<string, PluginGrants>> {
   const used = manifest.plugins?.use ?? [];
   if (used.length === 0) return {};
+  const { indexPlugins, pluginGrants } = await import("../plugins/plugin_index.ts");
   const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{
