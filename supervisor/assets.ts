@@ -95,6 +95,9 @@ const BUNDLE_INPUTS = [
   "deno.lock",
 ];
 
+/** Bump when the bundle's making changes (as {@linkcode lazyRequire} did): a checkout then rebuilds it. */
+const BUNDLE_FORMAT = 2;
+
 /** Options shared by the functions of this module. */
 export interface AssetOptions {
   /**
@@ -267,7 +270,7 @@ export function sandboxEntry(options: AssetOptions = {}): SandboxEntry {
  * times (a stat per file, about a millisecond; no file is read).
  */
 function sourceFingerprint(rootDir: string): string {
-  const hash = createHash("sha256");
+  const hash = createHash("sha256").update(`bundle format ${BUNDLE_FORMAT}\n`);
   const visit = (path: string) => {
     let info: Deno.FileInfo;
     try {
@@ -495,5 +498,37 @@ async function runBundler(deno: string, args: string[]): Promise<void> {
 /** esbuild labels modules by their path: keeps the machine's cache folder out of a bundle file. */
 async function stripCachePaths(file: string): Promise<void> {
   const text = await Deno.readTextFile(file);
-  await Deno.writeTextFile(file, text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/"));
+  await Deno.writeTextFile(
+    file,
+    lazyRequire(text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/")),
+  );
+}
+
+/** The `require` the bundler gives the CommonJS code of npm packages, made when the module is loaded. */
+const EAGER_REQUIRE = 'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+  "var __require = __deno_internal_createRequire(import.meta.url);";
+
+/** The same `require`, made at its first call: loading `node:module` starts much of Node compatibility. */
+const LAZY_REQUIRE = "var __deno_internal_require;\n" +
+  "var __require = (id) => (__deno_internal_require ??= " +
+  'globalThis.process.getBuiltinModule("node:module").createRequire(import.meta.url))(id);';
+
+/**
+ * Makes the bundler's `require` helper lazy. The helper sits in a chunk that every entry imports for its side
+ * effects, so as made it loads `node:module` (and with it much of Node compatibility, some 40 ms of CPU) in
+ * every sandbox and every guest Worker, although only the CommonJS code of a few npm packages calls it. A
+ * bundler that writes the helper otherwise leaves the text as it is.
+ *
+ * @param text A bundle file.
+ * @returns The file with the helper made lazy.
+ * @example
+ * ```ts
+ * import { lazyRequire } from "./assets.ts";
+ * const eager = 'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+ *   "var __require = __deno_internal_createRequire(import.meta.url);";
+ * if (lazyRequire(eager).includes('from "node:module"')) throw new Error("still eager");
+ * ```
+ */
+export function lazyRequire(text: string): string {
+  return text.replace(EAGER_REQUIRE, LAZY_REQUIRE);
 }
