@@ -1,15 +1,6 @@
 /** The `ironclaw` command: dispatch to subcommands, help and version. */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { CHECK_HELP, checkCommand } from "./check.ts";
-import { RUN_HELP, runCommand } from "./run.ts";
-import { RUNS_HELP, runsCommand } from "./runs.ts";
-import { APPROVALS_HELP, approvalsCommand } from "./approvals.ts";
-import { BUILD_HELP, buildCommand } from "./build.ts";
-import { PLUGINS_HELP, pluginsCommand } from "./plugins.ts";
-import { SUBMIT_HELP, submitCommand } from "./submit.ts";
-import { WORKER_HELP, workerCommand } from "./worker.ts";
-import { SERVE_HELP, serveCommand } from "./serve.ts";
 import { type Io, processIo, reportError, UsageError } from "./output.ts";
 import { closeLogging } from "../supervisor/logging.ts";
 import { closest } from "../manifests/schema.ts";
@@ -49,17 +40,59 @@ Exit status: 0 success, 1 failure, 2 usage error or invalid manifest;
 ironclaw run also 124 timeout, 125 memory limit, 130 interrupted.
 `;
 
-const COMMANDS: Record<string, { help: string; run: (args: string[], io: Io) => Promise<number> }> = {
-  run: { help: RUN_HELP, run: runCommand },
-  check: { help: CHECK_HELP, run: checkCommand },
-  runs: { help: RUNS_HELP, run: runsCommand },
-  approvals: { help: APPROVALS_HELP, run: approvalsCommand },
-  build: { help: BUILD_HELP, run: buildCommand },
-  plugins: { help: PLUGINS_HELP, run: pluginsCommand },
-  submit: { help: SUBMIT_HELP, run: submitCommand },
-  worker: { help: WORKER_HELP, run: workerCommand },
-  serve: { help: SERVE_HELP, run: serveCommand },
+/** A command: its help text and its handler. */
+interface Command {
+  help: string;
+  run: (args: string[], io: Io) => Promise<number>;
+}
+
+/**
+ * Each command's module, loaded only when the command runs (or its help is asked for): `ironclaw run` does
+ * not load what `build`, `runs`, `plugins`, `submit` or `worker` need.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => {
+    const m = await import("./run.ts");
+    return { help: m.RUN_HELP, run: m.runCommand };
+  },
+  check: async () => {
+    const m = await import("./check.ts");
+    return { help: m.CHECK_HELP, run: m.checkCommand };
+  },
+  runs: async () => {
+    const m = await import("./runs.ts");
+    return { help: m.RUNS_HELP, run: m.runsCommand };
+  },
+  build: async () => {
+    const m = await import("./build.ts");
+    return { help: m.BUILD_HELP, run: m.buildCommand };
+  },
+  plugins: async () => {
+    const m = await import("./plugins.ts");
+    return { help: m.PLUGINS_HELP, run: m.pluginsCommand };
+  },
+  submit: async () => {
+    const m = await import("./submit.ts");
+    return { help: m.SUBMIT_HELP, run: m.submitCommand };
+  },
+  worker: async () => {
+    const m = await import("./worker.ts");
+    return { help: m.WORKER_HELP, run: m.workerCommand };
+  },
+  approvals: async () => {
+    const m = await import("./approvals.ts");
+    return { help: m.APPROVALS_HELP, run: m.approvalsCommand };
+  },
+  serve: async () => {
+    const m = await import("./serve.ts");
+    return { help: m.SERVE_HELP, run: m.serveCommand };
+  },
 };
+
+/** The command named `name`, loaded; undefined for an unknown name. */
+function command(name: string): Promise<Command> | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name]!() : undefined;
+}
 
 /**
  * Runs the CLI with `args` and returns the exit code. Never exits the process itself.
@@ -84,14 +117,14 @@ export async function main(args: string[], io: Io = processIo()): Promise<number
         io.out(MAIN_HELP);
         return 0;
       }
-      const cmd = COMMANDS[rest[0]];
+      const cmd = command(rest[0]);
       if (!cmd) throw unknownCommand(rest[0]);
-      io.out(cmd.help);
+      io.out((await cmd).help);
       return 0;
     }
-    const cmd = COMMANDS[first];
+    const cmd = command(first);
     if (!cmd) throw unknownCommand(first);
-    return await cmd.run(rest, io);
+    return await (await cmd).run(rest, io);
   } catch (e) {
     return reportError(io, e);
   } finally {

@@ -341,7 +341,7 @@ export class InvalidDocumentError extends IronclawError {
       pos: { ...i.pos, key: printable(i.pos.key) },
     }));
     const sorted = safe.sort((a, b) =>
-      a.pos.file.localeCompare(b.pos.file) || a.pos.line - b.pos.line || a.pos.column - b.pos.column
+      compareCodeUnits(a.pos.file, b.pos.file) || a.pos.line - b.pos.line || a.pos.column - b.pos.column
     );
     const first = sorted[0];
     super(
@@ -416,4 +416,9 @@ export function printable(text: string): string {
  */
 export function printableLines(text: string, indent = "  "): string {
   return text.replace(/\r\n/g, "\n").split("\n").map(printable).join(`\n${indent}`);
+}
+
+/** Orders two strings by their UTF-16 code units: stable, and without the cost of locale collation. */
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -48,7 +48,7 @@ export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex
       });
       continue;
     }
-    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) {
       if (!entry.isDirectory) continue;
       const dir = join(root, entry.name);
       const file = join(dir, "plugin.toml");

@@ -28,7 +28,11 @@ import type { LineTooLongError } from "../protocol/line_cap.ts";
 
 /** An open channel: send messages, read lines, leave once what was sent is written. */
 export interface Channel {
-  /** Queues one message; messages are written in order. */
+  /**
+   * Queues one message; messages are written in order. Events wait up to {@linkcode BATCH_MS} (or until
+   * {@linkcode BATCH_BYTES} wait) to be written together; any other message (a request, the result) is written
+   * at once, after every event sent before it.
+   */
   send(message: ChildMessage): void;
   /** The supervisor's lines, until it closes its end. */
   lines(): AsyncGenerator<string>;
@@ -84,6 +88,15 @@ export interface OpenChannelOptions {
 }
 
 /**
+ * How long an event may wait to be written with the ones after it, in milliseconds: a guest's gate calls
+ * (each recorded as an event) then cost one socket write per batch instead of one each.
+ */
+export const BATCH_MS = 2;
+
+/** Events waiting reach this many bytes: they are written at once. */
+export const BATCH_BYTES = 64 * 1024;
+
+/**
  * Connects to the supervisor's socket.
  *
  * @param path The socket's path.
@@ -95,20 +108,38 @@ export async function openChannel(path: string, options: OpenChannelOptions = {}
   const writer = conn.writable.getWriter();
   let written: Promise<void> = Promise.resolve();
   let broken = false;
-  /** Bytes sent and not yet written to the socket. */
+  /** Bytes handed to the socket and not yet written. */
   let queued = 0;
+  /** Encoded messages not yet handed to the socket, in order, and their size. */
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (batch.length === 0) return;
+    const bytes = batch.length === 1 ? batch[0]! : concat(batch, batchBytes);
+    batch = [];
+    batchBytes = 0;
+    if (broken) return;
+    queued += bytes.length;
+    written = writer.write(bytes).then(
+      () => void (queued -= bytes.length),
+      () => void (broken = true),
+    );
+  };
   return {
     send(message) {
       if (broken) return;
       const bytes = encodeMessage(message);
-      queued += bytes.length;
-      written = writer.write(bytes).then(
-        () => void (queued -= bytes.length),
-        () => void (broken = true),
-      );
+      batch.push(bytes);
+      batchBytes += bytes.length;
+      if (message.type !== "event" || batchBytes >= BATCH_BYTES) flush();
+      else timer ??= setTimeout(flush, BATCH_MS);
     },
     lines: () => linesKeepingOpen(readLines(conn.readable, options.maxLineBytes ?? MAX_LINE_BYTES)),
     async exit(code) {
+      flush();
       // Never wait long: a supervisor that stopped reading must not keep the sandbox alive. A large last
       // message (a result of many MiB) gets a second more for each MiB still queued, as a busy supervisor
       // reads it; a supervisor that is gone closes the socket, which ends the wait at once.
@@ -117,6 +148,16 @@ export async function openChannel(path: string, options: OpenChannelOptions = {}
       Deno.exit(code);
     },
   };
+}
+
+function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
 }
 
 /** The exit code of a sandbox that ended itself at its own wall-time timer. */

@@ -23,7 +23,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { IronclawError } from "../manifests/errors.ts";
@@ -95,6 +94,9 @@ const BUNDLE_INPUTS = [
   "deno.lock",
 ];
 
+/** Bump when the bundle's making changes (as {@linkcode lazyRequire} did): a checkout then rebuilds it. */
+const BUNDLE_FORMAT = 2;
+
 /** Options shared by the functions of this module. */
 export interface AssetOptions {
   /**
@@ -124,9 +126,14 @@ export function defaultCacheDir(): string {
   return join(Deno.env.get("TMPDIR") ?? "/tmp", `ironclaw-cache-${Deno.uid() ?? "user"}`);
 }
 
-/** A folder name for a remote package root: readable, and unique by a hash of the whole URL. */
+/**
+ * A folder name for a remote package root: readable, and unique by a SHA-256 of the whole URL (another package
+ * must not be able to pick a URL that shares the folder). `node:crypto` is loaded here only, for a remote
+ * package: loading it costs some tens of ms of CPU.
+ */
 function remoteFolderName(root: URL): string {
   const readable = `${root.host}${root.pathname}`.replace(/[^A-Za-z0-9.@-]+/g, "_").slice(0, 80);
+  const { createHash } = process.getBuiltinModule("node:crypto");
   const hash = createHash("sha256").update(root.href).digest("hex").slice(0, 12);
   return `${readable}-${hash}`;
 }
@@ -267,7 +274,7 @@ export function sandboxEntry(options: AssetOptions = {}): SandboxEntry {
  * times (a stat per file, about a millisecond; no file is read).
  */
 function sourceFingerprint(rootDir: string): string {
-  const hash = createHash("sha256");
+  const lines = [`bundle format ${BUNDLE_FORMAT}\n`];
   const visit = (path: string) => {
     let info: Deno.FileInfo;
     try {
@@ -279,11 +286,24 @@ function sourceFingerprint(rootDir: string): string {
       const names = [...Deno.readDirSync(path)].map((e) => e.name).sort();
       for (const name of names) visit(join(path, name));
     } else if (info.isFile && !path.endsWith("_test.ts") && /\.(ts|json|lock|toml)$/.test(path)) {
-      hash.update(`${relative(rootDir, path)}\0${info.size}\0${info.mtime?.getTime() ?? 0}\n`);
+      lines.push(`${relative(rootDir, path)}\0${info.size}\0${info.mtime?.getTime() ?? 0}\n`);
     }
   };
   for (const input of BUNDLE_INPUTS) visit(join(rootDir, input));
-  return hash.digest("hex").slice(0, 16);
+  return fingerprint(lines.join(""));
+}
+
+/**
+ * A 64-bit FNV-1a hash of a text's UTF-8 bytes, as 16 hex digits: the name of a checkout's bundle folder, not a
+ * defence (whoever can write the sources it covers runs their code anyway). Synchronous and without
+ * `node:crypto`, whose loading costs every run some tens of ms of CPU.
+ */
+function fingerprint(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) {
+    hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, "0");
 }
 
 /**
@@ -495,5 +515,37 @@ async function runBundler(deno: string, args: string[]): Promise<void> {
 /** esbuild labels modules by their path: keeps the machine's cache folder out of a bundle file. */
 async function stripCachePaths(file: string): Promise<void> {
   const text = await Deno.readTextFile(file);
-  await Deno.writeTextFile(file, text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/"));
+  await Deno.writeTextFile(
+    file,
+    lazyRequire(text.replace(/(?:\.\.\/)*[^"'\s]*?\/npm\/registry\.npmjs\.org\//g, "npm/")),
+  );
+}
+
+/** The `require` the bundler gives the CommonJS code of npm packages, made when the module is loaded. */
+const EAGER_REQUIRE = 'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+  "var __require = __deno_internal_createRequire(import.meta.url);";
+
+/** The same `require`, made at its first call: loading `node:module` starts much of Node compatibility. */
+const LAZY_REQUIRE = "var __deno_internal_require;\n" +
+  "var __require = (id) => (__deno_internal_require ??= " +
+  'globalThis.process.getBuiltinModule("node:module").createRequire(import.meta.url))(id);';
+
+/**
+ * Makes the bundler's `require` helper lazy. The helper sits in a chunk that every entry imports for its side
+ * effects, so as made it loads `node:module` (and with it much of Node compatibility, some 40 ms of CPU) in
+ * every sandbox and every guest Worker, although only the CommonJS code of a few npm packages calls it. A
+ * bundler that writes the helper otherwise leaves the text as it is.
+ *
+ * @param text A bundle file.
+ * @returns The file with the helper made lazy.
+ * @example
+ * ```ts
+ * import { lazyRequire } from "./assets.ts";
+ * const eager = 'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+ *   "var __require = __deno_internal_createRequire(import.meta.url);";
+ * if (lazyRequire(eager).includes('from "node:module"')) throw new Error("still eager");
+ * ```
+ */
+export function lazyRequire(text: string): string {
+  return text.replace(EAGER_REQUIRE, LAZY_REQUIRE);
 }

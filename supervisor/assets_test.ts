@@ -5,6 +5,7 @@ import { IronclawError } from "../manifests/errors.ts";
 import {
   BUILTIN_PLUGIN_FILES,
   BUNDLE_FILES,
+  bundleSandbox,
   ensureSandboxEntry,
   packageFile,
   packageSource,
@@ -97,5 +98,28 @@ Deno.test("a remote package's files: fetched once, and a broken package is a cle
   } finally {
     await server.shutdown();
     await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("bundleSandbox() keeps node:module out of what every sandbox and guest Worker loads", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    await bundleSandbox(ROOT, join(out, "bundle"));
+    // The static imports from the entry: what a sandbox loads before it knows its agent's kind.
+    const loaded = new Set<string>();
+    const visit = async (name: string) => {
+      if (loaded.has(name)) return;
+      loaded.add(name);
+      if (name.startsWith("node:")) return;
+      const text = await Deno.readTextFile(join(out, "bundle", name));
+      for (const m of text.matchAll(/^(?:import|export)\b[^;]*?["']([^"']+)["'];?$/gms)) {
+        await visit(m[1]!.replace(/^\.\//, ""));
+      }
+    };
+    await visit("sandbox.js");
+    assert.ok(loaded.has("node:path"), `the walk found the entry's imports: ${[...loaded].join(" ")}`);
+    assert.ok(!loaded.has("node:module"), [...loaded].join(" "));
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });

@@ -5,12 +5,18 @@
  * keep the result in the state folder under the content hash. Each run then
  * instantiates it fresh in the sandbox, which needs only read access to it.
  *
+ * A component file is not hashed again while it stays as it was: a small index
+ * beside the entries maps its absolute path, size, times and inode to the hash
+ * it had. A file changed within two seconds of being looked at could share all
+ * of those with its former content (coarse file times), so such a file is
+ * hashed and not indexed until it is older.
+ *
  * jco is loaded only here, and only on a cache miss.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { IronclawError } from "../manifests/errors.ts";
 import { capMemories } from "../protocol/memory_cap.ts";
 import { removeStaleTemps, tempSibling } from "./cache_temp.ts";
@@ -59,6 +65,113 @@ async function sha256Hex(parts: Uint8Array[]): Promise<string> {
   }
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A file's size, times and identity: unchanged means unchanged content, for a file older than {@linkcode RECENT_MS}. */
+interface FileStamp {
+  size: number;
+  mtime: number;
+  ctime: number | null;
+  ino: number | null;
+  dev: number;
+}
+
+/** An index entry: the stamp of the file when it was hashed, and the entry's hash. */
+interface IndexEntry extends FileStamp {
+  hash: string;
+}
+
+/** Files changed this recently (or in the future) are hashed: their times may not tell a change yet. */
+const RECENT_MS = 2000;
+
+/** The most files the index remembers; the oldest are forgotten first. */
+const MAX_INDEXED = 256;
+
+/** The index file among the cache entries. */
+const INDEX_FILE = "index.json";
+
+/** The stamp of a file, or null when its times cannot be trusted to tell a change (unknown, recent). */
+function stampOf(info: Deno.FileInfo, now: number): FileStamp | null {
+  const mtime = info.mtime?.getTime();
+  if (mtime === undefined || mtime > now - RECENT_MS) return null;
+  const ctime = info.ctime?.getTime() ?? null;
+  if (ctime !== null && ctime > now - RECENT_MS) return null;
+  return { size: info.size, mtime, ctime, ino: info.ino, dev: info.dev };
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.ino === b.ino &&
+    a.dev === b.dev;
+}
+
+async function readIndex(root: string): Promise<Record<string, IndexEntry>> {
+  try {
+    const parsed: unknown = JSON.parse(await Deno.readTextFile(join(root, INDEX_FILE)));
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+      ? parsed as Record<string, IndexEntry>
+      : {};
+  } catch {
+    return {}; // no index yet, or a damaged one: hash
+  }
+}
+
+/** Records an entry, written beside the index and renamed over it. Best effort: the index only saves hashing. */
+async function recordInIndex(root: string, key: string, entry: IndexEntry): Promise<void> {
+  const index = await readIndex(root);
+  delete index[key];
+  index[key] = entry;
+  const keys = Object.keys(index);
+  for (const old of keys.slice(0, Math.max(0, keys.length - MAX_INDEXED))) delete index[old];
+  const path = join(root, INDEX_FILE);
+  const tmp = tempSibling(path);
+  try {
+    await Deno.writeTextFile(tmp, JSON.stringify(index));
+    await Deno.rename(tmp, path);
+  } catch {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
+
+/**
+ * Prepares the component in a file: like {@linkcode prepareComponent}, but a file that has not changed since
+ * it was last prepared (same absolute path, size, times and inode, and not changed in the last two seconds)
+ * is found in the cache without being read or hashed.
+ *
+ * @param path The component file (the index keys it by its absolute path).
+ * @param stateDir The runtime's state folder.
+ * @param options As for {@linkcode prepareComponent}.
+ * @returns Where the prepared component is.
+ * @throws {IronclawError} As {@linkcode prepareComponent}.
+ * @throws {Deno.errors.NotFound} Or another error of the file system, when the file cannot be read.
+ */
+export async function prepareComponentFile(
+  path: string,
+  stateDir: string,
+  options: PrepareOptions,
+): Promise<PreparedComponent> {
+  const started = performance.now();
+  const root = join(stateDir, "cache", "components");
+  const key = JSON.stringify([CACHE_VERSION, options.maxPages, options.waits ?? true, resolve(path)]);
+  const before = stampOf(await Deno.stat(path), Date.now());
+  if (before !== null) {
+    const known = (await readIndex(root))[key];
+    if (
+      known && typeof known.hash === "string" && /^[0-9a-f]{40}$/.test(known.hash) && sameStamp(known, before)
+    ) {
+      const dir = join(root, known.hash);
+      try {
+        await Deno.stat(join(dir, "agent.js"));
+        return { dir, transpiled: false, ms: performance.now() - started };
+      } catch { /* the entry is gone: prepare it again */ }
+    }
+  }
+  const prepared = await prepareComponent(await Deno.readFile(path), stateDir, options);
+  // The stamp taken before the read: a change since then shows as a different stamp next time.
+  if (before !== null) {
+    const { size, mtime, ctime, ino, dev } = before;
+    await recordInIndex(root, key, { size, mtime, ctime, ino, dev, hash: basename(prepared.dir) });
+  }
+  return { ...prepared, ms: performance.now() - started };
 }
 
 /**

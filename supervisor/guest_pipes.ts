@@ -6,8 +6,6 @@
  * @module
  */
 
-import { closeSync, constants as fsConstants, openSync } from "node:fs";
-
 /** The named pipes of a WASI guest's output. */
 export interface GuestPipes {
   /** Its stdout. */
@@ -61,15 +59,19 @@ export function readGuestPipes(pipes: GuestPipes, options: ReadPipesOptions): Pi
         new Promise((r) => wait = setTimeout(() => r(true), 100)),
       ]);
       clearTimeout(wait);
-      if (late) releasePipes(pipes);
+      if (late) await releasePipes(pipes);
       await readers;
     },
     stdout: () => stdout,
   };
 }
 
-/** A pipe the child never opened keeps its reader waiting: open and close its other end. */
-function releasePipes(pipes: GuestPipes): void {
+/**
+ * A pipe the child never opened keeps its reader waiting: open and close its other end. `node:fs` (for a
+ * non-blocking open) is loaded only here: loading it costs every run some tens of ms of CPU.
+ */
+async function releasePipes(pipes: GuestPipes): Promise<void> {
+  const { closeSync, constants: fsConstants, openSync } = await import("node:fs");
   for (const path of [pipes.stdout, pipes.stderr]) {
     try {
       // Non-blocking: fails at once (ENXIO) when no reader waits on this pipe.

@@ -17,7 +17,6 @@ import {
   type ResolvePolicyOptions,
 } from "../capabilities/policy.ts";
 import { sniffModuleFormat } from "./module_format.ts";
-import { indexPlugins, pluginGrants } from "../plugins/plugin_index.ts";
 import { builtinPluginsDir } from "./assets.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
 
@@ -180,14 +179,17 @@ export function machineFacts(): Pick<
 /**
  * The plugins a manifest may use: the built-in ones and those of the runtime
  * config's plugins_dir (only their plugin.toml is read). A broken plugin that
- * the manifest uses is an error here, with its own file and line.
+ * the manifest uses is an error here, with its own file and line. A manifest
+ * that uses no plugin gets none, and the plugin folders are not read.
  */
 async function usablePlugins(
   manifest: Manifest,
   config: RuntimeConfig,
 ): Promise<Record<string, PluginGrants>> {
-  const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
   const used = manifest.plugins?.use ?? [];
+  if (used.length === 0) return {};
+  const { indexPlugins, pluginGrants } = await import("../plugins/plugin_index.ts");
+  const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{
       // A plugin folder that cannot be read: the only failure besides an invalid document.
@@ -219,7 +221,10 @@ function manifestModuleFormat(manifest: Manifest): Promise<ModuleFormat | undefi
 export interface LoadedAgent {
   /** The manifest (its `at()` tells where each key sits, for warnings). */
   manifest: Manifest;
-  /** The plugins the manifest may use, by name (built-in and the runtime config's plugins_dir). */
+  /**
+   * The plugins the manifest may use, by name (built-in and the runtime config's plugins_dir); empty when it
+   * uses none.
+   */
   plugins: Readonly<Record<string, PluginGrants>>;
   /** The frozen Policy. */
   policy: Policy;

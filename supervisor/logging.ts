@@ -2,19 +2,14 @@
  * Diagnostics of the runtime, carried by LogTape as the runtime config's `[log]` says:
  * to a file, or to standard output (trace to info) and standard error (warning and up).
  *
+ * LogTape is loaded with the first record that passes `[log] level`: a run at the
+ * default level (warning) that has nothing to warn about never loads it. Records
+ * made while it loads are written, in order, once it is ready.
+ *
  * @module
  */
 
-import {
-  configure,
-  dispose,
-  getJsonLinesFormatter,
-  getLogger,
-  getTextFormatter,
-  type LogRecord,
-  reset,
-} from "@logtape/logtape";
-import { getFileSink } from "@logtape/file";
+import type { LogRecord } from "@logtape/logtape";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
 
 /** Options of {@linkcode configureLogging}. */
@@ -31,6 +26,27 @@ export interface Log {
   error(message: string, properties?: Record<string, unknown>): void;
 }
 
+type Level = RuntimeConfig["log"]["level"];
+type LogTape = typeof import("@logtape/logtape");
+
+const RANK: Record<Level, number> = { trace: 0, debug: 1, info: 2, warning: 3, error: 4, fatal: 5 };
+
+/** A record made before LogTape was ready. */
+interface Pending {
+  name: string;
+  level: "debug" | "info" | "warning" | "error";
+  message: string;
+  properties: Record<string, unknown>;
+}
+
+/** The process's logging, as LogTape's own configuration is: one for the process. */
+const state: {
+  wanted: { log: RuntimeConfig["log"]; options: LoggingOptions } | null;
+  ready: LogTape | null;
+  loading: Promise<void> | null;
+  pending: Pending[];
+} = { wanted: null, ready: null, loading: null, pending: [] };
+
 /**
  * Sets up logging from `[log]`. Call once at start-up; call again to reconfigure.
  *
@@ -42,19 +58,29 @@ export async function configureLogging(
   log: RuntimeConfig["log"],
   options: LoggingOptions = {},
 ): Promise<void> {
+  state.wanted = { log, options };
+  if (state.loading) await state.loading;
+  if (state.ready) await apply(state.ready);
+}
+
+/** Configures LogTape as `state.wanted` says. */
+async function apply(lt: LogTape): Promise<void> {
+  const wanted = state.wanted;
+  if (wanted === null) return;
+  const { log, options } = wanted;
   const formatter = log.format === "json"
-    ? getJsonLinesFormatter()
-    : getTextFormatter({ timestamp: "date-time-tz", category: "." });
+    ? lt.getJsonLinesFormatter()
+    : lt.getTextFormatter({ timestamp: "date-time-tz", category: "." });
   const encoder = new TextEncoder();
   const sink = log.file !== undefined
-    ? getFileSink(log.file, { formatter, lazy: true })
+    ? (await import("@logtape/file")).getFileSink(log.file, { formatter, lazy: true })
     : (record: LogRecord) => {
       const toErr = options.stdoutReserved || record.level === "warning" || record.level === "error" ||
         record.level === "fatal";
       (toErr ? Deno.stderr : Deno.stdout).writeSync(encoder.encode(formatter(record)));
     };
-  await reset();
-  await configure({
+  await lt.reset();
+  await lt.configure({
     reset: true,
     sinks: { main: sink },
     loggers: [
@@ -64,6 +90,31 @@ export async function configureLogging(
   });
 }
 
+/** Loads and configures LogTape, then writes the records made meanwhile. */
+async function load(): Promise<void> {
+  const lt = await import("@logtape/logtape");
+  await apply(lt);
+  state.ready = lt;
+  for (const r of state.pending.splice(0)) write(lt, r);
+}
+
+function write(lt: LogTape, { name, level, message, properties }: Pending): void {
+  lt.getLogger(["ironclaw", name])[level](message, properties);
+}
+
+function emit(record: Pending): void {
+  const wanted = state.wanted;
+  // Records before logging is configured go nowhere, as with an unconfigured LogTape.
+  if (wanted === null || RANK[record.level] < RANK[wanted.log.level]) return;
+  if (state.ready) return write(state.ready, record);
+  state.pending.push(record);
+  if (state.loading === null) {
+    state.loading = load();
+    // A failure to load is reported where logging is next awaited (configureLogging, closeLogging).
+    state.loading.catch(() => {});
+  }
+}
+
 /**
  * A logger for one part of the runtime, such as `["ironclaw", "supervisor"]`.
  *
@@ -71,12 +122,11 @@ export async function configureLogging(
  * @returns Its logger.
  */
 export function logger(name: string): Log {
-  const l = getLogger(["ironclaw", name]);
   return {
-    debug: (m, p) => l.debug(m, p ?? {}),
-    info: (m, p) => l.info(m, p ?? {}),
-    warn: (m, p) => l.warn(m, p ?? {}),
-    error: (m, p) => l.error(m, p ?? {}),
+    debug: (message, p) => emit({ name, level: "debug", message, properties: p ?? {} }),
+    info: (message, p) => emit({ name, level: "info", message, properties: p ?? {} }),
+    warn: (message, p) => emit({ name, level: "warning", message, properties: p ?? {} }),
+    error: (message, p) => emit({ name, level: "error", message, properties: p ?? {} }),
   };
 }
 
@@ -86,5 +136,6 @@ export function logger(name: string): Log {
  * @returns Resolves when every record is written.
  */
 export async function closeLogging(): Promise<void> {
-  await dispose();
+  if (state.loading) await state.loading;
+  if (state.ready) await state.ready.dispose();
 }

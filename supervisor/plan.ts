@@ -32,7 +32,7 @@ import {
   type SandboxEntry,
   sandboxEntry,
 } from "./assets.ts";
-import { prepareComponent } from "./component_cache.ts";
+import { prepareComponentFile } from "./component_cache.ts";
 import { pyodideFolder } from "./interpreters.ts";
 import { ensurePyodideSnapshot, pyodideSnapshotPath } from "./pyodide_snapshot.ts";
 import { refuseEscapingLinks } from "./link_scan.ts";
@@ -273,13 +273,13 @@ async function planModule(
 ): Promise<ModulePlan | null> {
   const path = policy.agent.module;
   if (path === null) return null;
-  const bytes = await readModule(path);
   const maxPages = policy.limits.memoryMb * 16;
-  const format = moduleFormat(bytes.subarray(0, 8));
+  const format = moduleFormat(await readModuleHead(path));
   if (format === "component") {
     // Only the ops that wait (GATE_OPS) need JSPI; without any of them granted every call answers at once.
     const waits = componentWaits(policy);
-    const prepared = await prepareComponent(bytes, stateDir, {
+    // An unchanged file is found in the cache by its path, size and times, without reading or hashing it.
+    const prepared = await prepareComponentFile(path, stateDir, {
       maxPages,
       waits,
       ...(onProgress
@@ -288,6 +288,8 @@ async function planModule(
             onProgress(phase === "transpile-start" ? "Transpiling the component (once per build)" : null),
         }
         : {}),
+    }).catch((e) => {
+      throw e instanceof IronclawError ? e : unreadableModule(path, e);
     });
     return {
       module: { kind: "component", dir: prepared.dir, maxPages, waits },
@@ -311,19 +313,31 @@ async function planModule(
   });
 }
 
-/** The module's bytes, or an error that says to build it. */
-async function readModule(path: string): Promise<Uint8Array> {
+/** The module's first eight bytes (fewer when it is shorter), or an error that says to build it. */
+async function readModuleHead(path: string): Promise<Uint8Array> {
   try {
-    return await Deno.readFile(path);
+    using file = await Deno.open(path, { read: true });
+    const head = new Uint8Array(8);
+    let n = 0;
+    while (n < head.length) {
+      const r = await file.read(head.subarray(n));
+      if (r === null) break;
+      n += r;
+    }
+    return head.subarray(0, n);
   } catch (e) {
-    throw new IronclawError(
-      "ERR_NOT_FOUND",
-      `The agent's module "${path}" cannot be read: ${(e as Error).message}`,
-      {
-        hint: "build it first (ironclaw build agent.js -o agent.wasm), or fix [agent] module",
-      },
-    );
+    throw unreadableModule(path, e);
   }
+}
+
+function unreadableModule(path: string, e: unknown): IronclawError {
+  return new IronclawError(
+    "ERR_NOT_FOUND",
+    `The agent's module "${path}" cannot be read: ${(e as Error).message}`,
+    {
+      hint: "build it first (ironclaw build agent.js -o agent.wasm), or fix [agent] module",
+    },
+  );
 }
 
 /**

@@ -11,7 +11,6 @@ import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
 import type { SecretValue } from "../protocol/protocol.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
-import { createModelBroker } from "./models/mod.ts";
 import { planAgent, type RunPlan } from "./plan.ts";
 import { openConfiguredStore } from "./store/mod.ts";
 
@@ -91,7 +90,10 @@ async function makeRunPaths(plan: RunPlan): Promise<void> {
 export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Promise<RunHandle> {
   const { policy } = plan;
   await makeRunPaths(plan);
-  const model = policy.model === null ? undefined : await createModelBroker(policy.model);
+  // The model providers are loaded only for an agent that has a model.
+  const model = policy.model === null
+    ? undefined
+    : await (await import("./models/mod.ts")).createModelBroker(policy.model);
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
   // Without a store of the caller's, the config's is opened for the run, and closed with it.
