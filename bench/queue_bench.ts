@@ -11,6 +11,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { copyHello } from "./_hello.ts";
 import { openStore, type RunStore } from "../supervisor/store/mod.ts";
 import { allEnded, enqueue, startWorker, type WorkerProcess } from "../tests/_queue.ts";
 import { postgresInstalled, startPostgres } from "../tests/_postgres.ts";
@@ -23,21 +24,13 @@ async function helloFolder(
   url: string | null,
 ): Promise<{ root: string; agents: string; config: string; manifest: string }> {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-bench-queue-" }));
-  const hello = join(root, "agents", "hello");
-  await Deno.mkdir(join(hello, "notes"), { recursive: true });
-  await Deno.mkdir(join(hello, "out"));
-  for (const f of Deno.readDirSync(join(ROOT, "examples/hello/notes"))) {
-    await Deno.copyFile(join(ROOT, "examples/hello/notes", f.name), join(hello, "notes", f.name));
-  }
-  for (const f of ["agent.wasm", "agent.toml"]) {
-    await Deno.copyFile(join(ROOT, "examples/hello", f), join(hello, f));
-  }
+  const manifest = await copyHello(join(root, "agents", "hello"));
   const config = join(root, "ironclaw.toml");
   await Deno.writeTextFile(
     config,
     `[runtime]\nstate_dir = "state"\n` + (url ? `[store]\nurl = "${url}"\n` : ""),
   );
-  return { root, agents: join(root, "agents"), config, manifest: join(hello, "agent.toml") };
+  return { root, agents: join(root, "agents"), config, manifest };
 }
 
 /** `ironclaw run` hello, `RUNS` times one after another: runs per second. */

@@ -15,6 +15,7 @@
  */
 
 import { join } from "node:path";
+import { copyHello } from "./_hello.ts";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadPolicy } from "../supervisor/load.ts";
@@ -42,13 +43,7 @@ const work = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-benc
 try {
   // The hello agent, copied so the bench does not touch the example's output.
   const hello = join(work, "hello");
-  await Deno.mkdir(join(hello, "notes"), { recursive: true });
-  await Deno.mkdir(join(hello, "out"));
-  for (const f of Deno.readDirSync(join(ROOT, "examples/hello/notes"))) {
-    await Deno.copyFile(join(ROOT, "examples/hello/notes", f.name), join(hello, "notes", f.name));
-  }
-  await Deno.copyFile(join(ROOT, "examples/hello/agent.wasm"), join(hello, "agent.wasm"));
-  await Deno.copyFile(join(ROOT, "examples/hello/agent.toml"), join(hello, "agent.toml"));
+  await copyHello(hello);
   await Deno.writeTextFile(
     join(work, "ironclaw.toml"),
     `[runtime]\nstate_dir = "state"\n[limits]\nmax_tool_calls = 1000000\nmax_output_kb = 1048576\n`,

@@ -12,21 +12,14 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
+import { copyHello } from "./_hello.ts";
 import { startServer } from "../supervisor/serve/mod.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 100);
 
 const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-bench-serve-" }));
-const hello = join(root, "agents", "hello");
-await Deno.mkdir(join(hello, "notes"), { recursive: true });
-await Deno.mkdir(join(hello, "out"));
-for (const f of Deno.readDirSync(join(ROOT, "examples/hello/notes"))) {
-  await Deno.copyFile(join(ROOT, "examples/hello/notes", f.name), join(hello, "notes", f.name));
-}
-for (const f of ["agent.wasm", "agent.toml"]) {
-  await Deno.copyFile(join(ROOT, "examples/hello", f), join(hello, f));
-}
+await copyHello(join(root, "agents", "hello"));
 const config = parseRuntimeConfig(`[runtime]\nstate_dir = "state"\n`, { path: join(root, "ironclaw.toml") });
 const server = await startServer({ config, agentsDir: join(root, "agents"), port: 0 });
 const auth = { authorization: `Bearer ${server.token}`, "content-type": "application/json" };

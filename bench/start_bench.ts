@@ -15,6 +15,7 @@
  */
 
 import { join } from "node:path";
+import { copyHello } from "./_hello.ts";
 import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadPolicy } from "../supervisor/load.ts";
@@ -75,14 +76,7 @@ try {
 
   // Hello, from a supervisor that is up: process mode and worker mode, paired.
   const hello = join(work, "hello");
-  await Deno.mkdir(join(hello, "notes"), { recursive: true });
-  await Deno.mkdir(join(hello, "out"));
-  for (const f of Deno.readDirSync(join(ROOT, "examples/hello/notes"))) {
-    await Deno.copyFile(join(ROOT, "examples/hello/notes", f.name), join(hello, "notes", f.name));
-  }
-  for (const f of ["agent.wasm", "agent.toml"]) {
-    await Deno.copyFile(join(ROOT, "examples/hello", f), join(hello, f));
-  }
+  await copyHello(hello);
   const config = parseRuntimeConfig(`[runtime]\nstate_dir = "state"\n`, {
     path: join(work, "ironclaw.toml"),
   });

@@ -121,3 +121,28 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
     throw new UsageError(message, `ironclaw help ${command}`);
   }
 }
+
+/**
+ * A whole number given to a flag, within a range.
+ *
+ * @param value The flag's text, or undefined when it was not given.
+ * @param flag The flag's name, without `--`.
+ * @param range The least and the most it takes.
+ * @returns The number, or undefined when the flag was not given.
+ * @throws {UsageError} When it is not a whole number in the range.
+ */
+export function intFlag(
+  value: string | undefined,
+  flag: string,
+  range: [number, number],
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= range[0] && n <= range[1])) {
+    throw new UsageError(
+      `"${value}" is not a valid ${flag}`,
+      `give --${flag} from ${range[0]} to ${range[1]}`,
+    );
+  }
+  return n;
+}

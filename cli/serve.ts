@@ -7,6 +7,7 @@ import type { WorkerEvent } from "../supervisor/worker.ts";
 import {
   COMMON_OPTIONS,
   configOption,
+  intFlag,
   type Io,
   parseCommandArgs,
   reportError,
@@ -63,19 +64,6 @@ function eventLine(e: WorkerEvent, io: Io): string {
   if (e.type === "released") return `${e.id}  handed back\n`;
   if (e.type === "ended") return `${e.id}  ${e.state === "ok" ? s.green(e.state) : s.red(e.state)}\n`;
   return s.yellow(`problem: ${e.message}${e.hint ? ` (hint: ${e.hint})` : ""}\n`);
-}
-
-/** A whole number from `lo` to `hi` given to a flag, or a usage error. */
-function intFlag(value: string | undefined, flag: string, range: [number, number]): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= range[0] && n <= range[1])) {
-    throw new UsageError(
-      `"${value}" is not a valid ${flag}`,
-      `give --${flag} from ${range[0]} to ${range[1]}`,
-    );
-  }
-  return n;
 }
 
 /** Waits for SIGINT or SIGTERM: the first closes the server (draining), a second stops the running runs. */

@@ -7,6 +7,7 @@ import { runWorker, type WorkerEvent } from "../supervisor/worker.ts";
 import {
   COMMON_OPTIONS,
   configOption,
+  intFlag,
   type Io,
   parseCommandArgs,
   reportError,
@@ -81,15 +82,8 @@ export async function workerCommand(args: string[], io: Io): Promise<number> {
     if (positionals.length > 0) {
       throw new UsageError("ironclaw worker takes no arguments", "ironclaw help worker");
     }
-    const concurrency = values.concurrency === undefined
-      ? navigator.hardwareConcurrency
-      : Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
-      throw new UsageError(
-        `"${values.concurrency}" is not a number of runs`,
-        "give --concurrency from 1 to 1024",
-      );
-    }
+    const concurrency = intFlag(values.concurrency, "concurrency", [1, 1024]) ??
+      navigator.hardwareConcurrency;
     const config = await loadRuntimeConfig(configOption(values));
     const agents = values.agents === undefined ? undefined : await findAgents(values.agents);
     const store = await openConfiguredStore(config);
