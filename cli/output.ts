@@ -126,16 +126,15 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
  * A whole number given to a flag, within a range.
  *
  * @param value The flag's text, or undefined when it was not given.
- * @param flag The flag's name, without `--`.
- * @param range The least and the most it takes.
+ * @param options The flag's name, without `--`, and the least and the most it takes.
  * @returns The number, or undefined when the flag was not given.
  * @throws {UsageError} When it is not a whole number in the range.
  */
 export function intFlag(
   value: string | undefined,
-  flag: string,
-  range: [number, number],
+  options: { flag: string; range: [number, number] },
 ): number | undefined {
+  const { flag, range } = options;
   if (value === undefined) return undefined;
   const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(n >= range[0] && n <= range[1])) {

@@ -112,8 +112,8 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     if (positionals.length > 0) {
       throw new UsageError("ironclaw serve takes no arguments", "ironclaw help serve");
     }
-    const port = intFlag(values.port, "port", [0, 65535]);
-    const concurrency = intFlag(values.concurrency, "concurrency", [1, 1024]);
+    const port = intFlag(values.port, { flag: "port", range: [0, 65535] });
+    const concurrency = intFlag(values.concurrency, { flag: "concurrency", range: [1, 1024] });
     const config = await loadRuntimeConfig(configOption(values));
     const host = values.host ?? config.serve.host;
     if (!isLoopback(host) && values.host === undefined) {

@@ -82,7 +82,7 @@ export async function workerCommand(args: string[], io: Io): Promise<number> {
     if (positionals.length > 0) {
       throw new UsageError("ironclaw worker takes no arguments", "ironclaw help worker");
     }
-    const concurrency = intFlag(values.concurrency, "concurrency", [1, 1024]) ??
+    const concurrency = intFlag(values.concurrency, { flag: "concurrency", range: [1, 1024] }) ??
       navigator.hardwareConcurrency;
     const config = await loadRuntimeConfig(configOption(values));
     const agents = values.agents === undefined ? undefined : await findAgents(values.agents);
