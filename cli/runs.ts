@@ -43,9 +43,10 @@ Usage:
   tail   one run's events, printed as they arrive until its end event
   prune  deletes the ended runs that started before the given age, and prints them
 
-Runs live in <state_dir>/ironclaw.db (SQLite). A run whose supervisor died (killed, crashed) is shown
-"lost", with exit code 137, once any command opens the store. Records of older versions
-(<state_dir>/runs/<id>/) are imported once, when the store is first opened, and left on disk.
+Runs live in <state_dir>/ironclaw.db (SQLite), or in PostgreSQL when the config sets [store] url. A run
+whose supervisor died (killed, crashed) is shown "lost", with exit code 137, once any command opens the
+store. Records of older versions (<state_dir>/runs/<id>/) are imported once into SQLite, when the store is
+first opened, and left on disk. A store on a read-only disk can still be listed, shown and tailed.
 `;
 
 const OPTIONS = {
