@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, runCli } from "./_cli.ts";
 import { defaultStateDir } from "../supervisor/load.ts";
+import { openStore, RunWriter } from "../supervisor/store/mod.ts";
 
 Deno.test("ironclaw --help, --version and help <command>", async (t) => {
   await t.step("--help prints examples first, on stdout", async () => {
@@ -400,5 +401,40 @@ Deno.test("ironclaw check shows the worker-mode command when the config asks for
     assert.ok(!command.includes("--allow-all"), "a run from source keeps the process flags as well");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reader that goes away (| head) ends the output, not the command: no crash, exit 0", async () => {
+  const state = await Deno.makeTempDir();
+  try {
+    // A run with far more events than a pipe holds, so the writer meets the closed pipe.
+    const store = await openStore(join(state, "ironclaw"));
+    const id = "20261201T000000Z-pipe01";
+    const lease = await RunWriter.createRun(store, {
+      id,
+      agent: "a",
+      manifest: "/m/agent.toml",
+      task: "t",
+      started: new Date().toISOString(),
+    });
+    const writer = new RunWriter(store, lease, { onError: (e) => assert.fail(e.message) });
+    for (let i = 0; i < 5000; i++) writer.append({ type: "log", level: "info", message: "x".repeat(100) });
+    assert.equal(await writer.close("ok", 0), null);
+    await store.close();
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `"$0" run -A --quiet "${ROOT}mod.ts" runs show ${id} | head -c 100 >/dev/null; echo "status \${PIPESTATUS[0]}" >&2`,
+        Deno.execPath(),
+      ],
+      env: { XDG_STATE_HOME: state, NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.doesNotMatch(stderr, /bug|BrokenPipe/);
+    assert.match(stderr, /status 0/);
+  } finally {
+    await Deno.remove(state, { recursive: true });
   }
 });
