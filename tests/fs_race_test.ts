@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT } from "./_cli.ts";
-import { type AgentDir, agentFolder, PROBE, probeCalls } from "./_sandbox.ts";
+import { type AgentDir, agentDir, agentFolder, PROBE, probeCalls } from "./_sandbox.ts";
 import { loadPolicy } from "../supervisor/load.ts";
 import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
@@ -233,3 +233,18 @@ for (const { name, options } of MODES) {
     });
   });
 }
+
+Deno.test("runs writing one file at once all succeed: a later write superseding an earlier one is no race", async () => {
+  await using agent = await agentDir(PROBE, "[limits]\nmax_tool_calls = 1000\n");
+  const writes = (run: number): [string, unknown][] =>
+    Array.from(
+      { length: 300 },
+      (_, i) => ["fs.write", { path: "out/same.txt", data: `run ${run} write ${i}` }],
+    );
+  const ran = await Promise.all([0, 1, 2].map((run) => probeCalls(agent, writes(run))));
+  const refused = ran.flatMap((r) => r.replies.filter((x) => x.error));
+  assert.deepEqual(refused, [], `${refused.length} of 900 writes were refused`);
+  assert.match(await Deno.readTextFile(join(agent.dir, "out/same.txt")), /^run [0-2] write \d+$/);
+  const left = [...Deno.readDirSync(join(agent.dir, "out"))].map((e) => e.name);
+  assert.deepEqual(left, ["same.txt"], "a fresh file was left behind");
+});

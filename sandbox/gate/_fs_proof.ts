@@ -239,17 +239,33 @@ function replaceFile(fs: FsIo, t: Target, o: { dir: string; bytes: Uint8Array; m
         sameAt(fs, fresh, made));
     if (!inPlace) throw raced(t.raw, "written");
     writeAll(file, o.bytes);
-    file.close();
     // Both names lie in the proved folder: a rename replaces a link at the target and never follows it.
     fs.renameSync(fresh, t.real);
+    if (t.checks && !sameAt(fs, t.real, made)) refuseUnlessSuperseded(file, t);
   } catch (e) {
+    if (made !== null && !(e instanceof Superseded)) {
+      discard(fs, freshReal === null ? [fresh] : [freshReal, fresh], made);
+    }
+    throw e instanceof Superseded ? e.cause : e;
+  } finally {
     try {
       file.close();
     } catch { /* closed already */ }
-    if (made !== null) discard(fs, freshReal === null ? [fresh] : [freshReal, fresh], made);
-    throw e;
   }
-  if (t.checks && !sameAt(fs, t.real, made!)) throw raced(t.raw, "written");
+}
+
+/** A refusal after the rename: the file must not be removed then (another name may hold it). */
+class Superseded extends Error {}
+
+/**
+ * After the rename, the target is not this write's file. Either another write to the same file renamed its own
+ * over it since (this write happened, and was superseded: its file, still open here, has no name left), or
+ * the rename went elsewhere (its file still has a name): refused.
+ */
+function refuseUnlessSuperseded(file: FsHandle, t: Target): void {
+  const links = file.statSync().nlink;
+  if (links === 0) return;
+  throw new Superseded("raced", { cause: raced(t.raw, "written") });
 }
 
 /** Makes the target's missing folders one at a time, each proved to be a real folder where it was asked for. */
