@@ -275,12 +275,17 @@ try {
   const notRun = skipped.length
     ? `\n\nNot measured:\n\n${skipped.map((s) => `- ${s}`).join("\n")}`
     : "\n\nEvery peer installed and ran.";
+  const busiest = Math.max(Number(loadBefore.split(" ")[0]), Number(loadAfter.split(" ")[0]));
+  const shared = busiest > navigator.hardwareConcurrency / 2
+    ? ` The one-minute load reached ${busiest} on ${navigator.hardwareConcurrency} cores: the machine was ` +
+      `not idle, so read the ratios as rough.`
+    : "";
   const section =
     `${SECTION}\n\nCommand: \`deno task bench-peers\` (bench/peers_bench.ts; \`BENCH_ROUNDS\`, ` +
     `default 7). Run ${stamp} UTC, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ` +
     `${ROUNDS} rounds interleaved after one warm-up each, load average ${loadBefore} before and ` +
-    `${loadAfter} after. Each figure is a whole process, spawn to exit; the npm peers were installed into a ` +
-    `temporary folder at the pinned versions (${SRT}, ${MONTY}, ${QUICKJS}), the IronClaw runs used a ` +
+    `${loadAfter} after.${shared} Each figure is a whole process, spawn to exit; the npm peers were ` +
+    `installed into a temporary folder at the pinned versions (${SRT}, ${MONTY}, ${QUICKJS}), the IronClaw runs used a ` +
     `temporary state folder. Commands, run from the temporary folder:\n\n${commands}\n\n${table}${notRun}\n`;
 
   const results = join(ROOT, "bench", "RESULTS.md");
