@@ -162,6 +162,11 @@ class QueueWorker {
 
   async run(): Promise<WorkerSummary> {
     const concurrency = Math.max(1, this.#o.concurrency ?? 1);
+    // One promise for the whole run: a listener per idle wait would pile up on the signal of a long-lived worker.
+    const drain = this.#o.drain;
+    const drained = drain
+      ? new Promise<void>((r) => drain.addEventListener("abort", () => r(), { once: true }))
+      : null;
     while (!this.#draining) {
       await this.#reap();
       const claimed = this.#running.size < concurrency ? await this.#claim() : null;
@@ -174,9 +179,7 @@ class QueueWorker {
       await Promise.race([
         slotFreed,
         ...(this.#running.size < concurrency ? [this.#store.waitForWork(IDLE_MS, this.#o.drain)] : []),
-        ...(this.#o.drain
-          ? [new Promise<void>((r) => this.#o.drain!.addEventListener("abort", () => r()))]
-          : []),
+        ...(drained ? [drained] : []),
       ]);
     }
     await Promise.all(this.#running.values());
