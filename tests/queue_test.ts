@@ -12,6 +12,8 @@ import { EXIT_CODES } from "../supervisor/outcome.ts";
 import { join } from "node:path";
 import { channelPath } from "../supervisor/channel.ts";
 import { awaitNoProcessWith, processesWith, runCli } from "./_cli.ts";
+import { PROBE } from "./_sandbox.ts";
+import { newRunId } from "../supervisor/records.ts";
 import {
   allEnded,
   enqueue,
@@ -172,4 +174,58 @@ Deno.test("ironclaw submit --wait: a worker runs it, the output and exit code ar
     } catch { /* ended */ }
     await worker.status.catch(() => {});
   }
+});
+
+Deno.test("a queued run whose worker dies is retried only if it made no side effect: a written file rules it out", async (t) => {
+  await using model = slowModel(50);
+  await using setup = await queueSetup({ model: model.origin, url: null, retries: 0 });
+  await Deno.mkdir(join(setup.agents, "out"));
+  const probe = join(setup.agents, "probe.toml");
+  await Deno.writeTextFile(
+    probe,
+    `[agent]\nname = "probe"\nkind = "wasm"\nmodule = "${PROBE}"\n\n[capabilities.fs]\nwrite = ["out"]\n\n` +
+      `[limits]\ntimeout_s = 120\nretries = 1\n`,
+  );
+  const killMidRun = async (task: unknown) => {
+    const id = `${newRunId()}-effect`;
+    const started = new Date().toISOString();
+    await setup.store.enqueueRun({
+      id,
+      agent: "probe",
+      manifest: probe,
+      task: JSON.stringify(task),
+      started,
+      retries: 1,
+    });
+    const worker = startWorker(setup);
+    try {
+      await until(async () => {
+        const { events } = await setup.store.showRun(id);
+        return events.some((e) => e.type === "log" && e.message === "looping");
+      }, { ms: WITHIN_MS, what: "the probe to loop after its calls" });
+      worker.child.kill("SIGKILL");
+      await worker.status;
+    } finally {
+      try {
+        worker.child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await worker.status.catch(() => {});
+    }
+    await setup.store.reapLost();
+    return await setup.store.showRun(id);
+  };
+  await t.step("it wrote a file: lost, never queued again", async () => {
+    const { summary, events } = await killMidRun({
+      calls: [["fs.write", { path: "out/once.txt", data: "written" }]],
+      then: "loop",
+    });
+    assert.equal(await Deno.readTextFile(join(setup.agents, "out/once.txt")), "written");
+    assert.deepEqual([summary.state, summary.attempts], ["lost", 1]);
+    assert.ok(!events.some((e) => e.type === "requeued"));
+  });
+  await t.step("it only read its environment: queued again, attempt 2 to come", async () => {
+    const { summary, events } = await killMidRun({ calls: [["env.get", { name: "TZ" }]], then: "loop" });
+    assert.deepEqual([summary.state, summary.attempts], ["queued", 1]);
+    assert.equal(events.at(-1)?.type, "requeued");
+  });
 });

@@ -1,6 +1,7 @@
 // A test agent that does what its task says, so tests can attack the gate from
 // inside a real component. The task is JSON:
 //   {"calls": [[op, args], ...]}  -> the JSON array of replies, each {ok} or {error}
+//   {"calls": [...], "then": "loop"}  -> the calls, then log "looping" and spin (a run killed mid-way)
 //   {"do": "loop" | "bomb" | "flood" | "throw" | "many-calls" | "big-output" | "globals", "n": ...}
 //   {"do": "repeat", "n": N, "op": op, "args": {...}}  -> N calls of one op (benchmarks)
 //   {"do": "big-output", "n": N, "ch": "é"}  -> ch (default "y") N times
@@ -22,7 +23,12 @@ function attempt(op, args) {
 
 export function run(task) {
   const t = JSON.parse(task);
-  if (t.calls) return JSON.stringify(t.calls.map(([op, args]) => attempt(op, args)));
+  if (t.calls) {
+    const replies = JSON.stringify(t.calls.map(([op, args]) => attempt(op, args)));
+    if (t.then !== "loop") return replies;
+    log("info", "looping");
+    for (;;) { /* spin until the wall-time limit */ }
+  }
   switch (t.do) {
     case "loop":
       log("info", "looping");
