@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { isLoopback, type ServeHandle, startServer } from "../supervisor/serve/mod.ts";
 import type { WorkerEvent } from "../supervisor/worker.ts";
+import type { PoolEvent } from "../supervisor/pool.ts";
 import {
   COMMON_OPTIONS,
   configOption,
@@ -43,6 +44,9 @@ Options:
   --agents <dir>     The served agents' manifests (NAME.toml, NAME/agent.toml);
                      default [serve] agents
   --concurrency <n>  Runs at once (default [serve] concurrency, else twice the cores)
+  --pool <n>         Sandboxes kept started per agent, its code loaded and its realm
+                     made, waiting for a task (default [serve] pool, else 0); a taken
+                     one is replaced in the background; pooled runs say so
   --json             Print {"url","token_file",...} on start, then one JSON line per run
                      taken, handed back and ended
   --config <file>    Runtime config; default ./ironclaw.toml, then built-in defaults
@@ -64,6 +68,15 @@ function eventLine(e: WorkerEvent, io: Io): string {
   if (e.type === "released") return `${e.id}  handed back\n`;
   if (e.type === "ended") return `${e.id}  ${e.state === "ok" ? s.green(e.state) : s.red(e.state)}\n`;
   return s.yellow(`problem: ${e.message}${e.hint ? ` (hint: ${e.hint})` : ""}\n`);
+}
+
+function poolLine(e: PoolEvent, io: Io): string {
+  const s = styles(io);
+  if (e.type === "warm") {
+    return s.dim(`pool: a sandbox of ${e.agent} is ready (${e.startedMs + e.preparedMs} ms)\n`);
+  }
+  const then = e.gaveUp ? "; no more tries until its next run" : "";
+  return s.yellow(`pool: a sandbox of ${e.agent} failed to start: ${e.error.message}${then}\n`);
 }
 
 /** Waits for SIGINT or SIGTERM: the first closes the server (draining), a second stops the running runs. */
@@ -101,6 +114,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
         port: { type: "string" },
         agents: { type: "string" },
         concurrency: { type: "string" },
+        pool: { type: "string" },
       },
       allowPositionals: true,
       strict: true,
@@ -114,6 +128,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     }
     const port = intFlag(values.port, { flag: "port", range: [0, 65535] });
     const concurrency = intFlag(values.concurrency, { flag: "concurrency", range: [1, 1024] });
+    const pool = intFlag(values.pool, { flag: "pool", range: [0, 64] });
     const config = await loadRuntimeConfig(configOption(values));
     const host = values.host ?? config.serve.host;
     if (!isLoopback(host) && values.host === undefined) {
@@ -129,6 +144,8 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       host,
       ...(port !== undefined ? { port } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(pool !== undefined ? { pool } : {}),
+      onPoolEvent: (e) => io.out(values.json ? JSON.stringify(e) + "\n" : poolLine(e, io)),
       ...(token !== undefined ? { token } : {}),
       onEvent: (e) => io.out(values.json ? JSON.stringify(e) + "\n" : eventLine(e, io)),
       onError: (e) => io.err(`serve: internal error: ${e instanceof Error ? e.stack ?? e.message : e}\n`),
@@ -159,10 +176,12 @@ function announce(server: ServeHandle, io: Io, options: { json: boolean; host: s
         token_file: server.tokenFile,
         agents: server.agents,
         concurrency: server.concurrency,
+        pool: server.pool?.size ?? 0,
       }) + "\n",
     );
     return;
   }
   io.out(`listening on ${server.url}\ntoken in ${where}\n`);
-  io.err(s.dim(`serving ${server.agents.join(", ")}; ${server.concurrency} runs at once\n`));
+  const pooled = server.pool ? `; ${server.pool.size} warm sandboxes per agent` : "";
+  io.err(s.dim(`serving ${server.agents.join(", ")}; ${server.concurrency} runs at once${pooled}\n`));
 }

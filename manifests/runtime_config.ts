@@ -128,6 +128,14 @@ export const CONFIG_SCHEMA: TableNode = {
           minimum: 1,
           maximum: 1024,
         },
+        pool: {
+          type: "integer",
+          description:
+            "Sandboxes kept started per served agent, with its flags, its code loaded and its module's realm made, waiting for a task; a taken one is replaced in the background (0: none)",
+          minimum: 0,
+          maximum: 64,
+          default: 0,
+        },
       },
     },
     /** `[log]`. */
@@ -420,6 +428,8 @@ export interface RuntimeConfig {
     agents: string | null;
     /** How many runs at once, or null for twice the number of cores. */
     concurrency: number | null;
+    /** Sandboxes kept warm per served agent (0: none). */
+    pool: number;
   };
   /** `[log]`. */
   log: {
@@ -496,7 +506,7 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
   const doc = readDocument<
     Omit<RuntimeConfig, "file" | "at" | "runtime" | "store" | "serve"> & {
       store: { url?: string };
-      serve: { host: string; port: number; agents?: string; concurrency?: number };
+      serve: { host: string; port: number; agents?: string; concurrency?: number; pool: number };
       runtime: Omit<RuntimeConfig["runtime"], "state_dir" | "name_server"> & {
         state_dir?: string;
         name_server?: string;
@@ -561,6 +571,7 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
       port: value.serve.port,
       agents: value.serve.agents === undefined ? null : abs(value.serve.agents),
       concurrency: value.serve.concurrency ?? null,
+      pool: value.serve.pool,
     },
     /** `[log]`. */
     log: value.log.file === undefined ? value.log : { ...value.log, file: abs(value.log.file) },

@@ -25,7 +25,9 @@ export const RUN_EVENTS = {
   run: {
     from: "supervisor",
     fields:
-      "`id`, `agent`, `kind`, `manifest`, `command` (the sandbox's argv); a queued run adds `attempt` and `queuedMs`",
+      "`id`, `agent`, `kind`, `manifest`, `command` (the sandbox's argv); a queued run adds `attempt` and " +
+      "`queuedMs`; a run in a pooled sandbox (`[serve] pool`) adds `pooled` = true (its command names the pool " +
+      "slot's channel)",
     doc: "the run is created (or a worker starts a queued run); first, after a queued run's `state` `queued`",
   },
   state: {
@@ -36,10 +38,13 @@ export const RUN_EVENTS = {
   },
   timing: {
     from: "supervisor",
-    fields: "`phase` (`start`), `waitedMs`; `ready` = false when the sandbox never said it was ready",
+    fields:
+      "`phase` (`start`, or `pool`), `waitedMs`; `ready` = false when the sandbox never said it was ready; " +
+      "for `pool`: `startedMs`, `preparedMs`, `idleMs`, `warmed`",
     doc:
       "how long the sandbox took from spawn to `ready` (machine start-up and queueing, which `timeout_s` does " +
-      "not count: the wall time starts at `ready`)",
+      "not count: the wall time starts at `ready`); a pooled run records instead how long its sandbox took to " +
+      "start and to prepare before the run took it, how long it waited, and what it had started ahead",
   },
   gate: {
     from: "sandbox",

@@ -65,6 +65,14 @@ export interface StartMessage {
   assets?: SandboxAssets;
 }
 
+/**
+ * Parent to child, for a pooled sandbox only: what its run will be, but for the run itself (no run id, task or
+ * secrets), so it loads and compiles what its agent kind needs before a task is known. Sent once, right after
+ * `ready`; the sandbox answers `prepared`. The `start` that follows carries everything again: a sandbox uses
+ * what it prepared only when the start names the same grant, module and assets, and prepares nothing else.
+ */
+export type PrepareMessage = Omit<StartMessage, "type" | "runId" | "task" | "secrets"> & { type: "prepare" };
+
 /** Local folders of the interpreters' files, which the sandbox cannot look up itself (it resolves no package). */
 export interface SandboxAssets {
   /** Pyodide's folder (its WebAssembly, loader and standard library), for Python CodeAct. */
@@ -116,7 +124,7 @@ export interface ReplyMessage {
 }
 
 /** Any message the parent sends. */
-export type ParentMessage = StartMessage | StopMessage | ReplyMessage;
+export type ParentMessage = StartMessage | PrepareMessage | StopMessage | ReplyMessage;
 
 /** A record of something that happened in the run. */
 export interface RunEvent {
@@ -130,6 +138,16 @@ export interface RunEvent {
 export interface ReadyMessage {
   v: typeof PROTOCOL_VERSION;
   type: "ready";
+}
+
+/** Child to parent: what a `prepare` asked for is loaded; the sandbox waits for `start`. */
+export interface PreparedMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: "prepared";
+  /** How long preparing took, in ms. */
+  ms: number;
+  /** What was made ready ahead, such as "guest worker" or "interpreter" (for the record). */
+  warmed: string[];
 }
 
 /** Child to parent: an event to record. */
@@ -159,7 +177,7 @@ export interface RequestMessage {
 }
 
 /** Any message the child sends. */
-export type ChildMessage = ReadyMessage | EventMessage | ResultMessage | RequestMessage;
+export type ChildMessage = ReadyMessage | PreparedMessage | EventMessage | ResultMessage | RequestMessage;
 
 /** A message that breaks the protocol (`ERR_PROTOCOL`). */
 export class ProtocolError extends IronclawError {
@@ -203,6 +221,13 @@ export function parseChildMessage(line: string): ChildMessage {
   switch (m.type) {
     case "ready":
       return m as unknown as ReadyMessage;
+    case "prepared":
+      if (
+        typeof m.ms !== "number" || !Array.isArray(m.warmed) || !m.warmed.every((w) => typeof w === "string")
+      ) {
+        throw new ProtocolError("A prepared message needs ms and a list of what was warmed");
+      }
+      return m as unknown as PreparedMessage;
     case "event":
       if (typeof m.event !== "object" || m.event === null || typeof (m.event as RunEvent).type !== "string") {
         throw new ProtocolError("An event message needs an event object with a type");
@@ -246,6 +271,11 @@ export function parseParentMessage(line: string): ParentMessage {
         throw new ProtocolError("A start message needs runId, task and policy");
       }
       return m as unknown as StartMessage;
+    case "prepare":
+      if (typeof m.policy !== "object" || m.policy === null) {
+        throw new ProtocolError("A prepare message needs a policy");
+      }
+      return m as unknown as PrepareMessage;
     case "stop":
       return m as unknown as StopMessage;
     case "reply":

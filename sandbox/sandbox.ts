@@ -23,6 +23,7 @@ import {
   type ChildMessage,
   type ParentMessage,
   parseParentMessage,
+  type PrepareMessage,
   PROTOCOL_VERSION,
   PYODIDE_SNAPSHOT_ARG,
   type ResultMessage,
@@ -42,6 +43,7 @@ import {
 import { GUEST_WORKER_NAME, setGuestEntry } from "./guests/guest_worker.ts";
 import type { GuestOutcome } from "../protocol/outcome.ts";
 import type { AgentRunner, RunContext } from "./runner.ts";
+import { type ReadyRunner, runnerFor, sameRun } from "./runners.ts";
 import type { EnforcedGrant } from "../protocol/grant.ts";
 import { lineCap, lineCapOf, LineTooLongError } from "../protocol/line_cap.ts";
 import { utf8ByteLength } from "../protocol/utf8.ts";
@@ -155,51 +157,37 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
       ...(apiFile ? { apiFile } : {}),
     });
   }
-  const run = await runnerFor(start, policy);
+  const run = await startRunner(start, policy);
   return await run(context);
 }
 
-/**
- * The runner of the agent's kind, with what only that kind needs bound: a
- * prepared module runs as a component or a preview1 module, no module as a
- * built-in loop. Each is imported only when used.
- */
-async function runnerFor(start: StartMessage, policy: EnforcedGrant): Promise<AgentRunner> {
-  const module = start.module;
-  if (module?.kind === "component") {
-    const { runComponentGuest } = await import("./guests/guest_worker.ts");
-    return (context) => runComponentGuest(context, { module });
-  }
-  if (module?.kind === "preview1") {
-    const { runPreview1Guest } = await import("./guests/guest_worker.ts");
-    return (context) => runPreview1Guest(context, { module });
-  }
-  if (policy.agent.kind === "react") return (await import("./loops/react.ts")).runReact;
-  if (policy.agent.kind === "codeact") {
-    const { runCodeAct } = await import("./loops/codeact.ts");
-    const { workerSessions } = await import("./codeact/session_worker.ts");
-    const python = policy.agent.language === "python";
-    const makeSession = workerSessions({
-      language: python ? "python" : "javascript",
-      ...(python && start.assets?.pyodide ? { indexURL: start.assets.pyodide } : {}),
-      ...(python && start.assets?.pyodideSnapshot ? { snapshot: start.assets.pyodideSnapshot } : {}),
-    });
-    return (context) => runCodeAct(context, { makeSession });
-  }
-  return unsupportedKind;
+/** What a `prepare` readied (a pooled sandbox), until the start takes or discards it. */
+let prepared: { message: PrepareMessage; runner: Promise<ReadyRunner> } | null = null;
+
+/** Readies the runner a `prepare` describes, then says `prepared`; a failure leaves the run to start cold. */
+function prepare(message: PrepareMessage): void {
+  if (prepared !== null || started) throw new Error("A prepare message after a prepare or a start");
+  const at = performance.now();
+  const runner = runnerFor({ ...message, policy: deepFreeze(message.policy) }, { ahead: true });
+  prepared = { message, runner };
+  runner.then(async (r) => {
+    await r.ready;
+    send({ v: PROTOCOL_VERSION, type: "prepared", ms: Math.round(performance.now() - at), warmed: r.warmed });
+  }).catch((e) => {
+    prepared = null;
+    emit({ type: "sandbox-log", level: "warn", message: `Preparing ahead failed: ${(e as Error).message}` });
+    send({ v: PROTOCOL_VERSION, type: "prepared", ms: Math.round(performance.now() - at), warmed: [] });
+  });
 }
 
-/** The runner of a kind this version cannot run. */
-function unsupportedKind({ policy }: RunContext): Promise<GuestOutcome> {
-  return Promise.resolve({
-    state: "error",
-    output: null,
-    error: {
-      code: "ERR_UNSUPPORTED",
-      message: `Agents of kind "${policy.agent.kind}" cannot run in this version yet`,
-      hint: 'use kind = "wasm" with a component or WASI preview1 module',
-    },
-  });
+/** The runner of a start: the prepared one when the start is the run it was prepared for, else a new one. */
+async function startRunner(start: StartMessage, policy: EnforcedGrant): Promise<AgentRunner> {
+  const ahead = prepared;
+  prepared = null;
+  const warm = ahead ? await ahead.runner.catch(() => null) : null;
+  if (ahead && warm && sameRun(ahead.message, start)) return warm.run;
+  warm?.discard();
+  return (await runnerFor({ ...start, policy })).run;
 }
 
 let started = false;
@@ -223,6 +211,8 @@ function onParentMessage(message: ParentMessage, done: () => void): void {
         done();
       },
     );
+  } else if (message.type === "prepare") {
+    prepare(message);
   } else if (message.type === "reply") {
     const waiting = pending.get(message.id);
     if (!waiting) throw new Error(`A reply to request ${message.id}, which is not open`);

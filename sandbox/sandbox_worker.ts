@@ -203,6 +203,11 @@ class Relay {
         if (this.#worker) throw new ProtocolError("A second start message");
         onStart(message.policy.limits.timeoutS);
         this.start(message);
+      } else if (message.type === "prepare") {
+        // Worker mode keeps only the started process ready: the agent side's Worker is made at the start,
+        // with the start's permissions.
+        if (this.#worker) throw new ProtocolError("A prepare message after the start");
+        this.#send({ v: PROTOCOL_VERSION, type: "prepared", ms: 0, warmed: [] });
       } else if (message.type === "reply") {
         if (!this.#worker) throw new ProtocolError("A reply before the start message");
         this.#worker.postMessage(message);

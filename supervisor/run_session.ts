@@ -37,6 +37,7 @@ import { type ClaimedRun, type RunLease, type RunStore, RunWriter, SqliteRunStor
 import { GATE_OPS } from "../protocol/gate_ops.ts";
 import { newRunId } from "./records.ts";
 import type { RunHandle, RunOptions } from "./supervisor.ts";
+import type { WarmSandbox } from "./warm_sandbox.ts";
 
 /** How much of the sandbox's stderr is kept, for the record and to tell an out-of-memory death. */
 const STDERR_TAIL = 16 * 1024;
@@ -140,6 +141,8 @@ export class RunSession {
   #spawnedAt = 0;
   /** The wall time, from `ready` on: paused while a gate call waits for a person's approval. */
   readonly #wall = new WallClock();
+  /** The pooled sandbox the run took, or null for a sandbox spawned for it. */
+  readonly #warm: WarmSandbox | null;
 
   /**
    * Creates the run in the store (or takes the run a worker claimed), then spawns its sandbox.
@@ -188,10 +191,13 @@ export class RunSession {
     // The sandbox gets a Deno cache folder of its own, removed with the run: it runs a bundle that resolves no
     // package, so it needs nothing from the caller's cache, and what Deno keeps there without a permission
     // (CacheStorage, the transpiled plugin code) lives and dies with this run.
-    this.#denoDir = join(options.stateDir, "sandbox-cache", id);
+    const warm = options.warm ?? null;
+    this.#warm = warm;
+    this.#denoDir = warm?.denoDir ?? join(options.stateDir, "sandbox-cache", id);
     this.#startLine = encodeMessage(startMessageOf(options, { id, grant: this.#grant }));
     // The same cap as the plan's command gives the sandbox: the task (at most MAX_TASK_BYTES) never raises it.
-    this.#lineCap = lineCap({ outputBytes: this.#limits.output, taskBytes: utf8ByteLength(options.task) });
+    this.#lineCap = warm?.lineCap ??
+      lineCap({ outputBytes: this.#limits.output, taskBytes: utf8ByteLength(options.task) });
     const channel = channelPath(options.stateDir, id);
     const argv = commandOf(policy, options, { channel, maxLineBytes: this.#lineCap });
     const { agent } = policy;
@@ -202,6 +208,7 @@ export class RunSession {
       kind: agent.kind,
       manifest: policy.manifestFile,
       command: argv,
+      ...(warm ? { pooled: true } : {}),
       ...(run.claimed ? { attempt: run.claimed.attempt, queuedMs: run.claimed.queuedMs } : {}),
     });
     // A WASI guest writes its preopens itself, past the gate's events: a run that may do so counts as having
@@ -211,9 +218,10 @@ export class RunSession {
     }
     this.#emit({ type: "state", state: "created" });
     this.#emit({ type: "state", state: "starting" });
-    this.#listener = this.#listen(channel);
+    // A pooled sandbox was spawned, connected and prepared by the pool: its channel is open already.
+    this.#listener = warm ? null : this.#listen(channel);
     this.#spawnedAt = performance.now();
-    this.#process = this.#listener ? this.#spawn(argv) : null;
+    this.#process = warm?.process ?? (this.#listener ? this.#spawn(argv) : null);
     this.#requests = new RequestBroker(
       (requestId, reply) => this.#send({ v: PROTOCOL_VERSION, type: "reply", id: requestId, ...reply }),
       (event) => this.#emit(event),
@@ -246,9 +254,33 @@ export class RunSession {
    * @returns The handle: stop the run, await its outcome.
    */
   handle(): RunHandle {
-    const startMs = this.#options.startTimeoutMs ?? START_TIMEOUT_MS;
-    this.#timers.push(setTimeout(() => this.#startTimedOut(startMs), startMs));
+    if (this.#warm) this.#takeWarm(this.#warm);
+    else {
+      const startMs = this.#options.startTimeoutMs ?? START_TIMEOUT_MS;
+      this.#timers.push(setTimeout(() => this.#startTimedOut(startMs), startMs));
+    }
     return { id: this.#id, pid: this.#process?.pid ?? null, stop: (r) => this.#stop(r), done: this.#done() };
+  }
+
+  /**
+   * Takes a pooled sandbox: it said `ready` and `prepared` to the pool, so the run starts at once; what it said
+   * while preparing is recorded first, and the time its preparing took is recorded apart.
+   */
+  #takeWarm(warm: WarmSandbox): void {
+    this.#conn = warm.conn;
+    this.#writer = warm.conn.writable.getWriter();
+    this.#ready = true;
+    for (const event of warm.early) this.#emit(event);
+    this.#emit({
+      type: "timing",
+      phase: "pool",
+      waitedMs: 0,
+      startedMs: warm.startedMs,
+      preparedMs: warm.preparedMs,
+      idleMs: Math.round(performance.now() - warm.readyAt),
+      warmed: warm.warmed,
+    });
+    this.#onReady();
   }
 
   /** The store cannot be written: the run ends with its error, and the sandbox is stopped at once. */
@@ -350,6 +382,7 @@ export class RunSession {
   }
 
   #onMessage(m: ChildMessage): void {
+    if (m.type === "prepared") throw new ProtocolError("A prepared message, and no prepare was sent");
     if (m.type === "ready") {
       if (this.#ready) throw new ProtocolError("A second ready message");
       this.#ready = true;
@@ -367,7 +400,13 @@ export class RunSession {
   /** The sandbox is ready: the wall time starts now, and the time it took to get here is recorded apart. */
   #onReady(): void {
     const o = this.#options;
-    this.#emit({ type: "timing", phase: "start", waitedMs: Math.round(performance.now() - this.#spawnedAt) });
+    if (!this.#warm) {
+      this.#emit({
+        type: "timing",
+        phase: "start",
+        waitedMs: Math.round(performance.now() - this.#spawnedAt),
+      });
+    }
     this.#wall.start(this.#limits.wallMs, () => this.#breach("timeout_s"));
     this.#emit({ type: "state", state: "running" });
     this.#writer?.write(this.#startLine).catch(() => {});
@@ -397,13 +436,13 @@ export class RunSession {
 
   /** Takes the sandbox's connection on the channel and reads the protocol from it; no connection is a crash. */
   async #readChannel(process: SandboxProcess): Promise<void> {
-    const conn = await this.#listener!.accept(process.child.status);
+    const conn = this.#warm?.conn ?? await this.#listener!.accept(process.child.status);
     if (conn === null) return;
     this.#conn = conn;
-    this.#writer = conn.writable.getWriter();
+    this.#writer ??= conn.writable.getWriter();
     let bytes = 0;
     try {
-      for await (const line of readLines(conn.readable, this.#lineCap)) {
+      for await (const line of this.#warm?.lines ?? readLines(conn.readable, this.#lineCap)) {
         bytes += utf8ByteLength(line) + 1;
         if (bytes > this.#limits.messageBytes) {
           throw new ProtocolError(

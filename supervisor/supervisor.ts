@@ -22,6 +22,7 @@ import { RunSession } from "./run_session.ts";
 import type { SandboxMode } from "./sandbox_command.ts";
 import type { ClaimedRun, RunStore } from "./store/mod.ts";
 import type { RunOutcome } from "./outcome.ts";
+import type { WarmSandbox } from "./warm_sandbox.ts";
 
 export { type EndState, EXIT_CODES, type ModelUsageReport, type RunOutcome } from "./outcome.ts";
 export type { ModelClient } from "./requests.ts";
@@ -87,6 +88,11 @@ export interface RunOptions {
    * `timeout_s` does not count); past it the run ends with `ERR_SANDBOX_START`. Default 60000.
    */
   startTimeoutMs?: number;
+  /**
+   * A pooled sandbox to run in (`SandboxPool.take`), spawned from this run's plan and prepared: the run
+   * sends its start at once. `command` must be that plan's.
+   */
+  warm?: WarmSandbox;
 }
 
 /** A running sandbox. */

@@ -18,6 +18,8 @@ import { loadAgent } from "./load.ts";
 import { EXIT_CODES } from "./outcome.ts";
 import { planAgent } from "./plan.ts";
 import { runPlanned } from "./run.ts";
+import type { SandboxPool } from "./pool.ts";
+import { discardWarmSandbox } from "./warm_sandbox.ts";
 import { type ClaimedRun, LEASE_MS, type RunStore, RunWriter } from "./store/mod.ts";
 import { currentOwner } from "./store/owner.ts";
 import type { RunHandle } from "./supervisor.ts";
@@ -57,6 +59,8 @@ export interface WorkerOptions {
   onEvent?: (event: WorkerEvent) => void;
   /** Receives the events of every run. */
   onRunEvent?: (event: RunEvent) => void;
+  /** Warm sandboxes of the agents (`[serve] pool`): a run takes one when one waits, else starts cold. */
+  pool?: SandboxPool;
 }
 
 /** What a worker did. */
@@ -234,14 +238,19 @@ class QueueWorker {
       if (manifest === undefined) throw notHere(summary.agent);
       const agent = await loadAgent(manifest, this.#o.config);
       if (agent.policy.agent.name !== summary.agent) throw renamed(summary.agent, manifest);
-      const plan = await planAgent(agent, this.#o.config, { id: lease.id });
+      const warm = await this.#o.pool?.take(summary.agent, agent.policy) ?? null;
+      const plan = warm?.plan ?? await planAgent(agent, this.#o.config, { id: lease.id });
       const cancelled = this.#cancelled.get(lease.id);
-      if (cancelled !== undefined) return await this.#endWith(claimed, stoppedBefore(cancelled));
-      if (this.#draining) return await this.#release(claimed);
+      const early = cancelled !== undefined ? stoppedBefore(cancelled) : this.#draining ? "release" : null;
+      if (early !== null) {
+        if (warm) await discardWarmSandbox(warm);
+        return early === "release" ? await this.#release(claimed) : await this.#endWith(claimed, early);
+      }
       const handle = await runPlanned(plan, {
         task: summary.task,
         store: this.#store,
         claimed,
+        ...(warm ? { warm } : {}),
         ...(this.#o.onRunEvent ? { onEvent: this.#o.onRunEvent } : {}),
       });
       this.#handles.set(lease.id, handle);

@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { ROOT } from "./_cli.ts";
 import { parseRuntimeConfig, type RuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadPolicy, machineFacts } from "../supervisor/load.ts";
-import { runAgent, type RunAgentOptions } from "../supervisor/run.ts";
+import { runAgent, type RunAgentOptions, runPlanned } from "../supervisor/run.ts";
+import { SandboxPool } from "../supervisor/pool.ts";
 import { type RunHandle, type RunOptions, type RunOutcome, startRun } from "../supervisor/supervisor.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { Policy } from "../capabilities/policy.ts";
@@ -112,15 +113,44 @@ export async function run(
   return { outcome, events, policy, pid: handle.pid };
 }
 
+/**
+ * Runs the agent of `agent` on `task` in a pooled sandbox, as `ironclaw serve` with `[serve] pool` does: a pool
+ * of one starts and prepares a sandbox before the task is known, and the run takes it.
+ */
+export async function runPooled(agent: AgentDir, task: string): Promise<Ran> {
+  const policy = await loadPolicy(agent.manifest, agent.config);
+  const pool = new SandboxPool({
+    config: agent.config,
+    agents: new Map([[policy.agent.name, agent.manifest]]),
+    size: 1,
+  });
+  try {
+    for (let i = 0; pool.stats(policy.agent.name)?.idle !== 1; i++) {
+      if (i > 1200) throw new Error("the pooled sandbox did not start within a minute");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const warm = await pool.take(policy.agent.name, policy);
+    if (warm === null) throw new Error("the pool gave no sandbox");
+    const events: RunEvent[] = [];
+    const handle = await runPlanned(warm.plan, { task, warm, onEvent: (e) => events.push(e) });
+    const outcome = await handle.done;
+    return { outcome, events, policy, pid: handle.pid };
+  } finally {
+    await pool.close();
+  }
+}
+
 /** The replies of a probe run of `{"calls": [...]}`. */
 export async function probeCalls(
   agent: AgentDir,
   calls: [string, unknown][],
-  options: Omit<RunAgentOptions, "task" | "onEvent"> = {},
+  options: Omit<RunAgentOptions, "task" | "onEvent"> & { pooled?: boolean } = {},
 ): Promise<
   { replies: { ok?: unknown; error?: { code: string; message: string; hint: string } }[]; ran: Ran }
 > {
-  const ran = await run(agent, JSON.stringify({ calls }), options);
+  const ran = options.pooled
+    ? await runPooled(agent, JSON.stringify({ calls }))
+    : await run(agent, JSON.stringify({ calls }), options);
   if (ran.outcome.state !== "ok") {
     throw new Error(`the probe ended ${ran.outcome.state}: ${JSON.stringify(ran.outcome.error)}`);
   }

@@ -86,8 +86,13 @@ function attacks(dir: string, port: number, closedPort: number): Attack[] {
 }
 
 /** The walls each run of the suite leaves standing. */
-const WALLS: { name: string; gate: "on" | "off"; options: Omit<RunAgentOptions, "task" | "onEvent"> }[] = [
+const WALLS: {
+  name: string;
+  gate: "on" | "off";
+  options: Omit<RunAgentOptions, "task" | "onEvent"> & { pooled?: boolean };
+}[] = [
   { name: "gate on", gate: "on", options: {} },
+  { name: "a pooled sandbox, started before its task, gate on", gate: "on", options: { pooled: true } },
   { name: "gate off", gate: "off", options: { unsafeDisableGateChecks: true } },
   { name: "worker mode, gate on", gate: "on", options: { sandboxMode: "worker" } },
   {
@@ -118,7 +123,15 @@ for (const { name, gate, options } of WALLS) {
     Deno.env.delete(TEST_VAR);
 
     await t.step("the sandbox ran with the walls this run means", () => {
-      const command = ran.events.find((e) => e.type === "run")?.command as string[];
+      const runEvent = ran.events.find((e) => e.type === "run");
+      assert.equal(runEvent?.pooled === true, options.pooled === true);
+      if (options.pooled) {
+        // The component's guest Worker was made before the task was known, and the run used that sandbox.
+        const timing = ran.events.find((e) => e.type === "timing");
+        assert.equal(timing?.phase, "pool");
+        assert.deepEqual(timing?.warmed, ["guest worker"]);
+      }
+      const command = runEvent?.command as string[];
       assert.equal(command.includes("--mode=worker"), options.sandboxMode === "worker");
       assert.equal(command.includes("--allow-all"), options.unsafeWidenProcessFlags === true);
       assert.ok(!command.includes("--allow-all") || options.sandboxMode === "worker");

@@ -126,6 +126,18 @@ export const NO_PERMISSIONS: GuestPermissions = {
 export interface RunGuestOptions {
   /** The guest Worker's permissions; default none. */
   permissions?: GuestPermissions;
+  /** A guest Worker made ahead with those permissions ({@linkcode guestWorker}), used instead of a new one. */
+  worker?: Worker;
+}
+
+/**
+ * Makes a guest Worker from the sandbox entry: it loads its code at once and waits for what it is to run.
+ *
+ * @param permissions Its Deno permissions.
+ * @returns The Worker.
+ */
+export function guestWorker(permissions: GuestPermissions): Worker {
+  return new Worker(guestEntry(), { type: "module", name: GUEST_WORKER_NAME, deno: { permissions } });
 }
 
 /**
@@ -142,13 +154,8 @@ export function runGuest(
   init: DistributiveOmit<GuestInit, "sab">,
   options: RunGuestOptions = {},
 ): Promise<GuestOutcome> {
-  const entry = guestEntry();
   const sab = new SharedArrayBuffer(HEADER + 4096, { maxByteLength: HEADER + MAX_SYNC_REPLY });
-  const worker = new Worker(entry, {
-    type: "module",
-    name: GUEST_WORKER_NAME,
-    deno: { permissions: options.permissions ?? guestPermissions() },
-  });
+  const worker = options.worker ?? guestWorker(options.permissions ?? guestPermissions());
   return new Promise<GuestOutcome>((resolve) => {
     const end = (outcome: GuestOutcome) => {
       worker.terminate();
@@ -278,46 +285,97 @@ type ComponentModule = Extract<AgentModule, { kind: "component" }>;
 type Preview1Module = Extract<AgentModule, { kind: "preview1" }>;
 
 /**
+ * A guest made ready before its task is known (a pooled sandbox): its module's bytes read and its Worker
+ * started with the permissions its run will have.
+ */
+export type PreparedGuest =
+  | { kind: "component"; cores: Record<string, Uint8Array>; glue: string; worker: Worker }
+  | { kind: "preview1"; wasm: Uint8Array; worker: Worker };
+
+/**
+ * Reads a guest's module and starts its Worker, ahead of the run (see {@linkcode PreparedGuest}).
+ *
+ * @param module The run's module.
+ * @param policy The run's grant (a WASI module's Worker may open its preopened folders).
+ * @returns The prepared guest; a preview1 module that cannot be read is left to the run, which says why.
+ */
+export async function prepareGuest(
+  module: AgentModule,
+  policy: RunContext["policy"],
+): Promise<PreparedGuest | null> {
+  if (module.kind === "component") {
+    const { cores, glue } = await readComponent(module);
+    return { kind: "component", cores, glue, worker: guestWorker(guestPermissions()) };
+  }
+  const wasm = await Deno.readFile(module.path).catch(() => null);
+  if (wasm === null) return null;
+  return { kind: "preview1", wasm, worker: guestWorker(preview1Permissions(module, policy)) };
+}
+
+/** A component's core modules and its host glue, from its prepared folder. */
+async function readComponent(
+  module: ComponentModule,
+): Promise<{ cores: Record<string, Uint8Array>; glue: string }> {
+  const cores: Record<string, Uint8Array> = {};
+  for await (const entry of Deno.readDir(module.dir)) {
+    if (entry.isFile && entry.name.endsWith(".wasm")) {
+      cores[entry.name] = await Deno.readFile(join(module.dir, entry.name));
+    }
+  }
+  return { cores, glue: await Deno.readTextFile(join(module.dir, "agent.js")) };
+}
+
+/** A WASI module's Worker permissions: its preopened folders and its two output pipes, nothing else. */
+function preview1Permissions(module: Preview1Module, policy: RunContext["policy"]): GuestPermissions {
+  const folders = [...new Set([...policy.fs.read, ...policy.fs.write].map((g) => g.path))];
+  return guestPermissions({
+    read: [...folders, "/dev/null"],
+    write: [...folders, module.stdout, module.stderr],
+  });
+}
+
+/**
  * Runs a prepared component in a guest Worker without permissions: its core
- * modules are read here and handed over as bytes.
+ * modules are read here (or were, by {@linkcode prepareGuest}) and handed over as bytes.
  *
  * @param context The run.
- * @param options The prepared component.
+ * @param options The prepared component, and its guest when it was made ready ahead.
  * @returns How the guest ended.
  */
 export async function runComponentGuest(
   context: RunContext,
-  options: { module: ComponentModule },
+  options: { module: ComponentModule; prepared?: PreparedGuest },
 ): Promise<GuestOutcome> {
-  const { dir, waits } = options.module;
-  const cores: Record<string, Uint8Array> = {};
-  for await (const entry of Deno.readDir(dir)) {
-    if (entry.isFile && entry.name.endsWith(".wasm")) {
-      cores[entry.name] = await Deno.readFile(join(dir, entry.name));
-    }
-  }
-  const glue = await Deno.readTextFile(join(dir, "agent.js"));
+  const ahead = options.prepared?.kind === "component" ? options.prepared : null;
+  const { cores, glue } = ahead ?? await readComponent(options.module);
   const { task, policy } = context;
-  return await runGuest(context, { kind: "component", task, policy, glue, cores, waits });
+  const { waits } = options.module;
+  return await runGuest(
+    context,
+    { kind: "component", task, policy, glue, cores, waits },
+    ahead ? { worker: ahead.worker } : {},
+  );
 }
 
 /**
  * Runs a WASI preview1 module in a guest Worker whose permissions are its
  * preopened folders and its two output pipes (node:wasi opens files itself),
- * nothing else: no network, no environment, no programs. Its bytes are read here.
+ * nothing else: no network, no environment, no programs. Its bytes are read here
+ * (or were, by {@linkcode prepareGuest}).
  *
  * @param context The run.
- * @param options The module.
+ * @param options The module, and its guest when it was made ready ahead.
  * @returns How the guest ended.
  */
 export async function runPreview1Guest(
   context: RunContext,
-  options: { module: Preview1Module },
+  options: { module: Preview1Module; prepared?: PreparedGuest },
 ): Promise<GuestOutcome> {
   const { module } = options;
+  const ahead = options.prepared?.kind === "preview1" ? options.prepared : null;
   let wasm: Uint8Array;
   try {
-    wasm = await Deno.readFile(module.path);
+    wasm = ahead?.wasm ?? await Deno.readFile(module.path);
   } catch (e) {
     return {
       state: "error",
@@ -330,7 +388,6 @@ export async function runPreview1Guest(
     };
   }
   const { task, policy } = context;
-  const folders = [...new Set([...policy.fs.read, ...policy.fs.write].map((g) => g.path))];
   return await runGuest(context, {
     kind: "preview1",
     task,
@@ -339,10 +396,5 @@ export async function runPreview1Guest(
     maxPages: module.maxPages,
     stdout: module.stdout,
     stderr: module.stderr,
-  }, {
-    permissions: guestPermissions({
-      read: [...folders, "/dev/null"],
-      write: [...folders, module.stdout, module.stderr],
-    }),
-  });
+  }, ahead ? { worker: ahead.worker } : { permissions: preview1Permissions(module, policy) });
 }

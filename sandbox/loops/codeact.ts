@@ -71,6 +71,55 @@ export interface CodeActOptions {
   makeSession: (options: CodeSessionOptions) => Promise<CodeSession>;
 }
 
+/** The options of a run's interpreter: its tools, and its caps from the Policy. */
+function sessionOptions(policy: EnforcedGrant, tools: CodeSessionOptions["tools"]): CodeSessionOptions {
+  return {
+    tools,
+    memoryBytes: policy.limits.memoryMb * 1024 * 1024,
+    stepDeadlineMs: policy.limits.stepTimeoutS * 1000,
+    maxOutputBytes: 16 * 1024,
+  };
+}
+
+/** An interpreter started before its run's task is known (a pooled sandbox), and how to hand it to the run. */
+export interface PreparedCodeAct {
+  /** Settles when the interpreter has started (or failed to: the run then starts one itself). */
+  ready: Promise<void>;
+  /** The run's session factory: its first call gets the started interpreter, its tools bound then. */
+  makeSession: CodeActOptions["makeSession"];
+  /** Releases the started interpreter when no run took it. */
+  discard(): void;
+}
+
+/**
+ * Starts the interpreter of a CodeAct run ahead of its task: its tools' names and caps come from the Policy,
+ * and the tools themselves (which call the run's gate) are bound when the run takes it.
+ *
+ * @param policy The run's grant.
+ * @param options The interpreter's factory.
+ * @returns The started interpreter, for {@linkcode runCodeAct}.
+ */
+export function prepareCodeAct(policy: EnforcedGrant, options: CodeActOptions): PreparedCodeAct {
+  const make = options.makeSession;
+  const bound: CodeSessionOptions["tools"] = {};
+  const forward: CodeSessionOptions["tools"] = {};
+  for (const { spec } of toolsFor(policy)) forward[spec.name] = (args) => bound[spec.name]!(args);
+  const first = make(sessionOptions(policy, forward));
+  let taken = false;
+  return {
+    ready: first.then(() => {}, () => {}),
+    makeSession: (session) => {
+      if (taken) return make(session);
+      taken = true;
+      Object.assign(bound, session.tools);
+      return first.catch(() => make(session));
+    },
+    discard: () => {
+      if (!taken) first.then((s) => s.dispose(), () => {});
+    },
+  };
+}
+
 /**
  * Runs the CodeAct loop on the context's task: an {@linkcode AgentRunner}
  * with {@linkcode CodeActOptions}.
@@ -93,12 +142,7 @@ export async function runCodeAct(context: RunContext, options: CodeActOptions): 
       return result.value;
     };
   }
-  const session = await makeSession({
-    tools: bridged,
-    memoryBytes: policy.limits.memoryMb * 1024 * 1024,
-    stepDeadlineMs: policy.limits.stepTimeoutS * 1000,
-    maxOutputBytes: 16 * 1024,
-  });
+  const session = await makeSession(sessionOptions(policy, bridged));
   const messages: ChatMessage[] = [
     { role: "system", content: codeActPrompt(policy, tools) },
     { role: "user", content: task },

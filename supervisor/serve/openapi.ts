@@ -71,6 +71,12 @@ const SCHEMAS: Record<string, Schema> = {
         description: "What the agent may do: as `ironclaw check --json` prints under grants",
       },
       limits: { type: "object", description: "Its resolved [limits]" },
+      pool: {
+        type: ["object", "null"],
+        description:
+          "Its warm sandboxes ([serve] pool): how many wait and how many start; null without a pool",
+        properties: { idle: { type: "integer" }, starting: { type: "integer" } },
+      },
     },
   },
   NewRun: {

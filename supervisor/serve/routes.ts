@@ -7,6 +7,7 @@
 
 import type { Policy } from "../../capabilities/policy.ts";
 import { grantsSummary } from "../../capabilities/grants_summary.ts";
+import type { SandboxPool } from "../pool.ts";
 import { taskProblem } from "../../capabilities/task_rule.ts";
 import { IronclawError } from "../../manifests/errors.ts";
 import { newRunId } from "../records.ts";
@@ -36,6 +37,8 @@ export interface ServeContext {
   worker: WorkerHandle;
   /** The served agents, by name. */
   agents: ReadonlyMap<string, ServedAgent>;
+  /** Their warm sandboxes (`[serve] pool`), or null. */
+  pool?: SandboxPool | null;
   /** IronClaw's version. */
   version: string;
   /** Aborted when the server stops: event streams end. */
@@ -97,6 +100,7 @@ const agents: Handler = (ctx) => {
     task: policy.agent.task,
     grants: grantsSummary(policy),
     limits: policy.limits,
+    pool: ctx.pool?.stats(policy.agent.name) ?? null,
   }));
   return Promise.resolve(json(list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))));
 };

@@ -16,6 +16,7 @@ import { findAgents } from "../agents_dir.ts";
 import { loadAgent } from "../load.ts";
 import { openConfiguredStore, type RunStore } from "../store/mod.ts";
 import { startWorker, type WorkerEvent } from "../worker.ts";
+import { type PoolEvent, SandboxPool } from "../pool.ts";
 import { errorResponse } from "./_http.ts";
 import { bearerMatches, serveToken } from "./auth.ts";
 import { type Handler, ROUTES, type ServeContext, type ServedAgent } from "./routes.ts";
@@ -36,6 +37,10 @@ export interface ServeOptions {
   token?: string;
   /** Told of each run the worker takes, hands back and ends, and of problems with the store. */
   onEvent?: (event: WorkerEvent) => void;
+  /** Sandboxes kept warm per served agent; default the config's `[serve] pool` (0: none). */
+  pool?: number;
+  /** Told when a pooled sandbox is ready, and when one fails to start. */
+  onPoolEvent?: (event: PoolEvent) => void;
   /** Told of each error the server did not raise on purpose (the client got a 500 `ERR_INTERNAL`). */
   onError?: (error: unknown) => void;
   /** How often a quiet event stream sends a comment, in ms; default 15 000. */
@@ -54,6 +59,8 @@ export interface ServeHandle {
   agents: string[];
   /** How many runs it runs at once. */
   concurrency: number;
+  /** The warm sandboxes of its agents, or null without `[serve] pool`. */
+  pool: SandboxPool | null;
   /**
    * Stops: takes no more requests, ends the event streams, lets the running runs end (or, with `stop`, stops
    * them: they end `interrupted`), and closes the store. Queued runs stay queued.
@@ -191,11 +198,22 @@ function listen(
   const closing = new AbortController();
   const host = options.host ?? config.serve.host;
   const server = serveOn(host, options.port ?? config.serve.port, (req) => answer(ctx, req));
+  const manifests = new Map([...agents].map(([name, a]) => [name, a.manifest]));
+  const poolSize = options.pool ?? config.serve.pool;
+  const pool = poolSize > 0
+    ? new SandboxPool({
+      config,
+      agents: manifests,
+      size: poolSize,
+      ...(options.onPoolEvent ? { onEvent: options.onPoolEvent } : {}),
+    })
+    : null;
   const worker = startWorker({
     config,
     store,
     concurrency,
-    agents: new Map([...agents].map(([name, a]) => [name, a.manifest])),
+    agents: manifests,
+    ...(pool ? { pool } : {}),
     drain: drain.signal,
     stop: stop.signal,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -205,6 +223,7 @@ function listen(
     storeKind: config.store.url === null ? "sqlite" as const : "postgres" as const,
     worker,
     agents,
+    pool,
     version: denoJson.version,
     closing: closing.signal,
     token,
@@ -219,6 +238,7 @@ function listen(
     tokenFile: parts.file,
     agents: [...agents.keys()].sort(),
     concurrency,
+    pool,
     close(o = {}) {
       if (o.stop) stop.abort();
       closed ??= (async () => {
@@ -226,6 +246,7 @@ function listen(
         await server.shutdown();
         drain.abort();
         await worker.done;
+        await pool?.close();
         await store.close();
       })();
       return closed;

@@ -1,0 +1,189 @@
+/**
+ * A pooled sandbox: spawned from an agent's plan before any run is known, its
+ * channel open, said `ready`, and sent `prepare` (the run's grant, module and
+ * assets; no task, no run id, no secret), so it loaded its kind's code and
+ * made its agent's realm. A run takes it whole (`RunOptions.warm`): the same
+ * process, flags and channel, the run's `start` sent at once.
+ *
+ * The only parts of a plan's command that differ from run to run (the channel
+ * socket, a WASI guest's pipes' folder) are named by the pool slot's id in
+ * place of the run's; the run records that command as it is.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { IronclawError } from "../manifests/errors.ts";
+import {
+  encodeMessage,
+  parseChildMessage,
+  type PrepareMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  readLines,
+  type RunEvent,
+} from "../protocol/protocol.ts";
+import { lineCap, lineCapOf } from "../protocol/line_cap.ts";
+import { narrowGrant } from "../protocol/grant.ts";
+import { ChannelListener, channelPath } from "./channel.ts";
+import type { RunPlan } from "./plan.ts";
+import { SandboxProcess } from "./spawn.ts";
+
+/** The most events a sandbox may send while it prepares (they are recorded by the run that takes it). */
+const MAX_EARLY_EVENTS = 64;
+
+/** A started, prepared sandbox waiting for a run. */
+export interface WarmSandbox {
+  /** The plan it was spawned from (its id is the pool slot's). */
+  readonly plan: RunPlan;
+  readonly process: SandboxProcess;
+  /** Its channel, connected. */
+  readonly conn: Deno.UnixConn;
+  /** The channel's lines, `ready` and `prepared` read. */
+  readonly lines: AsyncGenerator<string>;
+  /** The line cap its command names. */
+  readonly lineCap: number;
+  /** Its own Deno cache folder (removed with the run that takes it). */
+  readonly denoDir: string;
+  /** What it recorded while preparing (a note on the interpreter's start). */
+  readonly early: RunEvent[];
+  /** How long it took to be ready, and then prepared, in ms. */
+  readonly startedMs: number;
+  readonly preparedMs: number;
+  /** What it started ahead ("guest worker", "interpreter"). */
+  readonly warmed: string[];
+  /** When it became ready to take (`performance.now()`). */
+  readonly readyAt: number;
+}
+
+/**
+ * The `prepare` message of a plan: exactly the grant, module, assets and plugin folders its run's `start`
+ * will name (see `RunSession`), so the sandbox keeps what it prepared.
+ *
+ * @param plan The plan.
+ * @returns The message.
+ */
+export function prepareMessageOf(plan: RunPlan): PrepareMessage {
+  return {
+    v: PROTOCOL_VERSION,
+    type: "prepare",
+    policy: narrowGrant(plan.policy, plan.paths, { pinned: plan.pinned ?? {} }),
+    module: plan.module,
+    gateChecks: true,
+    pluginData: { ...plan.paths.pluginData },
+    assets: plan.assets,
+  };
+}
+
+/** Rejects after `ms` with a start error, unless cleared. */
+function deadline(ms: number, what: string): { promise: Promise<never>; clear(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(startError(`The pooled sandbox did not ${what} within ${ms} ms`)), ms);
+  });
+  return { promise, clear: () => clearTimeout(timer) };
+}
+
+function startError(message: string): IronclawError {
+  return new IronclawError("ERR_SANDBOX_START", message, {
+    hint: "the machine may be overloaded: lower [serve] pool, or see the sandbox's stderr",
+  });
+}
+
+/**
+ * Spawns a plan's sandbox and prepares it: connected, `ready`, `prepare` sent and `prepared` read.
+ *
+ * @param plan A plan whose id names the pool slot.
+ * @param options How long it may take.
+ * @returns The warm sandbox.
+ * @throws {IronclawError} `ERR_SANDBOX_START` when it does not start or prepare in time, or breaks the protocol.
+ */
+export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: number }): Promise<WarmSandbox> {
+  const stateDir = plan.config.runtime.state_dir;
+  const denoDir = join(stateDir, "sandbox-cache", plan.id);
+  const listener = ChannelListener.open(channelPath(stateDir, plan.id));
+  const at = performance.now();
+  let process: SandboxProcess;
+  try {
+    process = SandboxProcess.spawn(plan.command, plan.policy, {
+      denoDir,
+      ...(plan.entry.seed ? { seed: plan.entry.seed } : {}),
+    });
+  } catch (e) {
+    listener.close();
+    throw startError(`Cannot start a pooled sandbox: ${(e as Error).message}`);
+  }
+  const limit = deadline(options.timeoutMs, "start and prepare");
+  try {
+    return await Promise.race([limit.promise, converse(plan, { process, listener, denoDir, at })]);
+  } catch (e) {
+    process.kill();
+    listener.close();
+    await Deno.remove(denoDir, { recursive: true }).catch(() => {});
+    throw e instanceof IronclawError ? e : startError(`A pooled sandbox failed: ${(e as Error).message}`);
+  } finally {
+    limit.clear();
+  }
+}
+
+/** The pool's side of a sandbox's start: takes its connection, reads `ready`, sends `prepare`, reads `prepared`. */
+async function converse(
+  plan: RunPlan,
+  s: { process: SandboxProcess; listener: ChannelListener; denoDir: string; at: number },
+): Promise<WarmSandbox> {
+  const conn = await s.listener.accept(s.process.child.status);
+  if (conn === null) throw startError("A pooled sandbox exited before it connected");
+  const cap = lineCapOf(plan.command) ?? lineCap({ outputBytes: plan.policy.limits.maxOutputKb * 1024 });
+  const lines = readLines(conn.readable, cap);
+  const next = async () => {
+    const line = await lines.next();
+    if (line.done) throw startError("A pooled sandbox closed its channel while it started");
+    return parseChildMessage(line.value);
+  };
+  if ((await next()).type !== "ready") throw new ProtocolError("The first message was not ready");
+  const startedMs = Math.round(performance.now() - s.at);
+  const writer = conn.writable.getWriter();
+  await writer.write(encodeMessage(prepareMessageOf(plan)));
+  writer.releaseLock();
+  const early: RunEvent[] = [];
+  for (;;) {
+    const m = await next();
+    if (m.type === "prepared") {
+      return {
+        plan,
+        process: s.process,
+        conn,
+        lines,
+        lineCap: cap,
+        denoDir: s.denoDir,
+        early,
+        startedMs,
+        preparedMs: m.ms,
+        warmed: m.warmed,
+        readyAt: performance.now(),
+      };
+    }
+    if (m.type !== "event" || early.length >= MAX_EARLY_EVENTS) {
+      throw new ProtocolError(`A ${m.type} message while the sandbox prepared`);
+    }
+    early.push(m.event);
+  }
+}
+
+/**
+ * Ends a warm sandbox no run took: kills it and removes its cache folder.
+ *
+ * @param warm The sandbox.
+ */
+export async function discardWarmSandbox(warm: WarmSandbox): Promise<void> {
+  warm.process.kill();
+  try {
+    warm.conn.close();
+  } catch { /* closed */ }
+  await Promise.all([
+    warm.process.child.status.catch(() => {}),
+    warm.process.child.stdout.cancel().catch(() => {}),
+    warm.process.child.stderr.cancel().catch(() => {}),
+  ]);
+  await Deno.remove(warm.denoDir, { recursive: true }).catch(() => {});
+}
