@@ -107,7 +107,8 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
       command: [...plan.command],
       entry: plan.entry,
       assets: plan.assets,
-      id: plan.id,
+      // A pooled sandbox's plan is named by its pool slot: the run gets an id of its own.
+      ...(options.warm ? {} : { id: plan.id }),
       stateDir: plan.config.runtime.state_dir,
       module: plan.module,
       ...(pipes ? { pipes: { stdout: pipes.stdout, stderr: pipes.stderr } } : {}),
