@@ -36,7 +36,7 @@ export interface RunAgentOptions extends
 /** Options of {@linkcode runPlanned}: the plan fixed the rest. */
 export type RunPlannedOptions =
   & Pick<RunAgentOptions, "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "approvalPrompt">
-  & Pick<RunOptions, "store" | "claimed" | "warm">;
+  & Pick<RunOptions, "store" | "claimed" | "warm" | "onStored">;
 
 /**
  * Reads the values of the secrets a Policy grants, from the supervisor's

@@ -186,6 +186,7 @@ export class RunSession {
     this.#record = new RunWriter(run.store, run.lease, {
       onError: (e) => this.#storeFailed(e),
       firstSeq: run.claimed?.firstSeq ?? 0,
+      ...(options.onStored ? { onWritten: options.onStored } : {}),
     });
     this.#queued = run.claimed !== null;
     // The sandbox gets a Deno cache folder of its own, removed with the run: it runs a bundle that resolves no

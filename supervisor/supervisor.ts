@@ -37,6 +37,8 @@ export interface RunOptions {
   module: AgentModule | null;
   /** Receives each event as it is recorded. */
   onEvent?: (event: RunEvent) => void;
+  /** Told each time a batch of the run's events (or its end) is durable in the store. */
+  onStored?: () => void;
   /** How long a stopping sandbox gets before it is killed, in ms; default 2000. */
   graceMs?: number;
   /** Test-only: turn the gate's checks off to prove the process flags hold alone. */

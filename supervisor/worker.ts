@@ -59,6 +59,8 @@ export interface WorkerOptions {
   onEvent?: (event: WorkerEvent) => void;
   /** Receives the events of every run. */
   onRunEvent?: (event: RunEvent) => void;
+  /** Told each time events of a run (or its end) are durable in the store. */
+  onRunStored?: () => void;
   /** Warm sandboxes of the agents (`[serve] pool`): a run takes one when one waits, else starts cold. */
   pool?: SandboxPool;
 }
@@ -96,6 +98,8 @@ export interface WorkerHandle {
    * @returns True when this worker holds the run; false when it does not (queued, ended, or another worker's).
    */
   cancel(id: string, reason?: string): boolean;
+  /** Looks for queued runs now instead of at its next poll (its owner has just queued one). */
+  wake(): void;
 }
 
 /**
@@ -119,6 +123,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
       return worker.holding;
     },
     cancel: (id, reason) => worker.cancel(id, reason ?? "cancelled"),
+    wake: () => worker.poke(),
   };
 }
 
@@ -133,6 +138,9 @@ class QueueWorker {
   readonly #summary: WorkerSummary = { ran: 0, released: 0 };
   #wake: () => void = () => {};
   #lastReap = 0;
+  /** Whether {@linkcode QueueWorker.poke} was called since the last wait, and how to end the current wait. */
+  #poked = false;
+  #endWait: (() => void) | null = null;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
@@ -146,6 +154,27 @@ class QueueWorker {
     try {
       this.#o.onEvent?.(event);
     } catch { /* a listener's failure changes nothing */ }
+  }
+
+  /** Ends the current wait for work, or the next one at once. */
+  poke(): void {
+    this.#poked = true;
+    this.#endWait?.();
+  }
+
+  /** Settles when poked (at once when poked since the last wait). */
+  #pokedWait(): Promise<void> {
+    if (this.#poked) {
+      this.#poked = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#endWait = () => {
+        this.#poked = false;
+        this.#endWait = null;
+        resolve();
+      };
+    });
   }
 
   get holding(): number {
@@ -182,7 +211,9 @@ class QueueWorker {
       const slotFreed = new Promise<void>((r) => this.#wake = r);
       await Promise.race([
         slotFreed,
-        ...(this.#running.size < concurrency ? [this.#store.waitForWork(IDLE_MS, this.#o.drain)] : []),
+        ...(this.#running.size < concurrency
+          ? [this.#store.waitForWork(IDLE_MS, this.#o.drain), this.#pokedWait()]
+          : []),
         ...(drained ? [drained] : []),
       ]);
     }
@@ -252,6 +283,7 @@ class QueueWorker {
         claimed,
         ...(warm ? { warm } : {}),
         ...(this.#o.onRunEvent ? { onEvent: this.#o.onRunEvent } : {}),
+        ...(this.#o.onRunStored ? { onStored: this.#o.onRunStored } : {}),
       });
       this.#handles.set(lease.id, handle);
       if (this.#o.stop?.aborted) handle.stop("the worker was stopped");

@@ -17,7 +17,7 @@ import { checkTaskBytes } from "../supervisor.ts";
 import type { WorkerHandle } from "../worker.ts";
 import { json, readJson } from "./_http.ts";
 import { openApiDocument } from "./openapi.ts";
-import { runEventStream } from "./sse.ts";
+import { type EventBell, runEventStream } from "./sse.ts";
 
 /** An agent the server runs: its manifest and the Policy read at start. */
 export interface ServedAgent {
@@ -37,6 +37,8 @@ export interface ServeContext {
   worker: WorkerHandle;
   /** The served agents, by name. */
   agents: ReadonlyMap<string, ServedAgent>;
+  /** Rung on every event this server's worker records (event streams look at once). */
+  bell?: EventBell;
   /** Their warm sandboxes (`[serve] pool`), or null. */
   pool?: SandboxPool | null;
   /** IronClaw's version. */
@@ -146,6 +148,7 @@ const postRun: Handler = async (ctx, { req }) => {
     started: new Date().toISOString(),
     retries: served.policy.limits.retries,
   });
+  ctx.worker.wake();
   return json({ id, state: "queued" }, { status: 201, headers: { location: `/v1/runs/${id}` } });
 };
 
@@ -221,6 +224,7 @@ const events: Handler = async (ctx, { req, params }) => {
     after: last === null ? -1 : Number(last.trim()),
     ended: summary.state !== "queued" && summary.state !== "running",
     signal: ctx.closing, // a client that goes away cancels the stream
+    ...(ctx.bell ? { bell: ctx.bell } : {}),
     ...(ctx.heartbeatMs !== undefined ? { heartbeatMs: ctx.heartbeatMs } : {}),
   });
   return new Response(body, {

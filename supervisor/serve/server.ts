@@ -17,6 +17,7 @@ import { loadAgent } from "../load.ts";
 import { openConfiguredStore, type RunStore } from "../store/mod.ts";
 import { startWorker, type WorkerEvent } from "../worker.ts";
 import { type PoolEvent, SandboxPool } from "../pool.ts";
+import { EventBell } from "./sse.ts";
 import { errorResponse } from "./_http.ts";
 import { bearerMatches, serveToken } from "./auth.ts";
 import { type Handler, ROUTES, type ServeContext, type ServedAgent } from "./routes.ts";
@@ -208,12 +209,14 @@ function listen(
       ...(options.onPoolEvent ? { onEvent: options.onPoolEvent } : {}),
     })
     : null;
+  const bell = new EventBell();
   const worker = startWorker({
     config,
     store,
     concurrency,
     agents: manifests,
     ...(pool ? { pool } : {}),
+    onRunStored: () => bell.ring(),
     drain: drain.signal,
     stop: stop.signal,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -224,6 +227,7 @@ function listen(
     worker,
     agents,
     pool,
+    bell,
     version: denoJson.version,
     closing: closing.signal,
     token,

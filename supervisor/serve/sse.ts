@@ -15,6 +15,46 @@ const POLL_MS = 200;
 /** How often a quiet stream sends a comment, in ms. */
 export const HEARTBEAT_MS = 15_000;
 
+/**
+ * Rung when this server's worker has written events of any run to the store: the streams waiting for events look in the
+ * store now instead of at their next poll (the poll stays, for runs of other workers). Rings within a few
+ * ms are one.
+ */
+export class EventBell {
+  #waiters = new Set<() => void>();
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Wakes every waiting stream, a few ms from now (with every ring until then). */
+  ring(): void {
+    this.#timer ??= setTimeout(() => {
+      this.#timer = null;
+      const waiters = [...this.#waiters];
+      this.#waiters.clear();
+      for (const w of waiters) w();
+    }, 1);
+  }
+
+  /**
+   * Waits for a ring, at most `ms`, or until the signal aborts.
+   *
+   * @param ms The longest wait.
+   * @param signal Ends the wait.
+   */
+  wait(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.#waiters.add(done);
+    });
+  }
+}
+
 /** Options of {@linkcode runEventStream}. */
 export interface EventStreamOptions {
   /** The run's full id. */
@@ -27,6 +67,8 @@ export interface EventStreamOptions {
   signal: AbortSignal;
   /** How often a quiet stream sends a comment, in ms; default {@linkcode HEARTBEAT_MS}. */
   heartbeatMs?: number;
+  /** Rung when a run of this server records an event: look now instead of at the next poll. */
+  bell?: EventBell;
 }
 
 /**
@@ -60,7 +102,9 @@ export function runEventStream(store: RunStore, options: EventStreamOptions): Re
             controller.enqueue(enc.encode(": heartbeat\n\n"));
             quietSince = Date.now();
           }
-          if (events.length === 0) await abortableSleep(POLL_MS, signal);
+          if (events.length > 0) continue;
+          if (options.bell) await options.bell.wait(POLL_MS, signal);
+          else await abortableSleep(POLL_MS, signal);
         }
         closeQuietly(controller);
       } catch (e) {

@@ -30,6 +30,8 @@ export interface RunWriterOptions {
   onError: (error: IronclawError) => void;
   /** The `seq` of the first event: a claimed run's `firstSeq` (its earlier attempts keep theirs); default 0. */
   firstSeq?: number;
+  /** Told after each write of events (a batch, or the end) is durable. */
+  onWritten?: () => void;
 }
 
 /** The writer of one run's record. */
@@ -37,6 +39,7 @@ export class RunWriter {
   readonly #store: RunStore;
   readonly #lease: RunLease;
   readonly #onError: (error: IronclawError) => void;
+  readonly #onWritten: (() => void) | undefined;
   readonly #started = performance.now();
   #seq: number;
   #effect = false;
@@ -57,6 +60,7 @@ export class RunWriter {
    */
   constructor(store: RunStore, lease: RunLease, options: RunWriterOptions) {
     this.#store = store;
+    this.#onWritten = options.onWritten;
     this.#lease = lease;
     this.#onError = options.onError;
     this.#seq = options.firstSeq ?? 0;
@@ -127,8 +131,11 @@ export class RunWriter {
       try {
         await op();
       } catch (e) {
-        this.#fail(e);
+        return this.#fail(e);
       }
+      try {
+        this.#onWritten?.();
+      } catch { /* a listener's failure changes nothing */ }
     });
     return this.#chain;
   }
