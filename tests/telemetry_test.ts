@@ -14,6 +14,12 @@ import { runAgent } from "../supervisor/run.ts";
 import { showRun } from "../supervisor/records.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { RunOutcome } from "../supervisor/supervisor.ts";
+import { startWorker } from "../supervisor/worker.ts";
+import { openStore } from "../supervisor/store/mod.ts";
+import { newRunId } from "../supervisor/records.ts";
+import { loadRuntimeConfig } from "../supervisor/load.ts";
+import { startServer } from "../supervisor/serve/mod.ts";
+import { queueSetup, slowModel, until } from "./_queue.ts";
 
 /** One request an OTLP receiver got. */
 interface Received {
@@ -339,4 +345,101 @@ Deno.test("ironclaw check names where telemetry goes; ironclaw run exports befor
   const run = spansOf(receiver.got).find((s) => s.name === "ironclaw.run")!;
   assert.equal(attrs(run.attributes)["ironclaw.agent.name"], "probe");
   assert.deepEqual(Object.keys(counter(receiver.got, "ironclaw.gate.denials")).length, 1);
+  // A receiver that is gone: the run's result and exit code are the same, and the failure is one warning.
+  const gone = otlpReceiver();
+  await gone[Symbol.asyncDispose]();
+  await withConfig(agent, `[runtime]\nstate_dir = "state"\n` + telemetryToml(gone.origin));
+  const failed = await runCli(["run", agent.manifest, "--task", task, "--config", configPath]);
+  assert.equal(failed.code, 0, failed.stderr);
+  assert.equal(failed.stdout, r.stdout);
+  const warnings = failed.stderr.match(/Telemetry export to \S+ failed/g) ?? [];
+  assert.equal(warnings.length, 1, failed.stderr);
+});
+
+Deno.test("a worker exports each run it ran, the counters adding up, before its end", async () => {
+  await using receiver = otlpReceiver();
+  await using agent = await agentDir(PROBE);
+  await withConfig(agent, `[runtime]\nstate_dir = "state"\n` + telemetryToml(receiver.origin));
+  const store = await openStore(agent.config.runtime.state_dir);
+  try {
+    const tasks = [
+      { calls: [["fs.read", { path: "../secret.txt" }]] },
+      { calls: [["fs.read", { path: "../secret.txt" }], ["fs.write", { path: "notes/x", data: "x" }]] },
+    ];
+    const ids: string[] = [];
+    for (const [i, task] of tasks.entries()) {
+      const id = `${newRunId()}-${i}`;
+      await store.enqueueRun({
+        id,
+        agent: "probe",
+        manifest: agent.manifest,
+        task: JSON.stringify(task),
+        started: new Date().toISOString(),
+        retries: 0,
+      });
+      ids.push(id);
+    }
+    const drain = new AbortController();
+    let ended = 0;
+    const worker = startWorker({
+      config: agent.config,
+      store,
+      concurrency: 2,
+      drain: drain.signal,
+      onEvent: (e) => {
+        if (e.type === "ended" && ++ended === tasks.length) drain.abort();
+      },
+    });
+    const summary = await worker.done;
+    assert.equal(summary.ran, 2);
+    // The worker's end waited for the exports.
+    assert.equal(receiver.got.filter((r) => r.path === "/v1/traces").length, 2);
+    const runIds = spansOf(receiver.got).filter((s) => s.name === "ironclaw.run").map((s) =>
+      attrs(s.attributes)["ironclaw.run.id"]
+    );
+    assert.deepEqual(runIds.sort(), ids.sort());
+    // Cumulative: the later of the two metrics requests counts both runs and all three denials.
+    const metrics = receiver.got.filter((r) => r.path === "/v1/metrics");
+    const totals = metrics.map((_, i) => counter(metrics.slice(0, i + 1), "ironclaw.runs").ok ?? 0);
+    assert.deepEqual(totals.sort(), [1, 2]);
+    const denials = metrics.map((_, i) =>
+      Object.values(counter(metrics.slice(0, i + 1), "ironclaw.gate.denials")).reduce((a, b) => a + b, 0)
+    );
+    assert.equal(Math.max(...denials), 3);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("ironclaw serve exports the runs submitted to it, model calls of a real HTTP provider included", async () => {
+  await using receiver = otlpReceiver();
+  await using model = slowModel(0);
+  await using setup = await queueSetup({ model: model.origin, url: null, retries: 0 });
+  await Deno.writeTextFile(setup.config, "\n" + telemetryToml(receiver.origin), { append: true });
+  const config = await loadRuntimeConfig({ path: setup.config });
+  const server = await startServer({ config, agentsDir: setup.agents, port: 0, concurrency: 1 });
+  try {
+    const posted = await fetch(`${server.url}/v1/runs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ agent: "slow", task: "task-0" }),
+    });
+    assert.equal(posted.status, 201);
+    const { id } = await posted.json();
+    await until(() => receiver.got.some((r) => r.path === "/v1/metrics"), {
+      ms: 120_000,
+      what: "the export",
+    });
+    const spans = spansOf(receiver.got);
+    const run = spans.find((s) => s.name === "ironclaw.run")!;
+    assert.equal(attrs(run.attributes)["ironclaw.run.id"], id);
+    assert.equal(attrs(run.attributes)["ironclaw.run.state"], "ok");
+    const calls = spans.filter((s) => s.name === "model slow");
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.parentSpanId, run.spanId);
+    assert.equal(attrs(calls[0]!.attributes)["gen_ai.response.model"], "m");
+    assert.deepEqual(counter(receiver.got, "ironclaw.runs"), { ok: 1 });
+  } finally {
+    await server.close({ stop: true });
+  }
 });
