@@ -40,6 +40,12 @@ const str = (v: unknown): string | undefined => typeof v === "string" ? v : unde
 const num = (v: unknown): number | undefined => typeof v === "number" && Number.isFinite(v) ? v : undefined;
 const bool = (v: unknown): boolean | undefined => typeof v === "boolean" ? v : undefined;
 
+/**
+ * The most child spans one run exports: past it, the rest are counted in the run span's
+ * `ironclaw.spans.dropped` (a run at the default ceiling of gate calls still fits: 10,000 gate spans are about 5 MB of JSON).
+ */
+export const MAX_CHILD_SPANS = 10_000;
+
 /** The decision words spans carry. */
 const DECISIONS: Record<string, string> = { allow: "allowed", deny: "denied", error: "error" };
 
@@ -76,6 +82,7 @@ export class RunTrace {
   #run: Attributes = {};
   #children: SpanData[] = [];
   #denials: string[] = [];
+  #dropped = 0;
   #endMs = 0;
   #state: string | null = null;
   #error: string | null = null;
@@ -98,6 +105,10 @@ export class RunTrace {
     at: number,
     ms: number,
   ): void {
+    if (this.#children.length >= MAX_CHILD_SPANS) {
+      this.#dropped++;
+      return;
+    }
     const endMs = this.#origin! + at;
     this.#children.push({
       ...span,
@@ -261,7 +272,10 @@ export class RunTrace {
       kind: "internal",
       startMs: this.#origin,
       endMs: this.#origin + this.#endMs,
-      attributes: this.#clean(this.#run),
+      attributes: this.#clean({
+        ...this.#run,
+        ...(this.#dropped > 0 ? { "ironclaw.spans.dropped": this.#dropped } : {}),
+      }),
       error: this.#error,
     };
     return {
