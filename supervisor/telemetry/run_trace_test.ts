@@ -136,3 +136,26 @@ Deno.test("RunTrace exports at most MAX_CHILD_SPANS children and says how many i
   assert.equal(attrsOf(run.spans[0])["ironclaw.spans.dropped"], 3);
   assert.equal(run.denials.length, MAX_CHILD_SPANS + 3);
 });
+
+Deno.test("RunTrace: a CodeAct block is a span with its sizes, never its code or observation", () => {
+  const block = (error: string | null): RunEvent => ({
+    type: "code",
+    ms: 30,
+    step: 1,
+    language: "javascript",
+    code: `const k = "${SECRET}"; throw 1`,
+    durationMs: 12.5,
+    error,
+    timedOut: false,
+    outOfMemory: false,
+    observation: `the observation ${SECRET}`,
+  });
+  const run = traced([RUN, block(null), block("Error: 1"), END])!;
+  const [, ok, failed] = run.spans;
+  assert.equal(ok!.name, "codeact javascript");
+  assert.equal(ok!.error, null);
+  assert.equal(failed!.error, "code failed");
+  assert.equal(ok!.endMs - ok!.startMs, 12.5);
+  assert.equal(attrsOf(ok)["ironclaw.code.chars"], `const k = "${SECRET}"; throw 1`.length);
+  assert.ok(!JSON.stringify(run).includes(SECRET) && !JSON.stringify(run).includes("observation"));
+});
