@@ -7,6 +7,7 @@ import { explainDenoFlags } from "../capabilities/deno_flags.ts";
 import { grantsSummary } from "../capabilities/grants_summary.ts";
 import { denoNetValue, pinnableNames } from "../capabilities/net.ts";
 import type { Manifest } from "../manifests/agent_manifest.ts";
+import type { RuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
@@ -98,9 +99,9 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
       config: config.file,
     });
     if (json) {
-      io.out(JSON.stringify(checkJson(plan, config.file, warnings)) + "\n");
+      io.out(JSON.stringify(checkJson(plan, config, warnings)) + "\n");
     } else {
-      io.out(checkText(plan, config.file, warnings, io));
+      io.out(checkText(plan, config, warnings, io));
     }
     return 0;
   } catch (e) {
@@ -165,7 +166,7 @@ async function pathExists(path: string): Promise<boolean> {
 
 function checkJson(
   plan: Pick<RunPlan, "policy" | "paths" | "command">,
-  configFile: string,
+  config: Pick<RuntimeConfig, "file" | "telemetry">,
   warnings: readonly PolicyWarning[],
 ): Record<string, unknown> {
   const { policy, command } = plan;
@@ -188,7 +189,8 @@ function checkJson(
       language: policy.agent.language,
       manifest: policy.manifestFile,
     },
-    config: configFile,
+    config: config.file,
+    telemetry: config.telemetry === null ? null : { otlp_endpoint: config.telemetry.otlp_endpoint },
     grants: grantsSummary(policy),
     preopens:
       wasiPreopens(plan)?.map((p) => ({ guest: p.guest, host: p.host, fd: p.fd, read_only: p.readOnly })) ??
@@ -204,7 +206,7 @@ function checkJson(
 
 function checkText(
   plan: Pick<RunPlan, "policy" | "paths" | "command">,
-  configFile: string,
+  config: Pick<RuntimeConfig, "file" | "telemetry">,
   warnings: readonly PolicyWarning[],
   io: Io,
 ): string {
@@ -217,7 +219,12 @@ function checkText(
   );
   if (a.description) lines.push(`       ${a.description}`);
   lines.push(`${s.dim("manifest")} ${policy.manifestFile}`);
-  lines.push(`${s.dim("config")}   ${configFile}`);
+  lines.push(`${s.dim("config")}   ${config.file}`);
+  if (config.telemetry) {
+    lines.push(
+      `${s.dim("telemetry")} runs exported to ${printable(config.telemetry.otlp_endpoint)} (OTLP/HTTP)`,
+    );
+  }
   lines.push("", s.bold("Grants"));
   const rows: [string, string, string][] = [];
   for (const g of policy.fs.read) rows.push(["read", g.path, g.from.map((o) => where(o)).join(", ")]);

@@ -122,6 +122,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     // kept and passed on as soon as it does (the first asks it to stop, a second kills it).
     const signals = new RunSignals();
     let outcome;
+    let exported: Promise<void> | undefined;
     try {
       const plan = await planAgent(agent, config, { onProgress: preparing.onProgress });
       const handle = await runPlanned(plan, {
@@ -137,6 +138,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       log.info("Run {id} of {agent} started", { id: handle.id, agent: policy.agent.name });
       signals.attach(handle);
       outcome = await handle.done;
+      exported = handle.exported;
     } finally {
       signals.remove();
       pythonStart.stop();
@@ -159,6 +161,8 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
         : "";
       io.err(s.dim(`run ${outcome.id}: ${outcome.state}${model} (ironclaw runs show ${outcome.id})\n`));
     }
+    // The result is out; the process waits for the telemetry export (bounded by [telemetry] timeout_s).
+    await exported;
     return outcome.exitCode;
   } catch (e) {
     if (json) {

@@ -27,5 +27,7 @@ export {
   type RuntimeCeilings,
   type RuntimeConfig,
   type SecretConfig,
+  type TelemetryConfig,
+  type TelemetryHeader,
 } from "./runtime_config.ts";
 export * from "./json_schema.ts";

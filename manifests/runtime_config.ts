@@ -246,6 +246,78 @@ export const CONFIG_SCHEMA: TableNode = {
         },
       },
     },
+    /** `[telemetry]`: where runs are exported as OpenTelemetry traces and metrics; absent, nothing is sent. */
+    telemetry: {
+      type: "table",
+      description:
+        "OpenTelemetry export of runs, gate calls and model calls over OTLP/HTTP (JSON); without this table nothing is sent",
+      required: ["otlp_endpoint"],
+      fields: {
+        otlp_endpoint: {
+          type: "string",
+          description:
+            "The OTLP/HTTP receiver's base URL: traces go to <endpoint>/v1/traces, metrics to <endpoint>/v1/metrics",
+          pattern: "^https?://[^\\s/?#@]+(?:/[^\\s?#]*)?$",
+          patternHint:
+            'write an http or https URL without query or credentials, such as "http://127.0.0.1:4318"',
+          maxLength: 2048,
+          examples: ["http://127.0.0.1:4318"],
+        },
+        service_name: {
+          type: "string",
+          description: "The service.name resource attribute of everything exported",
+          minLength: 1,
+          maxLength: 256,
+          default: "ironclaw",
+        },
+        timeout_s: ceiling(
+          "How long one export may take, in seconds; then it is given up (with a warning)",
+          60,
+          5,
+        ),
+        headers: {
+          type: "map",
+          description:
+            'Request headers of every export, such as an API key: a literal value, or { env = "NAME" } to read it from the supervisor\'s environment',
+          keyPattern: "^[A-Za-z0-9-]{1,64}$",
+          keyHint: 'write a header name such as "Authorization"',
+          maxEntries: 32,
+          values: {
+            type: "union",
+            description: 'write "value" or { env = "VARIABLE" }',
+            variants: [
+              {
+                type: "string",
+                description: "The header's value",
+                maxLength: 4096,
+                examples: ["Bearer t0ken"],
+              },
+              {
+                type: "table",
+                description: "The header's value read from an environment variable of the supervisor",
+                required: ["env"],
+                fields: {
+                  env: {
+                    type: "string",
+                    description: "The variable holding the value",
+                    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+                    patternHint: 'write a variable name such as "OTLP_TOKEN"',
+                    examples: ["OTLP_TOKEN"],
+                  },
+                  format: {
+                    type: "string",
+                    description: "The header's value, with {value} where the variable's value goes",
+                    pattern: "\\{value\\}",
+                    patternHint: 'put {value} where the value goes, for example "Bearer {value}"',
+                    default: "{value}",
+                  },
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
     /** `[secrets.NAME]`. */
     plugins: {
       type: "map",
@@ -365,6 +437,26 @@ export interface SecretConfig {
   format: string;
 }
 
+/** A header of `[telemetry] headers`: a literal value, or one read from the supervisor's environment. */
+export type TelemetryHeader = string | {
+  /** The variable holding the value. */
+  env: string;
+  /** The header's value, with `{value}` where the variable's value goes. */
+  format: string;
+};
+
+/** `[telemetry]`: the OTLP/HTTP export of runs. */
+export interface TelemetryConfig {
+  /** The receiver's base URL, without a trailing slash: signals go to `/v1/traces` and `/v1/metrics` under it. */
+  otlp_endpoint: string;
+  /** The `service.name` resource attribute. */
+  service_name: string;
+  /** How long one export may take, in seconds. */
+  timeout_s: number;
+  /** Request headers of every export, by name. */
+  headers: Record<string, TelemetryHeader>;
+}
+
 /** A name server, as `Deno.resolveDns` takes it. */
 export interface NameServer {
   /** Its IP address (IPv6 without brackets). */
@@ -447,6 +539,8 @@ export interface RuntimeConfig {
   plugins: Record<string, Record<string, unknown>>;
   /** `[secrets.NAME]`. */
   secrets: Record<string, SecretConfig>;
+  /** `[telemetry]`, or null when the config has none: then nothing is exported. */
+  telemetry: TelemetryConfig | null;
   /** Where a key path sits in the file. */
   at(path: readonly (string | number)[]): SourcePos;
 }
@@ -504,7 +598,8 @@ export interface ParseRuntimeConfigOptions {
  */
 export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOptions): RuntimeConfig {
   const doc = readDocument<
-    Omit<RuntimeConfig, "file" | "at" | "runtime" | "store" | "serve"> & {
+    Omit<RuntimeConfig, "file" | "at" | "runtime" | "store" | "serve" | "telemetry"> & {
+      telemetry?: Omit<TelemetryConfig, "headers"> & { headers?: Record<string, TelemetryHeader> };
       store: { url?: string };
       serve: { host: string; port: number; agents?: string; concurrency?: number; pool: number };
       runtime: Omit<RuntimeConfig["runtime"], "state_dir" | "name_server"> & {
@@ -542,6 +637,15 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
       `"${nameServer}" is not a name server's address`,
       'write an IP address and a port, as "127.0.0.1:5353" or "[::1]:53"',
       ["runtime", "name_server"],
+    );
+  }
+  const endpoint = doc.value?.telemetry?.otlp_endpoint;
+  if (typeof endpoint === "string" && /^https?:\/\/[^\s/?#@]+/.test(endpoint) && !URL.canParse(endpoint)) {
+    doc.issue(
+      "ERR_VALUE",
+      `"${endpoint}" is not a URL`,
+      'write an http or https URL such as "http://127.0.0.1:4318"',
+      ["telemetry", "otlp_endpoint"],
     );
   }
   doc.finish();
@@ -591,6 +695,12 @@ export function parseRuntimeConfig(text: string, options: ParseRuntimeConfigOpti
         [k, s],
       ) => [k, s.file === undefined ? s : { ...s, file: abs(s.file) }]),
     ),
+    /** `[telemetry]`. */
+    telemetry: value.telemetry === undefined ? null : {
+      ...value.telemetry,
+      otlp_endpoint: value.telemetry.otlp_endpoint.replace(/\/+$/, ""),
+      headers: value.telemetry.headers ?? {},
+    },
     at: doc.at,
   };
 }

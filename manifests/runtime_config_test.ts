@@ -251,3 +251,65 @@ Deno.test("parseRuntimeConfig() reads [runtime] name_server", async (t) => {
     });
   }
 });
+
+Deno.test("parseRuntimeConfig() reads [telemetry]: absent is null, present is checked", async (t) => {
+  const path = "/etc/ic/ironclaw.toml";
+  await t.step("absent: nothing is exported", () => {
+    assert.equal(parseRuntimeConfig("", { path }).telemetry, null);
+  });
+  await t.step("present: defaults filled in, the endpoint's trailing slash dropped", () => {
+    const c = parseRuntimeConfig(
+      `[telemetry]\notlp_endpoint = "https://otel.example:4318/"\n[telemetry.headers]\n` +
+        `x-team = "agents"\nAuthorization = { env = "OTLP_TOKEN", format = "Bearer {value}" }\n` +
+        `x-key = { env = "OTLP_KEY" }\n`,
+      { path },
+    );
+    assert.deepEqual(c.telemetry, {
+      otlp_endpoint: "https://otel.example:4318",
+      service_name: "ironclaw",
+      timeout_s: 5,
+      headers: {
+        "x-team": "agents",
+        Authorization: { env: "OTLP_TOKEN", format: "Bearer {value}" },
+        "x-key": { env: "OTLP_KEY", format: "{value}" },
+      },
+    });
+  });
+  const cases: [string, string, string][] = [
+    ["no endpoint", `[telemetry]\nservice_name = "x"\n`, "ERR_MISSING_KEY"],
+    ["not http", `[telemetry]\notlp_endpoint = "ftp://otel.example"\n`, "ERR_VALUE"],
+    ["credentials in the URL", `[telemetry]\notlp_endpoint = "http://u:p@otel.example"\n`, "ERR_VALUE"],
+    ["a query", `[telemetry]\notlp_endpoint = "http://otel.example/?k=v"\n`, "ERR_VALUE"],
+    ["not a URL", `[telemetry]\notlp_endpoint = "http://[zz"\n`, "ERR_VALUE"],
+    [
+      "a header from no variable",
+      `[telemetry]\notlp_endpoint = "http://o"\nheaders = { a = { x = "Y" } }\n`,
+      "ERR_UNKNOWN_KEY",
+    ],
+    [
+      "a header that is a number",
+      `[telemetry]\notlp_endpoint = "http://o"\nheaders = { a = 3 }\n`,
+      "ERR_TYPE",
+    ],
+    [
+      "a bad header name",
+      `[telemetry]\notlp_endpoint = "http://o"\nheaders = { "a b" = "v" }\n`,
+      "ERR_VALUE",
+    ],
+    [
+      "a format without {value}",
+      `[telemetry]\notlp_endpoint = "http://o"\nheaders = { a = { env = "A", format = "x" } }\n`,
+      "ERR_VALUE",
+    ],
+    ["a timeout past a minute", `[telemetry]\notlp_endpoint = "http://o"\ntimeout_s = 600\n`, "ERR_VALUE"],
+  ];
+  for (const [name, text, code] of cases) {
+    await t.step(`refused: ${name}`, () => {
+      assert.throws(() => parseRuntimeConfig(text, { path }), (e: unknown) => {
+        assert.ok(e instanceof InvalidDocumentError);
+        assert.ok(e.issues.some((i) => i.code === code), JSON.stringify(e.issues.map((i) => i.code)));
+        return true;
+      });
+    });
+  }
+});

@@ -9,10 +9,11 @@
 import type { Policy } from "../capabilities/policy.ts";
 import { IronclawError } from "../manifests/errors.ts";
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
-import type { SecretValue } from "../protocol/protocol.ts";
+import type { RunEvent, SecretValue } from "../protocol/protocol.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
 import { planAgent, type RunPlan } from "./plan.ts";
 import { openConfiguredStore } from "./store/mod.ts";
+import { runTelemetry } from "./telemetry/mod.ts";
 
 /** Options of {@linkcode runAgent}. */
 export interface RunAgentOptions extends
@@ -96,12 +97,23 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
     : await (await import("./models/mod.ts")).createModelBroker(policy.model);
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
+  // With [telemetry], the run's events are also seen by its trace, exported after the run's end is recorded.
+  const telemetry = runTelemetry(plan.config.telemetry, {
+    provider: policy.model?.provider ?? null,
+    secrets: secrets.map((s) => s.value),
+    taskBytes: new TextEncoder().encode(options.task).length,
+  });
+  const onEvent = telemetry === null ? options.onEvent : (e: RunEvent) => {
+    telemetry.observe(e);
+    options.onEvent?.(e);
+  };
   // Without a store of the caller's, the config's is opened for the run, and closed with it.
   const store = options.store ?? await openConfiguredStore(plan.config);
   let handle: RunHandle;
   try {
     handle = await startRun(policy, {
       ...options,
+      ...(onEvent ? { onEvent } : {}),
       store,
       runtime: plan.paths,
       command: [...plan.command],
@@ -125,7 +137,7 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
     if (!options.store) await store.close();
     if (pipes) await Deno.remove(pipes.dir, { recursive: true }).catch(() => {});
   }).catch(() => {});
-  return handle;
+  return telemetry === null ? handle : { ...handle, exported: telemetry.exportAfter(handle.done) };
 }
 
 /**

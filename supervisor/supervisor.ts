@@ -107,6 +107,11 @@ export interface RunHandle {
   stop(reason: string): void;
   /** Resolves when the run has ended and its record is closed. */
   readonly done: Promise<RunOutcome>;
+  /**
+   * With `[telemetry]` in the config (runs started by `runPlanned`): resolves once the run's export was tried
+   * after its end (answered, failed or timed out); never rejects. Absent when nothing is exported.
+   */
+  readonly exported?: Promise<void>;
 }
 
 /**

@@ -133,6 +133,8 @@ class QueueWorker {
   readonly #owner = currentOwner();
   readonly #running = new Map<string, Promise<void>>();
   readonly #handles = new Map<string, RunHandle>();
+  /** Telemetry exports of ended runs still in flight: the worker's end waits for them. */
+  readonly #exports = new Set<Promise<void>>();
   /** Runs cancelled while being prepared, with the reason: they end before their sandbox starts. */
   readonly #cancelled = new Map<string, string>();
   readonly #summary: WorkerSummary = { ran: 0, released: 0 };
@@ -218,6 +220,7 @@ class QueueWorker {
       ]);
     }
     await Promise.all(this.#running.values());
+    await Promise.all(this.#exports);
     return this.#summary;
   }
 
@@ -290,6 +293,11 @@ class QueueWorker {
       const late = this.#cancelled.get(lease.id); // cancelled while its sandbox was being started
       if (late !== undefined) handle.stop(late);
       const outcome = await handle.done;
+      const exported = handle.exported;
+      if (exported) {
+        this.#exports.add(exported);
+        exported.finally(() => this.#exports.delete(exported));
+      }
       this.#summary.ran++;
       this.#tell({ type: "ended", id: lease.id, state: outcome.state, exitCode: outcome.exitCode });
     } catch (e) {
