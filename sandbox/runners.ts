@@ -88,7 +88,11 @@ async function guestRunner(module: AgentModule, policy: EnforcedGrant, ahead: bo
   };
   return {
     run,
-    warmed: prepared ? ["guest worker"] : [],
+    warmed: prepared === null
+      ? []
+      : prepared.kind === "component"
+      ? ["guest worker", "compiled module"]
+      : ["guest worker"],
     ready: Promise.resolve(),
     discard: () => {
       if (!used) prepared?.worker.terminate();

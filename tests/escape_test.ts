@@ -129,7 +129,7 @@ for (const { name, gate, options } of WALLS) {
         // The component's guest Worker was made before the task was known, and the run used that sandbox.
         const timing = ran.events.find((e) => e.type === "timing");
         assert.equal(timing?.phase, "pool");
-        assert.deepEqual(timing?.warmed, ["guest worker"]);
+        assert.deepEqual(timing?.warmed, ["guest worker", "compiled module"]);
       }
       const command = runEvent?.command as string[];
       assert.equal(command.includes("--mode=worker"), options.sandboxMode === "worker");

@@ -132,7 +132,7 @@ Deno.test("serve with a pool: pooled runs say so, run with the agent's own comma
     assert.equal(run1.pooled, true);
     const timing = first.events.find((e) => e.type === "timing")!;
     assert.equal(timing.phase, "pool");
-    assert.deepEqual(timing.warmed, ["guest worker"]);
+    assert.deepEqual(timing.warmed, ["guest worker", "compiled module"]);
     assert.deepEqual(first.replies[0]?.ok, { data: "note a\n" });
   });
 

@@ -31,6 +31,50 @@ export interface ComponentOptions {
   cores?: Readonly<Record<string, Uint8Array>>;
   /** The host glue's source (`agent.js`), read by the main thread; default imported from the folder. */
   glue?: string;
+  /** The glue already imported and the core modules already compiled ({@linkcode compileComponent}). */
+  compiled?: CompiledComponent;
+}
+
+/** A component's host glue, imported, and its core modules, compiled: instantiable. */
+export interface CompiledComponent {
+  /** The glue's `instantiate`. */
+  instantiate: Instantiate;
+  /** The compiled core modules, by file name. */
+  modules: ReadonlyMap<string, WebAssembly.Module>;
+}
+
+/** jco's `instantiate` of the host glue. */
+type Instantiate = (
+  getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+  imports: Record<string, unknown>,
+) => Promise<Agent>;
+
+/** Imports a component's glue from its source, or from its folder when none is given. */
+async function importGlue(dir: string, glue: string | undefined): Promise<Instantiate> {
+  const url = glue === undefined
+    ? toFileUrl(join(dir, "agent.js"))
+    : URL.createObjectURL(new Blob([glue], { type: "text/javascript" }));
+  return (await import(url)).instantiate as Instantiate;
+}
+
+/**
+ * Imports a component's glue and compiles its core modules ahead of a run (a pooled sandbox's guest Worker):
+ * what is left for the run is to instantiate them with its host.
+ *
+ * @param cores The core modules' bytes, by file name.
+ * @param glue The host glue's source.
+ * @returns The instantiable component.
+ */
+export async function compileComponent(
+  cores: Readonly<Record<string, Uint8Array>>,
+  glue: string,
+): Promise<CompiledComponent> {
+  const instantiate = await importGlue("", glue);
+  const modules = new Map<string, WebAssembly.Module>();
+  for (const [name, bytes] of Object.entries(cores)) {
+    modules.set(name, await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
+  }
+  return { instantiate, modules };
 }
 
 /**
@@ -44,11 +88,7 @@ export interface ComponentOptions {
 export async function runComponent(context: GuestContext, options: ComponentOptions): Promise<GuestOutcome> {
   const { task, gate, emit } = context;
   const { dir, waits } = options.module;
-  const { instantiate } = await import(
-    options.glue === undefined
-      ? toFileUrl(join(dir, "agent.js"))
-      : URL.createObjectURL(new Blob([options.glue], { type: "text/javascript" }))
-  );
+  const instantiate = options.compiled?.instantiate ?? await importGlue(dir, options.glue);
   const host = {
     // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
     // Ops that need not wait answer at once: a component prepared without waiting (no waiting op granted,
@@ -75,6 +115,8 @@ export async function runComponent(context: GuestContext, options: ComponentOpti
   };
   const cores = options.cores;
   const getCoreModule = async (name: string) => {
+    const compiled = options.compiled?.modules.get(name);
+    if (compiled) return compiled;
     const bytes = cores ? cores[name] : await Deno.readFile(join(dir, name));
     if (!bytes) throw new Error(`the component has no core module "${name}"`);
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);

@@ -12,7 +12,8 @@ import type { GateReply } from "../gate/mod.ts";
 import type { GuestOutcome } from "../../protocol/outcome.ts";
 import type { RunEvent } from "../../protocol/protocol.ts";
 import type { GuestContext } from "../runner.ts";
-import { type GuestInit, type GuestMessage, waitForReply } from "./guest_worker.ts";
+import { type GuestInit, type GuestMessage, type GuestPrepare, waitForReply } from "./guest_worker.ts";
+import type { CompiledComponent } from "./component_host.ts";
 
 /** The Worker's own scope. */
 const scope = globalThis as unknown as {
@@ -20,10 +21,20 @@ const scope = globalThis as unknown as {
   onmessage: ((e: MessageEvent) => void) | null;
 };
 
+/** A component compiled ahead by a `prepare` message (a pooled sandbox), or null. */
+let ahead: Promise<CompiledComponent | null> | null = null;
+
 /** Starts the guest side: waits for the init message, runs the guest, reports its end. */
 export function guestMain(): void {
-  scope.onmessage = (e: MessageEvent<GuestInit>) => {
-    const init = e.data;
+  scope.onmessage = (e: MessageEvent<GuestInit | GuestPrepare>) => {
+    if ((e.data as GuestPrepare).t === "prepare") {
+      const { cores, glue } = e.data as GuestPrepare;
+      ahead = import("./component_host.ts").then((m) => m.compileComponent(cores, glue)).catch(() => null);
+      // Said either way: a component that does not compile fails at the run, which says why.
+      ahead.then(() => scope.postMessage({ t: "prepared" }));
+      return;
+    }
+    const init = e.data as GuestInit;
     const kind = (init as { kind: string }).kind;
     // Realms of their own kinds: a plugin's code, a CodeAct interpreter.
     if (kind === "plugin") return void import("../plugin_guest.ts").then((m) => m.pluginGuest(init as never));
@@ -54,10 +65,12 @@ export function guestMain(): void {
 async function run(init: GuestInit, context: GuestContext): Promise<GuestOutcome> {
   if (init.kind === "component") {
     const { runComponent } = await import("./component_host.ts");
+    const compiled = await ahead;
     return await runComponent(context, {
       module: { dir: "", waits: init.waits },
       cores: init.cores,
       glue: init.glue,
+      ...(compiled ? { compiled } : {}),
     });
   }
   const { runPreview1 } = await import("./preview1_host.ts");

@@ -45,12 +45,23 @@ export type GuestInit =
     | { kind: "preview1"; wasm: Uint8Array; maxPages: number; stdout: string; stderr: string }
   );
 
+/**
+ * What a component's guest Worker made ahead is told first (a pooled sandbox): it imports the glue and
+ * compiles the core modules, so the run only instantiates them.
+ */
+export interface GuestPrepare {
+  t: "prepare";
+  cores: Record<string, Uint8Array>;
+  glue: string;
+}
+
 /** What a guest Worker posts. */
 export type GuestMessage =
   | { t: "call"; id: number; op: string; args: string; sync: boolean }
   | { t: "log"; level: string; message: string }
   | { t: "refused"; call: string; rule: string }
-  | { t: "done"; outcome: GuestOutcome };
+  | { t: "done"; outcome: GuestOutcome }
+  | { t: "prepared" };
 
 let entryUrl: string | null = null;
 
@@ -305,11 +316,31 @@ export async function prepareGuest(
 ): Promise<PreparedGuest | null> {
   if (module.kind === "component") {
     const { cores, glue } = await readComponent(module);
-    return { kind: "component", cores, glue, worker: guestWorker(guestPermissions()) };
+    const worker = guestWorker(guestPermissions());
+    worker.postMessage({ t: "prepare", cores, glue } satisfies GuestPrepare);
+    if (!await preparedBy(worker)) return null;
+    return { kind: "component", cores, glue, worker };
   }
   const wasm = await Deno.readFile(module.path).catch(() => null);
   if (wasm === null) return null;
   return { kind: "preview1", wasm, worker: guestWorker(preview1Permissions(module, policy)) };
+}
+
+/** Waits for a guest Worker to say it compiled what it was sent; false (and it is ended) when it failed. */
+function preparedBy(worker: Worker): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (ok: boolean) => {
+      worker.onmessage = null;
+      worker.onerror = null;
+      if (!ok) worker.terminate();
+      resolve(ok);
+    };
+    worker.onmessage = (e: MessageEvent<GuestMessage>) => settle(e.data?.t === "prepared");
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      settle(false);
+    };
+  });
 }
 
 /** A component's core modules and its host glue, from its prepared folder. */
