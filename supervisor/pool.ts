@@ -23,6 +23,8 @@ import { discardWarmSandbox, startWarmSandbox, type WarmSandbox } from "./warm_s
 const START_TIMEOUT_MS = 60_000;
 /** How long a pooled sandbox waits before it is replaced, by default, in ms. */
 const MAX_IDLE_MS = 10 * 60_000;
+/** How long after a take its replacement starts at the latest, in ms, when the run has not ended. */
+const REFILL_MS = 2_000;
 /** Failed starts in a row after which an agent's pool stops trying. */
 const MAX_FAILURES = 3;
 
@@ -116,8 +118,24 @@ export class SandboxPool {
       else void discardWarmSandbox(slot.warm);
     }
     pool.failures = found === null ? 0 : pool.failures;
-    this.#fill(agent);
+    if (found === null) this.#fill(agent);
     return found;
+  }
+
+  /**
+   * Starts the replacement of a sandbox a run took once that run has ended, or after `REFILL_MS` at the
+   * latest: a sandbox starting beside a run competes with it for the cores and the supervisor's thread.
+   *
+   * @param agent The agent's name.
+   * @param ended Settles when the run that took the sandbox has ended.
+   */
+  refillAfter(agent: string, ended: Promise<unknown>): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => timer = setTimeout(r, REFILL_MS));
+    Promise.race([ended.catch(() => {}), late]).then(() => {
+      clearTimeout(timer);
+      this.#fill(agent);
+    });
   }
 
   /** Ends every waiting sandbox and starts no more; waits for the starting ones to end. */

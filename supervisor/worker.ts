@@ -14,15 +14,15 @@ import { type Failure, failureOf as failureOrInternal, IronclawError } from "../
 import type { RuntimeConfig } from "../manifests/runtime_config.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import type { AgentsByName } from "./agents_dir.ts";
-import { loadAgent } from "./load.ts";
+import { loadAgent, type LoadedAgent } from "./load.ts";
 import { EXIT_CODES } from "./outcome.ts";
 import { planAgent } from "./plan.ts";
 import { runPlanned } from "./run.ts";
+import type { RunHandle } from "./supervisor.ts";
 import type { SandboxPool } from "./pool.ts";
 import { discardWarmSandbox } from "./warm_sandbox.ts";
 import { type ClaimedRun, LEASE_MS, type RunStore, RunWriter } from "./store/mod.ts";
 import { currentOwner } from "./store/owner.ts";
-import type { RunHandle } from "./supervisor.ts";
 
 /** How often a worker marks the runs of dead workers, in ms. */
 const REAP_MS = 2_000;
@@ -272,22 +272,10 @@ class QueueWorker {
       if (manifest === undefined) throw notHere(summary.agent);
       const agent = await loadAgent(manifest, this.#o.config);
       if (agent.policy.agent.name !== summary.agent) throw renamed(summary.agent, manifest);
-      const warm = await this.#o.pool?.take(summary.agent, agent.policy) ?? null;
-      const plan = warm?.plan ?? await planAgent(agent, this.#o.config, { id: lease.id });
       const cancelled = this.#cancelled.get(lease.id);
-      const early = cancelled !== undefined ? stoppedBefore(cancelled) : this.#draining ? "release" : null;
-      if (early !== null) {
-        if (warm) await discardWarmSandbox(warm);
-        return early === "release" ? await this.#release(claimed) : await this.#endWith(claimed, early);
-      }
-      const handle = await runPlanned(plan, {
-        task: summary.task,
-        store: this.#store,
-        claimed,
-        ...(warm ? { warm } : {}),
-        ...(this.#o.onRunEvent ? { onEvent: this.#o.onRunEvent } : {}),
-        ...(this.#o.onRunStored ? { onStored: this.#o.onRunStored } : {}),
-      });
+      if (cancelled !== undefined) return await this.#endWith(claimed, stoppedBefore(cancelled));
+      if (this.#draining) return await this.#release(claimed);
+      const handle = await this.#start(claimed, agent);
       this.#handles.set(lease.id, handle);
       if (this.#o.stop?.aborted) handle.stop("the worker was stopped");
       const late = this.#cancelled.get(lease.id); // cancelled while its sandbox was being started
@@ -302,6 +290,32 @@ class QueueWorker {
       this.#tell({ type: "ended", id: lease.id, state: outcome.state, exitCode: outcome.exitCode });
     } catch (e) {
       await this.#endWith(claimed, e);
+    }
+  }
+
+  /**
+   * Starts a claimed run: in a warm sandbox of its agent when the pool has one, else in a new one. A warm
+   * sandbox's replacement starts once the run that took it has ended (or it could not start).
+   */
+  async #start(claimed: ClaimedRun, agent: LoadedAgent): Promise<RunHandle> {
+    const { summary, lease } = claimed;
+    const pool = this.#o.pool;
+    const warm = await pool?.take(summary.agent, agent.policy) ?? null;
+    const plan = warm?.plan ?? await planAgent(agent, this.#o.config, { id: lease.id });
+    try {
+      const handle = await runPlanned(plan, {
+        task: summary.task,
+        store: this.#store,
+        claimed,
+        ...(warm ? { warm } : {}),
+        ...(this.#o.onRunEvent ? { onEvent: this.#o.onRunEvent } : {}),
+        ...(this.#o.onRunStored ? { onStored: this.#o.onRunStored } : {}),
+      });
+      if (warm) pool!.refillAfter(summary.agent, handle.done);
+      return handle;
+    } catch (e) {
+      if (warm) pool!.refillAfter(summary.agent, discardWarmSandbox(warm));
+      throw e;
     }
   }
 

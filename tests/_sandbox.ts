@@ -133,6 +133,7 @@ export async function runPooled(agent: AgentDir, task: string): Promise<Ran> {
     if (warm === null) throw new Error("the pool gave no sandbox");
     const events: RunEvent[] = [];
     const handle = await runPlanned(warm.plan, { task, warm, onEvent: (e) => events.push(e) });
+    pool.refillAfter(policy.agent.name, handle.done);
     const outcome = await handle.done;
     return { outcome, events, policy, pid: handle.pid };
   } finally {

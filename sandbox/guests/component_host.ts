@@ -35,12 +35,23 @@ export interface ComponentOptions {
   compiled?: CompiledComponent;
 }
 
-/** A component's host glue, imported, and its core modules, compiled: instantiable. */
+/** A component's host glue, imported, and its core modules, compiled and instantiated (its host bound later). */
 export interface CompiledComponent {
   /** The glue's `instantiate`. */
   instantiate: Instantiate;
   /** The compiled core modules, by file name. */
   modules: ReadonlyMap<string, WebAssembly.Module>;
+  /**
+   * The instance made ahead, never run, whose host imports call the host bound to it (once); null when the
+   * instantiation failed (the run instantiates again, and says why).
+   */
+  instance: { agent: Agent; bind(host: Host): void } | null;
+}
+
+/** The host imports of a component (`ironclaw:agent/host`). */
+interface Host {
+  call(op: unknown, args: unknown): string | Promise<string>;
+  log(level: unknown, message: unknown): void;
 }
 
 /** jco's `instantiate` of the host glue. */
@@ -74,7 +85,27 @@ export async function compileComponent(
   for (const [name, bytes] of Object.entries(cores)) {
     modules.set(name, await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
   }
-  return { instantiate, modules };
+  let bound: Host | null = null;
+  // Until a run binds its host, an import answers that there is none (instantiation calls none).
+  const forward: Host = {
+    call: (op, args) => {
+      if (bound === null) {
+        throw JSON.stringify({ code: "ERR_SANDBOX", message: "No run has started", hint: "" });
+      }
+      return bound.call(op, args);
+    },
+    log: (level, message) => bound?.log(level, message),
+  };
+  const getCoreModule = (name: string) => {
+    const m = modules.get(name);
+    return m ? Promise.resolve(m) : Promise.reject(new Error(`the component has no core module "${name}"`));
+  };
+  const agent = await instantiate(getCoreModule, { "ironclaw:agent/host": forward }).catch(() => null);
+  const bind = (host: Host) => {
+    if (bound !== null) throw new Error("unreachable: an instance made ahead is bound once");
+    bound = host;
+  };
+  return { instantiate, modules, instance: agent === null ? null : { agent, bind } };
 }
 
 /**
@@ -89,7 +120,7 @@ export async function runComponent(context: GuestContext, options: ComponentOpti
   const { task, gate, emit } = context;
   const { dir, waits } = options.module;
   const instantiate = options.compiled?.instantiate ?? await importGlue(dir, options.glue);
-  const host = {
+  const host: Host = {
     // Host functions throw strings only: jco turns a string into the guest's err; anything else traps.
     // Ops that need not wait answer at once: a component prepared without waiting (no waiting op granted,
     // see componentWaits) never suspends, and one prepared to wait suspends (JSPI) only for the ops that
@@ -122,18 +153,24 @@ export async function runComponent(context: GuestContext, options: ComponentOpti
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   };
   let agent: Agent;
-  try {
-    agent = await instantiate(getCoreModule, { "ironclaw:agent/host": host });
-  } catch (e) {
-    return {
-      state: "error",
-      output: null,
-      error: {
-        code: "ERR_MODULE_INVALID",
-        message: `The component cannot be instantiated: ${describe(e)}`,
-        hint: "build it against wit/agent.wit",
-      },
-    };
+  const ahead = options.compiled?.instance;
+  if (ahead) {
+    ahead.bind(host);
+    agent = ahead.agent;
+  } else {
+    try {
+      agent = await instantiate(getCoreModule, { "ironclaw:agent/host": host });
+    } catch (e) {
+      return {
+        state: "error",
+        output: null,
+        error: {
+          code: "ERR_MODULE_INVALID",
+          message: `The component cannot be instantiated: ${describe(e)}`,
+          hint: "build it against wit/agent.wit",
+        },
+      };
+    }
   }
   try {
     const output = await agent.run(task);
