@@ -28,4 +28,4 @@ export {
   type RuntimeConfig,
   type SecretConfig,
 } from "./runtime_config.ts";
-export * from "./json_schema.ts";
+export { agentJsonSchema, type JsonSchema, runtimeConfigJsonSchema } from "./json_schema.ts";
