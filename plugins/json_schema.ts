@@ -523,20 +523,48 @@ function choices(errors: readonly Unit[], i: number, x: Explain): string {
   }
   const types: string[] = [];
   const meant: number[] = [];
-  for (const j of branches.values()) {
+  const tags: { key: string; value: unknown }[] = [];
+  const value = locate(e.instanceLocation, x).value;
+  for (const [branch, j] of branches) {
     const first = firstLeaf(errors, j);
     if (first.keyword === "type" && first.instanceLocation === e.instanceLocation) {
       types.push(...[keywordValue(first.keywordLocation, x.c) ?? []].flat().map(String));
-    } else meant.push(j);
+    } else {
+      const tag = tagOf(keywordValue(`${e.keywordLocation}/${branch}`, x.c), value);
+      if (tag) tags.push(tag);
+      else meant.push(j);
+    }
+  }
+  const keys = new Set(tags.map((t) => t.key));
+  if (meant.length === 0 && types.length === 0 && keys.size === 1) {
+    const [key] = keys;
+    const path = locate(`${e.instanceLocation}/${encodeURIComponent(key!)}`, x).path;
+    return `${path}: must be one of ${tags.map((t) => shown(t.value)).join(", ")}`;
   }
   if (meant.length === 1) return explain(errors, meant[0]!, x);
   if (meant.length === 0 && types.length > 0) {
-    const found = typeOf(locate(e.instanceLocation, x).value);
+    const found = typeOf(value);
     return `${where}: expected ${[...new Set(types)].join(" or ")}, found ${found}`;
   }
+  if (meant.length === 0) meant.push(...branches.values());
   const reasons = meant.slice(0, 4).map((j) => explain(errors, j, x).replace(`${where}: `, ""));
   const more = meant.length > 4 ? `; or ${meant.length - 4} more` : "";
   return `${where}: fits none of the choices of "${e.keyword}": ${reasons.join("; or ")}${more}`;
+}
+
+/**
+ * The tag by which an object is not this choice: a property the choice fixes with `const` (as `kind` in a
+ * tagged union) that the object has with another value. Undefined when there is none.
+ */
+function tagOf(choice: unknown, value: unknown): { key: string; value: unknown } | undefined {
+  if (!isObject(choice) || !isObject(choice.properties) || !isObject(value)) return undefined;
+  for (const [key, sub] of Object.entries(choice.properties)) {
+    if (
+      isObject(sub) && Object.hasOwn(sub, "const") && Object.hasOwn(value, key) &&
+      JSON.stringify(value[key]) !== JSON.stringify(sub.const)
+    ) return { key, value: sub.const };
+  }
+  return undefined;
 }
 
 function decodeSegment(segment: string): string {
