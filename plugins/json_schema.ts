@@ -136,8 +136,10 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   $dynamicRef: 'IronClaw\'s validator does not implement "$dynamicRef": use "$ref"',
 };
 
+/** A plain object (a TOML table, a JSON object): not an array, nor a date that TOML may have made. */
 const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
+  typeof v === "object" && v !== null && !Array.isArray(v) &&
+  [Object.prototype, null].includes(Object.getPrototypeOf(v));
 const isSchema = (v: unknown): v is Schema | boolean => typeof v === "boolean" || isObject(v);
 const isCount = (v: unknown): boolean => typeof v === "number" && Number.isInteger(v) && v >= 0;
 const isNames = (v: unknown): boolean =>

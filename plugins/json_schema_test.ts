@@ -257,6 +257,11 @@ Deno.test("schemaProblems() refuses what is not JSON Schema in IronClaw's own sc
       ]);
     }
   });
+  await t.step("a TOML date where a schema should be", () => {
+    assert.deepEqual(schemaProblems(object({ when: new Date(0) })), [
+      "input.properties.when must be a table (a JSON Schema object) or true or false",
+    ]);
+  });
   await t.step("a $ref that points out of the schema", () => {
     assert.deepEqual(
       schemaProblems(object({ e: { $ref: "#/$defs/none" }, f: { $ref: "https://example.com/s" } })),
