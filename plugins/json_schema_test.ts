@@ -301,7 +301,7 @@ Deno.test("plugin.toml: a tool schema with a keyword that is not JSON Schema is 
     issues[0]!.message,
     'The input schema of "go" is invalid: input.properties.when.fromat: "fromat" is not a JSON Schema keyword (did you mean "format"?)',
   );
-  assert.match(issues[0]!.hint, /spelled as the standard spells them/);
+  assert.match(issues[0]!.hint, /keywords spelled as the standard spells them/);
   assert.equal(issues[0]!.pos.line, 6);
   const good = text.replace("fromat", "format");
   assert.equal(parsePluginManifest(good, "/opt/plugins/p/plugin.toml").tools[0]?.name, "go");
