@@ -81,6 +81,41 @@ function table(node: TableNode, base: JsonSchema): JsonSchema {
   return out;
 }
 
+/** What names a generated schema file: its `$id` and `title`. */
+export interface JsonSchemaMeta {
+  /** The schema's `$id`, a URL. */
+  id: string;
+  /** Its title. */
+  title: string;
+}
+
+/**
+ * The JSON Schema (draft 2020-12) of a TOML document checked against a parser
+ * schema: how every schema file IronClaw ships is made, so editors check what
+ * the parser accepts.
+ *
+ * @param node The parser's schema of the document.
+ * @param meta The schema's `$id` and title.
+ * @returns A draft 2020-12 schema.
+ * @example
+ * ```ts
+ * import { tomlJsonSchema } from "./json_schema.ts";
+ * const s = tomlJsonSchema(
+ *   { type: "table", description: "A document", fields: { name: { type: "string", description: "Its name" } } },
+ *   { id: "https://example.com/doc.schema.json", title: "A document" },
+ * );
+ * if (s.additionalProperties !== false || s.title !== "A document") throw new Error("unexpected");
+ * ```
+ */
+export function tomlJsonSchema(node: TableNode, meta: JsonSchemaMeta): JsonSchema {
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    $id: meta.id,
+    title: meta.title,
+    ...convert(node),
+  };
+}
+
 /**
  * The JSON Schema of `agent.toml`.
  *
@@ -93,12 +128,10 @@ function table(node: TableNode, base: JsonSchema): JsonSchema {
  * ```
  */
 export function agentJsonSchema(): JsonSchema {
-  return {
-    $schema: "https://json-schema.org/draft/2020-12/schema",
-    $id: "https://ironclaw.dev/schemas/agent.schema.json",
+  return tomlJsonSchema(AGENT_SCHEMA, {
+    id: "https://ironclaw.dev/schemas/agent.schema.json",
     title: "IronClaw agent manifest",
-    ...convert(AGENT_SCHEMA),
-  };
+  });
 }
 
 /**
@@ -112,10 +145,8 @@ export function agentJsonSchema(): JsonSchema {
  * ```
  */
 export function runtimeConfigJsonSchema(): JsonSchema {
-  return {
-    $schema: "https://json-schema.org/draft/2020-12/schema",
-    $id: "https://ironclaw.dev/schemas/ironclaw.schema.json",
+  return tomlJsonSchema(CONFIG_SCHEMA, {
+    id: "https://ironclaw.dev/schemas/ironclaw.schema.json",
     title: "IronClaw runtime configuration",
-    ...convert(CONFIG_SCHEMA),
-  };
+  });
 }

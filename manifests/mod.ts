@@ -30,4 +30,4 @@ export {
   type TelemetryConfig,
   type TelemetryHeader,
 } from "./runtime_config.ts";
-export * from "./json_schema.ts";
+export { agentJsonSchema, type JsonSchema, runtimeConfigJsonSchema } from "./json_schema.ts";

@@ -180,7 +180,7 @@ export function parsePluginManifest(text: string, path: string, collect?: Issue[
         doc.issue(
           "ERR_PLUGIN_SCHEMA",
           `The input schema of "${tool.name}" is invalid: ${p}`,
-          "write a JSON Schema object with the keywords IronClaw knows (see plugins/json_schema.ts)",
+          "write a JSON Schema (draft 2020-12) object: keywords spelled as the standard spells them, $refs into its own $defs",
           ["tools", i, "input"],
         );
       }

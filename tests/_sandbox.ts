@@ -18,7 +18,7 @@ import { sandboxEntry } from "../supervisor/assets.ts";
 export const PROBE = join(ROOT, "tests/agents/out/probe.wasm");
 export const PROBE_C = join(ROOT, "tests/agents/out/probe_c.wasm");
 
-/** The test plugins (calculator, kv-memory, evil, granty). */
+/** The test plugins (counter, evil, granty, shapes; the built-ins are found too). */
 export const TEST_PLUGINS = join(ROOT, "tests/plugins");
 
 /** A child that breaks the protocol or the limits on purpose (tests/children/hostile.ts). */

@@ -46,6 +46,53 @@ Deno.test("a component reaches a plugin tool through tool.call; input is checked
   ]);
 });
 
+Deno.test("the sandbox checks tool input with full JSON Schema: $ref into $defs (recursive), oneOf, anyOf, format", async () => {
+  await using agent = await pluginAgent(["shapes"]);
+  const tree = {
+    shape: { kind: "square", side: 2 },
+    label: null,
+    children: [{
+      shape: { kind: "circle", r: 1 },
+      label: "c",
+      children: [{ shape: { kind: "circle", r: 3 } }],
+    }],
+  };
+  const at = "2026-12-01T10:00:00Z";
+  const call = (input: unknown) => ["tool.call", { name: "shapes.echo", input }] as [string, unknown];
+  const { replies, ran } = await probeCalls(agent, [
+    call({ root: tree, at }),
+    call({ root: { ...tree, children: [{ shape: { kind: "circle", r: 0 } }] }, at }),
+    call({ root: { ...tree, children: [{ shape: { kind: "circle", r: 1 }, label: "far too long" }] }, at }),
+    call({ root: { ...tree, children: [{ shape: { kind: "circle", r: 1 }, colour: "red" }] }, at }),
+    call({ root: tree, at: "tomorrow" }),
+  ]);
+  assert.deepEqual(replies[0]?.ok, { output: { input: { root: tree, at } } });
+  const errors = replies.slice(1).map((r) => [r.error?.code, r.error?.message]);
+  assert.deepEqual(errors, [
+    [
+      "ERR_INVALID_ARGS",
+      'The input of "shapes.echo" is invalid: input.root.children[0].shape.r: 0 is not more than 0',
+    ],
+    [
+      "ERR_INVALID_ARGS",
+      'The input of "shapes.echo" is invalid: input.root.children[0].label: longer than 10 characters',
+    ],
+    [
+      "ERR_INVALID_ARGS",
+      'The input of "shapes.echo" is invalid: input.root.children[0]: "colour" is not expected',
+    ],
+    [
+      "ERR_INVALID_ARGS",
+      'The input of "shapes.echo" is invalid: input.at: "tomorrow" is not a valid date-time',
+    ],
+  ]);
+  // Refused input never reached the plugin: one call ran, four were refused at the gate.
+  assert.deepEqual(
+    ran.events.filter((e) => e.type === "gate").map((e) => e.rule).filter((r) => r === "tool.input").length,
+    4,
+  );
+});
+
 Deno.test("kv-memory keeps values between runs of the same agent", async () => {
   await using agent = await pluginAgent(["kv-memory"]);
   const first = await probeCalls(agent, [["tool.call", {
