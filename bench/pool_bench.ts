@@ -92,6 +92,21 @@ async function floorOnce(dir: string): Promise<number> {
   return performance.now() - started;
 }
 
+/** The resident memory of each waiting pooled sandbox (found by its channel's path), in MB. */
+function waitingRss(channelPrefix: string): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (!cmd.includes(`--channel=${channelPrefix}`) || cmd.includes("setsid")) continue;
+      const kb = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${entry.name}/status`))?.[1];
+      if (kb) out.push(Number(kb) / 1024);
+    } catch { /* gone */ }
+  }
+  return out.sort((a, b) => a - b);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /** From `running` to the end of the first code step, and that step's own time, in ms. */
@@ -110,6 +125,7 @@ const cold = await server(join(work, "cold"), 0);
 const times: Record<string, number[]> = {};
 const steps: Record<string, { toStep: number; step: number }[]> = { pooled: [], cold: [] };
 const add = (what: string, ms: number) => (times[what] ??= []).push(ms);
+let rss: number[] = [];
 try {
   // One run of each first: the component cache and the Pyodide snapshot are made, as for every later run.
   for (const s of [cold, pooled]) for (const a of ["hello", "py"]) await timedRun(s, a);
@@ -128,6 +144,9 @@ try {
     steps.cold!.push(firstStep(pyCold));
     console.error(`round ${round + 1}/${ROUNDS}`);
   }
+  await poolReady(pooled);
+  await new Promise((r) => setTimeout(r, 1000)); // settled
+  rss = waitingRss(join(work, "pooled", "state", "channels", "pool-"));
 } finally {
   await pooled.close({ stop: true });
   await cold.close({ stop: true });
@@ -164,6 +183,9 @@ Python CodeAct's first step, from inside the run (the run's event times):
 | --- | --- | --- |
 ${stepRow("pooled (interpreter loaded ahead)", "pooled")}
 ${stepRow("started for the run", "cold")}
+
+Resident memory of the waiting sandboxes (one per agent: hello's component, compiled and instantiated; Python's
+interpreter, loaded): ${rss.map((mb) => `${mb.toFixed(1)} MB`).join(", ")}.
 
 Targets (issue 12): a pooled run through \`serve\`, HTTP included, within 0.5x the floor; a pooled Python
 CodeAct's first step within 50 ms.
