@@ -18,7 +18,7 @@ import { planAgent } from "../supervisor/plan.ts";
 import { type ServeHandle, startServer } from "../supervisor/serve/mod.ts";
 import { showRun } from "../supervisor/records.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
-import { agentDir, gone, PROBE, PROBE_C, runPooled } from "./_sandbox.ts";
+import { agentDir, gone, pluginAgent, PROBE, PROBE_C, runPooled } from "./_sandbox.ts";
 import { code, loopAgent } from "./_loops.ts";
 
 /** The longest any wait here may take, in ms: far above what it needs. */
@@ -216,3 +216,21 @@ for (const language of ["javascript", "python"] as const) {
     assert.match(String(steps[1]?.observation), /42/);
   });
 }
+
+Deno.test("a pooled sandbox loads its plugins at the start, in their own realms, as a cold one does", async () => {
+  await using agent = await pluginAgent(["calculator"]);
+  const ran = await runPooled(
+    agent,
+    JSON.stringify({
+      calls: [
+        ["tool.call", { name: "calculator.evaluate", input: { expression: "6 * 7" } }],
+        ["tool.call", { name: "kv-memory.get", input: { key: "x" } }],
+      ],
+    }),
+  );
+  assert.equal(ran.outcome.state, "ok", JSON.stringify(ran.outcome.error));
+  assert.equal(ran.events.find((e) => e.type === "run")?.pooled, true);
+  const [evaluated, unused] = JSON.parse(ran.outcome.output!);
+  assert.deepEqual(evaluated.ok, { output: { value: 42 } });
+  assert.equal(unused.error.code, "ERR_CAPABILITY_DENIED", "a plugin the agent does not use stays out");
+});
