@@ -36,7 +36,7 @@ export interface RunAgentOptions extends
 /** Options of {@linkcode runPlanned}: the plan fixed the rest. */
 export type RunPlannedOptions =
   & Pick<RunAgentOptions, "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "approvalPrompt">
-  & Pick<RunOptions, "store" | "claimed">;
+  & Pick<RunOptions, "store" | "claimed" | "model">;
 
 /**
  * Reads the values of the secrets a Policy grants, from the supervisor's
@@ -91,9 +91,11 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
   const { policy } = plan;
   await makeRunPaths(plan);
   // The model providers are loaded only for an agent that has a model.
-  const model = policy.model === null
-    ? undefined
-    : await (await import("./models/mod.ts")).createModelBroker(policy.model);
+  // A caller's model (an MCP client writing CodeAct steps) replaces the manifest's provider.
+  const model = options.model ??
+    (policy.model === null
+      ? undefined
+      : await (await import("./models/mod.ts")).createModelBroker(policy.model));
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
   // Without a store of the caller's, the config's is opened for the run, and closed with it.

@@ -12,10 +12,13 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import { IronclawError } from "../../manifests/errors.ts";
 import type { RuntimeConfig } from "../../manifests/runtime_config.ts";
+import type { Policy } from "../../capabilities/policy.ts";
 import { findAgents } from "../agents_dir.ts";
 import { loadAgent } from "../load.ts";
 import { openConfiguredStore, type RunStore } from "../store/mod.ts";
 import { startWorker, type WorkerEvent } from "../worker.ts";
+import { codePolicy } from "../mcp/host.ts";
+import { lazyMcpEndpoint } from "../mcp/endpoint.ts";
 import { errorResponse } from "./_http.ts";
 import { bearerMatches, serveToken } from "./auth.ts";
 import { type Handler, ROUTES, type ServeContext, type ServedAgent } from "./routes.ts";
@@ -105,7 +108,14 @@ function decoded(groups: Record<string, string | undefined>): Record<string, str
 }
 
 /** Answers one request: checks its token, finds its route; any error becomes a JSON error, never a crash. */
-async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown) => void }, req: Request) {
+async function answer(
+  ctx: ServeContext & {
+    token: string;
+    mcp: (req: Request) => Promise<Response>;
+    onError?: (e: unknown) => void;
+  },
+  req: Request,
+) {
   try {
     if (!await bearerMatches(req.headers.get("authorization"), ctx.token)) {
       const e = new IronclawError("ERR_UNAUTHORIZED", "The request has no valid bearer token", {
@@ -115,6 +125,7 @@ async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown
       return errorResponse(e, { headers: { "www-authenticate": 'Bearer realm="ironclaw"' } });
     }
     const url = new URL(req.url);
+    if (url.pathname === "/mcp") return await ctx.mcp(req); // MCP over Streamable HTTP (supervisor/mcp/)
     for (const m of MATCHERS) {
       const found = m.pattern.exec({ pathname: url.pathname });
       if (!found) continue;
@@ -164,9 +175,10 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     ...(options.token !== undefined ? { token: options.token } : {}),
   });
   const concurrency = options.concurrency ?? config.serve.concurrency ?? 2 * navigator.hardwareConcurrency;
+  const code = await codePolicy(config); // the MCP code tools' manifest: the built-in one, granting nothing
   const store = await openConfiguredStore(config);
   try {
-    return listen(options, { agents, store, token, file, concurrency });
+    return listen(options, { agents, store, token, file, concurrency, code });
   } catch (e) {
     await store.close();
     throw e;
@@ -182,6 +194,7 @@ function listen(
     token: string;
     file: string | null;
     concurrency: number;
+    code: Policy;
   },
 ): ServeHandle {
   const { config } = options;
@@ -200,7 +213,9 @@ function listen(
     stop: stop.signal,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+  const mcp = lazyMcpEndpoint({ config, store, worker, agents, code: parts.code, closing: closing.signal });
   const ctx = {
+    mcp: mcp.handle,
     store,
     storeKind: config.store.url === null ? "sqlite" as const : "postgres" as const,
     worker,
@@ -223,6 +238,7 @@ function listen(
       if (o.stop) stop.abort();
       closed ??= (async () => {
         closing.abort();
+        await mcp.close();
         await server.shutdown();
         drain.abort();
         await worker.done;
