@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { startServer } from "../supervisor/serve/mod.ts";
 import { openStore, type RunStore } from "../supervisor/store/mod.ts";
-import { ROOT, TEST_STATE_HOME } from "./_cli.ts";
+import { ROOT, runCli, TEST_STATE_HOME } from "./_cli.ts";
 import { PROBE } from "./_sandbox.ts";
 
 /** The longest one MCP request may take here, in ms: far above what it needs. */
@@ -229,6 +229,36 @@ Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's clie
       assert.doesNotMatch(textOf(denied), /outside the grants/);
     });
 
+    await t.step("cancelling a code step stops its sandbox; the next call starts a new one", async () => {
+      const abort = new AbortController();
+      let started = false;
+      const call = client.callTool(
+        { name: "run_javascript", arguments: { code: "for (;;) {}" } },
+        undefined,
+        {
+          timeout: WITHIN_MS,
+          signal: abort.signal,
+          onprogress: () => {
+            started = true;
+            setTimeout(() => abort.abort(), 1000);
+          },
+        },
+      );
+      await assert.rejects(call);
+      assert.ok(started, "a progress notification came first");
+      const r = await client.callTool(
+        { name: "run_javascript", arguments: { code: "typeof x" } },
+        undefined,
+        {
+          timeout: WITHIN_MS,
+        },
+      );
+      assert.match(textOf(r), /Value: "undefined"/, "x of the earlier sandbox is gone");
+      assert.match(textOf(r), /a new sandbox/);
+      const runs = await withStore(s.stateDir, (st) => st.listRuns({ agent: "code-data" }));
+      assert.ok(runs.some((x) => x.state === "interrupted"), JSON.stringify(runs.map((x) => x.state)));
+    });
+
     await t.step("Python keeps its variables between calls, in its own sandbox", async () => {
       const a = await client.callTool(
         { name: "run_python", arguments: { code: "y = 6 * 7\nprint('y set')" } },
@@ -246,9 +276,20 @@ Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's clie
     await client.close();
   }
   // The session's code sandboxes ended with it; their runs are closed in the store.
+  // The session's sandboxes ended with it: the JavaScript one cancelled, its successor and the Python one ok.
   const runs = await withStore(s.stateDir, (st) => st.listRuns({ agent: "code-data" }));
-  assert.equal(runs.length, 2, "one run per language");
-  for (const r of runs) assert.notEqual(r.state, "running", stderr);
+  assert.deepEqual(runs.map((r) => r.state).sort(), ["interrupted", "ok", "ok"], stderr);
+  assert.match(stderr, /mcp: serving hello, probe, run_javascript, run_python on stdio/);
+});
+
+Deno.test("ironclaw mcp: help, and a --code manifest that is not CodeAct is a usage error", async () => {
+  const help = await runCli(["help", "mcp"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: ironclaw mcp \[--agents <dir>\] \[--code <manifest>\]/);
+  const wrong = await runCli(["mcp", "--code", join(ROOT, "examples/hello/agent.toml")]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /is not of a CodeAct agent \[ERR_USAGE\]/);
+  assert.equal(wrong.stdout, "", "stdout is the protocol's");
 });
 
 Deno.test("ironclaw serve answers MCP at /mcp with its token; 401 without", async (t) => {

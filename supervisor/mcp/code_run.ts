@@ -117,6 +117,7 @@ export class CodeRun {
     const handle = this.#handle!;
     const stop = () => handle.stop("cancelled by the MCP client");
     signal.addEventListener("abort", stop, { once: true });
+    if (signal.aborted) stop(); // cancelled while the sandbox was starting
     try {
       const observation = await new Promise<string>((resolve, reject) => {
         this.#step = { code: answer, resolve, reject };

@@ -43,6 +43,8 @@ export interface ServeOptions {
   onError?: (error: unknown) => void;
   /** How often a quiet event stream sends a comment, in ms; default 15 000. */
   heartbeatMs?: number;
+  /** The CodeAct manifest of the MCP code tools at `/mcp`; default the built-in one, which grants nothing. */
+  code?: string;
 }
 
 /** A running server. */
@@ -175,7 +177,7 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     ...(options.token !== undefined ? { token: options.token } : {}),
   });
   const concurrency = options.concurrency ?? config.serve.concurrency ?? 2 * navigator.hardwareConcurrency;
-  const code = await codePolicy(config); // the MCP code tools' manifest: the built-in one, granting nothing
+  const code = await codePolicy(config, options.code !== undefined ? { manifest: options.code } : {}); // /mcp
   const store = await openConfiguredStore(config);
   try {
     return listen(options, { agents, store, token, file, concurrency, code });
