@@ -2,6 +2,7 @@
 
 import { resolve } from "node:path";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
+import { configureLogging } from "../supervisor/logging.ts";
 import { codePolicy, mcpAgents } from "../supervisor/mcp/host.ts";
 import { serveMcpStdio } from "../supervisor/mcp/stdio.ts";
 import type { WorkerEvent } from "../supervisor/worker.ts";
@@ -86,6 +87,7 @@ export async function mcpCommand(args: string[], io: Io): Promise<number> {
     if (positionals.length > 0) throw new UsageError("ironclaw mcp takes no arguments", "ironclaw help mcp");
     const concurrency = intFlag(values.concurrency, { flag: "concurrency", range: [1, 1024] });
     const config = await loadRuntimeConfig(configOption(values));
+    await configureLogging(config.log, { stdoutReserved: true }); // stdout carries the protocol only
     const dir = values.agents !== undefined ? resolve(values.agents) : config.serve.agents;
     const agents = dir === null ? new Map() : await mcpAgents(dir, config);
     const code = await codePolicy(
