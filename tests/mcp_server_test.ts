@@ -322,13 +322,13 @@ Deno.test("ironclaw serve answers MCP at /mcp with its token; 401 without", asyn
     );
     try {
       await commonSteps(t, client, s.stateDir);
-      await t.step("another session has its own sandbox: the variables are not there", async () => {
+      await t.step("another session has its own sandbox, ended with the session (DELETE)", async () => {
         const other = new Client({ name: "ironclaw-test-2", version: "0.0.0" });
-        await other.connect(
-          new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
-            requestInit: { headers: { authorization: `Bearer ${server.token}` } },
-          }),
-        );
+        const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+          requestInit: { headers: { authorization: `Bearer ${server.token}` } },
+        });
+        await other.connect(transport);
+        let runId = "";
         try {
           const r = await other.callTool(
             { name: "run_javascript", arguments: { code: "typeof x" } },
@@ -338,9 +338,31 @@ Deno.test("ironclaw serve answers MCP at /mcp with its token; 401 without", asyn
             },
           );
           assert.match(textOf(r), /Value: "undefined"/);
+          runId = (r.structuredContent as { run_id: string }).run_id;
+          const gone = transport.sessionId!;
+          await transport.terminateSession();
+          const res = await fetch(`${server.url}/mcp`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${server.token}`,
+              "mcp-session-id": gone,
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+            },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+          });
+          await res.body?.cancel();
+          assert.equal(res.status, 404, "an ended session is not found");
         } finally {
           await other.close();
         }
+        const deadline = Date.now() + WITHIN_MS;
+        let state = "running";
+        while (state === "running" && Date.now() < deadline) {
+          state = (await withStore(s.stateDir, (st) => st.showRun(runId))).summary.state;
+          if (state === "running") await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(state, "ok", "the session's sandbox ended with it");
       });
     } finally {
       await client.close();
