@@ -15,8 +15,20 @@ import type { McpEndpoint } from "./endpoint.ts";
 import type { McpHost } from "./host.ts";
 import { type McpSession, mcpSession } from "./server.ts";
 
-/** The most MCP sessions open at once; an `initialize` beyond them is refused. */
+/** The most MCP sessions open at once; an `initialize` beyond them is refused (503). */
 export const MAX_MCP_SESSIONS = 256;
+/**
+ * A session without a request for this long is ended when a new one opens, in ms: a client that went away
+ * without a DELETE frees its place (its sandboxes' runs end `ok`).
+ */
+export const MCP_SESSION_IDLE_MS = 60 * 60 * 1000;
+
+/** An open session: its transport, its server and when a request last came. */
+interface OpenSession {
+  transport: WebStandardStreamableHTTPServerTransport;
+  mcp: McpSession;
+  used: number;
+}
 
 /** A JSON-RPC error response without an id, as the transport answers its own errors. */
 function rpcError(status: number, message: string): Response {
@@ -30,10 +42,7 @@ function rpcError(status: number, message: string): Response {
  * @returns The endpoint.
  */
 export function mcpEndpoint(host: McpHost): McpEndpoint {
-  const sessions = new Map<
-    string,
-    { transport: WebStandardStreamableHTTPServerTransport; mcp: McpSession }
-  >();
+  const sessions = new Map<string, OpenSession>();
   const end = async (id: string) => {
     const s = sessions.get(id);
     if (!s) return;
@@ -41,11 +50,16 @@ export function mcpEndpoint(host: McpHost): McpEndpoint {
     await s.mcp.close();
   };
   const open = async (req: Request, body: unknown): Promise<Response> => {
+    for (const [id, s] of sessions) {
+      if (Date.now() - s.used <= MCP_SESSION_IDLE_MS) continue;
+      await end(id);
+      await s.transport.close().catch(() => {});
+    }
     if (sessions.size >= MAX_MCP_SESSIONS) return rpcError(503, "Too many MCP sessions are open");
     const mcp = mcpSession(host, { label: "http" });
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
-      onsessioninitialized: (id: string) => void sessions.set(id, { transport, mcp }),
+      onsessioninitialized: (id: string) => void sessions.set(id, { transport, mcp, used: Date.now() }),
       onsessionclosed: (id: string) => end(id),
     });
     transport.onclose = () => void (transport.sessionId && end(transport.sessionId));
@@ -58,6 +72,7 @@ export function mcpEndpoint(host: McpHost): McpEndpoint {
       if (id !== null) {
         const s = sessions.get(id);
         if (!s) return rpcError(404, "No such MCP session: initialize a new one");
+        s.used = Date.now();
         return await s.transport.handleRequest(req);
       }
       if (req.method !== "POST") return rpcError(400, "No Mcp-Session-Id header: initialize a session first");
