@@ -180,8 +180,12 @@ export class CodeRun {
 
   /** The loop's model: each request after the first carries the observation of the step just run. */
   #model(): ModelClient {
+    let calls = 0;
+    // No budget of tokens: the loop asks at most max_steps + 1 times (each step, then its end).
+    const maxCalls = this.#ctx.policy.limits.maxSteps + 1;
     return {
       complete: (req: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> => {
+        calls++;
         const last = req.messages.at(-1);
         if (this.#step !== null && req.messages.length > 2 && last?.role === "user") {
           this.#step.resolve(last.content.replace(/^Observation:\n/, ""));
@@ -194,7 +198,7 @@ export class CodeRun {
           this.#offer();
         }).then((code) => answerOf(code ?? GOODBYE));
       },
-      usage: () => ({ calls: 0, inputTokens: 0, outputTokens: 0, maxCalls: 0, maxTokens: 0 }),
+      usage: () => ({ calls, inputTokens: 0, outputTokens: 0, maxCalls, maxTokens: 0 }),
     };
   }
 
