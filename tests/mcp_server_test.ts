@@ -71,7 +71,12 @@ async function withStore<T>(stateDir: string, f: (store: RunStore) => Promise<T>
 }
 
 /** The tests both transports share: list tools, run agents, errors, progress, cancel, code with state. */
-async function commonSteps(t: Deno.TestContext, client: Client, stateDir: string): Promise<void> {
+async function commonSteps(
+  t: Deno.TestContext,
+  client: Client,
+  options: { stateDir: string; granted: RegExp },
+): Promise<void> {
+  const { stateDir, granted } = options;
   await t.step("lists one tool per agent and the code tools", async () => {
     const { tools } = await client.listTools();
     const names = tools.map((x: { name: string }) => x.name).sort();
@@ -79,6 +84,8 @@ async function commonSteps(t: Deno.TestContext, client: Client, stateDir: string
     const hello = tools.find((x: { name: string }) => x.name === "hello")!;
     assert.match(hello.description ?? "", /Lists and reads the files in \.\/notes/);
     assert.deepEqual(Object.keys(hello.inputSchema.properties ?? {}), ["task"]);
+    const js = tools.find((x: { name: string }) => x.name === "run_javascript")!;
+    assert.match(js.description ?? "", granted, "the description says what the code may reach");
   });
 
   await t.step("an agent call is a real run: output and run id, recorded in the store", async () => {
@@ -209,7 +216,7 @@ Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's clie
   const client = new Client({ name: "ironclaw-test", version: "0.0.0" });
   await client.connect(transport);
   try {
-    await commonSteps(t, client, s.stateDir);
+    await commonSteps(t, client, { stateDir: s.stateDir, granted: /It may read \S+\/data, only through/ });
 
     await t.step("a granted read works from code; one outside the grants is a tool error", async () => {
       const ok = await client.callTool(
@@ -321,7 +328,7 @@ Deno.test("ironclaw serve answers MCP at /mcp with its token; 401 without", asyn
       }),
     );
     try {
-      await commonSteps(t, client, s.stateDir);
+      await commonSteps(t, client, { stateDir: s.stateDir, granted: /It is granted nothing/ });
       await t.step("another session has its own sandbox, ended with the session (DELETE)", async () => {
         const other = new Client({ name: "ironclaw-test-2", version: "0.0.0" });
         const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {

@@ -21,6 +21,8 @@ import {
   type ServerRequest,
 } from "@modelcontextprotocol/sdk/types.js";
 import denoJson from "../../deno.json" with { type: "json" };
+import { grantsSummary } from "../../capabilities/grants_summary.ts";
+import type { Policy } from "../../capabilities/policy.ts";
 import { failureOf } from "../../manifests/errors.ts";
 import { callAgent, type ToolAnswer, toolError } from "./agent_call.ts";
 import type { McpHost } from "./host.ts";
@@ -40,10 +42,28 @@ const CODE_TOOLS: Readonly<Record<string, CodeLanguage>> = {
   run_python: "python",
 };
 
+/** What the code of the code tools may reach, in a sentence for the model reading the tool's description. */
+function codeGrants(policy: Policy): string {
+  const g = grantsSummary(policy);
+  const parts = [
+    ...(g.read.length ? [`read ${g.read.join(", ")}`] : []),
+    ...(g.write.length ? [`write ${g.write.join(", ")}`] : []),
+    ...(g.net.length ? [`reach ${g.net.map((n) => n.host).join(", ")}`] : []),
+    ...(g.run.length ? [`run ${g.run.map((r) => r.name).join(", ")}`] : []),
+    ...(g.env.length ? [`read the variables ${g.env.join(", ")}`] : []),
+    ...(g.plugins.length ? [`use the plugins ${g.plugins.join(", ")}`] : []),
+  ];
+  return parts.length === 0
+    ? "It is granted nothing: no files, no network, no tools; it can compute and print."
+    : `It may ${parts.join("; ")}, only through the async functions of the global \`tools\`, each taking ` +
+      'one object of arguments (for example `await tools.read_file({ path: "data/a.txt" })`).';
+}
+
 /** The tool list: the agents, then the code tools. */
 function toolList(host: McpHost) {
   const agents = [...host.agents.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const grants = host.code.agent.name;
+  const manifest = host.code.agent.name;
+  const grants = codeGrants(host.code);
   return [
     ...agents.map(([name, { policy }]) => ({
       name,
@@ -59,8 +79,8 @@ function toolList(host: McpHost) {
       name,
       description:
         `Runs ${language === "python" ? "Python (Pyodide)" : "JavaScript (QuickJS)"} in an IronClaw ` +
-        `sandbox under the CodeAct manifest "${grants}". Variables stay defined for the next call of this ` +
-        `session. Answers with the output, the value of the last expression and any error.`,
+        `sandbox under the CodeAct manifest "${manifest}". Variables stay defined for the next call of this ` +
+        `session. Answers with the output, the value of the last expression and any error. ${grants}`,
       inputSchema: {
         type: "object" as const,
         properties: { code: { type: "string", description: `The ${language} code to run` } },
