@@ -136,16 +136,7 @@ async function commonSteps(
     assert.ok(progress.includes("state running"), progress.join("; "));
     assert.ok(progress.includes("log: looping"), progress.join("; "));
     // The run ends "interrupted" once the cancellation reached the server.
-    const deadline = Date.now() + WITHIN_MS;
-    let state = "";
-    while (Date.now() < deadline) {
-      const runs = await withStore(stateDir, (s) => s.listRuns({ agent: "probe" }));
-      const looped = runs.filter((r) => r.task === '{"do":"loop"}');
-      state = looped[0]?.state ?? "";
-      if (state !== "" && state !== "running" && state !== "queued") break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.equal(state, "interrupted");
+    assert.equal(await endedState(stateDir, "probe", '{"do":"loop"}'), "interrupted");
   });
 
   await t.step("JavaScript keeps its variables between the calls of a session", async () => {
@@ -185,22 +176,16 @@ async function commonSteps(
   });
 }
 
-Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's client", async (t) => {
-  await using s = await setup();
+/** `ironclaw mcp` of a setup's folder, spawned by the SDK's stdio client, connected; its stderr as read so far. */
+async function stdioClient(
+  s: Awaited<ReturnType<typeof setup>>,
+  extra: string[] = [],
+): Promise<{ client: Client; stderr: () => string }> {
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
     args: [
-      "run",
-      "-A",
-      "--quiet",
-      join(ROOT, "mod.ts"),
-      "mcp",
-      "--agents",
-      s.agents,
-      "--code",
-      join(s.root, "code.toml"),
-      "--config",
-      s.config,
+      ...["run", "-A", "--quiet", join(ROOT, "mod.ts"), "mcp", "--agents", s.agents],
+      ...["--code", join(s.root, "code.toml"), "--config", s.config, ...extra],
     ],
     cwd: s.root,
     env: {
@@ -215,6 +200,24 @@ Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's clie
   transport.stderr?.on("data", (d: Uint8Array) => stderr += new TextDecoder().decode(d));
   const client = new Client({ name: "ironclaw-test", version: "0.0.0" });
   await client.connect(transport);
+  return { client, stderr: () => stderr };
+}
+
+/** Waits until the run of `agent` with `task` has ended, and answers its state. */
+async function endedState(stateDir: string, agent: string, task: string): Promise<string> {
+  const deadline = Date.now() + WITHIN_MS;
+  while (Date.now() < deadline) {
+    const runs = await withStore(stateDir, (st) => st.listRuns({ agent }));
+    const state = runs.find((r) => r.task === task)?.state ?? "";
+    if (state !== "" && state !== "running" && state !== "queued") return state;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return "still running";
+}
+
+Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's client", async (t) => {
+  await using s = await setup();
+  const { client, stderr } = await stdioClient(s);
   try {
     await commonSteps(t, client, { stateDir: s.stateDir, granted: /It may read \S+\/data, only through/ });
 
@@ -285,8 +288,43 @@ Deno.test("ironclaw mcp over stdio: agents and code as tools, for the SDK's clie
   // The session's code sandboxes ended with it; their runs are closed in the store.
   // The session's sandboxes ended with it: the JavaScript one cancelled, its successor and the Python one ok.
   const runs = await withStore(s.stateDir, (st) => st.listRuns({ agent: "code-data" }));
-  assert.deepEqual(runs.map((r) => r.state).sort(), ["interrupted", "ok", "ok"], stderr);
-  assert.match(stderr, /mcp: serving hello, probe, run_javascript, run_python on stdio/);
+  assert.deepEqual(runs.map((r) => r.state).sort(), ["interrupted", "ok", "ok"], stderr());
+  assert.match(stderr(), /mcp: serving hello, probe, run_javascript, run_python on stdio/);
+});
+
+Deno.test("ironclaw mcp: a client that goes away mid-call stops its runs, running and queued", async () => {
+  await using s = await setup();
+  const { client, stderr } = await stdioClient(s, ["--concurrency", "1"]);
+  const running = '{"do":"loop","n":1}';
+  const queued = '{"do":"loop","n":2}';
+  let looping!: () => void;
+  const looped = new Promise<void>((r) => looping = r);
+  const calls = [
+    client.callTool({ name: "probe", arguments: { task: running } }, undefined, {
+      timeout: WITHIN_MS,
+      onprogress: (p: { message?: string }) => p.message === "log: looping" && looping(),
+    }),
+  ];
+  await looped;
+  calls.push(
+    client.callTool({ name: "probe", arguments: { task: queued } }, undefined, { timeout: WITHIN_MS }),
+  );
+  const deadline = Date.now() + WITHIN_MS;
+  let state = "";
+  while (state !== "queued" && Date.now() < deadline) {
+    const runs = await withStore(s.stateDir, (st) => st.listRuns({ agent: "probe" }));
+    state = runs.find((r) => r.task === queued)?.state ?? "";
+    if (state !== "queued") await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(state, "queued", "one run at once: the second waits");
+  await client.close();
+  for (const c of calls) await assert.rejects(c);
+  assert.equal(await endedState(s.stateDir, "probe", running), "interrupted", stderr());
+  assert.equal(
+    await endedState(s.stateDir, "probe", queued),
+    "interrupted",
+    "not left queued for a later worker",
+  );
 });
 
 Deno.test("ironclaw mcp: help, and a --code manifest that is not CodeAct is a usage error", async () => {

@@ -43,24 +43,22 @@ function rpcError(status: number, message: string): Response {
  */
 export function mcpEndpoint(host: McpHost): McpEndpoint {
   const sessions = new Map<string, OpenSession>();
+  /** Ends a session: its transport closes (the SDK aborts its running calls, whose runs are cancelled), then its sandboxes. */
   const end = async (id: string) => {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
+    await s.transport.close().catch(() => {});
     await s.mcp.close();
   };
   const open = async (req: Request, body: unknown): Promise<Response> => {
-    for (const [id, s] of sessions) {
-      if (Date.now() - s.used <= MCP_SESSION_IDLE_MS) continue;
-      await end(id);
-      await s.transport.close().catch(() => {});
-    }
+    for (const [id, s] of sessions) if (Date.now() - s.used > MCP_SESSION_IDLE_MS) await end(id);
     if (sessions.size >= MAX_MCP_SESSIONS) return rpcError(503, "Too many MCP sessions are open");
     const mcp = mcpSession(host, { label: "http" });
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
       onsessioninitialized: (id: string) => void sessions.set(id, { transport, mcp, used: Date.now() }),
-      onsessionclosed: (id: string) => end(id),
+      onsessionclosed: (id: string) => void end(id), // a DELETE: answered without waiting for the runs
     });
     transport.onclose = () => void (transport.sessionId && end(transport.sessionId));
     await mcp.server.connect(transport);
@@ -91,12 +89,7 @@ export function mcpEndpoint(host: McpHost): McpEndpoint {
       return await open(req, body);
     },
     async close() {
-      const all = [...sessions.values()];
-      sessions.clear();
-      await Promise.all(all.map(async (s) => {
-        await s.mcp.close();
-        await s.transport.close().catch(() => {});
-      }));
+      await Promise.all([...sessions.keys()].map(end));
     },
   };
 }

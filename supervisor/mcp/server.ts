@@ -36,6 +36,9 @@ export interface McpSession {
   close(): Promise<void>;
 }
 
+/** How long a closing session waits for its cancelled calls' runs to end, in ms. */
+const CLOSE_WAIT_MS = 10_000;
+
 /** The code tools, by name. */
 const CODE_TOOLS: Readonly<Record<string, CodeLanguage>> = {
   run_javascript: "javascript",
@@ -132,14 +135,25 @@ export function mcpSession(host: McpHost, options: { label: string }): McpSessio
     return run;
   };
   server.setRequestHandler(ListToolsRequestSchema, () => Promise.resolve({ tools: toolList(host) }));
+  const calls = new Set<Promise<unknown>>();
   server.setRequestHandler(
     CallToolRequestSchema,
-    async (req: CallToolRequest, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) =>
-      await callTool(host, { req, extra, codeRun }) as CallToolResult,
+    async (req: CallToolRequest, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => {
+      const call = callTool(host, { req, extra, codeRun });
+      calls.add(call);
+      try {
+        return await call as CallToolResult;
+      } finally {
+        calls.delete(call);
+      }
+    },
   );
   return {
     server,
     async close() {
+      // The SDK aborted the calls still running when the session closed: their runs are being cancelled.
+      const settled = Promise.allSettled([...calls]);
+      await Promise.race([settled, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
       await Promise.all([...code.values()].map((r) => r.close()));
     },
   };

@@ -73,8 +73,8 @@ export async function serveMcpStdio(options: McpStdioOptions): Promise<void> {
   });
   await session.server.connect(transport);
   await ended;
+  await session.close(); // the calls still running were aborted when the transport closed: their runs end
   closing.abort();
-  await session.close();
   stop.abort();
   drain.abort();
   await worker.done;

@@ -239,8 +239,8 @@ function listen(
     close(o = {}) {
       if (o.stop) stop.abort();
       closed ??= (async () => {
+        await mcp.close(); // MCP sessions end first: their calls' runs are cancelled
         closing.abort();
-        await mcp.close();
         await server.shutdown();
         drain.abort();
         await worker.done;
