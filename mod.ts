@@ -95,6 +95,9 @@ export {
 } from "./supervisor/worker.ts";
 export { type AgentsByName, findAgents } from "./supervisor/agents_dir.ts";
 export { isLoopback, type ServeHandle, type ServeOptions, startServer } from "./supervisor/serve/mod.ts";
+export { type PoolEvent, type PoolOptions, type PoolStats, SandboxPool } from "./supervisor/pool.ts";
+export type { WarmSandbox } from "./supervisor/warm_sandbox.ts";
+export type { SandboxProcess, SpawnOptions } from "./supervisor/spawn.ts";
 export {
   type Approval,
   type ApprovalDecision,

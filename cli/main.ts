@@ -27,6 +27,7 @@ Commands:
   submit <agent.toml|name>  Queue a run for a worker (--task, --wait)
   worker                Take queued runs and run them (--concurrency, --agents)
   serve                 Serve the agents of a folder over an HTTP API (--agents, --port)
+  mcp                   Serve agents and sandboxed code as MCP tools over stdio (--agents, --code)
   plugins list|show     The plugins agents can use
   help [command]        Show help for a command
 
@@ -86,6 +87,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => {
     const m = await import("./serve.ts");
     return { help: m.SERVE_HELP, run: m.serveCommand };
+  },
+  mcp: async () => {
+    const m = await import("./mcp.ts");
+    return { help: m.MCP_HELP, run: m.mcpCommand };
   },
 };
 

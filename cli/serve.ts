@@ -31,7 +31,9 @@ A long-lived supervisor over the run store. A request names a served agent
 (by its [agent] name) and a task, never a manifest or a path: the run is
 queued, and this server's own worker runs it when one of its slots is free
 (runs beyond the concurrency wait "queued"; waiting does not count against
-timeout_s). GET /v1/openapi.json documents the API.
+timeout_s). GET /v1/openapi.json documents the API. /mcp serves the same
+agents, and sandboxed code, as MCP tools over Streamable HTTP (see
+ironclaw help mcp).
 
 Every request needs Authorization: Bearer <token>. The token is
 IRONCLAW_TOKEN when set, else the file serve.token in the state folder, made
@@ -47,6 +49,8 @@ Options:
   --pool <n>         Sandboxes kept started per agent, its code loaded and its realm
                      made, waiting for a task (default [serve] pool, else 0); a taken
                      one is replaced in the background; pooled runs say so
+  --code <manifest>  The CodeAct manifest of the MCP code tools at /mcp (default: a
+                     built-in one that grants nothing)
   --json             Print {"url","token_file",...} on start, then one JSON line per run
                      taken, handed back and ended
   --config <file>    Runtime config; default ./ironclaw.toml, then built-in defaults
@@ -115,6 +119,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
         agents: { type: "string" },
         concurrency: { type: "string" },
         pool: { type: "string" },
+        code: { type: "string" },
       },
       allowPositionals: true,
       strict: true,
@@ -147,6 +152,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       ...(pool !== undefined ? { pool } : {}),
       onPoolEvent: (e) => io.out(values.json ? JSON.stringify(e) + "\n" : poolLine(e, io)),
       ...(token !== undefined ? { token } : {}),
+      ...(values.code !== undefined ? { code: resolve(values.code) } : {}),
       onEvent: (e) => io.out(values.json ? JSON.stringify(e) + "\n" : eventLine(e, io)),
       onError: (e) => io.err(`serve: internal error: ${e instanceof Error ? e.stack ?? e.message : e}\n`),
     });

@@ -57,7 +57,9 @@ interface AgentPool {
 
 /** How many sandboxes of an agent wait, and start. */
 export interface PoolStats {
+  /** Sandboxes waiting for a run. */
   idle: number;
+  /** Sandboxes starting. */
   starting: number;
 }
 

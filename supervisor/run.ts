@@ -37,7 +37,7 @@ export interface RunAgentOptions extends
 /** Options of {@linkcode runPlanned}: the plan fixed the rest. */
 export type RunPlannedOptions =
   & Pick<RunAgentOptions, "task" | "onEvent" | "graceMs" | "unsafeDisableGateChecks" | "approvalPrompt">
-  & Pick<RunOptions, "store" | "claimed" | "warm" | "onStored">;
+  & Pick<RunOptions, "store" | "claimed" | "warm" | "onStored" | "model">;
 
 /**
  * Reads the values of the secrets a Policy grants, from the supervisor's
@@ -92,9 +92,11 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
   const { policy } = plan;
   await makeRunPaths(plan);
   // The model providers are loaded only for an agent that has a model.
-  const model = policy.model === null
-    ? undefined
-    : await (await import("./models/mod.ts")).createModelBroker(policy.model);
+  // A caller's model (an MCP client writing CodeAct steps) replaces the manifest's provider.
+  const model = options.model ??
+    (policy.model === null
+      ? undefined
+      : await (await import("./models/mod.ts")).createModelBroker(policy.model));
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
   // With [telemetry], the run's events are also seen by its trace, exported after the run's end is recorded.

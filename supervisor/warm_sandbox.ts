@@ -36,6 +36,7 @@ const MAX_EARLY_EVENTS = 64;
 export interface WarmSandbox {
   /** The plan it was spawned from (its id is the pool slot's). */
   readonly plan: RunPlan;
+  /** The sandbox process. */
   readonly process: SandboxProcess;
   /** Its channel, connected. */
   readonly conn: Deno.UnixConn;
@@ -47,8 +48,9 @@ export interface WarmSandbox {
   readonly denoDir: string;
   /** What it recorded while preparing (a note on the interpreter's start). */
   readonly early: RunEvent[];
-  /** How long it took to be ready, and then prepared, in ms. */
+  /** How long it took from spawn to `ready`, in ms. */
   readonly startedMs: number;
+  /** How long it took to prepare, in ms. */
   readonly preparedMs: number;
   /** What it started ahead ("guest worker", "interpreter"). */
   readonly warmed: string[];

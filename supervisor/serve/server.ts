@@ -12,12 +12,15 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import { IronclawError } from "../../manifests/errors.ts";
 import type { RuntimeConfig } from "../../manifests/runtime_config.ts";
+import type { Policy } from "../../capabilities/policy.ts";
 import { findAgents } from "../agents_dir.ts";
 import { loadAgent } from "../load.ts";
 import { openConfiguredStore, type RunStore } from "../store/mod.ts";
 import { startWorker, type WorkerEvent } from "../worker.ts";
 import { type PoolEvent, SandboxPool } from "../pool.ts";
 import { EventBell } from "./sse.ts";
+import { codePolicy } from "../mcp/host.ts";
+import { lazyMcpEndpoint } from "../mcp/endpoint.ts";
 import { errorResponse } from "./_http.ts";
 import { bearerMatches, serveToken } from "./auth.ts";
 import { type Handler, ROUTES, type ServeContext, type ServedAgent } from "./routes.ts";
@@ -46,6 +49,8 @@ export interface ServeOptions {
   onError?: (error: unknown) => void;
   /** How often a quiet event stream sends a comment, in ms; default 15 000. */
   heartbeatMs?: number;
+  /** The CodeAct manifest of the MCP code tools at `/mcp`; default the built-in one, which grants nothing. */
+  code?: string;
 }
 
 /** A running server. */
@@ -113,7 +118,14 @@ function decoded(groups: Record<string, string | undefined>): Record<string, str
 }
 
 /** Answers one request: checks its token, finds its route; any error becomes a JSON error, never a crash. */
-async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown) => void }, req: Request) {
+async function answer(
+  ctx: ServeContext & {
+    token: string;
+    mcp: (req: Request) => Promise<Response>;
+    onError?: (e: unknown) => void;
+  },
+  req: Request,
+) {
   try {
     if (!await bearerMatches(req.headers.get("authorization"), ctx.token)) {
       const e = new IronclawError("ERR_UNAUTHORIZED", "The request has no valid bearer token", {
@@ -123,6 +135,7 @@ async function answer(ctx: ServeContext & { token: string; onError?: (e: unknown
       return errorResponse(e, { headers: { "www-authenticate": 'Bearer realm="ironclaw"' } });
     }
     const url = new URL(req.url);
+    if (url.pathname === "/mcp") return await ctx.mcp(req); // MCP over Streamable HTTP (supervisor/mcp/)
     for (const m of MATCHERS) {
       const found = m.pattern.exec({ pathname: url.pathname });
       if (!found) continue;
@@ -172,13 +185,26 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     ...(options.token !== undefined ? { token: options.token } : {}),
   });
   const concurrency = options.concurrency ?? config.serve.concurrency ?? 2 * navigator.hardwareConcurrency;
+  const code = await codePolicy(config, options.code !== undefined ? { manifest: options.code } : {}); // /mcp
   const store = await openConfiguredStore(config);
   try {
-    return listen(options, { agents, store, token, file, concurrency });
+    return listen(options, { agents, store, token, file, concurrency, code });
   } catch (e) {
     await store.close();
     throw e;
   }
+}
+
+/** The warm sandboxes of the served agents, or null without `[serve] pool`. */
+function startPool(options: ServeOptions, manifests: ReadonlyMap<string, string>): SandboxPool | null {
+  const size = options.pool ?? options.config.serve.pool;
+  if (size <= 0) return null;
+  return new SandboxPool({
+    config: options.config,
+    agents: manifests,
+    size,
+    ...(options.onPoolEvent ? { onEvent: options.onPoolEvent } : {}),
+  });
 }
 
 /** Starts the worker and the HTTP server over an open store. */
@@ -190,6 +216,7 @@ function listen(
     token: string;
     file: string | null;
     concurrency: number;
+    code: Policy;
   },
 ): ServeHandle {
   const { config } = options;
@@ -200,15 +227,7 @@ function listen(
   const host = options.host ?? config.serve.host;
   const server = serveOn(host, options.port ?? config.serve.port, (req) => answer(ctx, req));
   const manifests = new Map([...agents].map(([name, a]) => [name, a.manifest]));
-  const poolSize = options.pool ?? config.serve.pool;
-  const pool = poolSize > 0
-    ? new SandboxPool({
-      config,
-      agents: manifests,
-      size: poolSize,
-      ...(options.onPoolEvent ? { onEvent: options.onPoolEvent } : {}),
-    })
-    : null;
+  const pool = startPool(options, manifests);
   const bell = new EventBell();
   const worker = startWorker({
     config,
@@ -221,7 +240,17 @@ function listen(
     stop: stop.signal,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+  const mcp = lazyMcpEndpoint({
+    config,
+    store,
+    worker,
+    agents,
+    code: parts.code,
+    closing: closing.signal,
+    bell,
+  });
   const ctx = {
+    mcp: mcp.handle,
     store,
     storeKind: config.store.url === null ? "sqlite" as const : "postgres" as const,
     worker,
@@ -246,6 +275,7 @@ function listen(
     close(o = {}) {
       if (o.stop) stop.abort();
       closed ??= (async () => {
+        await mcp.close(); // MCP sessions end first: their calls' runs are cancelled
         closing.abort();
         await server.shutdown();
         drain.abort();
