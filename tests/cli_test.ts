@@ -61,10 +61,10 @@ Deno.test("ironclaw check passes every example", async (t) => {
 Deno.test("ironclaw check shows grants, command and the reason of each flag", async () => {
   const r = await runCli(["check", "examples/hello/agent.toml"]);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /read +\S+examples\/hello\/notes +examples\/hello\/agent\.toml:10:9/);
+  assert.match(r.stdout, /read +\S+examples\/hello\/notes +examples\/hello\/agent\.toml:11:9/);
   assert.match(
     r.stdout,
-    /--allow-write=\S+examples\/hello\/out\n +\[capabilities\.fs\] write \(examples\/hello\/agent\.toml:11:10\)/,
+    /--allow-write=\S+examples\/hello\/out\n +\[capabilities\.fs\] write \(examples\/hello\/agent\.toml:12:10\)/,
   );
   assert.match(r.stdout, /--v8-flags=--max-old-space-size=64\n +JS heap capped/);
 });
