@@ -10,7 +10,7 @@
 import type { Issue } from "../manifests/errors.ts";
 import type { FlagExplanation } from "./deno_flags.ts";
 import { denoNetValue, parseNetGrant } from "./net.ts";
-import { checkPathGrant } from "./paths.ts";
+import { checkPathGrant, isWithin } from "./paths.ts";
 import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
 import type { GrantOrigin, PluginGrants, PluginMcp } from "./policy.ts";
 
@@ -35,6 +35,10 @@ export interface McpServerPlanOptions {
   home?: string;
   /** Resolves a path's symlinks; undefined when it does not exist. */
   realPath?: (path: string) => string | undefined;
+  /** Paths no write grant may cover (the manifest, the state folder...), each with its name; default none. */
+  guarded?: readonly (readonly [string, string])[];
+  /** Variables no grant may name (the keys the supervisor holds); default none. */
+  reserved?: ReadonlySet<string>;
 }
 
 /**
@@ -92,6 +96,17 @@ export function mcpServerPlan(
     const values = plugin.fs[kind].flatMap((raw, i) => {
       const o = at(["fs", kind, i]);
       const path = take(checkPathGrant(raw, pathOptions), o);
+      const hit = kind === "write" && path !== undefined &&
+        (options.guarded ?? []).find(([p]) => isWithin(path, p));
+      if (hit) {
+        issues.push({
+          code: "ERR_PATH_GUARDED",
+          message: `The write grant "${path}" covers ${hit[1]}, "${hit[0]}"`,
+          hint: "grant the MCP server a folder that holds only its own data",
+          pos: o,
+        });
+        return [];
+      }
       return path === undefined ? [] : [{ value: path, from: o }];
     });
     add(kind, values, `the MCP server may ${kind} these paths`);
@@ -104,7 +119,7 @@ export function mcpServerPlan(
   add("net", net, "the MCP server may connect to these hosts");
   const env = plugin.env.flatMap((name, i) => {
     const o = at(["env", "allow", i]);
-    const n = take(checkEnvGrant(name, new Set()), o);
+    const n = take(checkEnvGrant(name, options.reserved ?? new Set()), o);
     return n === undefined ? [] : [{ value: n, from: o }];
   });
   add("env", env, "the MCP server may read these variables (the only ones it is given)");

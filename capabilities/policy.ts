@@ -397,6 +397,16 @@ export function resolvePolicy(
     const server = mcpServerPlan(plugin, {
       ...optional("home", options.home),
       ...optional("realPath", options.realPath),
+      guarded: [
+        [manifest.file, "the manifest itself"],
+        [config.runtime.state_dir, "the runtime's state folder (run records)"],
+        [config.runtime.plugins_dir, "the plugin folder"],
+        ...(config.file.startsWith("/") ? [[config.file, "the runtime config"] as [string, string]] : []),
+      ],
+      reserved: new Set([
+        ...Object.values(config.providers).flatMap((p) => p.api_key_env ? [p.api_key_env] : []),
+        ...Object.values(config.secrets).flatMap((s) => s.env ? [s.env] : []),
+      ]),
     });
     issues.push(...server.issues);
     plugins.push({

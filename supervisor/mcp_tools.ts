@@ -45,7 +45,17 @@ export async function listMcpTools(
   options: ListMcpToolsOptions = {},
 ): Promise<PluginToolSpec[]> {
   const mcp = manifest.mcp;
-  if (!mcp || mcp.command === null) return []; // a remote server is not listed here
+  if (!mcp) return [];
+  if (mcp.command === null) {
+    throw new IronclawError(
+      "ERR_UNSUPPORTED",
+      `Plugin "${manifest.name}" names a remote MCP server (url), which this version cannot reach yet`,
+      {
+        hint:
+          "run the server locally with [mcp] command, or call it with http.fetch under [capabilities.net]",
+      },
+    );
+  }
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const key = await cacheKey(manifest);
   const file = join(cacheDir, "mcp", "tools", `${manifest.name}-${manifest.version}-${key}.json`);

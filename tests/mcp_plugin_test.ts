@@ -262,3 +262,25 @@ Deno.test("ironclaw check shows an MCP server's flags as its plugin's; plugins s
     assert.doesNotMatch(r.stdout, /Bad-Name/);
   });
 });
+
+Deno.test("a run that ends during a call leaves no server behind", async () => {
+  await using plugins = await pluginsDir({ raw: `[mcp]\ncommand = "server.ts"\ntimeout_s = 60\n` });
+  await using agent = await pluginAgent(["raw"], {
+    pluginsDir: plugins.dir,
+    extra: `[limits]\ntimeout_s = 2\nstep_timeout_s = 60\n`,
+  });
+  const ran = await run(agent, JSON.stringify({ calls: [["tool.call", { name: "raw.hang", input: {} }]] }));
+  assert.equal(ran.outcome.state, "timeout", JSON.stringify(ran.outcome));
+  const pids = serverPids(ran.events);
+  assert.equal(pids.length, 1);
+  assert.ok(gone(pids[0]!), `server ${pids[0]} outlived the run`);
+  assert.ok(ran.events.some((e) => e.type === "mcp" && e.phase === "exit" && e.pid === pids[0]));
+});
+
+Deno.test("a remote MCP plugin is refused with a clear error", async () => {
+  await using plugins = await pluginsDir({ remote: `[mcp]\nurl = "https://mcp.example.com/mcp"\n` });
+  await using agent = await pluginAgent(["remote"], { pluginsDir: plugins.dir });
+  const r = await runCli(["check", "--config", join(agent.dir, "ironclaw.toml"), agent.manifest]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /remote MCP server \(url\), which this version cannot reach yet/);
+});
