@@ -5,10 +5,13 @@
  * granted, its own process group (killed whole when it stops), and MCP spoken
  * to it as JSON-RPC lines over its standard input and output.
  *
- * A small client of its own rather than the SDK's `StdioClientTransport`:
- * that one spawns through Node's `child_process` without a process group of
- * its own and without a cap on a line, and what a hostile server sends must
- * end one call with a typed error, never grow the supervisor's memory.
+ * A small client of its own rather than `@modelcontextprotocol/sdk`'s
+ * `StdioClientTransport` (read in 1.32.2): that one always merges `HOME`,
+ * `LOGNAME`, `PATH`, `SHELL`, `TERM` and `USER` of the parent into the
+ * server's environment (which must hold only what the plugin is granted),
+ * spawns through `cross-spawn` without a process group of its own, and kills
+ * only its direct child. What a hostile server sends must end one call with a
+ * typed error and never grow the supervisor's memory.
  * Everything that is not a well-formed answer (a line that is not JSON-RPC, a
  * line past {@linkcode MAX_MCP_LINE}) stops the server and fails its calls
  * with `ERR_MCP_PROTOCOL`; an exit fails them with `ERR_MCP_EXITED`; a call
