@@ -240,7 +240,9 @@ export class McpServer {
       capabilities: {},
       clientInfo: { name: "ironclaw", version: "0" },
     }).catch((e: McpError) => {
-      throw this.#error("ERR_MCP_START", `failed its MCP handshake: ${e.message}`, e.hint);
+      const error = this.#error("ERR_MCP_START", `failed its MCP handshake: ${e.message}`, e.hint);
+      this.#kill(error, child); // a server that failed its handshake is not left running
+      throw error;
     });
     await this.#write(child, { jsonrpc: "2.0", method: "notifications/initialized" });
     return child;

@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import { join } from "node:path";
 import { code, loopAgent } from "./_loops.ts";
 import { gone, pluginAgent, probeCalls, recordText, run, withConfig } from "./_sandbox.ts";
-import { ROOT, runCli } from "./_cli.ts";
+import { processesWith, ROOT, runCli } from "./_cli.ts";
 import { parsePluginManifest } from "../plugins/plugin_manifest.ts";
 import type { InvalidDocumentError } from "../manifests/errors.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
@@ -223,6 +223,7 @@ Deno.test("hostile servers end each call with a typed error and the run goes on"
     const pids = serverPids(ran.events);
     assert.ok(pids.length >= 4, `servers started: ${pids.length}`);
     for (const pid of pids) assert.ok(gone(pid), `server ${pid} outlived the run`);
+    assert.deepEqual(processesWith(join(plugins.dir, "raw", "server.ts")), []);
   });
 });
 
@@ -284,4 +285,26 @@ Deno.test("a remote MCP plugin is refused with a clear error", async () => {
   const r = await runCli(["check", "--config", join(agent.dir, "ironclaw.toml"), agent.manifest]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /remote MCP server \(url\), which this version cannot reach yet/);
+});
+
+Deno.test("a server that fails to start breaks its plugin, and is not left running", async (t) => {
+  await using plugins = await pluginsDir({
+    nohand: `[mcp]\ncommand = "server.ts"\nargs = ["--bad-handshake"]\n`,
+    dies: `[mcp]\ncommand = "server.ts"\nargs = ["--exit-at-start"]\n`,
+  });
+  await using agent = await pluginAgent(["nohand", "dies"], { pluginsDir: plugins.dir });
+  const r = await runCli(["plugins", "list", "--config", join(agent.dir, "ironclaw.toml")]);
+  await t.step("plugins list says why", () => {
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /broken .*nohand\n.*failed its MCP handshake: .*no handshake today/);
+    assert.match(
+      r.stderr,
+      /broken .*dies\n.*exited with code 4 \(its last words: "raw test server started"\)/,
+    );
+  });
+  await t.step("no server is left", () => {
+    for (const name of ["nohand", "dies"]) {
+      assert.deepEqual(processesWith(join(plugins.dir, name, "server.ts")), []);
+    }
+  });
 });

@@ -58,6 +58,7 @@ async function call(id: unknown, name: string, args: Record<string, unknown>): P
 }
 
 console.error("raw test server started");
+if (Deno.args.includes("--exit-at-start")) Deno.exit(4);
 let buffer = "";
 const decoder = new TextDecoder();
 for await (const chunk of Deno.stdin.readable) {
@@ -68,7 +69,9 @@ for await (const chunk of Deno.stdin.readable) {
     buffer = buffer.slice(nl + 1);
     if (!line.trim()) continue;
     const m = JSON.parse(line);
-    if (m.method === "initialize") {
+    if (m.method === "initialize" && Deno.args.includes("--bad-handshake")) {
+      out({ jsonrpc: "2.0", id: m.id, error: { code: -32603, message: "no handshake today" } });
+    } else if (m.method === "initialize") {
       out({
         jsonrpc: "2.0",
         id: m.id,
