@@ -10,6 +10,7 @@ export * from "./commands.ts";
 export * from "./policy.ts";
 export * from "./approvals.ts";
 export * from "./deno_flags.ts";
+export * from "./mcp_flags.ts";
 export type { Checked } from "./result.ts";
 export * from "./worker_permissions.ts";
 export * from "./grants_summary.ts";

@@ -19,6 +19,7 @@ import { checkPathGrant, isWithin } from "./paths.ts";
 import { matchNet, type NetGrant, parseNetGrant } from "./net.ts";
 import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
 import { type ApprovalPolicy, resolveApprovals } from "./approvals.ts";
+import { type McpServerPlan, mcpServerPlan } from "./mcp_flags.ts";
 
 /** A WebAssembly component, or a WASI preview1 core module. */
 export type ModuleFormat = "component" | "preview1";
@@ -217,6 +218,22 @@ export interface PluginGrants {
   tools?: readonly PluginTool[];
   /** Its config keys with their defaults. */
   config?: Readonly<Record<string, unknown>>;
+  /** The MCP server that is its code (its `[mcp]` table), when it is one. */
+  mcp?: PluginMcp;
+}
+
+/** A plugin's `[mcp]` table: a local server (`command`) or a remote one (`url`). */
+export interface PluginMcp {
+  /** `npm:<package>@<version>`, or a file relative to the plugin folder; null for a remote server. */
+  command: string | null;
+  /** Its arguments. */
+  args: readonly string[];
+  /** A remote server's URL; null for a local one. */
+  url: string | null;
+  /** The secret a remote server gets at egress. */
+  secret: string | null;
+  /** The longest one call may take, in seconds. */
+  timeoutS: number;
 }
 
 /** A tool a plugin adds. */
@@ -241,6 +258,11 @@ export interface PolicyPlugin {
   tools: readonly PluginTool[];
   /** Its config: the defaults of its `plugin.toml`, then the runtime config's `[plugins.NAME]`. */
   config: Readonly<Record<string, unknown>>;
+  /**
+   * Its MCP server, when its code is one: started by the supervisor with exactly the plugin's permissions as its
+   * flags (which are then not the sandbox's); null for a `mod.ts` plugin.
+   */
+  mcp: McpServerPlan | null;
 }
 
 /** Options of {@linkcode resolvePolicy}; the I/O-backed ones are supplied by the caller. */
@@ -371,14 +393,33 @@ export function resolvePolicy(
         });
       }
     }
+    // An MCP plugin's permissions are its server's flags, not the sandbox's: its server runs apart.
+    const server = mcpServerPlan(plugin, {
+      ...optional("home", options.home),
+      ...optional("realPath", options.realPath),
+      guarded: [
+        [manifest.file, "the manifest itself"],
+        [config.runtime.state_dir, "the runtime's state folder (run records)"],
+        [config.runtime.plugins_dir, "the plugin folder"],
+        ...(config.file.startsWith("/") ? [[config.file, "the runtime config"] as [string, string]] : []),
+      ],
+      reserved: new Set([
+        ...Object.values(config.providers).flatMap((p) => p.api_key_env ? [p.api_key_env] : []),
+        ...Object.values(config.secrets).flatMap((s) => s.env ? [s.env] : []),
+      ]),
+    });
+    issues.push(...server.issues);
     plugins.push({
       name,
       dir: plugin.dir,
       from: at,
       tools: plugin.tools ?? [],
       config: { ...defaults, ...settings },
+      mcp: server.plan,
     });
-    sources.push({ label: `plugin ${name}`, baseDir: plugin.dir, prefix: ["permissions"], ...plugin });
+    if (!plugin.mcp) {
+      sources.push({ label: `plugin ${name}`, baseDir: plugin.dir, prefix: ["permissions"], ...plugin });
+    }
   });
 
   // Files.

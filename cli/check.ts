@@ -13,6 +13,7 @@ import { configureLogging, logger } from "../supervisor/logging.ts";
 import { printable } from "../manifests/errors.ts";
 import { PLACEHOLDER_RUN_ID, planRun, type RunPlan } from "../supervisor/plan.ts";
 import { CHANNEL_ARG } from "../protocol/protocol.ts";
+import { mcpServerCommand } from "../supervisor/mcp_server.ts";
 import { type Preopen, preopenTable } from "../protocol/preopens.ts";
 import { preparingProgress } from "./run.ts";
 import {
@@ -200,6 +201,16 @@ function checkJson(
     command,
     flags: explained.map((f) => f.flag),
     explain: explained.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
+    mcp: policy.plugins.flatMap((p) =>
+      p.mcp?.command
+        ? [{
+          plugin: p.name,
+          command: mcpServerCommand(p.mcp, { dir: p.dir }),
+          flags: p.mcp.flags.map((f) => f.flag),
+          explain: p.mcp.flags.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
+        }]
+        : []
+    ),
     warnings: warnings.map((w) => ({ message: w.message, ...origin(w.at) })),
   };
 }
@@ -327,6 +338,21 @@ function checkText(
       : "";
     lines.push(`  ${printable(f.flag)}`);
     lines.push(`      ${f.why}${from}`);
+  }
+  for (const p of policy.plugins) {
+    if (!p.mcp?.command) continue;
+    lines.push(
+      "",
+      s.bold(`MCP server of plugin ${p.name}`) + s.dim(" (a child of the supervisor, not of the sandbox)"),
+    );
+    lines.push(`  ${printable(mcpServerCommand(p.mcp, { dir: p.dir }).map(shellQuote).join(" "))}`);
+    for (const f of p.mcp.flags) {
+      const from = f.from.length
+        ? ` ${s.dim(`(${[...new Set(f.from.map((o) => where(o)))].join(", ")})`)}`
+        : "";
+      lines.push(`  ${printable(f.flag)}`);
+      lines.push(`      ${f.why}${from}`);
+    }
   }
   const channel = command.find((arg) => arg.startsWith(CHANNEL_ARG));
   if (channel) {

@@ -54,7 +54,11 @@ export async function pluginsCommand(args: string[], io: Io): Promise<number> {
       return 0;
     }
     const config = await loadRuntimeConfig(configOption(values));
-    const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
+    const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir], {
+      // An [mcp] plugin's tools: its server's tools/list, done once per version and cached.
+      mcpTools: async (m) =>
+        (await import("../supervisor/mcp_tools.ts")).listMcpTools(m, { progress: (l) => io.err(`${l}\n`) }),
+    });
     const s = styles(io);
     const [sub, ...rest] = positionals;
     if (sub === "list" && rest.length === 0) {
@@ -102,6 +106,7 @@ export async function pluginsCommand(args: string[], io: Io): Promise<number> {
             description: p.description,
             dir: p.dir,
             tools: p.tools,
+            mcp: p.mcp,
             permissions: p.permissions,
             config: p.config,
           }) + "\n",
@@ -109,9 +114,13 @@ export async function pluginsCommand(args: string[], io: Io): Promise<number> {
         return 0;
       }
       io.out(
-        `${s.bold(p.name)} ${p.version}  ${printable(p.description)}\n${s.dim(p.dir)}\n\n${
-          s.bold("Tools")
-        }\n`,
+        `${s.bold(p.name)} ${p.version}  ${printable(p.description)}\n${s.dim(p.dir)}\n${
+          p.mcp
+            ? `MCP server: ${printable(p.mcp.command ?? p.mcp.url ?? "")} ${
+              printable(p.mcp.args.join(" "))
+            }\n`
+            : ""
+        }\n${s.bold("Tools")}\n`,
       );
       for (const t of p.tools) {
         io.out(`  ${t.name}: ${printable(t.description)}\n    input: ${JSON.stringify(t.input)}\n`);

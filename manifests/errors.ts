@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   ERR_PLUGIN_CODE: "A plugin has no mod.ts beside its plugin.toml",
   ERR_PLUGIN_NAME: "A plugin's name differs from its folder's",
   ERR_PLUGIN_SCHEMA: "A plugin tool's input schema is not a JSON Schema IronClaw knows",
+  ERR_PLUGIN_MCP:
+    "A plugin's [mcp] table is wrong: both or neither of command and url, an npm server not pinned to a version",
   ERR_PROVIDER_UNKNOWN: "The manifest names a model provider the runtime config does not define",
   ERR_LIMIT_CEILING: "A limit asks for more than the runtime config's ceiling",
   // Loading, building, the command line.
@@ -83,6 +85,13 @@ export const ERROR_CODES = {
   ERR_TOOL: "A plugin's tool failed or returned something that is not JSON",
   ERR_APPROVAL_DENIED:
     "A gate call that [approvals] require a person to approve was denied, or no decision came within timeout_s",
+  // MCP servers run as plugins.
+  ERR_MCP_START: "An MCP plugin's server cannot be fetched or started, or failed its MCP handshake",
+  ERR_MCP_TIMEOUT: "An MCP plugin's server did not answer a call within its [mcp] timeout_s",
+  ERR_MCP_PROTOCOL:
+    "An MCP plugin's server broke the protocol: malformed JSON-RPC, a line or an answer over the size cap",
+  ERR_MCP_EXITED: "An MCP plugin's server exited while a call was under way",
+  ERR_MCP_TOOL: "An MCP plugin's tool answered with an error",
   // Model calls.
   ERR_MODEL: "A model call failed with an error that carried no known code",
   ERR_MODEL_AUTH: "The model provider refused the API key (HTTP 401/403), or there is none",
@@ -152,6 +161,7 @@ export const ISSUE_CODES = [
   "ERR_PLUGIN_CODE",
   "ERR_PLUGIN_NAME",
   "ERR_PLUGIN_SCHEMA",
+  "ERR_PLUGIN_MCP",
   "ERR_PROVIDER_UNKNOWN",
   "ERR_LIMIT_CEILING",
   "ERR_READ",

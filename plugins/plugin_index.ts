@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { InvalidDocumentError, IronclawError, type Issue } from "../manifests/errors.ts";
 import type { PluginGrants } from "../capabilities/policy.ts";
-import { parsePluginManifest, type PluginManifest } from "./plugin_manifest.ts";
+import { parsePluginManifest, type PluginManifest, type PluginToolSpec } from "./plugin_manifest.ts";
 import { checkPathGrant } from "../capabilities/paths.ts";
 import { parseNetGrant } from "../capabilities/net.ts";
 import { checkEnvGrant, checkProgramGrant } from "../capabilities/commands.ts";
@@ -23,14 +23,27 @@ export interface PluginIndex {
   broken: { dir: string; error: IronclawError }[];
 }
 
+/** Options of {@linkcode indexPlugins}. */
+export interface IndexPluginsOptions {
+  /**
+   * Lists the tools of an `[mcp]` plugin's server (the supervisor's `tools/list`, cached by version); its
+   * failure makes the plugin broken. Default: an MCP plugin has no tools.
+   */
+  mcpTools?: (manifest: PluginManifest) => Promise<PluginToolSpec[]>;
+}
+
 /**
  * Reads every `<dir>/<name>/plugin.toml` under the given folders (later folders
  * override earlier ones of the same name).
  *
  * @param dirs Plugin folders, such as the built-in folder and the runtime config's plugins_dir.
+ * @param options How an MCP plugin's tools are listed.
  * @returns The index.
  */
-export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex> {
+export async function indexPlugins(
+  dirs: readonly string[],
+  options: IndexPluginsOptions = {},
+): Promise<PluginIndex> {
   const plugins = new Map<string, PluginManifest>();
   const broken: PluginIndex["broken"] = [];
   for (const root of dirs) {
@@ -57,7 +70,7 @@ export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex
         const issues: Issue[] = [];
         const manifest = parsePluginManifest(text, file, issues);
         try {
-          await Deno.stat(join(dir, "mod.ts"));
+          if (!manifest.mcp) await Deno.stat(join(dir, "mod.ts"));
         } catch {
           issues.push({
             code: "ERR_PLUGIN_CODE",
@@ -68,6 +81,7 @@ export async function indexPlugins(dirs: readonly string[]): Promise<PluginIndex
         }
         issues.push(...grantIssues(manifest));
         if (issues.length) throw new InvalidDocumentError(issues);
+        if (manifest.mcp && options.mcpTools) manifest.tools = await options.mcpTools(manifest);
         plugins.set(manifest.name, manifest);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) continue; // a folder without plugin.toml is not a plugin
@@ -142,5 +156,6 @@ export function pluginGrants(manifest: PluginManifest): PluginGrants {
     at: manifest.at,
     tools: manifest.tools,
     config: manifest.config,
+    ...(manifest.mcp ? { mcp: manifest.mcp } : {}),
   };
 }

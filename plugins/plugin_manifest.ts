@@ -7,7 +7,7 @@
  */
 
 import { posix } from "node:path";
-import type { Issue, SourcePos } from "../manifests/errors.ts";
+import type { Issue, IssueCode, SourcePos } from "../manifests/errors.ts";
 import { readDocument } from "../manifests/document.ts";
 import type { ArrayNode, TableNode } from "../manifests/schema.ts";
 import { AGENT_SCHEMA } from "../manifests/agent_manifest.ts";
@@ -20,7 +20,7 @@ const caps = (AGENT_SCHEMA.fields.capabilities as TableNode).fields;
 export const PLUGIN_SCHEMA: TableNode = {
   type: "table",
   description: "An IronClaw plugin: its tools, the permissions its code needs, its config",
-  required: ["plugin", "tools"],
+  required: ["plugin"],
   fields: {
     plugin: {
       type: "table",
@@ -76,6 +76,50 @@ export const PLUGIN_SCHEMA: TableNode = {
         },
       },
     } satisfies ArrayNode,
+    mcp: {
+      type: "table",
+      description:
+        "An MCP server that is the plugin's code, instead of mod.ts: a local one (command) run as a Deno child " +
+        "with exactly [permissions] as its flags, or a remote one (url); its tools are the plugin's tools",
+      fields: {
+        command: {
+          type: "string",
+          description:
+            'A JS/TS MCP server: "npm:<package>@<exact version>", or a file relative to the plugin folder',
+          minLength: 1,
+          maxLength: 512,
+          examples: ["npm:@modelcontextprotocol/server-filesystem@2026.8.31"],
+        },
+        args: {
+          type: "array",
+          description: "Its command-line arguments",
+          maxItems: 64,
+          items: { type: "string", description: "One argument", maxLength: 4096 },
+          default: [],
+        },
+        url: {
+          type: "string",
+          description: "A remote MCP server (Streamable HTTP), reached through the gate's network rules",
+          pattern: "^https://[^\\s]+$",
+          patternHint: 'write an https URL, for example "https://mcp.example.com/mcp"',
+          examples: ["https://mcp.example.com/mcp"],
+        },
+        secret: {
+          type: "string",
+          description: "The secret injected at egress for a remote server",
+          pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,63}$",
+          patternHint: 'name a secret of the runtime config, for example "example"',
+        },
+        timeout_s: {
+          type: "integer",
+          description:
+            "The longest one tool call may take, in seconds (also capped by the run's step_timeout_s)",
+          minimum: 1,
+          maximum: 600,
+          default: 30,
+        },
+      },
+    },
     permissions: {
       type: "table",
       description: "What the plugin's code may touch, in the same syntax as an agent's [capabilities]",
@@ -103,6 +147,20 @@ export interface PluginToolSpec {
   input: Record<string, unknown>;
 }
 
+/** The `[mcp]` table: the MCP server that is a plugin's code. */
+export interface McpSpec {
+  /** `npm:<package>@<version>` or a file path relative to the plugin folder; null for a remote server. */
+  command: string | null;
+  /** Its arguments. */
+  args: string[];
+  /** A remote server's URL; null for a local one. */
+  url: string | null;
+  /** The secret a remote server gets at egress. */
+  secret: string | null;
+  /** The longest one call may take, in seconds. */
+  timeoutS: number;
+}
+
 /** A checked `plugin.toml`. */
 export interface PluginManifest {
   /** The plugin's name. */
@@ -122,6 +180,8 @@ export interface PluginManifest {
   };
   /** Config defaults. */
   config: Record<string, unknown>;
+  /** The MCP server that is its code, instead of `mod.ts`; null for a `mod.ts` plugin. */
+  mcp: McpSpec | null;
   /** `plugin.toml`'s path. */
   file: string;
   /** The plugin's folder. */
@@ -155,6 +215,7 @@ export function parsePluginManifest(text: string, path: string, collect?: Issue[
       tools: PluginToolSpec[];
       permissions: PluginManifest["permissions"];
       config?: Record<string, unknown>;
+      mcp?: { command?: string; args: string[]; url?: string; secret?: string; timeout_s: number };
     }
   >(
     { text, file: path },
@@ -186,6 +247,7 @@ export function parsePluginManifest(text: string, path: string, collect?: Issue[
       }
     }
   });
+  const mcp = mcpSpec(doc.value?.mcp, doc.value?.tools !== undefined, doc.issue);
   const folder = posix.basename(posix.dirname(path));
   const name = doc.value?.plugin?.name;
   if (name !== undefined && name !== folder) {
@@ -203,7 +265,7 @@ export function parsePluginManifest(text: string, path: string, collect?: Issue[
     name: v?.plugin?.name ?? folder,
     version: v?.plugin?.version ?? "0.0.0",
     description: v?.plugin?.description ?? "",
-    tools: (v?.tools ?? []).filter((t) => t && t.name && t.input),
+    tools: mcp ? [] : (v?.tools ?? []).filter((t) => t && t.name && t.input),
     permissions: v?.permissions ??
       {
         fs: { read: [], write: [] },
@@ -212,8 +274,101 @@ export function parsePluginManifest(text: string, path: string, collect?: Issue[
         env: { allow: [] },
       },
     config: v?.config ?? {},
+    mcp,
     file: path,
     dir: posix.dirname(path),
     at: doc.at,
+  };
+}
+
+/** An exactly pinned npm specifier: `npm:<name>@<x.y.z>` (a prerelease or build suffix allowed), nothing after. */
+const PINNED_NPM =
+  /^npm:(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*@\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
+
+type IssueFn = (code: IssueCode, message: string, hint: string, path: (string | number)[]) => void;
+
+/** The checked `[mcp]` table, or null when there is none; its problems go to `issue`. */
+function mcpSpec(
+  raw: { command?: string; args: string[]; url?: string; secret?: string; timeout_s: number } | undefined,
+  hasTools: boolean,
+  issue: IssueFn,
+): McpSpec | null {
+  if (raw === undefined) {
+    if (!hasTools) {
+      issue(
+        "ERR_MISSING_KEY",
+        "The plugin has neither [[tools]] nor [mcp]",
+        "declare its tools in [[tools]] " +
+          "tables and write mod.ts, or name an MCP server in [mcp]",
+        [],
+      );
+    }
+    return null;
+  }
+  if (hasTools) {
+    issue(
+      "ERR_PLUGIN_MCP",
+      "An [mcp] plugin declares [[tools]]",
+      "remove the [[tools]] tables: an MCP " +
+        "plugin's tools are the ones its server lists",
+      ["tools"],
+    );
+  }
+  const { command, url, secret } = raw;
+  if (command !== undefined && url !== undefined) {
+    issue(
+      "ERR_PLUGIN_MCP",
+      "[mcp] has both command and url",
+      "keep command for a local server, or url for " +
+        "a remote one",
+      ["mcp", "url"],
+    );
+  } else if (command === undefined && url === undefined) {
+    issue(
+      "ERR_PLUGIN_MCP",
+      "[mcp] has neither command nor url",
+      'add command = "npm:<package>@<version>", ' +
+        'or url = "https://..."',
+      ["mcp"],
+    );
+  }
+  if (command !== undefined) {
+    if (command.startsWith("npm:") && !PINNED_NPM.test(command)) {
+      const bare = command.replace(/@[^@/]*$/, "");
+      issue(
+        "ERR_PLUGIN_MCP",
+        `The MCP server "${command}" is not pinned to an exact version`,
+        `write ` +
+          `"${command.startsWith("npm:@") && !command.slice(5).includes("@") ? command : bare}@<x.y.z>" ` +
+          "(npm view <package> version tells the latest): a server that changes under the plugin is refused",
+        [
+          "mcp",
+          "command",
+        ],
+      );
+    } else if (
+      !command.startsWith("npm:") && (/^[a-z][a-z0-9+.-]*:/i.test(command) || posix.isAbsolute(command) ||
+        posix.normalize(command).startsWith(".."))
+    ) {
+      issue(
+        "ERR_PLUGIN_MCP",
+        `The MCP server "${command}" is neither an npm package nor a file of the plugin`,
+        'use "npm:<package>@<x.y.z>", or a path inside the plugin folder such as "server.ts"',
+        ["mcp", "command"],
+      );
+    }
+    if (secret !== undefined) {
+      issue("ERR_PLUGIN_MCP", "[mcp] secret is for a remote server (url)", "remove secret, or use url", [
+        "mcp",
+        "secret",
+      ]);
+    }
+  }
+  return {
+    command: command ?? null,
+    args: raw.args ?? [],
+    url: url ?? null,
+    secret: secret ?? null,
+    timeoutS: raw.timeout_s ?? 30,
   };
 }

@@ -123,6 +123,17 @@ export const RUN_EVENTS = {
     fields: "`data` (its last 4 KiB)",
     doc: "the sandbox's standard error",
   },
+  mcp: {
+    from: "supervisor",
+    fields:
+      "`plugin`, `phase` (`start`, `exit`, `stop`), `pid`; `code` and `signal` at `exit`; `message` for a failure",
+    doc: "an `[mcp]` plugin's server, which the supervisor runs for the run, started, exited or was stopped",
+  },
+  "mcp-stderr": {
+    from: "supervisor",
+    fields: "`plugin`, `data` (one line, at most 4 KiB; at most 64 KiB per server and run, then `truncated`)",
+    doc: "a line of an `[mcp]` plugin's server's standard error",
+  },
   "model-usage": {
     from: "supervisor",
     fields: "`calls`, `inputTokens`, `outputTokens`, `maxCalls`, `maxTokens`",

@@ -70,6 +70,11 @@ export interface EnforcedGrant {
     readonly dir: string;
     readonly tools: readonly PluginTool[];
     readonly config: Readonly<Record<string, unknown>>;
+    /**
+     * When its code is an MCP server, which the supervisor runs (its tools are `mcp.call` requests): the
+     * longest one call may take; null for a `mod.ts` plugin.
+     */
+    readonly mcp: { readonly timeoutS: number } | null;
   }[];
   /** Limits of the run. */
   readonly limits: PolicyLimits;
@@ -155,6 +160,7 @@ export function narrowGrant(
       dir: p.dir,
       tools: structuredClone(p.tools),
       config: structuredClone(p.config),
+      mcp: p.mcp ? { timeoutS: p.mcp.timeoutS } : null,
     })),
     limits: { ...policy.limits },
     approvals: {

@@ -16,6 +16,7 @@
  */
 
 import { GateError } from "./gate/mod.ts";
+import { isGateErrorCode } from "./gate/errors.ts";
 import type { GateReply } from "./gate/mod.ts";
 import type { RunContext } from "./runner.ts";
 import { inputProblem } from "../plugins/json_schema.ts";
@@ -58,6 +59,11 @@ export interface LoadPluginsOptions {
   apiFile?: string;
   /** Sends a `plugin.state` request to the supervisor (default: `context.store` is refused). */
   state?: StateRequest;
+  /**
+   * Sends an `mcp.call` request (`{plugin, tool, input}`) to the supervisor, which runs the `[mcp]` plugins'
+   * servers (default: their tools are refused).
+   */
+  mcp?: StateRequest;
 }
 
 /** Sends a `plugin.state` request (`{plugin, op, key, ...}`) to the supervisor; resolves with its result. */
@@ -107,9 +113,11 @@ export type PluginMessage =
 /** How a call ended in the plugin's Worker. */
 type CallEnd = Extract<PluginMessage, { t: "result" | "not-json" | "failure" }>;
 
-/** A plugin tool: its plugin's Worker, and what its input is checked against. */
+/** A plugin tool: its plugin's Worker (null for an `[mcp]` plugin's), and what its input is checked against. */
 interface ToolEntry {
-  plugin: PluginWorker;
+  plugin: PluginWorker | null;
+  /** The plugin's name. */
+  pluginName: string;
   tool: string;
   /** The JSON Schema of its input. */
   schema: Record<string, unknown>;
@@ -131,7 +139,17 @@ export async function loadPlugins(
   const { policy } = context;
   const dataDirs = options.dataDirs ?? {};
   const entries = new Map<string, ToolEntry>();
-  const workers = policy.plugins.map((plugin) => {
+  for (const plugin of policy.plugins.filter((p) => p.mcp)) {
+    for (const tool of plugin.tools) {
+      entries.set(`${plugin.name}.${tool.name}`, {
+        plugin: null,
+        pluginName: plugin.name,
+        tool: tool.name,
+        schema: tool.input as Record<string, unknown>,
+      });
+    }
+  }
+  const workers = policy.plugins.filter((p) => !p.mcp).map((plugin) => {
     const dataDir = dataDirs[plugin.name] ?? null;
     const permissions = pluginWorkerPermissions(policy, {
       plugin: plugin.name,
@@ -142,6 +160,7 @@ export async function loadPlugins(
     for (const tool of plugin.tools) {
       entries.set(`${plugin.name}.${tool.name}`, {
         plugin: worker,
+        pluginName: plugin.name,
         tool: tool.name,
         schema: tool.input as Record<string, unknown>,
       });
@@ -151,7 +170,8 @@ export async function loadPlugins(
   await Promise.all(workers.map((w) => w.start()));
   const timeoutMs = Math.min(policy.limits.stepTimeoutS * 1000, MAX_TOOL_TIMEOUT_MS);
   return async (name, input) => {
-    const { plugin, tool } = checkedEntry(entries, name, input);
+    const { plugin, tool, pluginName } = checkedEntry(entries, name, input);
+    if (plugin === null) return await mcpCall(name, { pluginName, tool, input }, options.mcp, policy);
     await plugin.start(); // a Worker stopped at a deadline loads again first, on its own deadline
     const controller = new AbortController();
     const end = await withDeadline(
@@ -161,6 +181,37 @@ export async function loadPlugins(
     );
     return { output: jsonResult(name, end) };
   };
+}
+
+/**
+ * One call of an `[mcp]` plugin's tool: a request to the supervisor, which runs its server and keeps its
+ * `timeout_s`; the deadline here comes after the supervisor's, for a supervisor that does not answer at all.
+ */
+async function mcpCall(
+  name: string,
+  call: { pluginName: string; tool: string; input: unknown },
+  send: StateRequest | undefined,
+  policy: PluginHostContext["policy"],
+): Promise<unknown> {
+  if (!send) {
+    throw new GateError("ERR_UNSUPPORTED", `The tool "${name}" needs the supervisor`, "", "tool");
+  }
+  const controller = new AbortController();
+  const plugin = policy.plugins.find((p) => p.name === call.pluginName);
+  const timeoutMs = Math.min(plugin?.mcp?.timeoutS ?? 600, policy.limits.stepTimeoutS) * 1000 + 5000;
+  try {
+    return await withDeadline(
+      name,
+      () => send({ plugin: call.pluginName, tool: call.tool, input: structuredClone(call.input) }),
+      { controller, timeoutMs },
+    );
+  } catch (e) {
+    if (!(e instanceof GateError) || e.code !== "ERR_TOOL") throw e;
+    // The supervisor's answer crossed the wire with its code: one a gate call may carry passes.
+    const cause = (e as { cause?: unknown }).cause as { code?: unknown; message?: string; hint?: string };
+    const code = isGateErrorCode(cause?.code) ? cause.code : "ERR_TOOL";
+    throw new GateError(code, cause?.message ?? e.message, cause?.hint ?? "", "tool.error");
+  }
 }
 
 /** The tool's entry, once its name is granted and its input fits its schema. */
@@ -219,12 +270,13 @@ async function withDeadline<T>(
 /** The GateError for a failed call: one already typed passes, what a handler threw is a tool error. */
 function toolFailure(name: string, e: unknown): GateError {
   if (e instanceof GateError) return e;
-  return new GateError(
+  const error = new GateError(
     "ERR_TOOL",
     `The tool "${name}" failed: ${(e as Error)?.message ?? String(e)}`,
     "",
     "tool.error",
   );
+  return Object.assign(error, { cause: e });
 }
 
 /** A tool's result as plain JSON, checked to be JSON and not too large; what it threw as a typed error. */

@@ -154,6 +154,7 @@ async function runAgent(start: StartMessage): Promise<GuestOutcome> {
     runTool = await loadPlugins(context, {
       dataDirs: start.pluginData ?? {},
       state: (args) => request("plugin.state", args),
+      mcp: (args) => request("mcp.call", args),
       ...(apiFile ? { apiFile } : {}),
     });
   }

@@ -189,7 +189,10 @@ async function usablePlugins(
   const used = manifest.plugins?.use ?? [];
   if (used.length === 0) return {};
   const { indexPlugins, pluginGrants } = await import("../plugins/plugin_index.ts");
-  const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir]);
+  const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir], {
+    // Only the used [mcp] plugins' servers are listed (once per version: the list is cached).
+    mcpTools: async (m) => used.includes(m.name) ? (await import("./mcp_tools.ts")).listMcpTools(m) : [],
+  });
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{
       // A plugin folder that cannot be read: the only failure besides an invalid document.

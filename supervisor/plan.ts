@@ -343,18 +343,20 @@ function unreadableModule(path: string, e: unknown): IronclawError {
 /**
  * The used plugins' paths: their code is read by the sandbox, and each gets a folder of its own for this agent.
  * Plugin code may import the plugin API of this package (one file without imports); the bundled sandbox has no
- * copy of it in its module graph, so it reads it like the plugins' own files.
+ * copy of it in its module graph, so it reads it like the plugins' own files. An `[mcp]` plugin's code runs in
+ * the supervisor's child, not in the sandbox: it adds no path.
  */
 async function pluginPaths(
   policy: Policy,
   stateDir: string,
 ): Promise<{ read: string[]; data: string[]; pluginData: Record<string, string>; api: string | null }> {
-  if (policy.plugins.length === 0) return { read: [], data: [], pluginData: {}, api: null };
+  const coded = policy.plugins.filter((p) => p.mcp === null);
+  if (coded.length === 0) return { read: [], data: [], pluginData: {}, api: null };
   const pluginData = Object.fromEntries(
-    policy.plugins.map((p) => [p.name, join(stateDir, "plugin-data", p.name, policy.agent.name)]),
+    coded.map((p) => [p.name, join(stateDir, "plugin-data", p.name, policy.agent.name)]),
   );
   const data = Object.values(pluginData);
   const api = await packageFile(PLUGIN_API_FILE);
-  const read = [...policy.plugins.map((p) => p.dir), ...data, api];
+  const read = [...coded.map((p) => p.dir), ...data, api];
   return { read, data, pluginData, api };
 }

@@ -5,7 +5,8 @@
  * nothing for any other name), `model.complete` (the provider and its key
  * stay in this process) and `plugin.state` (a plugin's `context.store`, kept in
  * the run store, scoped to the plugin and the run's agent) and `approval.request`
- * (a gate call that waits for a person: see `approver.ts`).
+ * (a gate call that waits for a person: see `approver.ts`) and `mcp.call` (a tool of an `[mcp]` plugin, whose
+ * server the supervisor runs: see `mcp_host.ts`).
  *
  * @module
  */
@@ -76,6 +77,8 @@ export interface RequestBrokerOptions {
   pluginState?: PluginStateAccess;
   /** The run's approvals; without them `approval.request` is denied. */
   approvals?: (signal: AbortSignal) => Approver;
+  /** The run's `[mcp]` plugin servers (`mcp.call`); without them `mcp.call` is refused. */
+  mcp?: { call(args: Record<string, unknown>): Promise<unknown> };
 }
 
 /** Answers the requests of one run's sandbox, at most {@linkcode MAX_OPEN_REQUESTS} at once. */
@@ -89,6 +92,7 @@ export class RequestBroker {
   readonly #state: PluginStateAccess | undefined;
   readonly #abort = new AbortController();
   readonly #approver: Approver | undefined;
+  readonly #mcp: RequestBrokerOptions["mcp"];
   #open = 0;
 
   /**
@@ -109,6 +113,7 @@ export class RequestBroker {
     this.#deadline = options.deadline ?? (() => undefined);
     this.#state = options.pluginState;
     this.#approver = options.approvals?.(this.#abort.signal);
+    this.#mcp = options.mcp;
   }
 
   /**
@@ -137,6 +142,15 @@ export class RequestBroker {
         this.#reply(m.id, { ok: true, result: await this.#complete(m.args) });
       } else if (m.op === "plugin.state") {
         this.#reply(m.id, { ok: true, result: await this.#pluginState(m.args) });
+      } else if (m.op === "mcp.call") {
+        if (!this.#mcp) {
+          throw failure(
+            "ERR_CAPABILITY_DENIED",
+            "This run has no MCP plugin",
+            "use an [mcp] plugin in [plugins]",
+          );
+        }
+        this.#reply(m.id, { ok: true, result: await this.#mcp.call(m.args) });
       } else if (m.op === "approval.request") {
         if (!this.#approver) {
           throw failure("ERR_APPROVAL_DENIED", "This run cannot ask for approvals", "see [approvals]");

@@ -29,6 +29,7 @@ import { ChannelListener, channelPath, withChannel } from "./channel.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
 import { RequestBroker, type StateCaps } from "./requests.ts";
+import { McpHost } from "./mcp_host.ts";
 import { Approver } from "./approver.ts";
 import { WallClock } from "./wall_clock.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
@@ -129,6 +130,8 @@ export class RunSession {
   #conn: Deno.UnixConn | null = null;
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   readonly #requests: RequestBroker;
+  /** The run's `[mcp]` plugin servers, stopped with it; null when it uses none. */
+  readonly #mcp: McpHost | null;
   #stopping = false;
   #ready = false;
   #stderrTail = "";
@@ -221,6 +224,10 @@ export class RunSession {
     this.#emit({ type: "state", state: "starting" });
     // A pooled sandbox was spawned, connected and prepared by the pool: its channel is open already.
     this.#listener = warm ? null : this.#listen(channel);
+    // The [mcp] plugins' servers start with the run, as children of this process (never of the sandbox).
+    this.#mcp = policy.plugins.some((p) => p.mcp?.command)
+      ? new McpHost(policy, { emit: (event) => this.#emit(event) })
+      : null;
     this.#spawnedAt = performance.now();
     this.#process = warm?.process ?? (this.#listener ? this.#spawn(argv) : null);
     this.#requests = new RequestBroker(
@@ -232,6 +239,7 @@ export class RunSession {
         pinned: options.pinned ?? {},
         deadline: () => this.#wall.deadline,
         pluginState: { store: this.#store, agent: agent.name, plugins: pluginCaps(policy) },
+        ...(this.#mcp ? { mcp: this.#mcp } : {}),
         approvals: (signal) =>
           new Approver({
             store: this.#store,
@@ -541,6 +549,7 @@ export class RunSession {
       await this.#exited(process, status);
     } else {
       this.#clearTimers();
+      await this.#mcp?.close();
     }
     try {
       return await this.#close(guestStdout);
@@ -566,6 +575,7 @@ export class RunSession {
     this.#listener?.close();
     await Deno.remove(this.#denoDir, { recursive: true }).catch(() => {});
     this.#requests.close();
+    await this.#mcp?.close();
     this.#emit({ type: "state", state: "exited", code: status.code, signal: status.signal });
   }
 

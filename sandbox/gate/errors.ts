@@ -21,6 +21,11 @@ export const GATE_ERROR_CODES = Object.freeze(
     "ERR_IO",
     "ERR_TOOL",
     "ERR_APPROVAL_DENIED",
+    "ERR_MCP_START",
+    "ERR_MCP_TIMEOUT",
+    "ERR_MCP_PROTOCOL",
+    "ERR_MCP_EXITED",
+    "ERR_MCP_TOOL",
   ] as const satisfies readonly ErrorCode[],
 );
 
