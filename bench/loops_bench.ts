@@ -10,13 +10,12 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { loadPolicy } from "../supervisor/load.ts";
 import { runAgent } from "../supervisor/run.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
+import { writeSection } from "./_results.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STEPS = Number(Deno.env.get("BENCH_STEPS") ?? 200);
 
 function median(xs: number[]): number {
@@ -74,17 +73,8 @@ const rows = [
   } µs | median of ${STEPS - 5} calls |`,
 ];
 console.log(rows.join("\n"));
-const results = join(ROOT, "bench", "RESULTS.md");
-const text = await Deno.readTextFile(results);
 const head = "## Loops (`deno task bench-loops`)";
 const section =
   `${head}\n\nTargets (issue 4): CodeAct step overhead and ReAct tool-call overhead each under 1 ms.\n\n` +
   `| what | median | over |\n| --- | --- | --- |\n${rows.join("\n")}\n`;
-const at = text.indexOf(head);
-const next = at < 0 ? -1 : text.indexOf("\n## ", at + head.length);
-await Deno.writeTextFile(
-  results,
-  at < 0
-    ? `${text.trimEnd()}\n\n${section}`
-    : `${text.slice(0, at)}${section}${next < 0 ? "" : text.slice(next)}`,
-);
+await writeSection(section);

@@ -22,6 +22,7 @@ import { parsePluginManifest } from "../plugins/plugin_manifest.ts";
 import { pluginGrants } from "../plugins/plugin_index.ts";
 import { mcpServerPlan } from "../capabilities/mcp_flags.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
+import { writeSection } from "./_results.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STEPS = 45;
@@ -108,8 +109,6 @@ const rows = [
   } µs | median of ${STEPS - 5} calls |`,
 ];
 console.log(rows.join("\n"));
-const results = join(ROOT, "bench", "RESULTS.md");
-const text = await Deno.readTextFile(results);
 const head = "## MCP plugins (`deno task bench-mcp-plugins`)";
 const load = await Deno.readTextFile("/proc/loadavg").then((t) => t.split(" ")[0]).catch(() => "?");
 const section =
@@ -120,11 +119,4 @@ const section =
   "plugin's (the sandbox asks the supervisor over the run's channel, which writes one JSON-RPC line to the " +
   "server and reads its answer).\n\n" +
   `| what | median | over |\n| --- | --- | --- |\n${rows.join("\n")}\n`;
-const at = text.indexOf(head);
-const next = at < 0 ? -1 : text.indexOf("\n## ", at + head.length);
-await Deno.writeTextFile(
-  results,
-  at < 0
-    ? `${text.trimEnd()}\n\n${section}`
-    : `${text.slice(0, at)}${section}${next < 0 ? "" : text.slice(next)}`,
-);
+await writeSection(section);

@@ -17,12 +17,11 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { type ServeHandle, startServer } from "../supervisor/serve/mod.ts";
 import { copyHello } from "./_hello.ts";
+import { writeSection } from "./_results.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 7);
 
 const PY_AGENT =
@@ -191,13 +190,4 @@ Targets (issue 12): a pooled run through \`serve\`, HTTP included, within 0.5x t
 CodeAct's first step within 50 ms.
 `;
 console.log(section);
-const results = join(ROOT, "bench", "RESULTS.md");
-const text = await Deno.readTextFile(results);
-const at = text.indexOf("## Warm pools");
-const next = at < 0 ? -1 : text.indexOf("\n## ", at + 1);
-await Deno.writeTextFile(
-  results,
-  at < 0
-    ? text.replace("## Runs submitted at once", `${section}\n## Runs submitted at once`)
-    : text.slice(0, at) + section + (next < 0 ? "" : text.slice(next + 1)),
-);
+await writeSection(section, { before: "## Runs submitted at once" });

@@ -15,6 +15,7 @@ import { copyHello } from "./_hello.ts";
 import { openStore, type RunStore } from "../supervisor/store/mod.ts";
 import { allEnded, enqueue, startWorker, type WorkerProcess } from "../tests/_queue.ts";
 import { postgresInstalled, startPostgres } from "../tests/_postgres.ts";
+import { writeSection } from "./_results.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUNS = Number(Deno.env.get("BENCH_QUEUE_RUNS") ?? 20);
@@ -127,11 +128,4 @@ const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
 const section = `## Runs per second (\`deno task bench\`)\n\n` +
   `bench/queue_bench.ts, run ${stamp} UTC, ${navigator.hardwareConcurrency} cores: the hello agent ${RUNS} times ` +
   `(\`BENCH_QUEUE_RUNS\`), its component already cached; workers take one run at a time each.\n\n${table}\n`;
-const results = join(ROOT, "bench", "RESULTS.md");
-const text = await Deno.readTextFile(results).catch(() => "");
-const start = text.indexOf("## Runs per second");
-const next = start < 0 ? -1 : text.indexOf("\n## ", start + 1);
-const updated = start < 0
-  ? text.replace("## Loops", `${section}\n## Loops`)
-  : text.slice(0, start) + section + (next < 0 ? "" : text.slice(next + 1));
-await Deno.writeTextFile(results, updated.includes(section) ? updated : `${text}\n${section}`);
+await writeSection(section, { before: "## Loops" });

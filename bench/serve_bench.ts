@@ -10,12 +10,11 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseRuntimeConfig } from "../manifests/runtime_config.ts";
 import { copyHello } from "./_hello.ts";
 import { startServer } from "../supervisor/serve/mod.ts";
+import { writeSection } from "./_results.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 100);
 
 const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-bench-serve-" }));
@@ -54,16 +53,7 @@ try {
     `\`ironclaw serve\` (library entry, loopback HTTP, default concurrency: twice the cores); the rest wait ` +
     `queued, which \`timeout_s\` does not count.\n\n| what | end states | to the last end | runs per second |\n` +
     `| --- | --- | --- | --- |\n${line}\n`;
-  const results = join(ROOT, "bench", "RESULTS.md");
-  const text = await Deno.readTextFile(results);
-  const at = text.indexOf("## Runs submitted at once");
-  const next = at < 0 ? -1 : text.indexOf("\n## ", at + 1);
-  await Deno.writeTextFile(
-    results,
-    at < 0
-      ? text.replace("## Loops", `${section}\n## Loops`)
-      : text.slice(0, at) + section + (next < 0 ? "" : text.slice(next + 1)),
-  );
+  await writeSection(section, { before: "## Loops" });
   if (ok !== RUNS) Deno.exitCode = 1;
 } finally {
   await server.close({ stop: true });

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { grantedEnv } from "./spawn.ts";
 import { join } from "node:path";
 import type { ErrorCode } from "../manifests/errors.ts";
 import type { McpServerPlan } from "../capabilities/mcp_flags.ts";
@@ -90,17 +91,7 @@ export function mcpServerCommand(plan: McpServerPlan, options: { dir: string; de
 
 /** The server's environment: Deno's cache folder and its granted variables, nothing else of the supervisor's. */
 function serverEnv(plan: McpServerPlan, denoDir: string): Record<string, string> {
-  const env: Record<string, string> = { DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  for (const name of plan.env) {
-    if (name.endsWith("*")) {
-      const prefix = name.slice(0, -1);
-      for (const [k, v] of Object.entries(Deno.env.toObject())) if (k.startsWith(prefix)) env[k] = v;
-    } else {
-      const v = Deno.env.get(name);
-      if (v !== undefined) env[name] = v;
-    }
-  }
-  return env;
+  return { DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...grantedEnv(plan.env) };
 }
 
 /** A request waiting for its answer. */

@@ -22,8 +22,23 @@ const SETSID: string | null = ["/usr/bin/setsid", "/bin/setsid"].find((p) => {
 
 /** Environment of the sandbox: nothing of the supervisor's but where Deno's cache is and the granted variables. */
 function sandboxEnv(policy: Policy, denoDir: string): Record<string, string> {
-  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", DENO_DIR: denoDir };
-  for (const { name } of policy.env) {
+  return {
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    DENO_DIR: denoDir,
+    ...grantedEnv(policy.env.map((e) => e.name)),
+  };
+}
+
+/**
+ * The supervisor's variables a grant names, with their values: a name, or a prefix ending in `*`.
+ *
+ * @param names The granted names.
+ * @returns The variables that are set.
+ */
+export function grantedEnv(names: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of names) {
     if (name.endsWith("*")) {
       const prefix = name.slice(0, -1);
       for (const [k, v] of Object.entries(Deno.env.toObject())) if (k.startsWith(prefix)) env[k] = v;
