@@ -36,8 +36,14 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Puts `children` in place of an element's children. */
+function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
 function append(el, children) {
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -172,7 +178,7 @@ function showSignIn(problem) {
     }
   });
   const main = document.getElementById("main");
-  main.replaceChildren(form);
+  fill(main, form);
   input.focus();
 }
 
@@ -229,7 +235,7 @@ function route() {
     } else a.removeAttribute("aria-current");
   }
   const main = document.getElementById("main");
-  main.replaceChildren();
+  fill(main);
   const pages = { runs: runsPage, run: runPage, approvals: approvalsPage, agents: agentsPage };
   (pages[page] ?? runsPage)(main, decodeURIComponent(arg ?? "")).catch((e) => main.append(errorBox(e)));
 }
@@ -361,14 +367,14 @@ async function runsPage(main) {
         h("td", { "data-label": "Pooled" }, f.pooled),
       );
     }));
-    body.replaceChildren(...rows);
+    fill(body, ...rows);
     if (rows.length === 0) {
       body.append(h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No runs match.")));
     }
   }
   async function drawChart() {
     const runs = await api(`/v1/runs?${query({ limit: "1000" })}`);
-    chart.replaceChildren(runsChart(runs));
+    fill(chart, runsChart(runs));
   }
   every(POLL_MS, refresh);
   every(5 * POLL_MS, drawChart);
@@ -476,7 +482,8 @@ async function runPage(main, id) {
   const drawHead = () => {
     const end = events.findLast((e) => e.type === "end");
     const f = factsOf(events);
-    head.replaceChildren(
+    fill(
+      head,
       kv([
         ["Agent", summary.agent],
         ["State", badge(summary.state)],
@@ -502,7 +509,8 @@ async function runPage(main, id) {
     const run = events.findLast((e) => e.type === "run");
     const command = Array.isArray(run?.command) ? run.command : null;
     const grants = command ? command.filter((a) => /^--allow-/.test(a) || /^--deny-/.test(a)) : [];
-    sandbox.replaceChildren(
+    fill(
+      sandbox,
       h("h2", { id: "sandbox-title" }, "Sandbox"),
       command
         ? [
@@ -518,7 +526,7 @@ async function runPage(main, id) {
   };
   drawHead();
   drawSandbox();
-  gantt.replaceChildren(ganttStrip(events, summary));
+  fill(gantt, ganttStrip(events, summary));
   const source = new EventSource(`/v1/runs/${encodeURIComponent(summary.id)}/events`);
   cleanups.push(() => source.close());
   let pending = false;
@@ -541,7 +549,7 @@ async function runPage(main, id) {
           summary = (await api(`/v1/runs/${encodeURIComponent(summary.id)}`)).summary;
         }
         drawHead();
-        gantt.replaceChildren(ganttStrip(events, summary));
+        fill(gantt, ganttStrip(events, summary));
       });
     }
   };
@@ -780,14 +788,16 @@ function approvalsPage(main) {
     if (key === shown) return; // keep focus on the buttons while nothing changed
     shown = key;
     const pending = all.filter((a) => a.state === "pending");
-    pendingBox.replaceChildren(
+    fill(
+      pendingBox,
       pending.length
         ? h("div", { class: "cards" }, pending.map(approvalCard))
         : h("p", { class: "muted" }, "None waiting."),
     );
     const decided = all.filter((a) => a.state !== "pending")
       .sort((a, b) => (a.decided ?? "") < (b.decided ?? "") ? 1 : -1).slice(0, 100);
-    decidedBody.replaceChildren(
+    fill(
+      decidedBody,
       ...decided.map((a) =>
         h(
           "tr",
@@ -930,7 +940,8 @@ function agentCard(a) {
     start,
   );
   api(`/v1/agents/${encodeURIComponent(a.name)}`).then((c) => {
-    checkBox.replaceChildren(
+    fill(
+      checkBox,
       h("h3", {}, "Needs approval"),
       c.approvals.require.length
         ? list(c.approvals.require)
@@ -962,7 +973,7 @@ function agentCard(a) {
         ),
       ),
     );
-  }).catch((e) => checkBox.replaceChildren(errorBox(e)));
+  }).catch((e) => fill(checkBox, errorBox(e)));
   return card;
 }
 
