@@ -17,6 +17,7 @@ import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { type ServeHandle, startServer } from "../supervisor/serve/mod.ts";
 import { ROOT } from "./_cli.ts";
 import { PROBE } from "./_sandbox.ts";
+import { slowModel } from "./_queue.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** The longest any wait here may take, in ms: far above what it needs. */
@@ -50,13 +51,26 @@ async function probeAgent(agents: string, name: string, extra = ""): Promise<voi
   );
 }
 
-/** A server over a fresh folder with the agents `probe` and `gated` (its writes wait for approval). */
+/**
+ * A server over a fresh folder with the agents `probe`, `gated` (its writes wait for approval) and `chat` (a ReAct
+ * agent whose loopback model answers after 200 ms).
+ */
 async function served(): Promise<{ server: ServeHandle; root: string } & AsyncDisposable> {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-dash-" }));
   const agents = join(root, "agents");
   await probeAgent(agents, "probe");
   await probeAgent(agents, "gated", `\n[approvals]\nrequire = ["fs.write"]\ntimeout_s = 600\n`);
-  await Deno.writeTextFile(join(root, "ironclaw.toml"), `[runtime]\nstate_dir = "state"\n`);
+  await Deno.mkdir(join(agents, "chat"));
+  await Deno.writeTextFile(
+    join(agents, "chat/agent.toml"),
+    `[agent]\nname = "chat"\ndescription = "Answers once its model does"\nkind = "react"\n` +
+      `instructions = "Answer."\n\n[model]\nprovider = "slow"\nname = "m"\n`,
+  );
+  const model = slowModel(200);
+  await Deno.writeTextFile(
+    join(root, "ironclaw.toml"),
+    `[runtime]\nstate_dir = "state"\n\n[providers.slow]\ntype = "ollama"\nbase_url = "${model.origin}"\n`,
+  );
   const config = await loadRuntimeConfig({ path: join(root, "ironclaw.toml") });
   const errors: unknown[] = [];
   const server = await startServer({
@@ -71,6 +85,7 @@ async function served(): Promise<{ server: ServeHandle; root: string } & AsyncDi
     root,
     async [Symbol.asyncDispose]() {
       await server.close({ stop: true });
+      await model[Symbol.asyncDispose]();
       await Deno.remove(root, { recursive: true }).catch(() => {});
       assert.deepEqual(errors, [], "no internal error");
     },
@@ -119,8 +134,9 @@ async function runState(server: ServeHandle, id: string): Promise<string> {
   return (await call(server, `/v1/runs/${id}`)).body.summary.state;
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(OUT, name), fullPage: false });
+/** A screenshot of the viewport, or of the whole page. */
+async function shot(page: Page, name: string, fullPage = false): Promise<void> {
+  await page.screenshot({ path: join(OUT, name), fullPage });
 }
 
 Deno.test({
@@ -207,7 +223,7 @@ Deno.test({
           assert.equal(await item.locator(".hint").textContent(), gate.hint);
           await page.locator('li[data-type="gate"]', { hasText: "allow" }).first().waitFor();
           await page.locator('li[data-type="end"]').waitFor();
-        const shown = await page.locator("#command").textContent();
+          const shown = await page.locator("#command").textContent();
           for (const arg of command.filter((a) => a.startsWith("--allow-"))) {
             assert.ok(shown!.includes(arg), `${arg} in the shown command`);
           }
@@ -215,6 +231,7 @@ Deno.test({
           assert.ok((await page.locator("#grants li").count()) > 0);
           await page.locator("#gantt-legend").waitFor();
           await shot(page, "run-denied-1280.png");
+          await shot(page, "run-denied-full-1280.png", true);
         },
       );
 
@@ -332,6 +349,24 @@ Deno.test({
         }
         await call(server, `/v1/approvals/${approval.id}`, { decision: "deny" });
       });
+
+      await t.step(
+        "a model run: its calls with tokens and latency, and the time they took in the strip",
+        async () => {
+          const r = await call(server, "/v1/runs", { agent: "chat", task: "task-1: say hello" });
+          assert.equal(r.status, 201);
+          await page.goto(`${server.url}/#/run/${r.body.id}`);
+          const model = page.locator('li[data-type="model"]').first();
+          await model.waitFor();
+          assert.match((await model.textContent())!, /10 in, 2 out/);
+          assert.match((await model.textContent())!, /done task-1/);
+          await page.locator("#main .kv .state", { hasText: "ok" }).waitFor();
+          const legend = (await page.locator("#gantt-legend").textContent())!;
+          const modelMs = Number(/model: (\d+) ms/.exec(legend)?.[1] ?? "0");
+          assert.ok(modelMs >= 200, `the model's 200 ms in the strip: ${legend}`);
+          await shot(page, "run-model-1280.png", true);
+        },
+      );
 
       await t.step("agents: grants, approvals, check's explanation; start a run from the page", async () => {
         await page.goto(`${server.url}/#/agents`);

@@ -482,9 +482,10 @@ async function runPage(main, id) {
   const drawHead = () => {
     const end = events.findLast((e) => e.type === "end");
     const f = factsOf(events);
-    fill(
-      head,
-      kv([
+    const facts = h(
+      "dl",
+      { class: "kv facts" },
+      [
         ["Agent", summary.agent],
         ["State", badge(summary.state)],
         ["Exit code", summary.exitCode === null ? "–" : String(summary.exitCode)],
@@ -494,6 +495,12 @@ async function runPage(main, id) {
         ["Attempts", String(summary.attempts)],
         ["Model tokens", String(f.tokens)],
         ["Pooled", f.pooled],
+      ].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+    );
+    fill(
+      head,
+      facts,
+      kv([
         ["Task", h("pre", { id: "task" }, summary.task)],
         end && end.output !== undefined && end.output !== null
           ? ["Output", h("pre", { id: "output" }, String(end.output))]
@@ -665,6 +672,15 @@ function eventItem(e) {
         e.reason ? ` (${e.reason})` : "",
         e.code !== undefined && e.code !== null ? `, code ${e.code}` : "",
       ];
+      break;
+    case "timing":
+      detail = e.ready === false
+        ? `the sandbox never said it was ready (waited ${ms(e.waitedMs)})`
+        : `the sandbox was ready after ${ms(e.waitedMs)} (start-up, not counted in timeout_s)`;
+      break;
+    case "model-usage":
+      detail = `${e.calls} model calls of ${e.maxCalls}; ${e.inputTokens} tokens in, ${e.outputTokens} out ` +
+        `(${(e.inputTokens ?? 0) + (e.outputTokens ?? 0)} of ${e.maxTokens})`;
       break;
     case "run":
       detail = `agent ${e.agent}, kind ${e.kind}${e.attempt ? `, attempt ${e.attempt}` : ""}`;
@@ -868,7 +884,7 @@ async function updatePendingCount() {
 async function agentsPage(main) {
   const agents = await api("/v1/agents");
   main.append(h("h1", {}, "Agents"));
-  const cards = h("div", { class: "cards" });
+  const cards = h("div", { class: "cards wide" });
   main.append(cards);
   for (const a of agents) cards.append(agentCard(a));
 }
@@ -934,7 +950,14 @@ function agentCard(a) {
           : "none",
       ],
       ["Plugins", list(g.plugins)],
-      ["Limits", h("code", {}, JSON.stringify(a.limits))],
+      [
+        "Limits",
+        h(
+          "ul",
+          { class: "mono" },
+          Object.entries(a.limits ?? {}).map(([k, v]) => h("li", {}, `${k} = ${v}`)),
+        ),
+      ],
     ]),
     checkBox,
     start,
