@@ -465,3 +465,69 @@ Deno.test("GET /v1/runs pages with before: every run once, newest first, while n
     await store.close();
   }
 });
+
+Deno.test("dashboard sessions over HTTP: the cookie reads; a change needs the page's origin and CSRF value", async () => {
+  await using s = await served();
+  const { server } = s;
+  const wrong = await fetch(`${server.url}/v1/session`, {
+    method: "POST",
+    body: '{"token":"not-the-token-at-all"}',
+  });
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.headers.get("set-cookie"), null);
+  await wrong.body?.cancel();
+  const signIn = await fetch(`${server.url}/v1/session`, {
+    method: "POST",
+    body: JSON.stringify({ token: server.token }),
+  });
+  assert.equal(signIn.status, 200);
+  const { csrf } = await signIn.json();
+  const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+  assert.ok(!cookie.includes(server.token), "the cookie is not the token");
+  const origin = server.url;
+  const ask = async (path: string, headers: Record<string, string>, body?: unknown) => {
+    const res = await fetch(server.url + path, {
+      method: body === undefined ? "GET" : "POST",
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    await res.body?.cancel();
+    return res.status;
+  };
+  assert.equal(await ask("/v1/runs", { cookie }), 200, "the cookie reads");
+  assert.equal(await ask("/v1/runs", { cookie: "ironclaw_session=forged" }), 401);
+  const id = await submit(server, "gated", [["fs.write", { path: "out/s.txt", data: "s" }]]);
+  const approval = await pendingApproval(server, id);
+  const path = `/v1/approvals/${approval.id}`;
+  const deny = { decision: "deny" };
+  assert.equal(await ask(path, { cookie }, deny), 403, "no Origin, no CSRF");
+  assert.equal(await ask(path, { cookie, origin }, deny), 403, "no CSRF");
+  assert.equal(await ask(path, { cookie, "x-ironclaw-csrf": csrf }, deny), 403, "no Origin");
+  assert.equal(await ask(path, { cookie, origin: "http://127.0.0.1:1", "x-ironclaw-csrf": csrf }, deny), 403);
+  assert.equal(
+    await ask(path, { cookie, origin, "x-ironclaw-csrf": csrf, "sec-fetch-site": "same-site" }, deny),
+    403,
+  );
+  assert.equal((await call(server, path)).body.state, "pending", "nothing refused was decided");
+  // Scripts with the bearer token need none of it.
+  assert.equal(
+    await ask(`/v1/runs`, { authorization: `Bearer ${server.token}`, origin: "http://elsewhere.example" }),
+    200,
+  );
+  assert.equal(
+    await ask(path, { cookie, origin, "x-ironclaw-csrf": csrf }, deny),
+    200,
+    "the page's own request",
+  );
+  const decided = (await call(server, path)).body;
+  assert.deepEqual([decided.state, decided.decidedBy], ["denied", "dashboard"]);
+  const out = await fetch(`${server.url}/v1/session`, {
+    method: "DELETE",
+    headers: { cookie, origin, "x-ironclaw-csrf": csrf },
+  });
+  assert.equal(out.status, 200);
+  assert.match(out.headers.get("set-cookie")!, /Max-Age=0/);
+  await out.body?.cancel();
+  assert.equal(await ask("/v1/runs", { cookie }), 401, "signed out");
+  await until("the run's end", async () => ENDED.has(await runState(server, id)) || undefined);
+});
