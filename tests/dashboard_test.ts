@@ -173,8 +173,10 @@ Deno.test({
         await page.click("button[type=submit]");
         await page.locator(".error", { hasText: "ERR_UNAUTHORIZED" }).waitFor();
         assert.equal(await page.locator("#nav").isHidden(), true);
-        await page.fill("#token", server.token);
-        await page.click("button[type=submit]");
+        // By keyboard: the page focuses the token's field; Enter signs in.
+        await page.fill("#token", "");
+        await page.keyboard.type(server.token);
+        await page.keyboard.press("Enter");
         await page.locator("h1", { hasText: "Runs" }).waitFor();
         const cookies = await context.cookies();
         const session = cookies.find((c) => c.name === "ironclaw_session");
@@ -369,7 +371,16 @@ Deno.test({
       );
 
       await t.step("agents: grants, approvals, check's explanation; start a run from the page", async () => {
-        await page.goto(`${server.url}/#/agents`);
+        // By keyboard from the top of the page: Tab to the Agents link, Enter.
+        await page.goto(`${server.url}/#/runs`);
+        await page.locator("tr[data-run]").first().waitFor();
+        let tabs = 0;
+        while (await page.evaluate("document.activeElement?.dataset?.page") !== "agents") {
+          assert.ok(++tabs < 10, "the Agents link is reached by Tab");
+          await page.keyboard.press("Tab");
+        }
+        await page.keyboard.press("Enter");
+        await page.waitForURL(/#\/agents$/);
         const gated = page.locator('article[data-agent="gated"]');
         await gated.locator(".flags li").first().waitFor();
         assert.match((await gated.textContent())!, /fs\.write/);
