@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { loadRuntimeConfig } from "../supervisor/load.ts";
 import { type ServeHandle, startServer } from "../supervisor/serve/mod.ts";
+import { openStore } from "../supervisor/store/mod.ts";
 import { ROOT } from "./_cli.ts";
 import { PROBE } from "./_sandbox.ts";
 import { slowModel } from "./_queue.ts";
@@ -132,6 +133,15 @@ async function pendingApproval(server: ServeHandle, runId: string): Promise<{ id
 
 async function runState(server: ServeHandle, id: string): Promise<string> {
   return (await call(server, `/v1/runs/${id}`)).body.summary.state;
+}
+
+/**
+ * Whether the runs list shows at least `atLeast` rows, all in `state`. Run in the page, so self-contained (the
+ * page's CSP forbids code given as a string).
+ */
+function onlyRowsIn({ state, atLeast }: { state: string; atLeast: number }): boolean {
+  const rows = [...(globalThis as any).document.querySelectorAll("tr[data-run]")];
+  return rows.length >= atLeast && rows.every((r: any) => r.dataset.state === state);
 }
 
 /** A screenshot of the viewport, or of the whole page. */
@@ -395,24 +405,74 @@ Deno.test({
         await page.locator("#main .kv .state", { hasText: "ok" }).waitFor();
       });
 
-      await t.step("runs list, paged and filtered; screenshots at 1280x800 and phone width", async () => {
-        await page.goto(`${server.url}/#/runs`);
-        await page.locator("tr[data-run]").first().waitFor();
-        await page.locator(".chart svg").waitFor();
-        await shot(page, "runs-1280.png");
-        await page.selectOption("#f-state", "ok");
-        await page.waitForFunction(
-          `[...document.querySelectorAll("tr[data-run]")].every((r) => r.dataset.state === "ok")`,
-        );
-        await page.setViewportSize({ width: 390, height: 844 });
-        await page.goto(`${server.url}/#/runs`);
-        await page.locator("tr[data-run]").first().waitFor();
-        await shot(page, "runs-phone.png");
-        await page.goto(`${server.url}/#/run/${deniedRun}`);
-        await page.locator('li[data-type="end"]').waitFor();
-        await shot(page, "run-phone.png");
-        await page.setViewportSize({ width: 1280, height: 800 });
-      });
+      await t.step(
+        "runs list: filtered by state, paged with Older and Newer; screenshots at 1280x800 and phone width",
+        async () => {
+          const failed =
+            (await call(server, "/v1/runs", { agent: "probe", task: '{"do": "throw"}' })).body.id;
+          await until(
+            "the failed run's end",
+            async () => ENDED.has(await runState(server, failed)) || undefined,
+          );
+          await page.goto(`${server.url}/#/runs`);
+          await page.locator(`tr[data-run="${failed}"] .state`, { hasText: "error" }).waitFor();
+          await page.locator(".chart .legend", { hasText: "error: 1" }).waitFor();
+          await shot(page, "runs-1280.png");
+          await page.selectOption("#f-state", "error");
+          await page.waitForFunction(onlyRowsIn, { state: "error", atLeast: 1 });
+          await page.selectOption("#f-state", "ok");
+          await page.waitForFunction(onlyRowsIn, { state: "ok", atLeast: 4 });
+          // Pages: 120 queued runs of an agent no worker here takes; Older shows the next 50, Newer the first again.
+          const store = await openStore(join(s.root, "state"));
+          try {
+            for (let i = 0; i < 120; i++) {
+              const id = `20260101T000000Z-q${String(i).padStart(3, "0")}`;
+              const started = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
+              await store.enqueueRun({
+                id,
+                agent: "nobody",
+                manifest: "/nowhere",
+                task: "",
+                started,
+                retries: 0,
+              });
+            }
+          } finally {
+            await store.close();
+          }
+          await page.selectOption("#f-state", "queued");
+          await page.waitForFunction(onlyRowsIn, { state: "queued", atLeast: 50 });
+          const ids = () =>
+            page.locator("tr[data-run]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-run")));
+          const first = await ids();
+          assert.equal(first[0], "20260101T000000Z-q119", "newest first");
+          await page.click("#older");
+          await page.locator('tr[data-run="20260101T000000Z-q069"]').waitFor();
+          const second = await ids();
+          assert.deepEqual(
+            second,
+            first.map((id) =>
+              id!.replace(/q(\d+)$/, (_: string, n: string) => `q${String(Number(n) - 50).padStart(3, "0")}`)
+            ),
+          );
+          await page.click("#older");
+          await page.locator('tr[data-run="20260101T000000Z-q019"]').waitFor();
+          assert.equal((await ids()).length, 20);
+          assert.equal(await page.locator("#older").isDisabled(), true);
+          await page.click("#newer");
+          await page.click("#newer");
+          await page.locator('tr[data-run="20260101T000000Z-q119"]').waitFor();
+          await page.selectOption("#f-state", "");
+          await page.setViewportSize({ width: 390, height: 844 });
+          await page.goto(`${server.url}/#/runs`);
+          await page.locator("tr[data-run]").first().waitFor();
+          await shot(page, "runs-phone.png");
+          await page.goto(`${server.url}/#/run/${deniedRun}`);
+          await page.locator('li[data-type="end"]').waitFor();
+          await shot(page, "run-phone.png");
+          await page.setViewportSize({ width: 1280, height: 800 });
+        },
+      );
 
       await t.step("sign out: the API refuses the page again", async () => {
         await page.goto(`${server.url}/#/runs`);
