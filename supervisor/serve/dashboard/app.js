@@ -257,6 +257,7 @@ function factsOf(events) {
 
 async function facts(run) {
   if (runFacts.has(run.id)) return runFacts.get(run.id);
+  if (run.state === "queued") return { tokens: null, pooled: "–" }; // nothing ran yet: no need to ask
   const view = await api(`/v1/runs/${encodeURIComponent(run.id)}`);
   const f = factsOf(view.events);
   if (ENDED.has(view.summary.state)) runFacts.set(run.id, f);
@@ -386,7 +387,7 @@ function runsChart(runs) {
   if (runs.length === 0) return h("div", {}, caption, h("p", { class: "muted" }, "No runs yet."));
   const times = runs.map((r) => Date.parse(r.started));
   const lo = Math.min(...times);
-  const hi = Math.max(...times, lo + 60_000);
+  const hi = Math.max(...times, Date.now(), lo + 60_000); // the axis ends now
   const buckets = 30;
   const width = 900, height = 140, pad = 28;
   const counts = Array.from({ length: buckets }, () => ({}));
