@@ -362,6 +362,20 @@ Deno.test({
         await call(server, `/v1/approvals/${approval.id}`, { decision: "deny" });
       });
 
+      await t.step("cancel a run that waits for approval from its page: it ends interrupted", async () => {
+        const id = await submit(server, "gated", [["fs.write", { path: "out/cancelled.txt", data: "c" }]]);
+        await pendingApproval(server, id);
+        await page.goto(`${server.url}/#/run/${id}`);
+        await page.locator('li[data-type="approval-requested"]').waitFor();
+        await page.locator("#main .kv .state", { hasText: "running" }).waitFor();
+        await shot(page, "run-waiting-1280.png");
+        await page.getByRole("button", { name: "Cancel run" }).click();
+        await page.locator("#main .kv .state", { hasText: "interrupted" }).waitFor();
+        await page.locator('li[data-type="end"]', { hasText: "interrupted" }).waitFor();
+        assert.equal(await runState(server, id), "interrupted");
+        await assert.rejects(Deno.stat(join(s.root, "agents/gated/out/cancelled.txt")), Deno.errors.NotFound);
+      });
+
       await t.step(
         "a model run: its calls with tokens and latency, and the time they took in the strip",
         async () => {
@@ -383,6 +397,8 @@ Deno.test({
       await t.step("agents: grants, approvals, check's explanation; start a run from the page", async () => {
         // By keyboard from the top of the page: Tab to the Agents link, Enter.
         await page.goto(`${server.url}/#/runs`);
+        await page.locator("tr[data-run]").first().waitFor();
+        await page.reload(); // a fresh page: the Tab order starts at its top
         await page.locator("tr[data-run]").first().waitFor();
         let tabs = 0;
         while (await page.evaluate("document.activeElement?.dataset?.page") !== "agents") {
