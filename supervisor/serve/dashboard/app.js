@@ -488,7 +488,7 @@ async function runPage(main, id) {
       { class: "kv facts" },
       [
         ["Agent", summary.agent],
-        ["State", badge(summary.state)],
+        ["State", [badge(summary.state), waiting(events) ? " waiting for a decision (Approvals)" : ""]],
         ["Exit code", summary.exitCode === null ? "–" : String(summary.exitCode)],
         ["Started", when(summary.started)],
         ["Ended", when(summary.ended)],
@@ -567,6 +567,13 @@ async function runPage(main, id) {
     summary = (await api(`/v1/runs/${encodeURIComponent(summary.id)}`)).summary;
     drawHead();
   });
+}
+
+/** The approval the run waits for now, or undefined. */
+function waiting(events) {
+  if (events.some((e) => e.type === "end")) return undefined;
+  const decided = new Set(events.filter((e) => e.type === "approval-decided").map((e) => e.approval));
+  return events.find((e) => e.type === "approval-requested" && !decided.has(e.approval));
 }
 
 function quoteArg(a) {
@@ -758,6 +765,7 @@ function ganttStrip(events, summary) {
       h("li", {}, h("span", { class: "swatch", "data-kind": k }), `${k}: ${ms(sums[k])}`)
     ),
     h("li", {}, `total: ${ms(total)}`),
+    waiting(events) ? h("li", {}, `waiting for a decision since +${ms(waiting(events).ms)}`) : null,
   );
   for (const sw of legend.querySelectorAll(".swatch")) sw.style.background = colours[sw.dataset.kind];
   return h("div", {}, caption, svg, legend);
