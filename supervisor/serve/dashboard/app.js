@@ -488,7 +488,10 @@ async function runPage(main, id) {
       { class: "kv facts" },
       [
         ["Agent", summary.agent],
-        ["State", [badge(summary.state), waiting(events) ? " waiting for a decision (Approvals)" : ""]],
+        ["State", [
+          badge(summary.state),
+          waiting(events) ? [" waiting for ", h("a", { href: "#/approvals" }, "approval")] : "",
+        ]],
         ["Exit code", summary.exitCode === null ? "–" : String(summary.exitCode)],
         ["Started", when(summary.started)],
         ["Ended", when(summary.ended)],
