@@ -39,6 +39,10 @@ Every request needs Authorization: Bearer <token>. The token is
 IRONCLAW_TOKEN when set, else the file serve.token in the state folder, made
 (mode 0600) on the first start; the server prints where it is.
 
+Its URL opened in a browser is the dashboard: runs live, each run's
+timeline, approvals to decide, the agents and what they may do. It asks
+for the token once and keeps a session cookie.
+
 Options:
   --host <addr>      Address to listen on (default 127.0.0.1, or [serve] host); any
                      other than loopback must be given here, and is warned about
@@ -190,4 +194,5 @@ function announce(server: ServeHandle, io: Io, options: { json: boolean; host: s
   io.out(`listening on ${server.url}\ntoken in ${where}\n`);
   const pooled = server.pool ? `; ${server.pool.size} warm sandboxes per agent` : "";
   io.err(s.dim(`serving ${server.agents.join(", ")}; ${server.concurrency} runs at once${pooled}\n`));
+  io.err(s.dim(`dashboard: ${server.url}/ (sign in with the token)\n`));
 }

@@ -49,7 +49,8 @@ export const RUN_EVENTS = {
   gate: {
     from: "sandbox",
     fields:
-      "`op`, `decision` (`allow`, `deny`, `error`), `rule`, `code`, `args` (no file contents or bodies), `us`",
+      "`op`, `decision` (`allow`, `deny`, `error`), `rule`, `code`, `message` and `hint` (of a refusal or " +
+      "failure), `args` (no file contents or bodies), `us`",
     doc: "one decision of the host gate",
   },
   step: { from: "sandbox", fields: "`step`, `loop` (`react`, `codeact`)", doc: "a loop starts a step" },

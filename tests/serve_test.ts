@@ -297,7 +297,8 @@ Deno.test("ironclaw serve: bad requests get the right 4xx, a JSON error, and the
       assert.equal(r.status, 405, `${method} ${path}`);
       assert.equal(r.headers.get("allow"), allow);
     }
-    for (const path of ["/", "/v1", "/v2/health", "/v1/runs/x/y/z", "/v1/health/"]) {
+    // "/" is the dashboard (tests/dashboard_test.ts).
+    for (const path of ["/v1", "/v2/health", "/v1/runs/x/y/z", "/v1/health/", "/app.jsx"]) {
       assert.equal((await call(server, path)).status, 404, path);
     }
     assert.equal((await call(server, "/v1/runs/nope")).status, 404);

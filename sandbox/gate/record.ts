@@ -76,6 +76,7 @@ export function deniedEvent(
     rule: error.rule,
     code: error.code,
     message: error.message,
+    hint: error.hint,
     args: argsJson.length > 300 ? argsJson.slice(0, 300) + "..." : argsJson,
     us: Math.round((performance.now() - started) * 1000),
   };

@@ -113,6 +113,40 @@ const SCHEMAS: Record<string, Schema> = {
     description: "One event of a run's log (docs/events.md)",
     properties: { seq: { type: "integer" }, type: { type: "string" } },
   },
+  AgentCheck: {
+    type: "object",
+    required: ["name", "kind", "grants", "limits", "approvals", "command", "explain"],
+    properties: {
+      name: { type: "string" },
+      version: { type: "string" },
+      kind: { type: "string" },
+      description: { type: "string" },
+      task: { enum: ["required", "optional", "none"] },
+      grants: { type: "object" },
+      limits: { type: "object" },
+      approvals: {
+        type: "object",
+        properties: { require: { type: "array", items: { type: "string" } }, timeout_s: { type: "integer" } },
+      },
+      command: { type: "array", items: { type: "string" }, description: "The sandbox's argv, program first" },
+      explain: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            flag: { type: "string" },
+            why: { type: "string" },
+            from: { type: "array", items: { type: "object" }, description: "The lines that caused it" },
+          },
+        },
+      },
+    },
+  },
+  Session: {
+    type: "object",
+    required: ["signedIn"],
+    properties: { signedIn: { type: "boolean" }, csrf: { type: "string" } },
+  },
   RunView: {
     type: "object",
     required: ["summary", "events"],
@@ -194,6 +228,60 @@ const PATHS = {
       },
     },
   },
+  "/v1/agents/{name}": {
+    get: {
+      summary: "One served agent, as `ironclaw check --json` explains it",
+      description:
+        "Its grants and limits, the calls that wait for approval, the sandbox command of a run (with <run-id> in " +
+        "place of the id) and, for each flag of that command, why it is there and which manifest line caused it.",
+      parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+      responses: {
+        "200": jsonBody(ref("AgentCheck"), "The agent"),
+        "404": { $ref: "#/components/responses/Error" },
+        ...ERRORS,
+      },
+    },
+  },
+  "/v1/session": {
+    get: {
+      summary: "Whether this browser is signed in to the dashboard, and its CSRF value",
+      description:
+        "Needs no token. Answers {signedIn: false} without a valid session cookie; with one, {signedIn: true, " +
+        "csrf}: the value a cookie-authenticated change must send in X-IronClaw-CSRF.",
+      security: [],
+      responses: { "200": jsonBody(ref("Session"), "The session") },
+    },
+    post: {
+      summary: "Sign the dashboard in with the server's token, once",
+      description:
+        "Body {token}. Sets the HttpOnly, SameSite=Strict cookie ironclaw_session (a random session id kept " +
+        "in memory, never the token). A request authenticated by that cookie that changes something (not GET or " +
+        "HEAD) must come from the server's own Origin, with Sec-Fetch-Site same-origin when sent, and carry " +
+        "X-IronClaw-CSRF; else it is refused with 403.",
+      security: [],
+      requestBody: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: { type: "object", required: ["token"], properties: { token: { type: "string" } } },
+          },
+        },
+      },
+      responses: {
+        "200": jsonBody(ref("Session"), "Signed in: the cookie is set"),
+        "400": { $ref: "#/components/responses/Error" },
+        "401": { $ref: "#/components/responses/Unauthorized" },
+      },
+    },
+    delete: {
+      summary: "Sign out: the session ends and the cookie is removed",
+      security: [],
+      responses: {
+        "200": jsonBody(ref("Session"), "Signed out"),
+        "403": { $ref: "#/components/responses/Error" },
+      },
+    },
+  },
   "/v1/runs": {
     post: {
       summary: "Queue a run of a served agent",
@@ -213,6 +301,14 @@ const PATHS = {
         { name: "agent", in: "query", schema: { type: "string" } },
         { name: "state", in: "query", schema: { type: "string" } },
         { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000, default: 50 } },
+        {
+          name: "before",
+          in: "query",
+          description:
+            "A cursor: the id of the last run of the page before; answers the runs after it in this order " +
+            "(older, or as old with a smaller id), so pages stay right while new runs come",
+          schema: { type: "string" },
+        },
       ],
       responses: {
         "200": jsonBody({ type: "array", items: ref("RunSummary") }, "The runs"),
@@ -321,7 +417,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       title: "IronClaw serve",
       version,
       description:
-        "Queue runs of the served agents, follow and cancel them, and decide their approvals. Every request needs Authorization: Bearer <token>.",
+        "Queue runs of the served agents, follow and cancel them, and decide their approvals. Every request needs Authorization: Bearer <token>, or the dashboard's session cookie (see /v1/session).",
     },
     security: [{ bearer: [] }],
     paths: PATHS,

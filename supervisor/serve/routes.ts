@@ -9,13 +9,19 @@ import type { Policy } from "../../capabilities/policy.ts";
 import { grantsSummary } from "../../capabilities/grants_summary.ts";
 import type { SandboxPool } from "../pool.ts";
 import { taskProblem } from "../../capabilities/task_rule.ts";
+import { approvalRuleNames } from "../../capabilities/approvals.ts";
+import { explainDenoFlags } from "../../capabilities/deno_flags.ts";
 import { IronclawError } from "../../manifests/errors.ts";
+import type { RuntimeConfig } from "../../manifests/runtime_config.ts";
+import { planAgent } from "../plan.ts";
 import { newRunId } from "../records.ts";
 import type { Approval, ApprovalState, RunStore, RunSummary } from "../store/mod.ts";
 import { abortableSleep } from "../store/sqlite.ts";
 import { checkTaskBytes } from "../supervisor.ts";
 import type { WorkerHandle } from "../worker.ts";
 import { json, readJson } from "./_http.ts";
+import { bearerMatches } from "./auth.ts";
+import { checkSameOrigin, sessionCookie, type SessionTable } from "./session.ts";
 import { openApiDocument } from "./openapi.ts";
 import { type EventBell, runEventStream } from "./sse.ts";
 
@@ -47,8 +53,16 @@ export interface ServeContext {
   closing: AbortSignal;
   /** How often a quiet event stream sends a comment, in ms. */
   heartbeatMs?: number;
-  /** Who decides approvals through the API, as recorded; default `api`. */
+  /** Who decides approvals through the API, as recorded; default `api` (`dashboard` for a signed-in page). */
   decider?: string;
+  /** The runtime config in force: `GET /v1/agents/{name}` plans a check of the agent with it. */
+  config: RuntimeConfig;
+  /** The bearer token, which signing in (`POST /v1/session`) takes once. */
+  token: string;
+  /** The dashboard's sessions. */
+  sessions: SessionTable;
+  /** Each agent's `ironclaw check` explanation, made on first request. */
+  checks?: Map<string, Promise<Record<string, unknown>>>;
 }
 
 /** One request, as a route sees it. */
@@ -59,6 +73,8 @@ export interface RouteRequest {
   url: URL;
   /** The path's parameters (`id`). */
   params: Record<string, string>;
+  /** How the request was authenticated: by its bearer token or by a dashboard session's cookie. */
+  auth?: "bearer" | "session";
 }
 
 /** A route's handler. */
@@ -107,6 +123,51 @@ const agents: Handler = (ctx) => {
   return Promise.resolve(json(list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))));
 };
 
+/** The agent of a `{name}` parameter, or `ERR_NOT_FOUND`. */
+function servedAgent(ctx: ServeContext, name: string): ServedAgent {
+  const served = ctx.agents.get(name);
+  if (!served) {
+    throw new IronclawError("ERR_NOT_FOUND", `No agent "${name}" is served here`, {
+      hint: "GET /v1/agents lists the served agents, by their [agent] name",
+    });
+  }
+  return served;
+}
+
+/** What `ironclaw check --json` tells of an agent: its approvals, sandbox command and each flag's reason. */
+async function checkOf(ctx: ServeContext, served: ServedAgent): Promise<Record<string, unknown>> {
+  const { policy } = served;
+  const plan = await planAgent({ policy }, ctx.config, { check: true });
+  return {
+    name: policy.agent.name,
+    version: policy.agent.version,
+    kind: policy.agent.kind,
+    description: policy.agent.description,
+    task: policy.agent.task,
+    grants: grantsSummary(policy),
+    limits: policy.limits,
+    approvals: { require: approvalRuleNames(policy.approvals.require), timeout_s: policy.approvals.timeoutS },
+    command: plan.command,
+    explain: explainDenoFlags(policy, { runtime: plan.paths }).map((f) => ({
+      flag: f.flag,
+      why: f.why,
+      from: f.from.map((o) => ({ source: o.source, line: o.line, key: o.key })),
+    })),
+  };
+}
+
+const showAgent: Handler = async (ctx, { params }) => {
+  const served = servedAgent(ctx, params.name!);
+  ctx.checks ??= new Map();
+  let check = ctx.checks.get(params.name!);
+  if (!check) {
+    check = checkOf(ctx, served);
+    ctx.checks.set(params.name!, check);
+    check.catch(() => ctx.checks?.delete(params.name!)); // a failed plan is tried again next time
+  }
+  return json(await check);
+};
+
 /** The fields of `POST /v1/runs`, checked: only `agent` and `task`, of the right types. */
 function newRunFields(body: unknown): { agent: string; task: string | undefined } {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -130,12 +191,7 @@ function newRunFields(body: unknown): { agent: string; task: string | undefined 
 
 const postRun: Handler = async (ctx, { req }) => {
   const { agent, task } = newRunFields(await readJson(req));
-  const served = ctx.agents.get(agent);
-  if (!served) {
-    throw new IronclawError("ERR_NOT_FOUND", `No agent "${agent}" is served here`, {
-      hint: "GET /v1/agents lists the served agents, by their [agent] name",
-    });
-  }
+  const served = servedAgent(ctx, agent);
   const problem = taskProblem(served.policy, task, { give: '"task": "..."', omit: 'the "task" field' });
   if (problem) throw new IronclawError("ERR_USAGE", problem.message, { hint: problem.hint });
   checkTaskBytes(task ?? "");
@@ -165,9 +221,13 @@ function listLimit(text: string | null): number {
 const listRuns: Handler = async (ctx, { url }) => {
   const q = url.searchParams;
   for (const key of q.keys()) {
-    if (!["agent", "state", "limit"].includes(key)) {
-      throw invalid(`The query parameter "${key}" is not taken`, "filter by agent, state and limit");
+    if (!["agent", "state", "limit", "before"].includes(key)) {
+      throw invalid(`The query parameter "${key}" is not taken`, "filter by agent, state, limit and before");
     }
+  }
+  const before = q.get("before");
+  if (before !== null && !/^[0-9A-Za-z_-]{1,100}$/.test(before)) {
+    throw invalid(`"${before}" is not a run id`, "give the id of the last run of the page before");
   }
   const state = q.get("state");
   if (state !== null && !STATES.includes(state)) {
@@ -177,6 +237,7 @@ const listRuns: Handler = async (ctx, { url }) => {
   const runs = await ctx.store.listRuns({
     ...(agent !== null ? { agent } : {}),
     ...(state !== null ? { state } : {}),
+    ...(before !== null ? { before } : {}),
     limit: listLimit(q.get("limit")),
   });
   return json(runs.map(shown));
@@ -299,17 +360,47 @@ function decisionFields(body: unknown): { decision: "approve" | "deny"; remember
   return remember === "run" ? { decision, remember } : { decision };
 }
 
-const decide: Handler = async (ctx, { req, params }) => {
+const decide: Handler = async (ctx, { req, params, auth }) => {
   const fields = decisionFields(await readJson(req));
   servedApproval(ctx, await ctx.store.getApproval(params.id!));
-  return json(await ctx.store.decideApproval(params.id!, { ...fields, by: ctx.decider ?? "api" }));
+  const by = auth === "session" ? "dashboard" : ctx.decider ?? "api";
+  return json(await ctx.store.decideApproval(params.id!, { ...fields, by }));
+};
+
+/** `GET /v1/session`: whether the browser is signed in, and its CSRF value (read only by the same origin). */
+const showSession: Handler = async (ctx, { req }) => {
+  const session = await ctx.sessions.find(req);
+  return json(session ? { signedIn: true, csrf: session.csrf } : { signedIn: false });
+};
+
+/** `POST /v1/session`: signs in with the server's token, once; the browser keeps a cookie, not the token. */
+const signIn: Handler = async (ctx, { req }) => {
+  const body = await readJson(req);
+  const token = typeof body === "object" && body !== null ? (body as { token?: unknown }).token : undefined;
+  if (typeof token !== "string" || !await bearerMatches(`Bearer ${token}`, ctx.token)) {
+    throw new IronclawError("ERR_UNAUTHORIZED", "The token is not this server's", {
+      hint: "give the token of <state_dir>/serve.token (or IRONCLAW_TOKEN) that the server printed on start",
+    });
+  }
+  const { id, session } = await ctx.sessions.open();
+  return json({ signedIn: true, csrf: session.csrf }, { headers: { "set-cookie": sessionCookie(id) } });
+};
+
+/** `DELETE /v1/session`: signs out (a cookie-authenticated one only from the page itself). */
+const signOut: Handler = async (ctx, { req }) => {
+  const session = await ctx.sessions.find(req);
+  if (session) checkSameOrigin(req, session);
+  await ctx.sessions.close(req);
+  return json({ signedIn: false }, { headers: { "set-cookie": sessionCookie(null) } });
 };
 
 /** The routes: each path (as the OpenAPI document writes it) and the handler of each method. */
 export const ROUTES: readonly { path: string; methods: Readonly<Record<string, Handler>> }[] = [
   { path: "/v1/health", methods: { GET: health } },
   { path: "/v1/openapi.json", methods: { GET: openapi } },
+  { path: "/v1/session", methods: { GET: showSession, POST: signIn, DELETE: signOut } },
   { path: "/v1/agents", methods: { GET: agents } },
+  { path: "/v1/agents/{name}", methods: { GET: showAgent } },
   { path: "/v1/runs", methods: { GET: listRuns, POST: postRun } },
   { path: "/v1/runs/{id}", methods: { GET: showRun } },
   { path: "/v1/runs/{id}/cancel", methods: { POST: cancelRun } },

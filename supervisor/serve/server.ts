@@ -23,6 +23,8 @@ import { codePolicy } from "../mcp/host.ts";
 import { lazyMcpEndpoint } from "../mcp/endpoint.ts";
 import { errorResponse } from "./_http.ts";
 import { bearerMatches, serveToken } from "./auth.ts";
+import { dashboardResponse } from "./dashboard.ts";
+import { checkSameOrigin, isCrossSite, SessionTable } from "./session.ts";
 import { type Handler, ROUTES, type ServeContext, type ServedAgent } from "./routes.ts";
 
 /** Options of {@linkcode startServer}. */
@@ -117,25 +119,48 @@ function decoded(groups: Record<string, string | undefined>): Record<string, str
   }
 }
 
-/** Answers one request: checks its token, finds its route; any error becomes a JSON error, never a crash. */
+/** The challenge of a 401. */
+const BEARER_CHALLENGE = { "www-authenticate": 'Bearer realm="ironclaw"' };
+
+function unauthorized(): IronclawError {
+  return new IronclawError("ERR_UNAUTHORIZED", "The request has no valid bearer token", {
+    hint: "send Authorization: Bearer <token> (the token is in <state_dir>/serve.token, or IRONCLAW_TOKEN)",
+  });
+}
+
+/** The methods that change nothing: a cookie-authenticated request of another method must come from the page. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD"]);
+
+/**
+ * How a request is authenticated: its bearer token, else a dashboard session's cookie (a change only from the
+ * dashboard's own origin, with its CSRF value); null when neither.
+ */
+async function authOf(ctx: ServeContext, req: Request): Promise<"bearer" | "session" | null> {
+  if (await bearerMatches(req.headers.get("authorization"), ctx.token)) return "bearer";
+  const session = await ctx.sessions.find(req);
+  if (!session) return null;
+  if (!SAFE_METHODS.has(req.method)) checkSameOrigin(req, session);
+  return "session";
+}
+
+/** Answers one request: the dashboard's files, else checks its token and finds its route; errors become JSON. */
 async function answer(
-  ctx: ServeContext & {
-    token: string;
-    mcp: (req: Request) => Promise<Response>;
-    onError?: (e: unknown) => void;
-  },
+  ctx: ServeContext & { mcp: (req: Request) => Promise<Response>; onError?: (e: unknown) => void },
   req: Request,
 ) {
   try {
-    if (!await bearerMatches(req.headers.get("authorization"), ctx.token)) {
-      const e = new IronclawError("ERR_UNAUTHORIZED", "The request has no valid bearer token", {
-        hint:
-          "send Authorization: Bearer <token> (the token is in <state_dir>/serve.token, or IRONCLAW_TOKEN)",
-      });
-      return errorResponse(e, { headers: { "www-authenticate": 'Bearer realm="ironclaw"' } });
-    }
     const url = new URL(req.url);
-    if (url.pathname === "/mcp") return await ctx.mcp(req); // MCP over Streamable HTTP (supervisor/mcp/)
+    const file = dashboardResponse(url.pathname, req.method);
+    if (file) return file;
+    const auth = url.pathname === "/v1/session" ? null : await authOf(ctx, req);
+    if (auth === null && url.pathname !== "/v1/session") {
+      return errorResponse(unauthorized(), { headers: BEARER_CHALLENGE });
+    }
+    // MCP over Streamable HTTP (supervisor/mcp/): for clients with the bearer token, never by the page's cookie.
+    if (url.pathname === "/mcp") {
+      if (auth !== "bearer") return errorResponse(unauthorized(), { headers: BEARER_CHALLENGE });
+      return await ctx.mcp(req);
+    }
     for (const m of MATCHERS) {
       const found = m.pattern.exec({ pathname: url.pathname });
       if (!found) continue;
@@ -147,14 +172,15 @@ async function answer(
         });
         return errorResponse(e, { status: 405, headers: { allow } });
       }
-      return await handler(ctx, { req, url, params: decoded(found.pathname.groups) });
+      const params = decoded(found.pathname.groups);
+      return await handler(ctx, { req, url, params, ...(auth !== null ? { auth } : {}) });
     }
     throw new IronclawError("ERR_NOT_FOUND", `No route ${url.pathname}`, {
       hint: "GET /v1/openapi.json lists the routes",
     });
   } catch (e) {
     if (!(e instanceof IronclawError)) ctx.onError?.(e);
-    return errorResponse(e);
+    return errorResponse(e, isCrossSite(e) ? { status: 403 } : {}); // a cross-site change with the cookie
   }
 }
 
@@ -240,15 +266,8 @@ function listen(
     stop: stop.signal,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
-  const mcp = lazyMcpEndpoint({
-    config,
-    store,
-    worker,
-    agents,
-    code: parts.code,
-    closing: closing.signal,
-    bell,
-  });
+  const { code } = parts;
+  const mcp = lazyMcpEndpoint({ config, store, worker, agents, code, closing: closing.signal, bell });
   const ctx = {
     mcp: mcp.handle,
     store,
@@ -260,6 +279,8 @@ function listen(
     version: denoJson.version,
     closing: closing.signal,
     token,
+    config,
+    sessions: new SessionTable(),
     ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
   };

@@ -262,6 +262,9 @@ export class PostgresRunStore implements RunStore {
     if (filter.agent !== undefined) add("agent = ?", filter.agent);
     if (filter.state !== undefined) add("state = ?", filter.state);
     if (filter.since !== undefined) add("started >= ?", filter.since.toISOString());
+    if (filter.before !== undefined) {
+      add("(started, id) < (SELECT started, id FROM runs WHERE id = ?)", filter.before);
+    }
     const limit = filter.limit !== undefined
       ? `LIMIT $${args.push(Math.max(0, Math.trunc(filter.limit)))}`
       : "";

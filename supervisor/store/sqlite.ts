@@ -292,6 +292,9 @@ export class SqliteRunStore implements RunStore {
     if (filter.agent !== undefined) where.push("agent = ?") && args.push(filter.agent);
     if (filter.state !== undefined) where.push("state = ?") && args.push(filter.state);
     if (filter.since !== undefined) where.push("started >= ?") && args.push(filter.since.toISOString());
+    if (filter.before !== undefined) {
+      where.push("(started, id) < (SELECT started, id FROM runs WHERE id = ?)") && args.push(filter.before);
+    }
     const sql = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""}
       ORDER BY started DESC, id DESC ${filter.limit !== undefined ? "LIMIT ?" : ""}`;
     if (filter.limit !== undefined) args.push(Math.max(0, Math.trunc(filter.limit)));

@@ -99,6 +99,11 @@ export interface RunFilter {
   since?: Date;
   /** At most this many (newest first). */
   limit?: number;
+  /**
+   * Only runs after this one in the order of the list (older, or as old with a smaller id): the id of the last
+   * run of the page before, so pages stay right while new runs come. An id no longer in the store gives none.
+   */
+  before?: string;
 }
 
 /** A run's summary and events. */

@@ -109,6 +109,12 @@ const listsAndPrunes: Case = async (open) => {
   assert.deepEqual((await store.listRuns({ state: "running" })).map((r) => r.id), ["n2"]);
   assert.deepEqual((await store.listRuns({ since: new Date(Date.now() - 86400e3) })).length, 2);
   assert.deepEqual((await store.listRuns({ limit: 1 })).length, 1);
+  // A page after a run: the runs after it in the list's order; after a run no longer there, none.
+  const all = (await store.listRuns()).map((r) => r.id);
+  assert.deepEqual((await store.listRuns({ before: all[0]! })).map((r) => r.id), all.slice(1));
+  assert.deepEqual((await store.listRuns({ before: all[1]!, limit: 5 })).map((r) => r.id), all.slice(2));
+  assert.deepEqual((await store.listRuns({ agent: "a", before: "n1" })).map((r) => r.id), ["o1"]);
+  assert.deepEqual(await store.listRuns({ before: "gone" }), []);
   const pruned = await store.prune(new Date(Date.now() - 86400e3));
   assert.deepEqual(pruned.map((r) => r.id), ["o1"]);
   assert.deepEqual((await store.listRuns()).map((r) => r.id).sort(), ["n1", "n2"]);
