@@ -224,8 +224,14 @@ export class McpServer {
     this.#child = child;
     this.#emit({ type: "mcp", plugin: this.#options.plugin, phase: "start", pid: process.pid });
     this.#readLines(child);
-    this.#readStderr(child);
-    process.status.then((status) => this.#exited(child, status));
+    const stderrRead = this.#readStderr(child);
+    // Its last words are read before its exit is told (at most a moment: a grandchild may hold stderr open).
+    process.status.then(async (status) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([stderrRead, new Promise((r) => timer = setTimeout(r, 250))]);
+      clearTimeout(timer);
+      this.#exited(child, status);
+    });
     await this.#send(child, "initialize", {
       protocolVersion: MCP_PROTOCOL_VERSION,
       capabilities: {},
