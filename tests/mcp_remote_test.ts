@@ -304,3 +304,57 @@ Deno.test("ironclaw check shows a remote MCP server and its grants; plugins show
     assert.match(r.stdout, /\n {2}hang: Never answers\n/);
   });
 });
+
+Deno.test("a remote plugin's secret goes only into its own requests, not the agent's", async () => {
+  await using server = mcpServer();
+  const port = server.port;
+  await using plugins = await pluginsDir({
+    remote: remote(`http://127.0.0.1:${port}/mcp`, `127.0.0.1:${port}`),
+  });
+  // The manifest grants the agent the same server: its own fetch gets no secret of the plugin's.
+  await using agent = await pluginAgent(["remote"], {
+    pluginsDir: plugins.dir,
+    extra: `[capabilities.net]\nallow = ["127.0.0.1:${port}"]\n`,
+  });
+  await withConfig(agent, config(plugins.dir, port));
+  const list = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+  const { replies } = await probeCalls(agent, [
+    ["http.fetch", { url: `http://127.0.0.1:${port}/mcp`, method: "POST", body: list }],
+    ["tool.call", { name: "remote.whoami", input: {} }],
+  ]);
+  assert.equal((replies[0]?.ok as { status: number }).status, 200, JSON.stringify(replies[0]));
+  assert.deepEqual(replies[1]?.ok, { output: "you sent Bearer [redacted]" });
+  const byAgent = server.seen.filter((s) => s.method === "tools/list" && s.session === null);
+  assert.ok(byAgent.some((s) => s.auth === null), JSON.stringify(server.seen));
+  const byPlugin = server.seen.filter((s) => s.method === "tools/call");
+  assert.equal(byPlugin.length, 1);
+  assert.equal(byPlugin[0]!.auth, `Bearer ${SECRET}`);
+});
+
+Deno.test("parsePluginManifest() checks a remote [mcp] url", async (t) => {
+  const { parsePluginManifest } = await import("../plugins/plugin_manifest.ts");
+  const problems = (url: string) => {
+    try {
+      parsePluginManifest(`[plugin]\nname = "x"\n[mcp]\nurl = "${url}"\n`, "/opt/plugins/x/plugin.toml");
+      return [];
+    } catch (e) {
+      return (e as { issues: { code: string; message: string }[] }).issues.map((i) =>
+        `${i.code} ${i.message}`
+      );
+    }
+  };
+  await t.step("https anywhere, http only to loopback", () => {
+    assert.deepEqual(problems("https://mcp.example.com/mcp"), []);
+    assert.deepEqual(problems("http://127.0.0.1:8808/mcp"), []);
+    assert.deepEqual(problems("http://localhost:8808/mcp"), []);
+    assert.match(problems("http://mcp.example.com/mcp")[0]!, /^ERR_PLUGIN_MCP .* is plain http/);
+    assert.match(problems("http://10.0.0.1/mcp")[0]!, /is plain http/);
+  });
+  await t.step("no credentials in the url, no other scheme", () => {
+    assert.match(
+      problems("https://user:pw@mcp.example.com/mcp")[0]!,
+      /^ERR_PLUGIN_MCP .*not a URL an MCP server/,
+    );
+    assert.ok(problems("ftp://mcp.example.com/mcp").some((p) => p.startsWith("ERR_VALUE")));
+  });
+});
