@@ -37,12 +37,14 @@ const TOOLS = [
   { name: "fail", description: "Answers HTTP 500", inputSchema: { type: "object" } },
   { name: "hang", description: "Never answers", inputSchema: { type: "object" } },
   { name: "oops", description: "Answers a tool error", inputSchema: { type: "object" } },
+  { name: "forget", description: "Forgets every session", inputSchema: { type: "object" } },
 ];
 
 /** A Streamable HTTP MCP server on 127.0.0.1: `/mcp` answers JSON, `/sse` answers event streams. */
 function mcpServer(): { port: number; seen: Seen[] } & AsyncDisposable {
   const seen: Seen[] = [];
   const closing = new AbortController();
+  const sessions = new Set<string>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     const m = await req.json().catch(() => null) as Record<string, unknown> | null;
@@ -55,11 +57,16 @@ function mcpServer(): { port: number; seen: Seen[] } & AsyncDisposable {
       version: req.headers.get("mcp-protocol-version"),
     });
     if (m === null || typeof m !== "object") return new Response("not JSON-RPC", { status: 400 });
+    const session = req.headers.get("mcp-session-id");
+    if (m.method !== "initialize" && (session === null || !sessions.has(session))) {
+      return new Response("no such session", { status: session === null ? 400 : 404 });
+    }
     if (m.id === undefined) return new Response(null, { status: 202 });
     const headers: Record<string, string> = {};
     let result: unknown;
     if (m.method === "initialize") {
-      headers["mcp-session-id"] = "session-1";
+      headers["mcp-session-id"] = `session-${sessions.size + 1}`;
+      sessions.add(headers["mcp-session-id"]);
       result = {
         protocolVersion: "2025-06-18",
         capabilities: { tools: {} },
@@ -72,6 +79,7 @@ function mcpServer(): { port: number; seen: Seen[] } & AsyncDisposable {
         return new Response("this is not JSON", { headers: { "content-type": "application/json" } });
       }
       if (name === "fail") return new Response("internal trouble", { status: 500 });
+      if (name === "forget") sessions.clear();
       if (name === "hang") {
         await new Promise((resolve) => {
           req.signal.addEventListener("abort", resolve);
@@ -154,6 +162,8 @@ Deno.test("a remote MCP server is reached through the gate, with its secret inje
     call("remote.echo", { text: 7 }),
     ["http.fetch", { url: `http://127.0.0.1:${port}/mcp`, method: "POST", body: "{}" }],
     call("remote.echo", { text: "still here" }),
+    call("remote.forget"),
+    call("remote.echo", { text: "after a new session" }),
   ]);
   const codeOf = (i: number) => replies[i]?.error?.code ?? `ok ${JSON.stringify(replies[i]?.ok)}`;
   await t.step("a JSON answer and an event stream", () => {
@@ -167,10 +177,19 @@ Deno.test("a remote MCP server is reached through the gate, with its secret inje
     assert.deepEqual(replies[2]?.ok, { output: "you sent Bearer [redacted]" });
   });
   await t.step("the session id and protocol version go on every request after initialize", () => {
-    for (const s of server.seen.filter((s) => s.method === "tools/call")) {
-      assert.equal(s.session, "session-1");
+    const calls = server.seen.filter((s) => s.method === "tools/call");
+    for (const s of calls) {
+      assert.match(s.session ?? "", /^session-\d$/);
       assert.equal(s.version, "2025-06-18");
     }
+    // Each plugin keeps its one session for the run.
+    assert.equal(new Set(calls.filter((s) => s.path === "/sse").map((s) => s.session)).size, 1);
+  });
+  await t.step("a session the server forgot (404) is started again, once", () => {
+    assert.deepEqual(replies[11]?.ok, { output: "echo: after a new session" });
+    const mcp = server.seen.filter((s) => s.path === "/mcp" && s.session !== null);
+    const last = mcp.at(-1)!;
+    assert.ok(mcp.some((s) => s.session !== last.session), JSON.stringify(server.seen));
   });
   await t.step("garbage, an error status, no answer, a tool error: typed, and the run goes on", () => {
     assert.equal(codeOf(3), "ERR_MCP_PROTOCOL");
@@ -317,15 +336,17 @@ Deno.test("a remote plugin's secret goes only into its own requests, not the age
     extra: `[capabilities.net]\nallow = ["127.0.0.1:${port}"]\n`,
   });
   await withConfig(agent, config(plugins.dir, port));
-  const list = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+  const list = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} });
   const { replies } = await probeCalls(agent, [
     ["http.fetch", { url: `http://127.0.0.1:${port}/mcp`, method: "POST", body: list }],
     ["tool.call", { name: "remote.whoami", input: {} }],
   ]);
   assert.equal((replies[0]?.ok as { status: number }).status, 200, JSON.stringify(replies[0]));
   assert.deepEqual(replies[1]?.ok, { output: "you sent Bearer [redacted]" });
-  const byAgent = server.seen.filter((s) => s.method === "tools/list" && s.session === null);
-  assert.ok(byAgent.some((s) => s.auth === null), JSON.stringify(server.seen));
+  // The agent's initialize is the only request without the secret.
+  const initializes = server.seen.filter((s) => s.method === "initialize");
+  assert.equal(initializes.filter((s) => s.auth === null).length, 1, JSON.stringify(server.seen));
+  assert.ok(server.seen.filter((s) => s.method !== "initialize").every((s) => s.auth === `Bearer ${SECRET}`));
   const byPlugin = server.seen.filter((s) => s.method === "tools/call");
   assert.equal(byPlugin.length, 1);
   assert.equal(byPlugin[0]!.auth, `Bearer ${SECRET}`);
