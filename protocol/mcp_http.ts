@@ -138,7 +138,8 @@ export class McpHttpClient {
         const err = e instanceof SessionGone ? e.error : e;
         // What the server answered fails the start; a refusal by the gate keeps its code (it says what to grant).
         if (err instanceof McpHttpError && (err.code === "ERR_MCP_TOOL" || err.code === "ERR_MCP_PROTOCOL")) {
-          throw this.#error("ERR_MCP_START", `failed its MCP handshake: ${err.message}`, err.hint);
+          const why = err.message.replace(`The MCP server of plugin "${this.#options.plugin}" `, "");
+          throw this.#error("ERR_MCP_START", `failed its MCP handshake: ${why}`, err.hint);
         }
         throw err;
       }

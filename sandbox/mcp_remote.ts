@@ -50,9 +50,11 @@ export function remoteMcpRunner(
       }),
     );
     if (!reply.ok) {
+      // A connection that fails is the server's failure; the gate's own time limit on a request is its timeout.
       const code = reply.error.code as ErrorCode;
+      const late = code === "ERR_LIMIT" && / took longer than \d+ s$/.test(reply.error.message);
       throw new McpHttpError(
-        code === "ERR_IO" ? "ERR_MCP_PROTOCOL" : code,
+        code === "ERR_IO" ? "ERR_MCP_PROTOCOL" : late ? "ERR_MCP_TIMEOUT" : code,
         `The MCP server of plugin "${plugin.name}" cannot be reached: ${reply.error.message}`,
         reply.error.hint ?? "",
       );

@@ -379,3 +379,28 @@ Deno.test("parsePluginManifest() checks a remote [mcp] url", async (t) => {
     assert.ok(problems("ftp://mcp.example.com/mcp").some((p) => p.startsWith("ERR_VALUE")));
   });
 });
+
+Deno.test("a remote MCP server that is gone at run time fails its calls with a typed error", async () => {
+  const server = mcpServer();
+  const port = server.port;
+  await using plugins = await pluginsDir({
+    remote: remote(`http://127.0.0.1:${port}/mcp`, `127.0.0.1:${port}`),
+  });
+  await using agent = await pluginAgent(["remote"], { pluginsDir: plugins.dir });
+  await withConfig(agent, config(plugins.dir, port));
+  const first = await probeCalls(agent, [["tool.call", { name: "remote.echo", input: { text: "up" } }]]);
+  assert.deepEqual(first.replies[0]?.ok, { output: "echo: up" });
+  await server[Symbol.asyncDispose]();
+  // Its tools were cached when it was listed; the run reaches for it and finds no one.
+  const { replies, ran } = await probeCalls(agent, [
+    ["tool.call", { name: "remote.echo", input: { text: "down" } }],
+    ["env.get", { name: "HOME" }],
+  ]);
+  assert.equal(replies[0]?.error?.code, "ERR_MCP_START", JSON.stringify(replies[0]));
+  assert.match(
+    replies[0]!.error!.message,
+    /^The MCP server of plugin "remote" failed its MCP handshake: cannot be reached/,
+  );
+  assert.equal(replies[1]?.error?.code, "ERR_CAPABILITY_DENIED");
+  assert.equal(ran.outcome.state, "ok");
+});
