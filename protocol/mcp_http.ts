@@ -262,3 +262,64 @@ export function eventData(text: string): string[] {
   if (data !== null) out.push(data.join("\n"));
   return out;
 }
+
+/** Options of {@linkcode mcpToolOutput}. */
+export interface McpToolOutputOptions {
+  /** The largest output passed on, as JSON characters; default 1 MiB. */
+  maxChars?: number;
+  /**
+   * Tells a tool error that is a refusal of the server's own permissions (a local server's flags): then it is
+   * `ERR_CAPABILITY_DENIED` with this hint.
+   */
+  refusal?: { test: (why: string) => boolean; hint: string };
+}
+
+/**
+ * A `tools/call` result as the agent gets it: its text when all its content is text, else its structured
+ * content or its content; an `isError` result is a typed error.
+ *
+ * @param name The tool as `plugin.tool`, for messages.
+ * @param result The `tools/call` result.
+ * @param options The size cap, and how a refusal by the server's permissions is told.
+ * @returns The output.
+ * @throws {McpHttpError} `ERR_MCP_TOOL` for an error result (`ERR_CAPABILITY_DENIED` for a refusal),
+ *   `ERR_LIMIT` for an output over the cap.
+ * @example
+ * ```ts
+ * import { mcpToolOutput } from "./mcp_http.ts";
+ * const out = mcpToolOutput("echo.say", { content: [{ type: "text", text: "hi" }] });
+ * if (out !== "hi") throw new Error();
+ * ```
+ */
+export function mcpToolOutput(name: string, result: unknown, options: McpToolOutputOptions = {}): unknown {
+  const r = (typeof result === "object" && result !== null ? result : {}) as {
+    content?: unknown;
+    isError?: unknown;
+    structuredContent?: unknown;
+  };
+  const content = Array.isArray(r.content) ? r.content : [];
+  const allText = content.every((c) => typeof (c as { text?: unknown })?.text === "string");
+  const text = allText ? content.map((c) => (c as { text: string }).text).join("\n") : null;
+  if (r.isError === true) {
+    const why = (text ?? JSON.stringify(content)).slice(0, 2000);
+    if (options.refusal?.test(why)) {
+      throw new McpHttpError(
+        "ERR_CAPABILITY_DENIED",
+        `The tool "${name}" was refused by its plugin's permissions: ${why}`,
+        options.refusal.hint,
+      );
+    }
+    throw new McpHttpError("ERR_MCP_TOOL", `The tool "${name}" failed: ${why}`, "");
+  }
+  const output = text ?? r.structuredContent ?? content;
+  const max = options.maxChars ?? 1024 * 1024;
+  const size = JSON.stringify(output)?.length ?? 0;
+  if (size > max) {
+    throw new McpHttpError(
+      "ERR_LIMIT",
+      `The tool "${name}" returned ${size} characters, more than ${max}`,
+      "ask it for less",
+    );
+  }
+  return output;
+}

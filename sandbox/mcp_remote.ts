@@ -16,6 +16,7 @@ import {
   McpHttpClient,
   McpHttpError,
   type McpHttpRequest,
+  mcpToolOutput,
 } from "../protocol/mcp_http.ts";
 import type { ErrorCode } from "../manifests/errors.ts";
 import { GateError, isGateErrorCode } from "./gate/errors.ts";
@@ -88,7 +89,7 @@ export function remoteMcpRunner(
         client.request("tools/call", { name: tool, arguments: input }),
         late,
       ]);
-      return { output: toolOutput(`${plugin.name}.${tool}`, result) };
+      return { output: mcpToolOutput(`${plugin.name}.${tool}`, result, { maxChars: MAX_RESULT }) };
     } catch (e) {
       throw asGateError(e);
     } finally {
@@ -103,31 +104,4 @@ function asGateError(e: unknown): GateError {
   const err = e as { code?: unknown; message?: string; hint?: string };
   const code = isGateErrorCode(err?.code) ? err.code : "ERR_TOOL";
   return new GateError(code, err?.message ?? String(e), err?.hint ?? "", "tool.error");
-}
-
-/** A `tools/call` result as the agent gets it: text when all its content is text; an `isError` as a typed error. */
-function toolOutput(name: string, result: unknown): unknown {
-  const r = (typeof result === "object" && result !== null ? result : {}) as {
-    content?: unknown;
-    isError?: unknown;
-    structuredContent?: unknown;
-  };
-  const content = Array.isArray(r.content) ? r.content : [];
-  const allText = content.every((c) => typeof (c as { text?: unknown })?.text === "string");
-  const text = allText ? content.map((c) => (c as { text: string }).text).join("\n") : null;
-  if (r.isError === true) {
-    const why = text ?? JSON.stringify(content).slice(0, 2000);
-    throw new GateError("ERR_MCP_TOOL", `The tool "${name}" failed: ${why.slice(0, 2000)}`, "", "tool.error");
-  }
-  const output = text ?? r.structuredContent ?? content;
-  const size = JSON.stringify(output)?.length ?? 0;
-  if (size > MAX_RESULT) {
-    throw new GateError(
-      "ERR_LIMIT",
-      `The tool "${name}" returned ${size} characters, more than ${MAX_RESULT}`,
-      "ask it for less",
-      "tool.size",
-    );
-  }
-  return output;
 }
