@@ -265,8 +265,10 @@ export interface PolicyPlugin {
   /** Its config: the defaults of its `plugin.toml`, then the runtime config's `[plugins.NAME]`. */
   config: Readonly<Record<string, unknown>>;
   /**
-   * Its MCP server, when its code is one: started by the supervisor with exactly the plugin's permissions as its
-   * flags (which are then not the sandbox's); null for a `mod.ts` plugin.
+   * Its MCP server, when its code is one: a local one is started by the supervisor with exactly the plugin's
+   * permissions as its flags (which are then not the sandbox's); a remote one (`url`, no flags) is reached
+   * through the sandbox's gate under the plugin's `[permissions.net]`, which join the sandbox's as the plugin's
+   * own; null for a `mod.ts` plugin.
    */
   mcp: McpServerPlan | null;
 }

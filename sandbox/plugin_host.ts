@@ -11,6 +11,9 @@
  * gate calls, logs and `context.store` operations come here as messages (a
  * store operation goes on to the supervisor as a `plugin.state` request, with
  * the plugin's name filled in here, never by the plugin); see `plugin_guest.ts`.
+ * An `[mcp]` plugin has no Worker: a local server's tools go to the supervisor
+ * as `mcp.call` requests, a remote server's are run here through the gate as
+ * the plugin (`mcp_remote.ts`).
  *
  * @module
  */
