@@ -8,7 +8,7 @@
 
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
-import { loopAgent } from "./_loops.ts";
+import { code, loopAgent } from "./_loops.ts";
 import { pluginAgent, probeCalls, recordText, run, withConfig } from "./_sandbox.ts";
 import { runCli } from "./_cli.ts";
 
@@ -403,4 +403,27 @@ Deno.test("a remote MCP server that is gone at run time fails its calls with a t
   );
   assert.equal(replies[1]?.error?.code, "ERR_CAPABILITY_DENIED");
   assert.equal(ran.outcome.state, "ok");
+});
+
+Deno.test("a CodeAct agent calls a remote MCP server's tool", async () => {
+  await using server = mcpServer();
+  await using plugins = await pluginsDir({
+    remote: remote(`http://127.0.0.1:${server.port}/sse`, `127.0.0.1:${server.port}`),
+  });
+  await using agent = await loopAgent({
+    kind: "codeact",
+    extra: `[plugins]\nuse = ["remote"]\n`,
+    turns: [
+      { reply: code("javascript", `console.log(await tools.remote__echo({ text: "from codeact" }));`) },
+      { expect: { lastRole: "user", contains: "echo: from codeact" }, reply: { content: "done" } },
+    ],
+  });
+  await withConfig(
+    agent,
+    config(plugins.dir, server.port, `[providers.m]\ntype = "scripted"\ntranscript = "transcript.json"\n`),
+  );
+  const { outcome, events } = await run(agent, "go");
+  assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
+  assert.ok(server.seen.some((s) => s.method === "tools/call" && s.auth === `Bearer ${SECRET}`));
+  assert.ok(!JSON.stringify(events).includes(SECRET));
 });
