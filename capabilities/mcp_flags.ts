@@ -69,6 +69,7 @@ export function mcpServerPlan(
     source: `plugin ${plugin.name}`,
     ...plugin.at(["permissions", ...path]),
   });
+  if (plugin.mcp.url !== null) return remotePlan(plugin, plugin.mcp, at);
   const take = <T>(
     r: { ok: true; value: T } | { ok: false; code: Issue["code"]; message: string; hint: string },
     o: GrantOrigin,
@@ -136,4 +137,34 @@ export function mcpServerPlan(
     plan: { command, args: [...args], url, secret, timeoutS, flags, env: env.map((e) => e.value) },
     issues,
   };
+}
+
+/**
+ * A remote server runs nowhere here: it has no flags, and only `[permissions.net]` applies to it (the gate's
+ * rules for its requests); a grant of files, variables or programs is refused.
+ */
+function remotePlan(
+  plugin: PluginGrants,
+  mcp: PluginMcp,
+  at: (path: (string | number)[]) => GrantOrigin,
+): { plan: McpServerPlan; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const kinds: [string, (string | number)[], number][] = [
+    ["fs.read", ["fs", "read"], plugin.fs.read.length],
+    ["fs.write", ["fs", "write"], plugin.fs.write.length],
+    ["env", ["env", "allow"], plugin.env.length],
+    ["run", ["run", "allow"], plugin.run.allow.length],
+  ];
+  for (const [name, path, count] of kinds) {
+    if (count === 0) continue;
+    issues.push({
+      code: "ERR_PLUGIN_MCP",
+      message: `A remote MCP server (url) is granted [permissions.${name}], which nothing would use`,
+      hint:
+        "remove it: only [permissions.net] applies to a remote server, as the gate's rules for its requests",
+      pos: at(path),
+    });
+  }
+  const { command, args, url, secret, timeoutS } = mcp;
+  return { plan: { command, args: [...args], url, secret, timeoutS, flags: [], env: [] }, issues };
 }

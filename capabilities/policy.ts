@@ -20,6 +20,7 @@ import { matchNet, type NetGrant, parseNetGrant } from "./net.ts";
 import { checkEnvGrant, checkProgramGrant } from "./commands.ts";
 import { type ApprovalPolicy, resolveApprovals } from "./approvals.ts";
 import { type McpServerPlan, mcpServerPlan } from "./mcp_flags.ts";
+import { remoteMcpGrant, remoteMcpSecret } from "./mcp_remote.ts";
 
 /** A WebAssembly component, or a WASI preview1 core module. */
 export type ModuleFormat = "component" | "preview1";
@@ -92,6 +93,11 @@ export interface SecretGrant {
   format: string;
   /** The manifest or plugin lines that granted it. */
   from: readonly GrantOrigin[];
+  /**
+   * The plugin whose remote MCP server alone gets it (its `[mcp] secret`); absent for the manifest's secrets,
+   * which go to the agent's requests and its plugins'.
+   */
+  plugin?: string;
 }
 
 /** The model access of a run, brokered by the supervisor. */
@@ -259,8 +265,10 @@ export interface PolicyPlugin {
   /** Its config: the defaults of its `plugin.toml`, then the runtime config's `[plugins.NAME]`. */
   config: Readonly<Record<string, unknown>>;
   /**
-   * Its MCP server, when its code is one: started by the supervisor with exactly the plugin's permissions as its
-   * flags (which are then not the sandbox's); null for a `mod.ts` plugin.
+   * Its MCP server, when its code is one: a local one is started by the supervisor with exactly the plugin's
+   * permissions as its flags (which are then not the sandbox's); a remote one (`url`, no flags) is reached
+   * through the sandbox's gate under the plugin's `[permissions.net]`, which join the sandbox's as the plugin's
+   * own; null for a `mod.ts` plugin.
    */
   mcp: McpServerPlan | null;
 }
@@ -363,6 +371,7 @@ export function resolvePolicy(
   // Plugins: each one used must exist; its permissions join as another source.
   const sources: Source[] = [manifestSource];
   const plugins: PolicyPlugin[] = [];
+  const pluginSecrets: SecretGrant[] = [];
   const index = options.plugins ?? {};
   manifest.plugins.use.forEach((name, n) => {
     if (typeof name !== "string") return;
@@ -419,6 +428,25 @@ export function resolvePolicy(
     });
     if (!plugin.mcp) {
       sources.push({ label: `plugin ${name}`, baseDir: plugin.dir, prefix: ["permissions"], ...plugin });
+    } else if (plugin.mcp.url !== null) {
+      // A remote server is reached through the gate as the plugin: its net grants join the sandbox's, as its own.
+      const { issue } = remoteMcpGrant(plugin);
+      if (issue) issues.push(issue);
+      sources.push({
+        label: `plugin ${name}`,
+        baseDir: plugin.dir,
+        prefix: ["permissions"],
+        at: plugin.at,
+        fs: { read: [], write: [] },
+        net: plugin.net,
+        env: [],
+        run: { dangerous: false, allow_interpreters: false, allow: [] },
+      });
+      if (plugin.mcp.secret !== null) {
+        const { secret, issue } = remoteMcpSecret(plugin, config.secrets);
+        if (issue) issues.push(issue);
+        if (secret) pluginSecrets.push(secret);
+      }
     }
   });
 
@@ -535,8 +563,8 @@ export function resolvePolicy(
     });
   }
 
-  // Secrets.
-  const secrets: SecretGrant[] = [];
+  // Secrets: the manifest's, and those of remote MCP plugins (each for its own plugin's requests only).
+  const secrets: SecretGrant[] = [...pluginSecrets];
   manifest.capabilities.secrets.use.forEach((name, n) => {
     if (typeof name !== "string") return;
     const at = mOrigin(["capabilities", "secrets", "use", n]);

@@ -201,13 +201,24 @@ function checkJson(
     command,
     flags: explained.map((f) => f.flag),
     explain: explained.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
-    mcp: policy.plugins.flatMap((p) =>
+    mcp: policy.plugins.flatMap((p): Record<string, unknown>[] =>
       p.mcp?.command
         ? [{
           plugin: p.name,
           command: mcpServerCommand(p.mcp, { dir: p.dir }),
           flags: p.mcp.flags.map((f) => f.flag),
           explain: p.mcp.flags.map((f) => ({ flag: f.flag, why: f.why, from: f.from.map(origin) })),
+        }]
+        : p.mcp?.url
+        ? [{
+          plugin: p.name,
+          url: p.mcp.url,
+          secret: p.mcp.secret,
+          // Its requests are the plugin's http.fetch calls: these grants (its [permissions.net]) allow them.
+          net: policy.net.filter((g) => g.from.some((o) => o.source === `plugin ${p.name}`)).map((g) => ({
+            grant: netGrantText(g),
+            from: g.from.map(origin),
+          })),
         }]
         : []
     ),
@@ -340,6 +351,23 @@ function checkText(
     lines.push(`      ${f.why}${from}`);
   }
   for (const p of policy.plugins) {
+    if (p.mcp?.url) {
+      lines.push(
+        "",
+        s.bold(`Remote MCP server of plugin ${p.name}`) +
+          s.dim(" (reached only through the sandbox's gate, as the plugin's http.fetch)"),
+      );
+      lines.push(
+        `  ${printable(p.mcp.url)}${
+          p.mcp.secret ? `  secret "${printable(p.mcp.secret)}" injected at egress` : ""
+        }`,
+      );
+      for (const g of policy.net.filter((g) => g.from.some((o) => o.source === `plugin ${p.name}`))) {
+        lines.push(
+          `  net ${printable(netGrantText(g))} ${s.dim(`(${g.from.map((o) => where(o)).join(", ")})`)}`,
+        );
+      }
+    }
     if (!p.mcp?.command) continue;
     lines.push(
       "",
@@ -391,4 +419,14 @@ function isFolder(path: string): boolean {
 
 function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A net grant as written in a manifest: `scheme://host:port/path` with only the parts it has. */
+function netGrantText(
+  g: { scheme: string | null; host: string; port: number | null; pathPrefix: string },
+): string {
+  const host = g.host.includes(":") ? `[${g.host}]` : g.host;
+  return `${g.scheme ? `${g.scheme}://` : ""}${host}${g.port ? `:${g.port}` : ""}${
+    g.pathPrefix === "/" ? "" : g.pathPrefix
+  }`;
 }

@@ -57,7 +57,10 @@ export async function pluginsCommand(args: string[], io: Io): Promise<number> {
     const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir], {
       // An [mcp] plugin's tools: its server's tools/list, done once per version and cached.
       mcpTools: async (m) =>
-        (await import("../supervisor/mcp_tools.ts")).listMcpTools(m, { progress: (l) => io.err(`${l}\n`) }),
+        (await import("../supervisor/mcp_tools.ts")).listMcpTools(m, {
+          progress: (l) => io.err(`${l}\n`),
+          secrets: config.secrets,
+        }),
     });
     const s = styles(io);
     const [sub, ...rest] = positionals;

@@ -13,6 +13,7 @@ import type { ArrayNode, TableNode } from "../manifests/schema.ts";
 import { AGENT_SCHEMA } from "../manifests/agent_manifest.ts";
 import type { NetEntry } from "../manifests/agent_manifest.ts";
 import { schemaProblems } from "./json_schema.ts";
+import { isLoopbackHost } from "../capabilities/mcp_remote.ts";
 
 const caps = (AGENT_SCHEMA.fields.capabilities as TableNode).fields;
 
@@ -100,8 +101,9 @@ export const PLUGIN_SCHEMA: TableNode = {
         url: {
           type: "string",
           description: "A remote MCP server (Streamable HTTP), reached through the gate's network rules",
-          pattern: "^https://[^\\s]+$",
-          patternHint: 'write an https URL, for example "https://mcp.example.com/mcp"',
+          pattern: "^https?://[^\\s]+$",
+          patternHint:
+            'write an https URL (http only to a loopback address), for example "https://mcp.example.com/mcp"',
           examples: ["https://mcp.example.com/mcp"],
         },
         secret: {
@@ -331,6 +333,28 @@ function mcpSpec(
         'or url = "https://..."',
       ["mcp"],
     );
+  }
+  if (url !== undefined) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch { /* below */ }
+    if (parsed === null || parsed.username || parsed.password || parsed.hash) {
+      issue(
+        "ERR_PLUGIN_MCP",
+        `"${url}" is not a URL an MCP server can be reached at`,
+        "write the server's endpoint, such as " +
+          '"https://mcp.example.com/mcp", without credentials or a fragment (credentials go in [mcp] secret)',
+        ["mcp", "url"],
+      );
+    } else if (parsed.protocol === "http:" && !isLoopbackHost(parsed.hostname)) {
+      issue(
+        "ERR_PLUGIN_MCP",
+        `The MCP server "${url}" is plain http`,
+        "use https (http is allowed only to a loopback address)",
+        ["mcp", "url"],
+      );
+    }
   }
   if (command !== undefined) {
     if (command.startsWith("npm:") && !PINNED_NPM.test(command)) {

@@ -71,10 +71,11 @@ export interface EnforcedGrant {
     readonly tools: readonly PluginTool[];
     readonly config: Readonly<Record<string, unknown>>;
     /**
-     * When its code is an MCP server, which the supervisor runs (its tools are `mcp.call` requests): the
-     * longest one call may take; null for a `mod.ts` plugin.
+     * When its code is an MCP server: the longest one call may take, and a remote server's URL (null for a
+     * local one, which the supervisor runs: its tools are `mcp.call` requests; a remote one is reached by the
+     * plugin host through the gate); null for a `mod.ts` plugin.
      */
-    readonly mcp: { readonly timeoutS: number } | null;
+    readonly mcp: { readonly timeoutS: number; readonly url: string | null } | null;
   }[];
   /** Limits of the run. */
   readonly limits: PolicyLimits;
@@ -160,7 +161,7 @@ export function narrowGrant(
       dir: p.dir,
       tools: structuredClone(p.tools),
       config: structuredClone(p.config),
-      mcp: p.mcp ? { timeoutS: p.mcp.timeoutS } : null,
+      mcp: p.mcp ? { timeoutS: p.mcp.timeoutS, url: p.mcp.url } : null,
     })),
     limits: { ...policy.limits },
     approvals: {

@@ -104,6 +104,8 @@ export interface SecretValue {
   header: string;
   /** The header's value, with `{value}` where the secret goes. */
   format: string;
+  /** The plugin whose remote MCP server alone gets it; absent for the manifest's secrets. */
+  plugin?: string;
 }
 
 /** Parent to child: stop now (graceful termination). */

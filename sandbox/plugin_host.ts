@@ -11,6 +11,9 @@
  * gate calls, logs and `context.store` operations come here as messages (a
  * store operation goes on to the supervisor as a `plugin.state` request, with
  * the plugin's name filled in here, never by the plugin); see `plugin_guest.ts`.
+ * An `[mcp]` plugin has no Worker: a local server's tools go to the supervisor
+ * as `mcp.call` requests, a remote server's are run here through the gate as
+ * the plugin (`mcp_remote.ts`).
  *
  * @module
  */
@@ -23,6 +26,7 @@ import { inputProblem } from "../plugins/json_schema.ts";
 import type { EnforcedGrant } from "../protocol/grant.ts";
 import { pluginWorkerPermissions, type WorkerPermissions } from "../capabilities/worker_permissions.ts";
 import { GUEST_WORKER_NAME, guestEntry } from "./guests/guest_worker.ts";
+import { type RemoteMcpRunner, remoteMcpRunner } from "./mcp_remote.ts";
 
 /** A plugin the run uses, as its grant names it. */
 type PolicyPlugin = EnforcedGrant["plugins"][number];
@@ -116,6 +120,8 @@ type CallEnd = Extract<PluginMessage, { t: "result" | "not-json" | "failure" }>;
 /** A plugin tool: its plugin's Worker (null for an `[mcp]` plugin's), and what its input is checked against. */
 interface ToolEntry {
   plugin: PluginWorker | null;
+  /** A remote `[mcp]` plugin's runner (its server reached through the gate); null otherwise. */
+  remote: RemoteMcpRunner | null;
   /** The plugin's name. */
   pluginName: string;
   tool: string;
@@ -140,9 +146,16 @@ export async function loadPlugins(
   const dataDirs = options.dataDirs ?? {};
   const entries = new Map<string, ToolEntry>();
   for (const plugin of policy.plugins.filter((p) => p.mcp)) {
+    const url = plugin.mcp!.url;
+    const remote = url === null ? null : remoteMcpRunner(context, {
+      name: plugin.name,
+      url,
+      timeoutMs: Math.min(plugin.mcp!.timeoutS, policy.limits.stepTimeoutS) * 1000,
+    });
     for (const tool of plugin.tools) {
       entries.set(`${plugin.name}.${tool.name}`, {
         plugin: null,
+        remote,
         pluginName: plugin.name,
         tool: tool.name,
         schema: tool.input as Record<string, unknown>,
@@ -160,6 +173,7 @@ export async function loadPlugins(
     for (const tool of plugin.tools) {
       entries.set(`${plugin.name}.${tool.name}`, {
         plugin: worker,
+        remote: null,
         pluginName: plugin.name,
         tool: tool.name,
         schema: tool.input as Record<string, unknown>,
@@ -170,7 +184,8 @@ export async function loadPlugins(
   await Promise.all(workers.map((w) => w.start()));
   const timeoutMs = Math.min(policy.limits.stepTimeoutS * 1000, MAX_TOOL_TIMEOUT_MS);
   return async (name, input) => {
-    const { plugin, tool, pluginName } = checkedEntry(entries, name, input);
+    const { plugin, tool, pluginName, remote } = checkedEntry(entries, name, input);
+    if (remote !== null) return await remote(tool, structuredClone(input));
     if (plugin === null) return await mcpCall(name, { pluginName, tool, input }, options.mcp, policy);
     await plugin.start(); // a Worker stopped at a deadline loads again first, on its own deadline
     const controller = new AbortController();

@@ -191,7 +191,10 @@ async function usablePlugins(
   const { indexPlugins, pluginGrants } = await import("../plugins/plugin_index.ts");
   const index = await indexPlugins([await builtinPluginsDir(), config.runtime.plugins_dir], {
     // Only the used [mcp] plugins' servers are listed (once per version: the list is cached).
-    mcpTools: async (m) => used.includes(m.name) ? (await import("./mcp_tools.ts")).listMcpTools(m) : [],
+    mcpTools: async (m) =>
+      used.includes(m.name)
+        ? (await import("./mcp_tools.ts")).listMcpTools(m, { secrets: config.secrets })
+        : [],
   });
   const issues = index.broken.filter((b) => used.includes(basename(b.dir))).flatMap((b) =>
     b.error instanceof InvalidDocumentError ? b.error.issues : [{

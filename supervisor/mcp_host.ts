@@ -17,6 +17,7 @@ import { inputProblem } from "../plugins/json_schema.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { defaultCacheDir } from "./assets.ts";
 import { McpError, McpServer } from "./mcp_server.ts";
+import { McpHttpError, mcpToolOutput } from "../protocol/mcp_http.ts";
 
 /** The largest tool answer passed on to the sandbox, as JSON characters (the plugin host's own cap). */
 export const MAX_MCP_RESULT = 1024 * 1024;
@@ -120,36 +121,19 @@ export class McpHost {
   }
 }
 
-/** A `tools/call` result as the agent gets it: text when all its content is text; an `isError` as a typed error. */
+/** A `tools/call` result as the agent gets it (a refusal by Deno's flags inside the server is ERR_CAPABILITY_DENIED). */
 function toolOutput(name: string, result: unknown): unknown {
-  const r = (typeof result === "object" && result !== null ? result : {}) as {
-    content?: unknown;
-    isError?: unknown;
-    structuredContent?: unknown;
-  };
-  const content = Array.isArray(r.content) ? r.content : [];
-  const allText = content.every((c) => typeof (c as { text?: unknown })?.text === "string");
-  const text = allText ? content.map((c) => (c as { text: string }).text).join("\n") : null;
-  if (r.isError === true) {
-    const why = text ?? JSON.stringify(content).slice(0, 2000);
-    // Deno's own refusal inside the server: its flags (the plugin's permissions) held.
-    if (/NotCapable|Requires \w+ access/.test(why)) {
-      throw new McpError(
-        "ERR_CAPABILITY_DENIED",
-        `The tool "${name}" was refused by its plugin's permissions: ${why.slice(0, 2000)}`,
-        "the plugin's [permissions] do not grant it; an operator may widen them in its plugin.toml",
-      );
-    }
-    throw new McpError("ERR_MCP_TOOL", `The tool "${name}" failed: ${why.slice(0, 2000)}`, "");
+  try {
+    return mcpToolOutput(name, result, {
+      maxChars: MAX_MCP_RESULT,
+      // Deno's own refusal inside the server: its flags (the plugin's permissions) held.
+      refusal: {
+        test: (why) => /NotCapable|Requires \w+ access/.test(why),
+        hint: "the plugin's [permissions] do not grant it; an operator may widen them in its plugin.toml",
+      },
+    });
+  } catch (e) {
+    if (e instanceof McpHttpError) throw new McpError(e.code, e.message, e.hint);
+    throw e;
   }
-  const output = text ?? r.structuredContent ?? content;
-  const size = JSON.stringify(output)?.length ?? 0;
-  if (size > MAX_MCP_RESULT) {
-    throw new McpError(
-      "ERR_LIMIT",
-      `The tool "${name}" returned ${size} characters, more than ${MAX_MCP_RESULT}`,
-      "ask it for less",
-    );
-  }
-  return output;
 }

@@ -18,6 +18,7 @@ import { pluginGrants } from "../plugins/plugin_index.ts";
 import { defaultCacheDir } from "./assets.ts";
 import { mcpDenoDir } from "./mcp_host.ts";
 import { McpServer } from "./mcp_server.ts";
+import type { SecretConfig } from "../manifests/runtime_config.ts";
 
 /** How long the fetch and the listing of one server may take at index time, in milliseconds. */
 const LIST_TIMEOUT_MS = 120_000;
@@ -30,6 +31,8 @@ export interface ListMcpToolsOptions {
   cacheDir?: string;
   /** Where the progress line of a fetch goes; default standard error. */
   progress?: (line: string) => void;
+  /** The runtime config's `[secrets]`: a remote server's `[mcp] secret` is one of them. */
+  secrets?: Readonly<Record<string, SecretConfig>>;
 }
 
 /**
@@ -46,35 +49,56 @@ export async function listMcpTools(
 ): Promise<PluginToolSpec[]> {
   const mcp = manifest.mcp;
   if (!mcp) return [];
-  if (mcp.command === null) {
-    throw new IronclawError(
-      "ERR_UNSUPPORTED",
-      `Plugin "${manifest.name}" names a remote MCP server (url), which this version cannot reach yet`,
-      {
-        hint:
-          "run the server locally with [mcp] command, or call it with http.fetch under [capabilities.net]",
-      },
-    );
-  }
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const key = await cacheKey(manifest);
   const file = join(cacheDir, "mcp", "tools", `${manifest.name}-${manifest.version}-${key}.json`);
   try {
     return JSON.parse(await Deno.readTextFile(file)) as PluginToolSpec[];
   } catch { /* not listed yet */ }
-  const denoDir = mcpDenoDir(cacheDir);
-  const progress = options.progress ??
-    ((line) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n")));
-  if (mcp.command.startsWith("npm:")) {
-    progress(`ironclaw: fetching ${mcp.command} for plugin "${manifest.name}" (once)`);
-    await fetchPackage(mcp.command, denoDir);
-  }
-  const tools = await askTools(manifest, denoDir);
+  const tools = mcp.command === null
+    ? await askRemote(manifest, options)
+    : await askLocal(manifest, mcp.command, { cacheDir, progress: options.progress });
   await Deno.mkdir(join(cacheDir, "mcp", "tools"), { recursive: true });
   const tmp = `${file}.${crypto.randomUUID()}.tmp`;
   await Deno.writeTextFile(tmp, JSON.stringify(tools));
   await Deno.rename(tmp, file);
   return tools;
+}
+
+/** Fetches a local server's package if it is one from npm, then asks it. */
+async function askLocal(
+  manifest: PluginManifest,
+  command: string,
+  options: { cacheDir: string; progress: ((line: string) => void) | undefined },
+): Promise<PluginToolSpec[]> {
+  const denoDir = mcpDenoDir(options.cacheDir);
+  const progress = options.progress ??
+    ((line) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n")));
+  if (command.startsWith("npm:")) {
+    progress(`ironclaw: fetching ${command} for plugin "${manifest.name}" (once)`);
+    await fetchPackage(command, denoDir);
+  }
+  const { plan, issues } = mcpServerPlan(pluginGrants(manifest), {});
+  if (!plan) return [];
+  if (issues.length) throw new IronclawError(issues[0]!.code, issues[0]!.message, { hint: issues[0]!.hint });
+  const server = new McpServer(plan, { plugin: manifest.name, dir: manifest.dir, denoDir });
+  try {
+    return await askTools(manifest, (method, params) => server.request(method, params, LIST_TIMEOUT_MS));
+  } finally {
+    await server.close();
+  }
+}
+
+/**
+ * Asks a remote server through the supervisor's equivalent of the gate (see `mcp_remote_list.ts`): a URL its
+ * `[permissions.net]` does not allow is refused before anything is sent.
+ */
+async function askRemote(manifest: PluginManifest, options: ListMcpToolsOptions): Promise<PluginToolSpec[]> {
+  const { issues } = mcpServerPlan(pluginGrants(manifest), {});
+  if (issues.length) throw new IronclawError(issues[0]!.code, issues[0]!.message, { hint: issues[0]!.hint });
+  const { remoteMcpClient } = await import("./mcp_remote_list.ts");
+  const { client } = await remoteMcpClient(manifest, options.secrets ? { secrets: options.secrets } : {});
+  return await askTools(manifest, (method, params) => client.request(method, params));
 }
 
 /** A short hash of what makes the list: the `[mcp]` table and the permissions (a server may list by them). */
@@ -105,17 +129,16 @@ async function fetchPackage(specifier: string, denoDir: string): Promise<void> {
   }
 }
 
-/** Starts the server with its flags, asks `tools/list` (following its pages), and stops it. */
-async function askTools(manifest: PluginManifest, denoDir: string): Promise<PluginToolSpec[]> {
-  const { plan, issues } = mcpServerPlan(pluginGrants(manifest), {});
-  if (!plan) return [];
-  if (issues.length) throw new IronclawError(issues[0]!.code, issues[0]!.message, { hint: issues[0]!.hint });
-  const server = new McpServer(plan, { plugin: manifest.name, dir: manifest.dir, denoDir });
+/** Asks a server `tools/list` (following its pages). */
+async function askTools(
+  manifest: PluginManifest,
+  request: (method: string, params: Record<string, unknown>) => Promise<unknown>,
+): Promise<PluginToolSpec[]> {
   const tools: PluginToolSpec[] = [];
   try {
     let cursor: string | undefined;
     for (let page = 0; page < 32; page++) {
-      const result = await server.request("tools/list", cursor ? { cursor } : {}, LIST_TIMEOUT_MS) as {
+      const result = await request("tools/list", cursor ? { cursor } : {}) as {
         tools?: unknown;
         nextCursor?: unknown;
       };
@@ -132,6 +155,8 @@ async function askTools(manifest: PluginManifest, denoDir: string): Promise<Plug
     }
   } catch (e) {
     const err = e as { code?: string; message?: string; hint?: string };
+    // A refusal of the checks says what to grant, with its own code.
+    if (e instanceof IronclawError && e.code !== "ERR_MCP_START") throw e;
     throw new IronclawError(
       "ERR_MCP_START",
       `Cannot list the tools of plugin "${manifest.name}": ${err.message}`,
@@ -139,8 +164,6 @@ async function askTools(manifest: PluginManifest, denoDir: string): Promise<Plug
         hint: err.hint || "run its server by hand to see why it fails",
       },
     );
-  } finally {
-    await server.close();
   }
   return tools.slice(0, 64);
 }

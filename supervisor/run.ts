@@ -57,7 +57,14 @@ async function readSecrets(policy: Policy): Promise<SecretValue[]> {
           : `write the secret into "${s.file}"`,
       });
     }
-    out.push({ name: s.name, value, hosts: [...s.hosts], header: s.header, format: s.format });
+    out.push({
+      name: s.name,
+      value,
+      hosts: [...s.hosts],
+      header: s.header,
+      format: s.format,
+      ...(s.plugin === undefined ? {} : { plugin: s.plugin }),
+    });
   }
   return out;
 }

@@ -279,12 +279,12 @@ Deno.test("a run that ends during a call leaves no server behind", async () => {
   assert.ok(ran.events.some((e) => e.type === "mcp" && e.phase === "exit" && e.pid === pids[0]));
 });
 
-Deno.test("a remote MCP plugin is refused with a clear error", async () => {
+Deno.test("a remote MCP plugin whose url its [permissions.net] does not grant is refused", async () => {
   await using plugins = await pluginsDir({ remote: `[mcp]\nurl = "https://mcp.example.com/mcp"\n` });
   await using agent = await pluginAgent(["remote"], { pluginsDir: plugins.dir });
   const r = await runCli(["check", "--config", join(agent.dir, "ironclaw.toml"), agent.manifest]);
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /remote MCP server \(url\), which this version cannot reach yet/);
+  assert.match(r.stderr, /add "mcp\.example\.com" to \[permissions\.net\] allow in its plugin\.toml/);
 });
 
 Deno.test("a server that fails to start breaks its plugin, and is not left running", async (t) => {

@@ -29,7 +29,10 @@ export function familyHandlers(ctx: GateContext, options: HostGateOptions): Gate
   return {
     ...fsOps(ctx),
     ...envOps(ctx),
-    ...netOps(ctx, denoNetIo(options.resolveHost), { secrets: options.secrets ?? [] }),
+    ...netOps(ctx, denoNetIo(options.resolveHost), {
+      secrets: options.secrets ?? [],
+      actor: options.actor ?? null,
+    }),
     ...procOps(ctx),
     ...modelOps(ctx, { complete: options.complete }),
     ...toolOps(ctx, { run: options.tools }),

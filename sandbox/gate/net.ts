@@ -14,7 +14,7 @@
 import { isPrivateAddress, matchNet } from "../../capabilities/net.ts";
 import type { SecretValue } from "../../protocol/protocol.ts";
 import { readCapped } from "./_stream.ts";
-import { pinnedFetch } from "./pinned_http.ts";
+import { pinnedFetch } from "../../protocol/pinned_http.ts";
 import { denied, invalid, ioAsync } from "./errors.ts";
 import { type Args, type FamilyOps, type GateContext, MAX_HTTP_BYTES, OP_TIMEOUT_MS } from "./family.ts";
 
@@ -68,6 +68,11 @@ export function denoNetIo(
 export interface NetOpsOptions {
   /** Secret values to inject as headers into requests to their hosts, and to redact from what comes back. */
   secrets: readonly SecretValue[];
+  /**
+   * The plugin the gate acts for, or null for the agent: a secret of a plugin's remote MCP server is injected
+   * only into that plugin's requests (every secret is redacted from every answer).
+   */
+  actor?: string | null;
 }
 
 /**
@@ -86,7 +91,9 @@ export function netOps(ctx: GateContext, net: NetIo, options: NetOpsOptions): Fa
         const { url, method, rule, grantHost } = netGrant(ctx, args);
         // With the gate's checks off (tests only) the request connects by name: the process flags decide.
         const address = grantHost === null ? null : await checkedAddress(net, url, grantHost);
-        const headers = requestHeaders(args, url, options.secrets);
+        const actor = options.actor ?? null;
+        const own = options.secrets.filter((s) => s.plugin === undefined || s.plugin === actor);
+        const headers = requestHeaders(args, url, own);
         if (args.body !== undefined && typeof args.body !== "string") {
           throw invalid('"body" must be a string', "serialise the body");
         }
