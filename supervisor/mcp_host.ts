@@ -17,7 +17,7 @@ import { inputProblem } from "../plugins/json_schema.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { defaultCacheDir } from "./assets.ts";
 import { McpError, McpServer } from "./mcp_server.ts";
-import { McpHttpError, mcpToolOutput } from "../protocol/mcp_http.ts";
+import { mcpToolOutput } from "../protocol/mcp_http.ts";
 
 /** The largest tool answer passed on to the sandbox, as JSON characters (the plugin host's own cap). */
 export const MAX_MCP_RESULT = 1024 * 1024;
@@ -123,17 +123,12 @@ export class McpHost {
 
 /** A `tools/call` result as the agent gets it (a refusal by Deno's flags inside the server is ERR_CAPABILITY_DENIED). */
 function toolOutput(name: string, result: unknown): unknown {
-  try {
-    return mcpToolOutput(name, result, {
-      maxChars: MAX_MCP_RESULT,
-      // Deno's own refusal inside the server: its flags (the plugin's permissions) held.
-      refusal: {
-        test: (why) => /NotCapable|Requires \w+ access/.test(why),
-        hint: "the plugin's [permissions] do not grant it; an operator may widen them in its plugin.toml",
-      },
-    });
-  } catch (e) {
-    if (e instanceof McpHttpError) throw new McpError(e.code, e.message, e.hint);
-    throw e;
-  }
+  return mcpToolOutput(name, result, {
+    maxChars: MAX_MCP_RESULT,
+    // Deno's own refusal inside the server: its flags (the plugin's permissions) held.
+    refusal: {
+      test: (why) => /NotCapable|Requires \w+ access/.test(why),
+      hint: "the plugin's [permissions] do not grant it; an operator may widen them in its plugin.toml",
+    },
+  });
 }

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { McpHttpError } from "../protocol/mcp_http.ts";
 import { grantedEnv } from "./spawn.ts";
 import { join } from "node:path";
 import type { ErrorCode } from "../manifests/errors.ts";
@@ -45,23 +46,10 @@ const SETSID: string | null = ["/usr/bin/setsid", "/bin/setsid"].find((p) => {
   }
 }) ?? null;
 
-/** A failure of an MCP server or of one of its calls, with a code and a hint. */
-export class McpError extends Error {
-  /** Stable code. */
-  readonly code: ErrorCode;
-  /** What to change. */
-  readonly hint: string;
-  /**
-   * @param code Stable code.
-   * @param message What happened.
-   * @param hint What to change.
-   */
-  constructor(code: ErrorCode, message: string, hint: string) {
-    super(message);
-    this.code = code;
-    this.hint = hint;
-  }
-}
+/** A failure of an MCP server or of one of its calls, with a code and a hint: the one of remote servers too. */
+export const McpError = McpHttpError;
+/** A failure of an MCP server or of one of its calls. */
+export type McpError = McpHttpError;
 
 /** Where a server runs from: its plugin, Deno, and the cache folder its npm package is in. */
 export interface McpServerOptions {
