@@ -373,18 +373,18 @@ Deno.test("ironclaw serve: GET /v1/openapi.json documents exactly the routes it 
 async function readUntil(
   reader: ReadableStreamDefaultReader<string>,
   pattern: RegExp,
+  seen: { text: string } = { text: "" },
 ): Promise<RegExpMatchArray> {
-  let text = "";
   for (;;) {
-    const m = text.match(pattern);
+    const m = seen.text.match(pattern);
     if (m) return m;
     const { done, value } = await reader.read();
-    if (done) throw new Error(`the server ended before printing ${pattern}: ${text}`);
-    text += value;
+    if (done) throw new Error(`the server ended before printing ${pattern}: ${seen.text}`);
+    seen.text += value;
   }
 }
 
-Deno.test("ironclaw serve (the CLI): prints its URL and token file, answers, and stops on SIGTERM", async () => {
+Deno.test("ironclaw serve (the CLI): prints its URL and token file, answers, keeps a pool, and stops on SIGTERM", async () => {
   await using model = slowModel(10);
   await using setup = await queueSetup({ model: model.origin, url: null, retries: 0 });
   const child = new Deno.Command(Deno.execPath(), {
@@ -400,6 +400,8 @@ Deno.test("ironclaw serve (the CLI): prints its URL and token file, answers, and
       setup.agents,
       "--config",
       setup.config,
+      "--pool",
+      "1",
     ],
     cwd: setup.root,
     stdin: "null",
@@ -428,7 +430,10 @@ Deno.test("ironclaw serve (the CLI): prints its URL and token file, answers, and
       body: JSON.stringify({ agent: "slow", task: "task-3" }),
     });
     const { id } = await run.json();
-    await readUntil(reader, new RegExp(`${id}  ok`));
+    const seen = { text: "" };
+    await readUntil(reader, new RegExp(`${id}  ok`), seen);
+    // --pool 1: the run may have found its sandbox waiting or not yet; the pool says when one is.
+    await readUntil(reader, /pool: a sandbox of slow is ready/, seen);
     child.kill("SIGTERM");
     assert.equal((await child.status).code, 0, await stderr);
     assert.match(await stderr, /serve: stopped/);
@@ -466,6 +471,9 @@ Deno.test("ironclaw serve (the CLI): a non-loopback [serve] host needs an explic
     assert.match(new TextDecoder().decode(noAgents.stderr), /--agents/);
     const badPort = await run(["--host", "127.0.0.1", "--port", "70000"]);
     assert.equal(badPort.code, 2);
+    const badPool = await run(["--host", "127.0.0.1", "--agents", root, "--pool", "65"]);
+    assert.equal(badPool.code, 2);
+    assert.match(new TextDecoder().decode(badPool.stderr), /--pool/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
