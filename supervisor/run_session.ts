@@ -224,10 +224,7 @@ export class RunSession {
     this.#emit({ type: "state", state: "starting" });
     // A pooled sandbox was spawned, connected and prepared by the pool: its channel is open already.
     this.#listener = warm ? null : this.#listen(channel);
-    // The [mcp] plugins' servers start with the run, as children of this process (never of the sandbox).
-    this.#mcp = policy.plugins.some((p) => p.mcp?.command)
-      ? new McpHost(policy, { emit: (event) => this.#emit(event) })
-      : null;
+    this.#mcp = this.#mcpServers(policy, warm);
     this.#spawnedAt = performance.now();
     this.#process = warm?.process ?? (this.#listener ? this.#spawn(argv) : null);
     this.#requests = new RequestBroker(
@@ -256,6 +253,16 @@ export class RunSession {
   }
 
   /**
+   * The run's `[mcp]` plugin servers: started now, as children of this process (never of the sandbox), or a
+   * pooled sandbox's, started beside it; null when it uses none.
+   */
+  #mcpServers(policy: Policy, warm: WarmSandbox | null): McpHost | null {
+    if (warm) return warm.mcp;
+    if (!policy.plugins.some((p) => p.mcp?.command)) return null;
+    return new McpHost(policy, { emit: (event) => this.#emit(event) });
+  }
+
+  /**
    * Starts the start-up timer and the readers, and hands out the run's handle. The wall time (`timeout_s`)
    * starts when the sandbox says it is ready, not before: spawning and start-up, which a busy machine makes
    * slow, have their own cap ({@linkcode RunOptions.startTimeoutMs}).
@@ -279,7 +286,8 @@ export class RunSession {
     this.#conn = warm.conn;
     this.#writer = warm.conn.writable.getWriter();
     this.#ready = true;
-    for (const event of warm.early) this.#emit(event);
+    for (const event of warm.early.splice(0)) this.#emit(event);
+    warm.record((event) => this.#emit(event));
     this.#emit({
       type: "timing",
       phase: "pool",

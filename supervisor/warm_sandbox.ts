@@ -28,6 +28,7 @@ import { narrowGrant } from "../protocol/grant.ts";
 import { ChannelListener, channelPath } from "./channel.ts";
 import type { RunPlan } from "./plan.ts";
 import { SandboxProcess } from "./spawn.ts";
+import { McpHost } from "./mcp_host.ts";
 
 /** The most events a sandbox may send while it prepares (they are recorded by the run that takes it). */
 const MAX_EARLY_EVENTS = 64;
@@ -56,6 +57,23 @@ export interface WarmSandbox {
   readonly warmed: string[];
   /** When it became ready to take (`performance.now()`). */
   readonly readyAt: number;
+  /**
+   * The servers of the agent's `[mcp]` plugins, started beside it (their events go to {@linkcode early} until
+   * a run takes them with {@linkcode WarmSandbox.record}); null when it uses none.
+   */
+  readonly mcp: McpHost | null;
+  /** From now on, the MCP servers' events go to the run that took the sandbox. */
+  record(emit: (event: RunEvent) => void): void;
+}
+
+/** The MCP servers of a plan, started now, their events kept until a run takes them. */
+function startMcp(plan: RunPlan, early: RunEvent[]): Pick<WarmSandbox, "mcp" | "record"> {
+  if (!plan.policy.plugins.some((p) => p.mcp?.command)) return { mcp: null, record() {} };
+  let sink: ((event: RunEvent) => void) | null = null;
+  const mcp = new McpHost(plan.policy, {
+    emit: (event) => sink ? sink(event) : early.length < MAX_EARLY_EVENTS && early.push(event),
+  });
+  return { mcp, record: (emit) => sink = emit };
 }
 
 /**
@@ -104,6 +122,8 @@ export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: numb
   const stateDir = plan.config.runtime.state_dir;
   const denoDir = join(stateDir, "sandbox-cache", plan.id);
   const listener = ChannelListener.open(channelPath(stateDir, plan.id));
+  const early: RunEvent[] = [];
+  const servers = startMcp(plan, early);
   const at = performance.now();
   let process: SandboxProcess;
   try {
@@ -117,8 +137,13 @@ export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: numb
   }
   const limit = deadline(options.timeoutMs, "start and prepare");
   try {
-    return await Promise.race([limit.promise, converse(plan, { process, listener, denoDir, at })]);
+    const warm = await Promise.race([
+      limit.promise,
+      converse(plan, { process, listener, denoDir, at, early }),
+    ]);
+    return { ...warm, ...servers };
   } catch (e) {
+    await servers.mcp?.close();
     process.kill();
     listener.close();
     await Deno.remove(denoDir, { recursive: true }).catch(() => {});
@@ -131,8 +156,8 @@ export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: numb
 /** The pool's side of a sandbox's start: takes its connection, reads `ready`, sends `prepare`, reads `prepared`. */
 async function converse(
   plan: RunPlan,
-  s: { process: SandboxProcess; listener: ChannelListener; denoDir: string; at: number },
-): Promise<WarmSandbox> {
+  s: { process: SandboxProcess; listener: ChannelListener; denoDir: string; at: number; early: RunEvent[] },
+): Promise<Omit<WarmSandbox, "mcp" | "record">> {
   const conn = await s.listener.accept(s.process.child.status);
   if (conn === null) throw startError("A pooled sandbox exited before it connected");
   const cap = lineCapOf(plan.command) ?? lineCap({ outputBytes: plan.policy.limits.maxOutputKb * 1024 });
@@ -147,7 +172,7 @@ async function converse(
   const writer = conn.writable.getWriter();
   await writer.write(encodeMessage(prepareMessageOf(plan)));
   writer.releaseLock();
-  const early: RunEvent[] = [];
+  const { early } = s;
   for (;;) {
     const m = await next();
     if (m.type === "prepared") {
@@ -179,6 +204,7 @@ async function converse(
  */
 export async function discardWarmSandbox(warm: WarmSandbox): Promise<void> {
   warm.process.kill();
+  await warm.mcp?.close();
   try {
     warm.conn.close();
   } catch { /* closed */ }

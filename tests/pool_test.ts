@@ -20,6 +20,7 @@ import { showRun } from "../supervisor/records.ts";
 import type { RunEvent } from "../protocol/protocol.ts";
 import { agentDir, gone, pluginAgent, PROBE, PROBE_C, runPooled } from "./_sandbox.ts";
 import { code, loopAgent } from "./_loops.ts";
+import { ROOT } from "./_cli.ts";
 
 /** The longest any wait here may take, in ms: far above what it needs. */
 const WITHIN_MS = 120_000;
@@ -233,4 +234,36 @@ Deno.test("a pooled sandbox loads its plugins at the start, in their own realms,
   const [evaluated, unused] = JSON.parse(ran.outcome.output!);
   assert.deepEqual(evaluated.ok, { output: { value: 42 } });
   assert.equal(unused.error.code, "ERR_CAPABILITY_DENIED", "a plugin the agent does not use stays out");
+});
+
+Deno.test("a pooled sandbox's [mcp] plugin server starts beside it, is the run's, and ends with it", async () => {
+  const plugins = await Deno.realPath(await Deno.makeTempDir({ prefix: "ironclaw-pool-mcp-" }));
+  try {
+    await Deno.mkdir(join(plugins, "raw"));
+    await Deno.copyFile(join(ROOT, "tests/mcp_servers/raw_server.ts"), join(plugins, "raw", "server.ts"));
+    await Deno.writeTextFile(
+      join(plugins, "raw", "plugin.toml"),
+      `[plugin]\nname = "raw"\nversion = "0.1.0"\n\n[mcp]\ncommand = "server.ts"\n`,
+    );
+    await using agent = await pluginAgent(["raw"], { pluginsDir: plugins });
+    const ran = await runPooled(
+      agent,
+      JSON.stringify({ calls: [["tool.call", { name: "raw.echo", input: { n: 7 } }]] }),
+    );
+    assert.equal(ran.outcome.state, "ok", JSON.stringify(ran.outcome.error));
+    assert.equal(ran.events.find((e) => e.type === "run")?.pooled, true);
+    const [echoed] = JSON.parse(ran.outcome.output!);
+    assert.deepEqual(echoed.ok, { output: '{"n":7}' }, JSON.stringify(echoed));
+    // Its start was recorded by the pool and handed to the run; its end by the run.
+    const starts = ran.events.filter((e) => e.type === "mcp" && e.phase === "start");
+    assert.equal(starts.length, 1, JSON.stringify(ran.events.filter((e) => e.type === "mcp")));
+    const startSeq = starts[0]!.seq as number;
+    const runSeq = ran.events.find((e) => e.type === "run")!.seq as number;
+    assert.ok(startSeq > runSeq, "recorded in the run, after its run event");
+    const poolSeq = ran.events.find((e) => e.type === "timing" && e.phase === "pool")!.seq as number;
+    assert.ok(startSeq < poolSeq, "started while the sandbox waited: recorded with what the pool saw");
+    await until("the server is gone", () => gone(starts[0]!.pid as number));
+  } finally {
+    await Deno.remove(plugins, { recursive: true });
+  }
 });
