@@ -98,6 +98,7 @@ export { isLoopback, type ServeHandle, type ServeOptions, startServer } from "./
 export { type PoolEvent, type PoolOptions, type PoolStats, SandboxPool } from "./supervisor/pool.ts";
 export type { WarmSandbox } from "./supervisor/warm_sandbox.ts";
 export type { SandboxProcess, SpawnOptions } from "./supervisor/spawn.ts";
+export type { McpHost, McpHostOptions } from "./supervisor/mcp_host.ts";
 export {
   type Approval,
   type ApprovalDecision,
