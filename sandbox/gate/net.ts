@@ -86,12 +86,12 @@ export interface NetOpsOptions {
 export function netOps(ctx: GateContext, net: NetIo, options: NetOpsOptions): FamilyOps<"net"> {
   return {
     "http.fetch": {
-      precheck: (args) => void netGrant(ctx, args),
+      precheck: (args) => void netGrant(ctx, args, options.actor ?? null),
       run: async (args) => {
-        const { url, method, rule, grantHost } = netGrant(ctx, args);
-        // With the gate's checks off (tests only) the request connects by name: the process flags decide.
-        const address = grantHost === null ? null : await checkedAddress(net, url, grantHost);
         const actor = options.actor ?? null;
+        const { url, method, rule, grantHost } = netGrant(ctx, args, actor);
+        // With the gate's checks off (tests only) the request connects by name: the process flags decide.
+        const address = grantHost === null ? null : await checkedAddress(net, url, { grantHost, actor });
         const own = options.secrets.filter((s) => s.plugin === undefined || s.plugin === actor);
         const headers = requestHeaders(args, url, own);
         if (args.body !== undefined && typeof args.body !== "string") {
@@ -122,10 +122,21 @@ export function netOps(ctx: GateContext, net: NetIo, options: NetOpsOptions): Fa
   };
 }
 
+/**
+ * Where a network grant is added: the manifest's `[capabilities.net] allow`, or for a plugin's own requests
+ * also its `plugin.toml`'s `[permissions.net]` (a plugin's gate may use both).
+ */
+function grantPlace(actor: string | null): string {
+  return actor === null
+    ? "[capabilities.net] allow in the manifest"
+    : `[permissions.net] of plugin "${actor}" (its plugin.toml), or [capabilities.net] allow in the manifest`;
+}
+
 /** The checks of http.fetch that need no waiting: the URL, the method and the grant. */
 function netGrant(
   ctx: GateContext,
   args: Args,
+  actor: string | null,
 ): { url: URL; method: string; rule: string; grantHost: string | null } {
   if (typeof args.url !== "string") {
     throw invalid('"url" must be a string', 'pass {"url": "https://api.example.com/"}');
@@ -150,7 +161,7 @@ function netGrant(
   const grant = matchNet(ctx.mine(ctx.policy.net), url, method);
   if (!grant) {
     throw denied(`${method} ${url.origin}${url.pathname} is not granted`, {
-      hint: `add "${url.host}" (or a URL prefix with ${method}) to [capabilities.net] allow in the manifest`,
+      hint: `add "${url.host}" (or a URL prefix with ${method}) to ${grantPlace(actor)}`,
       rule: "net",
     });
   }
@@ -192,7 +203,12 @@ function requestHeaders(args: Args, url: URL, secrets: readonly SecretValue[]): 
  * private. The request connects to the first of the addresses checked, and
  * nothing resolves the name again.
  */
-async function checkedAddress(net: NetIo, url: URL, grantHost: string): Promise<string> {
+async function checkedAddress(
+  net: NetIo,
+  url: URL,
+  grant: { grantHost: string; actor: string | null },
+): Promise<string> {
+  const { grantHost } = grant;
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const literal = /^[0-9.]+$/.test(host) || host.includes(":");
   if (literal && grantHost === host) return host;
@@ -218,7 +234,7 @@ async function checkedAddress(net: NetIo, url: URL, grantHost: string): Promise<
     throw denied(`"${host}" resolves to the private or loopback address ${inside}`, {
       hint: `grant the address itself ("${inside.includes(":") ? `[${inside}]` : inside}${
         url.port ? `:${url.port}` : ""
-      }") in [capabilities.net] allow if the agent must reach it`,
+      }") in ${grantPlace(grant.actor)} if it must be reached`,
       rule: "net.private",
     });
   }

@@ -71,6 +71,24 @@ Deno.test("netOps() http.fetch reaches granted hosts only", async (t) => {
     }
     assert.equal(requests.length, 0);
   });
+  await t.step(
+    "a refusal's hint says where the grant goes: the manifest, or for a plugin also its plugin.toml",
+    async () => {
+      const { io } = fakeNet();
+      const agent = netOps(contextOf(policyOf(GRANTS)), io, { secrets: [] });
+      const plugin = netOps(contextOf(policyOf(GRANTS), { actor: "docs" }), io, {
+        secrets: [],
+        actor: "docs",
+      });
+      for (const url of ["https://other.example/", "http://rebind.example/"]) {
+        const a = await outcomeOf(agent["http.fetch"], { url });
+        assert.match(!a.ok ? a.hint : "", /\[capabilities\.net\] allow in the manifest/, url);
+        assert.doesNotMatch(!a.ok ? a.hint : "", /plugin/, url);
+        const p = await outcomeOf(plugin["http.fetch"], { url });
+        assert.match(!p.ok ? p.hint : "", /\[permissions\.net\] of plugin "docs" \(its plugin\.toml\)/, url);
+      }
+    },
+  );
   await t.step("an address granted itself may be private", async () => {
     const { io } = fakeNet();
     const ops = netOps(contextOf(policyOf(GRANTS)), io, { secrets: [] });
