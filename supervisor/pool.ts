@@ -68,6 +68,8 @@ export class SandboxPool {
   readonly #o: PoolOptions;
   readonly #agents = new Map<string, AgentPool>();
   readonly #starts = new Set<Promise<void>>();
+  /** Aborted at close: sandboxes still starting are ended at once. */
+  readonly #closing = new AbortController();
   #closed = false;
   #next = 1;
 
@@ -140,9 +142,10 @@ export class SandboxPool {
     });
   }
 
-  /** Ends every waiting sandbox and starts no more; waits for the starting ones to end. */
+  /** Ends every waiting sandbox and those still starting, and starts no more. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     await Promise.all([...this.#starts]);
     const idle = [...this.#agents.values()].flatMap((p) => p.idle.splice(0));
     await Promise.all(idle.map((s) => discardWarmSandbox(s.warm)));
@@ -169,8 +172,9 @@ export class SandboxPool {
       const loaded = await loadAgent(pool.manifest, this.#o.config);
       policy = loaded.policy;
       const plan = await planAgent(loaded, this.#o.config, { id: `pool-${Deno.pid}-${this.#next++}` });
-      warm = await startWarmSandbox(plan, { timeoutMs: START_TIMEOUT_MS });
+      warm = await startWarmSandbox(plan, { timeoutMs: START_TIMEOUT_MS, signal: this.#closing.signal });
     } catch (e) {
+      if (this.#closed) return;
       pool.failures++;
       const error = failureOf(e);
       this.#o.onEvent?.({ type: "failed", agent, error, gaveUp: pool.failures >= MAX_FAILURES });

@@ -118,7 +118,10 @@ function startError(message: string): IronclawError {
  * @returns The warm sandbox.
  * @throws {IronclawError} `ERR_SANDBOX_START` when it does not start or prepare in time, or breaks the protocol.
  */
-export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: number }): Promise<WarmSandbox> {
+export async function startWarmSandbox(
+  plan: RunPlan,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<WarmSandbox> {
   const stateDir = plan.config.runtime.state_dir;
   const denoDir = join(stateDir, "sandbox-cache", plan.id);
   const listener = ChannelListener.open(channelPath(stateDir, plan.id));
@@ -136,9 +139,11 @@ export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: numb
     throw startError(`Cannot start a pooled sandbox: ${(e as Error).message}`);
   }
   const limit = deadline(options.timeoutMs, "start and prepare");
+  const abort = aborted(options.signal);
   try {
     const warm = await Promise.race([
       limit.promise,
+      abort.promise,
       converse(plan, { process, listener, denoDir, at, early }),
     ]);
     return { ...warm, ...servers };
@@ -150,7 +155,20 @@ export async function startWarmSandbox(plan: RunPlan, options: { timeoutMs: numb
     throw e instanceof IronclawError ? e : startError(`A pooled sandbox failed: ${(e as Error).message}`);
   } finally {
     limit.clear();
+    abort.clear();
   }
+}
+
+/** Rejects when the signal aborts (the pool is closing), unless cleared. */
+function aborted(signal: AbortSignal | undefined): { promise: Promise<never>; clear(): void } {
+  if (!signal) return { promise: new Promise<never>(() => {}), clear() {} };
+  let onAbort = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(startError("The pool closed while a sandbox started"));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return { promise, clear: () => signal.removeEventListener("abort", onAbort) };
 }
 
 /** The pool's side of a sandbox's start: takes its connection, reads `ready`, sends `prepare`, reads `prepared`. */

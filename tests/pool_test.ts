@@ -267,3 +267,20 @@ Deno.test("a pooled sandbox's [mcp] plugin server starts beside it, is the run's
     await Deno.remove(plugins, { recursive: true });
   }
 });
+
+Deno.test("serve with a pool: closing it ends its sandboxes, waiting or still starting; none is left", async () => {
+  for (const when of ["while its sandbox starts", "once its sandbox waits"]) {
+    const s = await pooledServer();
+    try {
+      if (when === "once its sandbox waits") {
+        await until("a sandbox waits", async () => await idle(s.server) === 1);
+      } else await until("a sandbox starts", () => poolPids(s.stateDir).length > 0);
+      const pids = poolPids(s.stateDir);
+      await s.server.close({ stop: true });
+      assert.deepEqual(poolPids(s.stateDir), [], when);
+      for (const pid of pids) assert.ok(gone(pid), `${when}: ${pid} is gone`);
+    } finally {
+      await s[Symbol.asyncDispose]();
+    }
+  }
+});
