@@ -13,7 +13,7 @@ import type { RunEvent, SecretValue } from "../protocol/protocol.ts";
 import { type RunHandle, type RunOptions, startRun } from "./supervisor.ts";
 import { planAgent, type RunPlan } from "./plan.ts";
 import { openConfiguredStore } from "./store/mod.ts";
-import { runTelemetry } from "./telemetry/mod.ts";
+import { utf8ByteLength } from "../protocol/utf8.ts";
 
 /** Options of {@linkcode runAgent}. */
 export interface RunAgentOptions extends
@@ -107,11 +107,14 @@ export async function runPlanned(plan: RunPlan, options: RunPlannedOptions): Pro
   const secrets = await readSecrets(policy);
   const pipes = plan.paths.pipes;
   // With [telemetry], the run's events are also seen by its trace, exported after the run's end is recorded.
-  const telemetry = runTelemetry(plan.config.telemetry, {
-    provider: policy.model?.provider ?? null,
-    secrets: secrets.map((s) => s.value),
-    taskBytes: new TextEncoder().encode(options.task).length,
-  });
+  // Its code loads only then: a run without it loads nothing of it.
+  const telemetry = plan.config.telemetry === null
+    ? null
+    : (await import("./telemetry/mod.ts")).runTelemetry(plan.config.telemetry, {
+      provider: policy.model?.provider ?? null,
+      secrets: secrets.map((s) => s.value),
+      taskBytes: utf8ByteLength(options.task),
+    });
   const onEvent = telemetry === null ? options.onEvent : (e: RunEvent) => {
     telemetry.observe(e);
     options.onEvent?.(e);

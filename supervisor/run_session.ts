@@ -29,7 +29,7 @@ import { ChannelListener, channelPath, withChannel } from "./channel.ts";
 import { limitBreach, type RunLimit, RunLimits } from "./limits.ts";
 import { crashEnd, EXIT_CODES, FirstEnd, type RunOutcome } from "./outcome.ts";
 import { RequestBroker, type StateCaps } from "./requests.ts";
-import { McpHost } from "./mcp_host.ts";
+import type { McpHost } from "./mcp_host.ts";
 import { Approver } from "./approver.ts";
 import { WallClock } from "./wall_clock.ts";
 import { sandboxCommand } from "./sandbox_command.ts";
@@ -167,7 +167,11 @@ export class RunSession {
         task: options.task,
         started: new Date().toISOString(),
       });
-      return new RunSession(policy, options, { store, lease, claimed: claimed ?? null }).handle();
+      // The MCP client (and the JSON Schema validator it checks inputs with) loads only for a run that needs it.
+      const mcpHost = !options.warm && policy.plugins.some((p) => p.mcp?.command)
+        ? (await import("./mcp_host.ts")).McpHost
+        : null;
+      return new RunSession(policy, options, { store, lease, claimed: claimed ?? null, mcpHost }).handle();
     } catch (e) {
       if (!options.store) await store.close();
       throw e;
@@ -177,7 +181,7 @@ export class RunSession {
   private constructor(
     policy: Policy,
     options: RunOptions,
-    run: { store: RunStore; lease: RunLease; claimed: ClaimedRun | null },
+    run: { store: RunStore; lease: RunLease; claimed: ClaimedRun | null; mcpHost: typeof McpHost | null },
   ) {
     const id = run.lease.id;
     this.#policy = policy;
@@ -224,7 +228,7 @@ export class RunSession {
     this.#emit({ type: "state", state: "starting" });
     // A pooled sandbox was spawned, connected and prepared by the pool: its channel is open already.
     this.#listener = warm ? null : this.#listen(channel);
-    this.#mcp = this.#mcpServers(policy, warm);
+    this.#mcp = this.#mcpServers(policy, { warm, host: run.mcpHost });
     this.#spawnedAt = performance.now();
     this.#process = warm?.process ?? (this.#listener ? this.#spawn(argv) : null);
     this.#requests = new RequestBroker(
@@ -256,10 +260,12 @@ export class RunSession {
    * The run's `[mcp]` plugin servers: started now, as children of this process (never of the sandbox), or a
    * pooled sandbox's, started beside it; null when it uses none.
    */
-  #mcpServers(policy: Policy, warm: WarmSandbox | null): McpHost | null {
-    if (warm) return warm.mcp;
-    if (!policy.plugins.some((p) => p.mcp?.command)) return null;
-    return new McpHost(policy, { emit: (event) => this.#emit(event) });
+  #mcpServers(
+    policy: Policy,
+    made: { warm: WarmSandbox | null; host: typeof McpHost | null },
+  ): McpHost | null {
+    if (made.warm) return made.warm.mcp;
+    return made.host ? new made.host(policy, { emit: (event) => this.#emit(event) }) : null;
   }
 
   /**

@@ -28,7 +28,7 @@ import { narrowGrant } from "../protocol/grant.ts";
 import { ChannelListener, channelPath } from "./channel.ts";
 import type { RunPlan } from "./plan.ts";
 import { SandboxProcess } from "./spawn.ts";
-import { McpHost } from "./mcp_host.ts";
+import type { McpHost } from "./mcp_host.ts";
 
 /** The most events a sandbox may send while it prepares (they are recorded by the run that takes it). */
 const MAX_EARLY_EVENTS = 64;
@@ -67,8 +67,9 @@ export interface WarmSandbox {
 }
 
 /** The MCP servers of a plan, started now, their events kept until a run takes them. */
-function startMcp(plan: RunPlan, early: RunEvent[]): Pick<WarmSandbox, "mcp" | "record"> {
+async function startMcp(plan: RunPlan, early: RunEvent[]): Promise<Pick<WarmSandbox, "mcp" | "record">> {
   if (!plan.policy.plugins.some((p) => p.mcp?.command)) return { mcp: null, record() {} };
+  const { McpHost } = await import("./mcp_host.ts");
   let sink: ((event: RunEvent) => void) | null = null;
   const mcp = new McpHost(plan.policy, {
     emit: (event) => sink ? sink(event) : early.length < MAX_EARLY_EVENTS && early.push(event),
@@ -124,9 +125,15 @@ export async function startWarmSandbox(
 ): Promise<WarmSandbox> {
   const stateDir = plan.config.runtime.state_dir;
   const denoDir = join(stateDir, "sandbox-cache", plan.id);
-  const listener = ChannelListener.open(channelPath(stateDir, plan.id));
   const early: RunEvent[] = [];
-  const servers = startMcp(plan, early);
+  const servers = await startMcp(plan, early);
+  let listener: ChannelListener;
+  try {
+    listener = ChannelListener.open(channelPath(stateDir, plan.id));
+  } catch (e) {
+    await servers.mcp?.close();
+    throw e;
+  }
   const at = performance.now();
   let process: SandboxProcess;
   try {
@@ -136,6 +143,7 @@ export async function startWarmSandbox(
     });
   } catch (e) {
     listener.close();
+    await servers.mcp?.close();
     throw startError(`Cannot start a pooled sandbox: ${(e as Error).message}`);
   }
   const limit = deadline(options.timeoutMs, "start and prepare");

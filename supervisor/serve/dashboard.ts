@@ -9,8 +9,6 @@
  * @module
  */
 
-import { DASHBOARD_FILES } from "./_dashboard_files.ts";
-
 /** The path of each file, and its content type. */
 const SERVED: Readonly<Record<string, { file: string; type: string }>> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },
@@ -40,9 +38,11 @@ export const DASHBOARD_CSP = [
  * @param method Its method: only GET and HEAD are answered.
  * @returns The file, or null.
  */
-export function dashboardResponse(pathname: string, method: string): Response | null {
-  const served = SERVED[pathname];
+export async function dashboardResponse(pathname: string, method: string): Promise<Response | null> {
+  const served = Object.hasOwn(SERVED, pathname) ? SERVED[pathname] : undefined;
   if (!served || (method !== "GET" && method !== "HEAD")) return null;
+  // The files (45 KB of text) load with the first request for one, not with every command of the CLI.
+  const { DASHBOARD_FILES } = await import("./_dashboard_files.ts");
   const text = DASHBOARD_FILES[served.file]!;
   return new Response(method === "HEAD" ? null : text, {
     headers: {

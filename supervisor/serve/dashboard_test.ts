@@ -10,20 +10,20 @@ Deno.test("_dashboard_files.ts is current: `deno task dashboard` wrote it from d
 });
 
 Deno.test("dashboardResponse() serves the three files with a strict CSP, and nothing else", async () => {
-  const page = dashboardResponse("/", "GET")!;
+  const page = (await dashboardResponse("/", "GET"))!;
   assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
   assert.equal(page.headers.get("content-security-policy"), DASHBOARD_CSP);
   assert.doesNotMatch(DASHBOARD_CSP, /unsafe/);
   assert.match(await page.text(), /<script type="module" src="\/app.js">/);
   assert.equal(
-    dashboardResponse("/app.js", "GET")!.headers.get("content-type"),
+    (await dashboardResponse("/app.js", "GET"))!.headers.get("content-type"),
     "text/javascript; charset=utf-8",
   );
-  assert.equal(await dashboardResponse("/app.css", "HEAD")!.text(), "");
+  assert.equal(await (await dashboardResponse("/app.css", "HEAD"))!.text(), "");
   for (
     const [path, method] of [["/", "POST"], ["/index.html", "GET"], ["/v1/runs", "GET"], ["/app.js/", "GET"]]
   ) {
-    assert.equal(dashboardResponse(path!, method!), null, `${method} ${path}`);
+    assert.equal(await dashboardResponse(path!, method!), null, `${method} ${path}`);
   }
 });
 

@@ -150,7 +150,7 @@ async function answer(
 ) {
   try {
     const url = new URL(req.url);
-    const file = dashboardResponse(url.pathname, req.method);
+    const file = await dashboardResponse(url.pathname, req.method);
     if (file) return file;
     const auth = url.pathname === "/v1/session" ? null : await authOf(ctx, req);
     if (auth === null && url.pathname !== "/v1/session") {
