@@ -21,6 +21,8 @@ import type { RunEvent } from "../protocol/protocol.ts";
 import { agentDir, gone, pluginAgent, PROBE, PROBE_C, runPooled } from "./_sandbox.ts";
 import { code, loopAgent } from "./_loops.ts";
 import { ROOT } from "./_cli.ts";
+import { type PoolEvent, SandboxPool } from "../supervisor/pool.ts";
+import { prepareMessageOf } from "../supervisor/warm_sandbox.ts";
 
 /** The longest any wait here may take, in ms: far above what it needs. */
 const WITHIN_MS = 120_000;
@@ -283,4 +285,66 @@ Deno.test("serve with a pool: closing it ends its sandboxes, waiting or still st
       await s[Symbol.asyncDispose]();
     }
   }
+});
+
+Deno.test("a pool replaces a sandbox that waited too long, and stops trying after three failed starts", async (t) => {
+  await t.step("maxIdleMs: the waiting sandbox is ended and another one starts", async () => {
+    await using agent = await agentDir(PROBE);
+    const pool = new SandboxPool({
+      config: agent.config,
+      agents: new Map([["probe", agent.manifest]]),
+      size: 1,
+      maxIdleMs: 500,
+    });
+    try {
+      await until("a sandbox waits", () => pool.stats("probe")?.idle === 1);
+      const [first] = poolPids(agent.config.runtime.state_dir);
+      assert.ok(first !== undefined);
+      await until("it is replaced", () => {
+        const now = poolPids(agent.config.runtime.state_dir);
+        return gone(first) && now.length === 1 && pool.stats("probe")?.idle === 1;
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+  await t.step(
+    "an agent whose sandbox cannot start: three failures, the last one saying it gives up",
+    async () => {
+      await using agent = await agentDir(join(ROOT, "tests/agents/out/missing.wasm"));
+      const events: PoolEvent[] = [];
+      const pool = new SandboxPool({
+        config: agent.config,
+        agents: new Map([["probe", agent.manifest]]),
+        size: 1,
+        onEvent: (e) => events.push(e),
+      });
+      try {
+        await until("three failures", () => events.length >= 3);
+        await new Promise((r) => setTimeout(r, 1000)); // no fourth start follows on its own
+        assert.deepEqual(events.map((e) => e.type === "failed" && e.gaveUp), [false, false, true]);
+        assert.equal(pool.stats("probe")?.starting, 0);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+});
+
+Deno.test("prepareMessageOf() gives a pooled sandbox the run's grant, module and assets, never a task, id or secret", async () => {
+  await using agent = await agentDir(PROBE);
+  const policy = (await loadAgent(agent.manifest, agent.config)).policy;
+  const plan = await planAgent({ policy }, agent.config, { id: "pool-test-1" });
+  const message = prepareMessageOf(plan);
+  assert.deepEqual(Object.keys(message).sort(), [
+    "assets",
+    "gateChecks",
+    "module",
+    "pluginData",
+    "policy",
+    "type",
+    "v",
+  ]);
+  assert.equal(message.gateChecks, true);
+  assert.equal(message.module, plan.module);
 });
