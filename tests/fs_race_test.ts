@@ -248,3 +248,30 @@ Deno.test("runs writing one file at once all succeed: a later write superseding 
   const left = [...Deno.readDirSync(join(agent.dir, "out"))].map((e) => e.name);
   assert.deepEqual(left, ["same.txt"], "a fresh file was left behind");
 });
+
+for (const { name, options } of MODES) {
+  Deno.test(`a grant of one file, whose folder the sandbox may not enter: read and append work, a write says to grant the folder (${name})`, async () => {
+    await using agent = await agentFolder(
+      { "notes/one.txt": "one", "notes/other.txt": "other", "log.txt": "a" },
+      `[agent]\nname = "onefile"\nkind = "wasm"\nmodule = "${PROBE}"\n\n` +
+        `[capabilities.fs]\nread = ["notes/one.txt"]\nwrite = ["log.txt"]\n`,
+    );
+    const { replies, ran } = await probeCalls(agent, [
+      ["fs.read", { path: "notes/one.txt" }],
+      ["fs.read", { path: "notes/other.txt" }],
+      ["fs.write", { path: "log.txt", data: "b", append: true }],
+      ["fs.write", { path: "log.txt", data: "replaced" }],
+      ["fs.list", { path: "notes/one.txt" }],
+    ], options);
+    assert.deepEqual(replies[0]?.ok, { data: "one" });
+    assert.equal(replies[1]?.error?.code, "ERR_CAPABILITY_DENIED");
+    assert.deepEqual(replies[2]?.ok, { bytes: 1 }, JSON.stringify(replies));
+    // A write makes a fresh file beside the target and renames it: the folder must be granted.
+    assert.equal(replies[3]?.error?.code, "ERR_CAPABILITY_DENIED");
+    assert.match(replies[3]!.error!.hint, /grant the folder/);
+    assert.equal(await Deno.readTextFile(join(agent.dir, "log.txt")), "ab");
+    assert.equal(replies[4]?.error?.code, "ERR_INVALID_ARGS", JSON.stringify(replies[4]));
+    const rules = ran.events.filter((e) => e.type === "gate").map((e) => e.rule);
+    assert.ok(rules.every((r) => r !== "fs.race"), rules.join(", "));
+  });
+}
