@@ -203,9 +203,9 @@ export function writeProven(fs: FsIo, t: Target, options: { bytes: Uint8Array; a
     }
     replaceFile(fs, name, { bytes: options.bytes, mode: existing?.isFile ? existing.mode : null });
   });
-  if (done !== UNHELD) return;
+  if (!(done instanceof Unheld)) return;
   // A folder the flags do not let the sandbox enter: an append to a granted file may still open it by path.
-  if (!options.append) throw refusedFolder(t, dir);
+  if (!options.append) throw notHeld(done, t, dir);
   openedByPath(fs, t, appending, (file, info) => appendTo(file, info, t, options.bytes));
 }
 
@@ -261,22 +261,24 @@ function ensureFolder(fs: FsIo, t: Target): string {
   return dir;
 }
 
-/** What {@linkcode inFolder} gives when the process's flags do not let it enter the folder. */
-const UNHELD: unique symbol = Symbol("unheld");
+/** What {@linkcode inFolder} gives when the process's flags do not let it enter the folder: their refusal. */
+class Unheld {
+  constructor(readonly refusal: unknown) {}
+}
 
 /**
  * Runs `use` with `dir` held as the working folder: enters it, then proves that the folder now held is the
  * one at `dir` (its own place, read by `getcwd`, walks no path), and puts the working folder back after.
- * Gives {@linkcode UNHELD} when the process's flags refuse to enter `dir` (the folder of a grant of one file).
+ * Gives an {@linkcode Unheld} when the process's flags refuse to enter `dir` (the folder of a grant of one file).
  * In `use`, the flags judge a relative name by the held folder's place at that moment: a refusal there while
  * the held folder is elsewhere means it was moved out of the grants meanwhile, which is a race.
  */
-function inFolder<T>(fs: FsIo, t: Target, dir: string, doing: string, use: () => T): T | typeof UNHELD {
+function inFolder<T>(fs: FsIo, t: Target, dir: string, doing: string, use: () => T): T | Unheld {
   const back = cwdOrNull(fs);
   try {
     fs.chdirSync(dir);
   } catch (e) {
-    if (refusedByFlags(e)) return UNHELD;
+    if (refusedByFlags(e)) return new Unheld(e);
     throw e;
   }
   try {
@@ -292,9 +294,14 @@ function inFolder<T>(fs: FsIo, t: Target, dir: string, doing: string, use: () =>
 }
 
 /** The result of {@linkcode inFolder}, where the folder must be held. */
-function held<T>(result: T | typeof UNHELD, t: Target, dir: string): T {
-  if (result === UNHELD) throw refusedFolder(t, dir);
+function held<T>(result: T | Unheld, t: Target, dir: string): T {
+  if (result instanceof Unheld) throw notHeld(result, t, dir);
   return result;
+}
+
+/** The gate's denial of a folder it cannot hold; with its checks off, the flags' own refusal. */
+function notHeld(u: Unheld, t: Target, dir: string): unknown {
+  return t.checks ? refusedFolder(t, dir) : u.refusal;
 }
 
 /**
@@ -315,7 +322,7 @@ function withOpened<T>(
     how.doing,
     () => openedIn(fs, t, leaf(t.real), how, use),
   );
-  return done === UNHELD ? openedByPath(fs, t, how, use) : done;
+  return done instanceof Unheld ? openedByPath(fs, t, how, use) : done;
 }
 
 /** Opens `name` in the held folder; `lstat` of it (no link followed) must be what was opened. */
