@@ -25,6 +25,16 @@ export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 /** The sandbox's argument that names its private channel (a Unix socket the supervisor listens on). */
 export const CHANNEL_ARG = "--channel=";
 
+/**
+ * The name of a symbolic link beside the sandbox's code (in its entry's folder, which the sandbox may read) to
+ * `/proc/self/cwd`: through it, the gate reads the folder it holds as its working folder, not a path that could
+ * be swapped. Made by the supervisor with the bundle (Linux only); without it, the gate proves paths instead.
+ */
+export const WORKING_FOLDER_LINK = "working-folder";
+
+/** Where {@linkcode WORKING_FOLDER_LINK} leads. */
+export const PROC_SELF_CWD = "/proc/self/cwd";
+
 /** What the agent module is, as the supervisor prepared it. */
 export type AgentModule =
   | {

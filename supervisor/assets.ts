@@ -26,6 +26,7 @@
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { IronclawError } from "../manifests/errors.ts";
+import { PROC_SELF_CWD, WORKING_FOLDER_LINK } from "../protocol/protocol.ts";
 import { removeStaleTemps, tempSibling } from "./cache_temp.ts";
 
 /** Where the package was loaded from. */
@@ -336,8 +337,26 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
       options.onProgress?.(null);
     }
   }
+  ensureWorkingFolderLink(entry.dir);
   const seed = await ensureSeed(entry);
   return seed ? { ...entry, seed } : entry;
+}
+
+/**
+ * Makes the link {@linkcode WORKING_FOLDER_LINK} to `/proc/self/cwd` beside the sandbox's code, through which
+ * its gate reads the folder it holds (see `sandbox/gate/_fs_proof.ts`). Only where `/proc` is; when it cannot
+ * be made, the gate proves paths instead.
+ */
+function ensureWorkingFolderLink(dir: string): void {
+  if (Deno.build.os !== "linux") return;
+  const link = join(dir, WORKING_FOLDER_LINK);
+  try {
+    if (Deno.readLinkSync(link) === PROC_SELF_CWD) return;
+    Deno.removeSync(link);
+  } catch { /* not there yet */ }
+  try {
+    Deno.symlinkSync(PROC_SELF_CWD, link);
+  } catch { /* made by another process meanwhile, or a folder that takes no links */ }
 }
 
 /**

@@ -250,7 +250,7 @@ Deno.test("runs writing one file at once all succeed: a later write superseding 
 });
 
 for (const { name, options } of MODES) {
-  Deno.test(`a grant of one file, whose folder the sandbox may not enter: read and append work, a write says to grant the folder (${name})`, async () => {
+  Deno.test(`a grant of one file, whose folder the sandbox may not enter: read and append work, a write is refused (${name})`, async () => {
     await using agent = await agentFolder(
       { "notes/one.txt": "one", "notes/other.txt": "other", "log.txt": "a" },
       `[agent]\nname = "onefile"\nkind = "wasm"\nmodule = "${PROBE}"\n\n` +
@@ -268,7 +268,6 @@ for (const { name, options } of MODES) {
     assert.deepEqual(replies[2]?.ok, { bytes: 1 }, JSON.stringify(replies));
     // A write makes a fresh file beside the target and renames it: the folder must be granted.
     assert.equal(replies[3]?.error?.code, "ERR_CAPABILITY_DENIED");
-    assert.match(replies[3]!.error!.hint, /grant the folder/);
     assert.equal(await Deno.readTextFile(join(agent.dir, "log.txt")), "ab");
     assert.equal(replies[4]?.error?.code, "ERR_INVALID_ARGS", JSON.stringify(replies[4]));
     const rules = ran.events.filter((e) => e.type === "gate").map((e) => e.rule);

@@ -1,43 +1,57 @@
 /**
  * The file I/O of the file ops, done so that what was checked is what is
- * used.
+ * used: open first, then prove what was opened.
  *
- * Deno has no `openat`, `O_NOFOLLOW` or `O_BENEATH`: every call given an
- * absolute path walks it again, and another process may swap a file or a
- * folder on that path for a symbolic link between the gate's check and its
- * use. But Deno hands a relative path to the kernel as written, and the
- * kernel resolves it from the process's working folder, which is a folder
- * held open, not a path. So the gate **holds** the folder it works in:
+ * Deno has no `openat`, `O_NOFOLLOW` or `O_BENEATH`: every call walks a path
+ * again, and another process may swap a file or a folder on that path for a
+ * symbolic link between the gate's check and its use. So the gate never
+ * trusts a path twice. It opens the checked real path (symbolic links already
+ * resolved, inside a grant), takes the identity (`dev`, `ino`) of what it
+ * holds open, and only then proves that this is the file at the checked path:
  *
- * - it changes the working folder to the checked real folder, then asks where
- *   the working folder now is (`getcwd`, which reads the held folder's own
- *   place and walks nothing); only if that is the checked real path is the
- *   folder held, else the op is the denial `fs.race`;
- * - every name it then uses is one entry of that held folder (`openat`-like):
- *   a swap anywhere on the folder's path, before or after, cannot change which
- *   folder it reads, lists or writes in;
- * - **read**: the entry is opened, and `lstat` of the same entry (which does
- *   not follow a link put in its place) must give the identity (`dev`, `ino`)
- *   of what is held open, so a final name swapped for a link is refused;
- * - **list**: the held folder itself (`.`) is listed;
- * - **write**: the data goes into a fresh file with a random name made with
- *   `createNew` (which never follows a link) in the held folder, then renamed
- *   onto the target, both names in the held folder (a rename replaces a link
- *   and never follows it); missing folders are made one at a time, each in
- *   its held parent;
- * - **append**: an existing entry is opened without `create` and proved like a
- *   read before a byte is written.
- *
- * The working folder is put back after each op. A folder the process's flags
- * do not let it enter (the folder of a grant of one file) cannot be held: a
- * read or append of such a file opens its path and proves what it opened by
- * looking at the path twice more (identity, and that its real path is still
- * itself), which narrows that case without closing it.
+ * - **read and list**: after opening, `lstat` of the real path (which does not
+ *   follow a link put in its place) must give the same identity, and its real
+ *   path must still be itself (no part of it turned into a link), both looked
+ *   at twice, alternating, since each look walks the path. Only then is
+ *   the data read from the open handle, which cannot change what it points to.
+ *   A listing is read by path, so it is proved both before and after.
+ * - **write**: the data goes into a fresh file with a random name in the
+ *   checked real folder, made with `createNew` (never through a link); the
+ *   folder's and the new file's identities are proved, then the file is renamed
+ *   onto the target. A rename replaces a link itself and never follows it, and
+ *   both names lie in the same folder: if the folder was swapped, the fresh
+ *   file is not there and nothing is replaced. Missing folders are made one at
+ *   a time, each proved to be a real folder where it was asked for.
+ * - **append**: an existing file is opened without `create` (opening never
+ *   makes a file through a link) and proved like a read before a byte is
+ *   written; a missing file is written as above.
  *
  * A regular file with more than one hard link may be a file outside the
  * grants under a second name, which no path check can see: reads and writes
  * refuse it unless the manifest says `[capabilities.fs] hardlinks = true`.
  * Any proof that fails is the denial `fs.race`, and nothing read is returned.
+ *
+ * **Held folders.** The proofs walk paths too. Where the supervisor made the
+ * link `working-folder` to `/proc/self/cwd` beside the sandbox's code (Linux),
+ * reads and listings walk none: the gate makes the checked real folder the
+ * process's working folder, proves that the folder now held is the one at
+ * that path (`getcwd` reads the held folder's own place and walks nothing),
+ * and then names entries through the link, which the kernel resolves to the
+ * held folder itself, wherever its path leads meanwhile (`openat`-like; Deno
+ * resolves relative names against the working folder's path, so a relative
+ * name would not do). A read opens the entry through the link and proves that
+ * `lstat` of it there has the identity of what it holds open; a listing lists
+ * the link. The working folder is put back after (or, where the flags refuse
+ * the old one, left in the folder of the sandbox's code).
+ *
+ * What is left is narrowed, not closed: without the link (another OS, a
+ * compiled binary's worker mode) and for a grant of one file (whose folder the
+ * flags do not let the sandbox enter), a folder on the path swapped out and
+ * back exactly between the proofs; and for writes, which cannot go through the
+ * link (its write permission would reach any folder the sandbox may enter), an
+ * empty fresh file left outside if a swapped folder never swaps back. Closing
+ * those needs `openat` or `O_NOFOLLOW` on every part of the path, which Deno
+ * lacks.
  *
  * @module
  */
@@ -45,6 +59,7 @@
 import { posix } from "node:path";
 import { denied, GateError, invalid } from "./errors.ts";
 import { MAX_FILE_BYTES } from "./family.ts";
+import { PROC_SELF_CWD, WORKING_FOLDER_LINK } from "../../protocol/protocol.ts";
 
 /** What the file ops learn of a file: Deno's `FileInfo` satisfies it. */
 export interface FsInfo {
@@ -96,10 +111,12 @@ export interface FsIo {
   renameSync(from: string, to: string): void;
   /** Like `Deno.removeSync`, not recursive. */
   removeSync(path: string): void;
-  /** Like `Deno.chdir`: the process's working folder, from which relative names are resolved by the kernel. */
+  /** Like `Deno.chdir`. */
   chdirSync(path: string): void;
   /** Like `Deno.cwd`: where the working folder is now (`getcwd`: its own place, no path walked). */
   cwd(): string;
+  /** The path of a link to `/proc/self/cwd` the process may read, or null where there is none. */
+  workingFolderLink(): string | null;
 }
 
 /** The real file calls. */
@@ -113,7 +130,22 @@ export const DENO_FS: FsIo = {
   removeSync: (p) => Deno.removeSync(p),
   chdirSync: (p) => Deno.chdir(p),
   cwd: () => Deno.cwd(),
+  workingFolderLink: () => linkBesideCode ??= findLinkBesideCode(),
 };
+
+let linkBesideCode: string | null | undefined;
+
+/** The link the supervisor made beside the sandbox's code (its bundle's chunks share one folder), if it is there. */
+function findLinkBesideCode(): string | null {
+  try {
+    const url = new URL(`./${WORKING_FOLDER_LINK}`, import.meta.url);
+    if (url.protocol !== "file:") return null;
+    const path = decodeURIComponent(url.pathname);
+    return Deno.readLinkSync(path) === PROC_SELF_CWD ? path : null;
+  } catch {
+    return null; // absent, or not readable: the proofs by path
+  }
+}
 
 /** A checked file op's target. */
 export interface Target {
@@ -144,7 +176,8 @@ export interface Listing {
 }
 
 /**
- * Reads a file: opens it in its held folder, proves what was opened, reads from the handle.
+ * Reads a file: opens it through its held folder (or by the checked real path), proves what was opened, reads
+ * from the handle.
  *
  * @param fs The file calls.
  * @param t The target.
@@ -152,7 +185,7 @@ export interface Listing {
  * @throws {GateError} When it is not a regular file, too big, hard-linked, or raced.
  */
 export function readProven(fs: FsIo, t: Target): Uint8Array {
-  return withOpened(fs, t, { options: { read: true }, doing: "read" }, (file, info) => {
+  return withOpened(fs, t, (file, info) => {
     if (info.isDirectory) {
       throw new GateError("ERR_INVALID_ARGS", `"${t.raw}" is a folder`, "use fs.list for folders", "fs");
     }
@@ -164,223 +197,74 @@ export function readProven(fs: FsIo, t: Target): Uint8Array {
 }
 
 /**
- * Lists a folder: holds it as the working folder and lists `.`, the held folder itself.
- *
- * @param fs The file calls.
- * @param t The target.
- * @returns Its first entries by name (at most {@linkcode MAX_LIST_ENTRIES}), how many it has, whether cut.
- * @throws {GateError} When it is not a folder, or raced.
+ * Opens the target to read, and proves what was opened before `use` sees it: through the link to its held
+ * folder (then `lstat` of the same entry there must be what is open), or by its path (then looked at twice
+ * more, see {@linkcode prove}).
  */
-export function listProven(fs: FsIo, t: Target): Listing {
-  try {
-    return held(inFolder(fs, t, t.real, "listed", () => listFolder(fs)), t, t.real);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotADirectory)) throw e;
-    throw invalid(`"${t.raw}" is not a folder`, "use fs.read for files");
+function withOpened<T>(fs: FsIo, t: Target, use: (file: FsHandle, info: FsInfo) => T): T {
+  const link = t.checks ? fs.workingFolderLink() : null;
+  if (link !== null) {
+    const done = inHeldFolder(fs, t, { dir: posix.dirname(t.real), link, doing: "read" }, (at) => {
+      const path = posix.join(at, posix.basename(t.real));
+      return opened(fs, path, (file, info) => {
+        if (!sameAt(fs, path, info)) throw raced(t.raw, "read");
+        return use(file, info);
+      });
+    });
+    if (done !== UNHELD) return done;
   }
-}
-
-/**
- * Writes a file: a fresh file renamed into place in the held folder, or, to append, the existing file proved
- * first.
- *
- * @param fs The file calls.
- * @param t The target.
- * @param options The bytes, and whether to append.
- * @throws {GateError} When the target is a folder, hard-linked, or raced.
- */
-export function writeProven(fs: FsIo, t: Target, options: { bytes: Uint8Array; append: boolean }): void {
-  const dir = ensureFolder(fs, t);
-  const done = inFolder(fs, t, dir, "written", () => {
-    const name = leaf(t.real);
-    const existing = lstatOrNull(fs, name);
-    if (existing?.isDirectory) {
-      throw invalid(`"${t.raw}" is a folder`, 'write to a file inside it, such as "out/result.txt"');
-    }
-    if (existing?.isFile && t.checks) refuseHardLinks(existing, t);
-    if (options.append && existing !== null) {
-      return openedIn(fs, t, name, appending, (file, info) => appendTo(file, info, t, options.bytes));
-    }
-    replaceFile(fs, name, { bytes: options.bytes, mode: existing?.isFile ? existing.mode : null });
+  return opened(fs, t.real, (file, info) => {
+    if (t.checks) prove(fs, t, info, "read");
+    return use(file, info);
   });
-  if (!(done instanceof Unheld)) return;
-  // A folder the flags do not let the sandbox enter: an append to a granted file may still open it by path.
-  if (!options.append) throw notHeld(done, t, dir);
-  openedByPath(fs, t, appending, (file, info) => appendTo(file, info, t, options.bytes));
 }
 
-/** Opens for an append: without `create`, opening never makes a file, here or through a link. */
-const appending = { options: { append: true }, doing: "written" } as const;
-
-function appendTo(file: FsHandle, info: FsInfo, t: Target, bytes: Uint8Array): void {
-  if (!info.isFile) throw invalid(`"${t.raw}" is not a regular file`, "append to regular files only");
-  if (t.checks) refuseHardLinks(info, t);
-  writeAll(file, bytes);
-}
-
-/**
- * Makes a fresh file in the held folder (never through a link) and renames it onto `name`, both names in
- * the held folder; on failure the fresh file is removed there.
- */
-function replaceFile(fs: FsIo, name: string, o: { bytes: Uint8Array; mode: number | null }): void {
-  const fresh = `.ironclaw-${crypto.randomUUID()}.tmp`;
-  const mode = o.mode === null ? {} : { mode: o.mode & 0o777 };
-  const file = fs.openSync(fresh, { write: true, createNew: true, ...mode });
+/** Opens `path` to read and gives `use` the handle and its identity; closes it after. */
+function opened<T>(fs: FsIo, path: string, use: (file: FsHandle, info: FsInfo) => T): T {
+  const file = fs.openSync(path, { read: true });
   try {
-    writeAll(file, o.bytes);
-    fs.renameSync(fresh, name);
-  } catch (e) {
-    try {
-      fs.removeSync(fresh);
-    } catch { /* renamed already, or gone */ }
-    throw e;
+    return use(file, file.statSync());
   } finally {
     file.close();
   }
 }
 
-/** Makes the target's missing folders one at a time, each in its held parent. Returns the target's folder. */
-function ensureFolder(fs: FsIo, t: Target): string {
-  const dir = posix.dirname(t.real);
-  const missing: string[] = [];
-  for (let p = dir; p !== "/" && !existsOrRefused(fs, p); p = posix.dirname(p)) missing.unshift(p);
-  for (const p of missing) {
-    const parent = posix.dirname(p);
-    held(
-      inFolder(fs, t, parent, "written", () => {
-        try {
-          fs.mkdirSync(leaf(p));
-        } catch (e) {
-          if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-        }
-      }),
-      t,
-      parent,
-    );
-  }
-  return dir;
-}
-
-/** What {@linkcode inFolder} gives when the process's flags do not let it enter the folder: their refusal. */
-class Unheld {
-  constructor(readonly refusal: unknown) {}
-}
+/** What {@linkcode inHeldFolder} gives when the process's flags do not let it enter the folder. */
+const UNHELD: unique symbol = Symbol("unheld");
 
 /**
- * Runs `use` with `dir` held as the working folder: enters it, then proves that the folder now held is the
- * one at `dir` (its own place, read by `getcwd`, walks no path), and puts the working folder back after.
- * Gives an {@linkcode Unheld} when the process's flags refuse to enter `dir` (the folder of a grant of one file).
- * In `use`, the flags judge a relative name by the held folder's place at that moment: a refusal there while
- * the held folder is elsewhere means it was moved out of the grants meanwhile, which is a race.
+ * Runs `use` with `o.dir` held as the working folder, given the link through which to name it: enters it,
+ * proves the folder now held is the one at `o.dir` (`getcwd` walks no path), and puts the working folder
+ * back after. Gives {@linkcode UNHELD} when the flags refuse to enter `o.dir` (the folder of a grant of one
+ * file).
  */
-function inFolder<T>(fs: FsIo, t: Target, dir: string, doing: string, use: () => T): T | Unheld {
+function inHeldFolder<T>(
+  fs: FsIo,
+  t: Target,
+  o: { dir: string; link: string; doing: string },
+  use: (at: string) => T,
+): T | typeof UNHELD {
   const back = cwdOrNull(fs);
   try {
-    fs.chdirSync(dir);
+    fs.chdirSync(o.dir);
   } catch (e) {
-    if (refusedByFlags(e)) return new Unheld(e);
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return UNHELD;
     throw e;
   }
   try {
-    if (t.checks && cwdOrNull(fs) !== dir) throw raced(t.raw, doing);
-    return use();
-  } catch (e) {
-    throw t.checks && refusedByFlags(e) && cwdOrNull(fs) !== dir ? raced(t.raw, doing) : e;
+    if (cwdOrNull(fs) !== o.dir) throw raced(t.raw, o.doing);
+    return use(o.link);
   } finally {
-    try {
-      if (back !== null) fs.chdirSync(back);
-    } catch { /* a working folder the flags do not let it enter again: no name is ever relative to it */ }
+    // Back where it was, or, where the flags refuse that (the manifest's folder), beside the sandbox's code.
+    for (const to of [back, posix.dirname(o.link)]) {
+      try {
+        if (to !== null) {
+          fs.chdirSync(to);
+          break;
+        }
+      } catch { /* the next */ }
+    }
   }
-}
-
-/** The result of {@linkcode inFolder}, where the folder must be held. */
-function held<T>(result: T | Unheld, t: Target, dir: string): T {
-  if (result instanceof Unheld) throw notHeld(result, t, dir);
-  return result;
-}
-
-/** The gate's denial of a folder it cannot hold; with its checks off, the flags' own refusal. */
-function notHeld(u: Unheld, t: Target, dir: string): unknown {
-  return t.checks ? refusedFolder(t, dir) : u.refusal;
-}
-
-/**
- * Opens the target and proves what was opened before `use` sees it: in its held folder (then `lstat` of the
- * same entry must have the identity of what is open), or, where the flags refuse that folder, by its path
- * (then looked at twice more: see {@linkcode prove}).
- */
-function withOpened<T>(
-  fs: FsIo,
-  t: Target,
-  how: { options: Deno.OpenOptions; doing: string },
-  use: (file: FsHandle, info: FsInfo) => T,
-): T {
-  const done = inFolder(
-    fs,
-    t,
-    posix.dirname(t.real),
-    how.doing,
-    () => openedIn(fs, t, leaf(t.real), how, use),
-  );
-  return done instanceof Unheld ? openedByPath(fs, t, how, use) : done;
-}
-
-/** Opens `name` in the held folder; `lstat` of it (no link followed) must be what was opened. */
-function openedIn<T>(
-  fs: FsIo,
-  t: Target,
-  name: string,
-  how: { options: Deno.OpenOptions; doing: string },
-  use: (file: FsHandle, info: FsInfo) => T,
-): T {
-  const file = fs.openSync(name, how.options);
-  try {
-    const info = file.statSync();
-    if (t.checks && !sameAt(fs, name, info)) throw raced(t.raw, how.doing);
-    return use(file, info);
-  } finally {
-    file.close();
-  }
-}
-
-/** Opens the target by its path (its folder cannot be held), and proves what was opened: narrowed, not closed. */
-function openedByPath<T>(
-  fs: FsIo,
-  t: Target,
-  how: { options: Deno.OpenOptions; doing: string },
-  use: (file: FsHandle, info: FsInfo) => T,
-): T {
-  const file = fs.openSync(t.real, how.options);
-  try {
-    const info = file.statSync();
-    if (t.checks) prove(fs, t, info, how.doing);
-    return use(file, info);
-  } finally {
-    file.close();
-  }
-}
-
-/**
- * The identity of what is open must be what lies at the checked real path, which must still be real. Each
- * look walks the path again, so the two alternate twice: a folder swapped for a link would have to be swapped
- * out and back twice, each in step with the gate, to pass. Used only where the folder cannot be held.
- */
-function prove(fs: FsIo, t: Target, opened: FsInfo, doing: string): void {
-  for (let i = 0; i < PROOF_ROUNDS; i++) {
-    if (!sameAt(fs, t.real, opened) || realOrNull(fs, t.real) !== t.real) throw raced(t.raw, doing);
-  }
-}
-
-/** How many times {@linkcode prove} looks at a path. */
-const PROOF_ROUNDS = 2;
-
-/** The last name of a path, as an entry of its folder (`.` for the root). */
-function leaf(path: string): string {
-  return posix.basename(path) || ".";
-}
-
-function refusedByFlags(e: unknown): boolean {
-  return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied;
 }
 
 function cwdOrNull(fs: FsIo): string | null {
@@ -391,12 +275,155 @@ function cwdOrNull(fs: FsIo): string | null {
   }
 }
 
-function refusedFolder(t: Target, dir: string): GateError {
-  return denied(`"${t.raw}" is in "${dir}", a folder the sandbox may not enter`, {
-    hint: "grant the folder in [capabilities.fs] of the manifest, not only a file in it",
-    rule: "fs.folder",
-  });
+/**
+ * Lists a folder: holds it and lists it through the link to the held folder; or, without the link, opens the
+ * checked real path, lists it, and proves the folder held open is still the one at the checked path.
+ *
+ * @param fs The file calls.
+ * @param t The target.
+ * @returns Its first entries by name (at most {@linkcode MAX_LIST_ENTRIES}), how many it has, whether cut.
+ * @throws {GateError} When it is not a folder, or raced.
+ */
+export function listProven(fs: FsIo, t: Target): Listing {
+  const link = t.checks ? fs.workingFolderLink() : null;
+  if (link !== null) {
+    try {
+      const done = inHeldFolder(fs, t, { dir: t.real, link, doing: "listed" }, (at) => listFolder(fs, at));
+      if (done !== UNHELD) return done;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotADirectory) throw notAFolder(t);
+      throw e;
+    }
+  }
+  const dir = fs.openSync(t.real, { read: true });
+  try {
+    const info = dir.statSync();
+    if (!info.isDirectory) throw notAFolder(t);
+    if (t.checks) prove(fs, t, info, "listed");
+    const entries = listFolder(fs, t.real);
+    if (t.checks) prove(fs, t, info, "listed");
+    return entries;
+  } finally {
+    dir.close();
+  }
 }
+
+function notAFolder(t: Target): GateError {
+  return invalid(`"${t.raw}" is not a folder`, "use fs.read for files");
+}
+
+/**
+ * Writes a file: a fresh file renamed into place, or, to append, the existing file proved first.
+ *
+ * @param fs The file calls.
+ * @param t The target.
+ * @param options The bytes, and whether to append.
+ * @throws {GateError} When the target is a folder, hard-linked, or raced.
+ */
+export function writeProven(fs: FsIo, t: Target, options: { bytes: Uint8Array; append: boolean }): void {
+  const dir = ensureFolder(fs, t);
+  const existing = lstatOrNull(fs, t.real);
+  if (existing?.isDirectory) {
+    throw invalid(`"${t.raw}" is a folder`, 'write to a file inside it, such as "out/result.txt"');
+  }
+  if (existing?.isFile && t.checks) refuseHardLinks(existing, t);
+  if (options.append && existing !== null) return appendProven(fs, t, options.bytes);
+  replaceFile(fs, t, { dir, bytes: options.bytes, mode: existing?.isFile ? existing.mode : null });
+}
+
+function appendProven(fs: FsIo, t: Target, bytes: Uint8Array): void {
+  // Without `create`, opening never makes a file, here or through a link.
+  const file = fs.openSync(t.real, { append: true });
+  try {
+    const info = file.statSync();
+    if (!info.isFile) throw invalid(`"${t.raw}" is not a regular file`, "append to regular files only");
+    if (t.checks) {
+      refuseHardLinks(info, t);
+      prove(fs, t, info, "written");
+    }
+    writeAll(file, bytes);
+  } finally {
+    file.close();
+  }
+}
+
+/** Makes a fresh file beside the target (never through a link), proves where it is, and renames it into place. */
+function replaceFile(fs: FsIo, t: Target, o: { dir: string; bytes: Uint8Array; mode: number | null }): void {
+  const folder = t.checks ? fs.lstatSync(o.dir) : null;
+  // Checked again just before: a folder swapped already is refused before anything is made in it.
+  if (folder !== null && realOrNull(fs, o.dir) !== o.dir) throw raced(t.raw, "written");
+  const fresh = posix.join(o.dir, `.ironclaw-${crypto.randomUUID()}.tmp`);
+  const mode = o.mode === null ? {} : { mode: o.mode & 0o777 };
+  const file = fs.openSync(fresh, { write: true, createNew: true, ...mode });
+  // Where the new file really is, looked up at once: if the folder was swapped for a link, the file was made
+  // where the link led, and that real path stays right even when the link is swapped back.
+  const freshReal = realOrNull(fs, fresh);
+  let made: FsInfo | null = null;
+  try {
+    made = file.statSync();
+    const inPlace = folder === null ||
+      (folder.isDirectory && sameAt(fs, o.dir, folder) && realOrNull(fs, o.dir) === o.dir &&
+        sameAt(fs, fresh, made));
+    if (!inPlace) throw raced(t.raw, "written");
+    writeAll(file, o.bytes);
+    // Both names lie in the proved folder: a rename replaces a link at the target and never follows it.
+    fs.renameSync(fresh, t.real);
+    if (t.checks && !sameAt(fs, t.real, made)) refuseUnlessSuperseded(file, t);
+  } catch (e) {
+    if (made !== null && !(e instanceof Superseded)) {
+      discard(fs, freshReal === null ? [fresh] : [freshReal, fresh], made);
+    }
+    throw e instanceof Superseded ? e.cause : e;
+  } finally {
+    try {
+      file.close();
+    } catch { /* closed already */ }
+  }
+}
+
+/** A refusal after the rename: the file must not be removed then (another name may hold it). */
+class Superseded extends Error {}
+
+/**
+ * After the rename, the target is not this write's file. Either another write to the same file renamed its own
+ * over it since (this write happened, and was superseded: its file, still open here, has no name left), or
+ * the rename went elsewhere (its file still has a name): refused.
+ */
+function refuseUnlessSuperseded(file: FsHandle, t: Target): void {
+  const links = file.statSync().nlink;
+  if (links === 0) return;
+  throw new Superseded("raced", { cause: raced(t.raw, "written") });
+}
+
+/** Makes the target's missing folders one at a time, each proved to be a real folder where it was asked for. */
+function ensureFolder(fs: FsIo, t: Target): string {
+  const dir = posix.dirname(t.real);
+  const missing: string[] = [];
+  for (let p = dir; p !== "/" && !existsOrRefused(fs, p); p = posix.dirname(p)) missing.unshift(p);
+  for (const p of missing) {
+    try {
+      fs.mkdirSync(p);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    if (t.checks && realOrNull(fs, p) !== p) throw raced(t.raw, "written");
+  }
+  return dir;
+}
+
+/**
+ * The identity of what is open must be what lies at the checked real path, which must still be real. Each
+ * look walks the path again, so the two alternate twice: a folder swapped for a link would have to be swapped
+ * out and back twice, each in step with the gate, to pass.
+ */
+function prove(fs: FsIo, t: Target, opened: FsInfo, doing: string): void {
+  for (let i = 0; i < PROOF_ROUNDS; i++) {
+    if (!sameAt(fs, t.real, opened) || realOrNull(fs, t.real) !== t.real) throw raced(t.raw, doing);
+  }
+}
+
+/** How many times {@linkcode prove} looks at a path. */
+const PROOF_ROUNDS = 2;
 
 function refuseHardLinks(info: FsInfo, t: Target): void {
   if (t.hardlinks || !info.isFile || info.nlink === null || info.nlink <= 1) return;
@@ -440,12 +467,12 @@ function sameAt(fs: FsIo, path: string, info: FsInfo): boolean {
   return now !== null && same(now, info);
 }
 
-/** Whether `path` exists, or the flags refuse to look (then it cannot be made either: the grant is a file). */
+/** Whether `path` exists, or the flags refuse to look (then it cannot be made either: a grant of one file). */
 function existsOrRefused(fs: FsIo, path: string): boolean {
   try {
     return lstatOrNull(fs, path) !== null;
   } catch (e) {
-    if (refusedByFlags(e)) return true;
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return true;
     throw e;
   }
 }
@@ -459,11 +486,32 @@ function lstatOrNull(fs: FsIo, path: string): FsInfo | null {
   }
 }
 
+/** How long a refused write keeps trying to remove the fresh file it made, in ms. */
+const DISCARD_MS = 1000;
+
 function realOrNull(fs: FsIo, path: string): string | null {
   try {
     return fs.realPathSync(path);
   } catch {
     return null;
+  }
+}
+
+/** Removes the fresh file made for a write that was refused, wherever its name now leads, if it is still ours. */
+function discard(fs: FsIo, paths: string[], made: FsInfo): void {
+  // A swapped folder may lead elsewhere now and back later: look again and again, for up to a second, at the
+  // file's real path first (the process's flags may refuse it: they judge the path as written) and at the path
+  // through the link. The name is random, so only the file this write made can match it. Deno has no
+  // unlinkat, so a swapper that keeps the link pointing back for longer leaves the empty file where it led.
+  const until = Date.now() + DISCARD_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < until) {
+    for (const path of paths) {
+      try {
+        if (sameAt(fs, path, made)) return fs.removeSync(path);
+      } catch { /* raced again, or refused by the flags */ }
+    }
+    Atomics.wait(pause, 0, 0, 1);
   }
 }
 
@@ -489,17 +537,14 @@ function writeAll(file: FsHandle, bytes: Uint8Array): void {
   for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
 }
 
-/** Lists the held folder: every name (cheap), sorted, and the sizes of the first {@linkcode MAX_LIST_ENTRIES}. */
-function listFolder(fs: FsIo): Listing {
-  const all = [...fs.readDirSync(".")].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/** Reads every name (cheap), sorts them, and looks at the sizes of the first {@linkcode MAX_LIST_ENTRIES} only. */
+function listFolder(fs: FsIo, path: string): Listing {
+  const all = [...fs.readDirSync(path)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const entries = all.slice(0, MAX_LIST_ENTRIES).map((e): Entry => {
     let size = 0;
     try {
-      size = e.isFile ? fs.lstatSync(e.name).size : 0;
-    } catch (err) {
-      if (refusedByFlags(err)) throw err;
-      /* raced away */
-    }
+      size = e.isFile ? fs.lstatSync(posix.join(path, e.name)).size : 0;
+    } catch { /* raced away */ }
     return { name: e.name, kind: e.isSymlink ? "symlink" : e.isDirectory ? "dir" : "file", size };
   });
   return { entries, total: all.length, truncated: all.length > entries.length };

@@ -218,70 +218,48 @@ Deno.test("fsOps() refuses files with more than one hard link, unless hardlinks 
   });
 });
 
-Deno.test("fsOps() holds the folder it works in: a link swapped in before it is held is refused, one swapped in after is never followed", async (t) => {
+Deno.test("fsOps() proves what it opened: a link swapped in after the check is refused, never followed", async (t) => {
   await t.step("read: the file becomes a link to a secret", async () => {
-    await using d = await tree("", {
-      io: (dir) =>
-        swapBefore("openSync", "a.txt", () => linkInPlace(join(dir, "notes/a.txt"), join(dir, "secret.txt"))),
-    });
-    refused(await outcomeOf(d.ops["fs.read"], { path: "notes/a.txt" }), "ERR_CAPABILITY_DENIED", "fs.race");
-  });
-  await t.step(
-    "read: a folder on the path becomes a link to an outside folder before it is held",
-    async () => {
-      await using d = await tree("", {
-        io: (dir) =>
-          swapBefore(
-            "chdirSync",
-            "notes/sub",
-            () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere")),
-          ),
-      });
-      refused(
-        await outcomeOf(d.ops["fs.read"], { path: "notes/sub/inner.txt" }),
-        "ERR_CAPABILITY_DENIED",
-        "fs.race",
-      );
-    },
-  );
-  await t.step("read: the folder becomes a link after it is held: the held folder is read", async () => {
     await using d = await tree("", {
       io: (dir) =>
         swapBefore(
           "openSync",
-          "inner.txt",
-          () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere")),
+          "notes/a.txt",
+          () => linkInPlace(join(dir, "notes/a.txt"), join(dir, "secret.txt")),
         ),
     });
-    const r = await outcomeOf(d.ops["fs.read"], { path: "notes/sub/inner.txt" });
-    assert.deepEqual(r.ok && r.value, { data: "inside" });
+    refused(await outcomeOf(d.ops["fs.read"], { path: "notes/a.txt" }), "ERR_CAPABILITY_DENIED", "fs.race");
   });
-  await t.step("list: the folder becomes a link to an outside folder before it is held", async () => {
+  await t.step("read: a folder on the path becomes a link to an outside folder", async () => {
     await using d = await tree("", {
       io: (dir) =>
         swapBefore(
-          "chdirSync",
+          "openSync",
+          "notes/sub/inner.txt",
+          () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere")),
+        ),
+    });
+    refused(
+      await outcomeOf(d.ops["fs.read"], { path: "notes/sub/inner.txt" }),
+      "ERR_CAPABILITY_DENIED",
+      "fs.race",
+    );
+  });
+  await t.step("list: the folder becomes a link to an outside folder", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        swapBefore(
+          "readDirSync",
           "notes/sub",
           () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere")),
         ),
     });
     refused(await outcomeOf(d.ops["fs.list"], { path: "notes/sub" }), "ERR_CAPABILITY_DENIED", "fs.race");
   });
-  await t.step("list: the folder becomes a link after it is held: the held folder is listed", async () => {
+  await t.step("write: the folder becomes a link to an outside folder; nothing is left there", async () => {
     await using d = await tree("", {
       io: (dir) =>
-        swapBefore("readDirSync", ".", () => linkInPlace(join(dir, "notes/sub"), join(dir, "elsewhere"))),
-    });
-    const r = await outcomeOf(d.ops["fs.list"], { path: "notes/sub" });
-    assert.deepEqual(
-      r.ok && (r.value as { entries: { name: string }[] }).entries.map((e) => e.name),
-      ["inner.txt"],
-    );
-  });
-  await t.step("write: the folder becomes a link before it is held; nothing is made there", async () => {
-    await using d = await tree("", {
-      io: (dir) =>
-        swapBefore("chdirSync", "out/sub", () => linkInPlace(join(dir, "out/sub"), join(dir, "elsewhere"))),
+        swapBefore("openSync", ".tmp", () => linkInPlace(join(dir, "out/sub"), join(dir, "elsewhere"))),
     });
     const r = await outcomeOf(d.ops["fs.write"], { path: "out/sub/new.txt", data: "pwned" });
     refused(r, "ERR_CAPABILITY_DENIED", "fs.race");
@@ -290,36 +268,6 @@ Deno.test("fsOps() holds the folder it works in: a link swapped in before it is 
       "only-outside.txt",
     ]);
   });
-  await t.step(
-    "write: the folder becomes a link after it is held; the file lands in the held folder",
-    async () => {
-      await using d = await tree("", {
-        io: (dir) =>
-          swapBefore("openSync", ".tmp", () => linkInPlace(join(dir, "out/sub"), join(dir, "elsewhere"))),
-      });
-      assert.ok((await outcomeOf(d.ops["fs.write"], { path: "out/sub/new.txt", data: "mine" })).ok);
-      assert.equal(await Deno.readTextFile(d.at("out/sub.was/new.txt")), "mine");
-      assert.deepEqual([...Deno.readDirSync(d.at("elsewhere"))].map((e) => e.name).sort(), [
-        "inner.txt",
-        "only-outside.txt",
-      ]);
-    },
-  );
-  await t.step(
-    "write: a missing folder's parent becomes a link before it is held; nothing is made there",
-    async () => {
-      await using d = await tree("", {
-        io: (dir) =>
-          swapBefore("chdirSync", "out/sub", () => linkInPlace(join(dir, "out/sub"), join(dir, "elsewhere"))),
-      });
-      const r = await outcomeOf(d.ops["fs.write"], { path: "out/sub/deeper/new.txt", data: "pwned" });
-      refused(r, "ERR_CAPABILITY_DENIED", "fs.race");
-      assert.deepEqual([...Deno.readDirSync(d.at("elsewhere"))].map((e) => e.name).sort(), [
-        "inner.txt",
-        "only-outside.txt",
-      ]);
-    },
-  );
   await t.step(
     "write: the target becomes a link to a secret; the link is replaced, the secret unchanged",
     async () => {
@@ -340,18 +288,86 @@ Deno.test("fsOps() holds the folder it works in: a link swapped in before it is 
   await t.step("append: the target becomes a link to a secret", async () => {
     await using d = await tree("", {
       io: (dir) =>
-        swapBefore("openSync", "w.txt", () => linkInPlace(join(dir, "out/w.txt"), join(dir, "secret.txt"))),
+        swapBefore(
+          "openSync",
+          "out/w.txt",
+          () => linkInPlace(join(dir, "out/w.txt"), join(dir, "secret.txt")),
+        ),
     });
     const r = await outcomeOf(d.ops["fs.write"], { path: "out/w.txt", data: "pwned", append: true });
     refused(r, "ERR_CAPABILITY_DENIED", "fs.race");
     assert.equal(await Deno.readTextFile(d.at("secret.txt")), "the secret");
   });
+});
+
+/** `io` with the link to `/proc/self/cwd` made in `dir/runtime`, as the supervisor makes it beside the sandbox's code. */
+function withLink(dir: string, io: FsIo = DENO_FS): FsIo {
+  const link = join(dir, "runtime", "working-folder");
+  Deno.mkdirSync(join(dir, "runtime"), { recursive: true });
+  Deno.symlinkSync("/proc/self/cwd", link);
+  return { ...io, workingFolderLink: () => link };
+}
+
+Deno.test("fsOps() with the link to the working folder holds the folder: a swap before it is held is refused, one after changes nothing", async (t) => {
+  const toElsewhere = (dir: string, what: string) => () =>
+    linkInPlace(join(dir, what), join(dir, "elsewhere"));
+  await t.step("list: the folder becomes a link before it is held", async () => {
+    await using d = await tree("", {
+      io: (dir) => withLink(dir, swapBefore("chdirSync", "notes/sub", toElsewhere(dir, "notes/sub"))),
+    });
+    refused(await outcomeOf(d.ops["fs.list"], { path: "notes/sub" }), "ERR_CAPABILITY_DENIED", "fs.race");
+  });
+  await t.step("list: the folder becomes a link after it is held: the held folder is listed", async () => {
+    await using d = await tree("", {
+      io: (dir) => withLink(dir, swapBefore("readDirSync", "working-folder", toElsewhere(dir, "notes/sub"))),
+    });
+    const r = await outcomeOf(d.ops["fs.list"], { path: "notes/sub" });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual((r.value as { entries: { name: string }[] }).entries.map((e) => e.name), ["inner.txt"]);
+    assert.ok(
+      Deno.lstatSync(d.at("notes/sub")).isSymlink,
+      "the swap was made (the listing went through the link)",
+    );
+  });
+  await t.step(
+    "read: a folder on the path becomes a link after it is held: the held folder is read",
+    async () => {
+      await using d = await tree("", {
+        io: (dir) => withLink(dir, swapBefore("openSync", "inner.txt", toElsewhere(dir, "notes/sub"))),
+      });
+      const r = await outcomeOf(d.ops["fs.read"], { path: "notes/sub/inner.txt" });
+      assert.deepEqual(r.ok && r.value, { data: "inside" });
+      assert.ok(Deno.lstatSync(d.at("notes/sub")).isSymlink, "the swap was made");
+    },
+  );
+  await t.step("read: the file becomes a link to a secret before it is opened", async () => {
+    await using d = await tree("", {
+      io: (dir) =>
+        withLink(
+          dir,
+          swapBefore(
+            "openSync",
+            "a.txt",
+            () => linkInPlace(join(dir, "notes/a.txt"), join(dir, "secret.txt")),
+          ),
+        ),
+    });
+    refused(await outcomeOf(d.ops["fs.read"], { path: "notes/a.txt" }), "ERR_CAPABILITY_DENIED", "fs.race");
+  });
+  await t.step("list of a file, and of a missing folder: typed errors, as without the link", async () => {
+    await using d = await tree("", { io: (dir) => withLink(dir) });
+    const file = await outcomeOf(d.ops["fs.list"], { path: "notes/a.txt" });
+    assert.equal(!file.ok && file.code, "ERR_INVALID_ARGS");
+    const missing = await outcomeOf(d.ops["fs.list"], { path: "notes/none" });
+    assert.equal(!missing.ok && missing.code, "ERR_NOT_FOUND");
+  });
   await t.step("the working folder is put back after each op, refused or not", async () => {
-    await using d = await tree();
+    await using d = await tree("", { io: (dir) => withLink(dir) });
     const before = Deno.cwd();
-    await outcomeOf(d.ops["fs.list"], { path: "notes" });
-    await outcomeOf(d.ops["fs.write"], { path: "out/x/y.txt", data: "z" });
+    assert.ok((await outcomeOf(d.ops["fs.list"], { path: "notes" })).ok);
+    assert.ok((await outcomeOf(d.ops["fs.read"], { path: "notes/b.txt" })).ok);
     await outcomeOf(d.ops["fs.read"], { path: "notes/missing.txt" });
+    await outcomeOf(d.ops["fs.list"], { path: "notes/a.txt" });
     assert.equal(Deno.cwd(), before);
   });
 });
