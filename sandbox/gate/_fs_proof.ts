@@ -41,8 +41,10 @@
  * resolves relative names against the working folder's path, so a relative
  * name would not do). A read opens the entry through the link and proves that
  * `lstat` of it there has the identity of what it holds open; a listing lists
- * the link. The working folder is put back after (or, where the flags refuse
- * the old one, left in the folder of the sandbox's code).
+ * the link. `getcwd` is asked again after, so a held folder moved meanwhile,
+ * or a working folder changed by another thread, is refused too. The working
+ * folder is put back after (or, where the flags refuse the old one, left in
+ * the folder of the sandbox's code).
  *
  * What is left is narrowed, not closed: without the link (another OS, a
  * compiled binary's worker mode) and for a grant of one file (whose folder the
@@ -253,7 +255,11 @@ function inHeldFolder<T>(
   }
   try {
     if (cwdOrNull(fs) !== o.dir) throw raced(t.raw, o.doing);
-    return use(o.link);
+    const result = use(o.link);
+    // Another thread of the process may change the working folder too (a Worker allowed to read somewhere):
+    // what it moved away from the held folder meanwhile is refused.
+    if (cwdOrNull(fs) !== o.dir) throw raced(t.raw, o.doing);
+    return result;
   } finally {
     // Back where it was, or, where the flags refuse that (the manifest's folder), beside the sandbox's code.
     for (const to of [back, posix.dirname(o.link)]) {
