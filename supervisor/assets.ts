@@ -333,11 +333,11 @@ export async function ensureSandboxEntry(options: AssetOptions = {}): Promise<Sa
         await bundleSandbox(fileURLToPath(root), entry.dir);
         await pruneBundles(dirname(dirname(entry.dir)), dirname(entry.dir));
       }
+      ensureWorkingFolderLink(entry.dir);
     } finally {
       options.onProgress?.(null);
     }
   }
-  ensureWorkingFolderLink(entry.dir);
   const seed = await ensureSeed(entry);
   return seed ? { ...entry, seed } : entry;
 }

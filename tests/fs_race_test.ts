@@ -274,3 +274,36 @@ for (const { name, options } of MODES) {
     assert.ok(rules.every((r) => r !== "fs.race"), rules.join(", "));
   });
 }
+
+Deno.test("process mode: the sandbox holds the folder it reads (its working folder, seen from outside), never the manifest's folder", async () => {
+  await using agent = await raceAgent();
+  const policy = await loadPolicy(agent.manifest, agent.config, { home: "/nonexistent-home" });
+  const calls: [string, unknown][] = Array.from(
+    { length: 600 },
+    (_, i) => i % 2 === 0 ? ["fs.list", { path: "notes/sub" }] : ["fs.read", { path: "notes/f.txt" }],
+  );
+  let pid: number | null = null;
+  const seen = new Set<string>();
+  const handle = await runAgent(policy, agent.config, {
+    task: JSON.stringify({ calls }),
+    onEvent: (e) => {
+      if (e.type !== "gate" || pid === null) return;
+      try {
+        seen.add(Deno.readLinkSync(`/proc/${pid}/cwd`));
+      } catch { /* exited */ }
+    },
+  });
+  pid = handle.pid;
+  const outcome = await handle.done;
+  assert.equal(outcome.state, "ok", JSON.stringify(outcome.error));
+  assert.ok(seen.size > 0, "the sandbox's working folder was looked at");
+  // A gate proving paths never leaves the manifest's folder; one holding folders enters each folder it reads,
+  // and goes back beside its code (the flags do not let it enter the manifest's folder again).
+  for (const cwd of seen) {
+    assert.notEqual(cwd, agent.dir);
+    assert.ok(
+      [join(agent.dir, "notes"), join(agent.dir, "notes/sub")].includes(cwd) || cwd.endsWith("/bundle"),
+      `an unexpected working folder: ${cwd}`,
+    );
+  }
+});

@@ -250,7 +250,7 @@ function inHeldFolder<T>(
   try {
     fs.chdirSync(o.dir);
   } catch (e) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return UNHELD;
+    if (refusedByFlags(e)) return UNHELD;
     throw e;
   }
   try {
@@ -271,6 +271,11 @@ function inHeldFolder<T>(
       } catch { /* the next */ }
     }
   }
+}
+
+/** Whether the process's flags (or the operating system) refused the call. */
+function refusedByFlags(e: unknown): boolean {
+  return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied;
 }
 
 function cwdOrNull(fs: FsIo): string | null {
@@ -478,7 +483,7 @@ function existsOrRefused(fs: FsIo, path: string): boolean {
   try {
     return lstatOrNull(fs, path) !== null;
   } catch (e) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) return true;
+    if (refusedByFlags(e)) return true;
     throw e;
   }
 }
