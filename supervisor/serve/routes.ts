@@ -111,6 +111,15 @@ const openapi: Handler = (ctx) => Promise.resolve(json(openApiDocument(ctx.versi
 
 const agents: Handler = (ctx) => {
   const list = [...ctx.agents.values()].map(({ policy }) => ({
+    ...agentSummary(policy),
+    pool: ctx.pool?.stats(policy.agent.name) ?? null,
+  }));
+  return Promise.resolve(json(list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))));
+};
+
+/** What the API tells of every served agent. */
+function agentSummary(policy: ServedAgent["policy"]) {
+  return {
     name: policy.agent.name,
     version: policy.agent.version,
     kind: policy.agent.kind,
@@ -118,10 +127,8 @@ const agents: Handler = (ctx) => {
     task: policy.agent.task,
     grants: grantsSummary(policy),
     limits: policy.limits,
-    pool: ctx.pool?.stats(policy.agent.name) ?? null,
-  }));
-  return Promise.resolve(json(list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))));
-};
+  };
+}
 
 /** The agent of a `{name}` parameter, or `ERR_NOT_FOUND`. */
 function servedAgent(ctx: ServeContext, name: string): ServedAgent {
@@ -139,13 +146,7 @@ async function checkOf(ctx: ServeContext, served: ServedAgent): Promise<Record<s
   const { policy } = served;
   const plan = await planAgent({ policy }, ctx.config, { check: true });
   return {
-    name: policy.agent.name,
-    version: policy.agent.version,
-    kind: policy.agent.kind,
-    description: policy.agent.description,
-    task: policy.agent.task,
-    grants: grantsSummary(policy),
-    limits: policy.limits,
+    ...agentSummary(policy),
     approvals: { require: approvalRuleNames(policy.approvals.require), timeout_s: policy.approvals.timeoutS },
     command: plan.command,
     explain: explainDenoFlags(policy, { runtime: plan.paths }).map((f) => ({
